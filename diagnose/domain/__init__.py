@@ -1,0 +1,1 @@
+"""The core vocabulary: models, ports and errors. Standard library only, no I/O, no clock."""

@@ -1,0 +1,381 @@
+"""The records every layer speaks: windows, triggers, evidence, changes, hypotheses, fixes.
+
+All are frozen dataclasses. Graph state must stay plain data (msgpack-serialisable), so each
+record converts to and from a dict of JSON types with ``to_dict``/``from_dict``; timestamps
+travel as ISO 8601 strings in UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+JSON = Any
+"""A value made only of dict, list, str, int, float, bool and None."""
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """Parse an ISO 8601 timestamp (a trailing ``Z`` allowed) into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 in UTC with a ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed time interval ``[start, end]``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": format_time(self.start), "end": format_time(self.end)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> Window:
+        return cls(start=parse_time(data["start"]), end=parse_time(data["end"]))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What the pager said: the agent starts from this alone."""
+
+    source: str
+    title: str
+    service: str
+    namespace: str
+    at: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
+    incident_id: str | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "source": self.source,
+            "title": self.title,
+            "service": self.service,
+            "namespace": self.namespace,
+            "at": format_time(self.at),
+            "labels": dict(self.labels),
+            "incident_id": self.incident_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Trigger:
+        return cls(
+            source=str(data["source"]),
+            title=str(data["title"]),
+            service=str(data["service"]),
+            namespace=str(data.get("namespace") or ""),
+            at=parse_time(data["at"]),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            incident_id=data.get("incident_id"),
+        )
+
+
+class Status(StrEnum):
+    """How a call to the outside world ended."""
+
+    OK = "ok"
+    EMPTY = "empty"
+    ERROR = "error"
+    DENIED = "denied"
+
+
+def evidence_id(source: str, query: str, window: Window | None) -> str:
+    """A stable id for a piece of evidence: the same question over the same window, the same id.
+
+    Stable ids make a replayed bundle cite the same ids as the live run it came from.
+    """
+    key = json.dumps([source, query, window.to_dict() if window else None], sort_keys=True)
+    return "ev-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One answer from the outside world (or one derived finding), citable by id.
+
+    ``query`` is what an engineer re-runs to see the same thing (PromQL, a kubectl command, SQL).
+    ``raw`` is the response in a compact JSON shape documented by the port that produced it; it
+    travels in the evidence bundle, not in graph state.
+    """
+
+    id: str
+    source: str
+    query: str
+    window: Window | None
+    status: Status
+    summary: str
+    raw: JSON = None
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        source: str,
+        query: str,
+        window: Window | None,
+        status: Status,
+        summary: str,
+        raw: JSON = None,
+    ) -> Evidence:
+        """Build evidence whose id is derived from its source, query and window."""
+        return cls(
+            id=evidence_id(source, query, window),
+            source=source,
+            query=query,
+            window=window,
+            status=status,
+            summary=summary,
+            raw=raw,
+        )
+
+    def without_raw(self) -> Evidence:
+        return Evidence(self.id, self.source, self.query, self.window, self.status, self.summary)
+
+    def to_dict(self, *, with_raw: bool = True) -> dict[str, JSON]:
+        data: dict[str, JSON] = {
+            "id": self.id,
+            "source": self.source,
+            "query": self.query,
+            "window": self.window.to_dict() if self.window else None,
+            "status": self.status.value,
+            "summary": self.summary,
+        }
+        if with_raw:
+            data["raw"] = self.raw
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Evidence:
+        window = data.get("window")
+        return cls(
+            id=str(data["id"]),
+            source=str(data["source"]),
+            query=str(data["query"]),
+            window=Window.from_dict(window) if window else None,
+            status=Status(data["status"]),
+            summary=str(data["summary"]),
+            raw=data.get("raw"),
+        )
+
+
+class ChangeKind(StrEnum):
+    """What kind of change was made to the cluster."""
+
+    ROLLOUT = "rollout"  # a new ReplicaSet revision (image, env, resources in the pod template)
+    CONFIG = "config"  # a ConfigMap or Secret edited
+    SCALE = "scale"  # replicas or HPA bounds changed
+    LIMITS = "limits"  # resource requests/limits changed
+    NODE = "node"  # node-level events (NotReady, pressure)
+    RESTART = "restart"  # container restarts, OOMKills
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something that changed in the cluster at a known time, attributed to a component."""
+
+    kind: ChangeKind
+    ref: str  # "deployment/checkout@14", "configmap/checkout-config"
+    component: str  # the workload it belongs to
+    namespace: str
+    at: datetime
+    detail: str
+    evidence: str  # id of the evidence it was read from
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "kind": self.kind.value,
+            "ref": self.ref,
+            "component": self.component,
+            "namespace": self.namespace,
+            "at": format_time(self.at),
+            "detail": self.detail,
+            "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Change:
+        return cls(
+            kind=ChangeKind(data["kind"]),
+            ref=str(data["ref"]),
+            component=str(data["component"]),
+            namespace=str(data["namespace"]),
+            at=parse_time(data["at"]),
+            detail=str(data["detail"]),
+            evidence=str(data["evidence"]),
+        )
+
+
+class CauseKind(StrEnum):
+    """Root-cause kinds, as scored by SCENARIOS.md."""
+
+    DEPLOY = "deploy"
+    CONFIG = "config"
+    DATABASE = "database"
+    DEPENDENCY = "dependency"
+    RESOURCE = "resource"
+    TRAFFIC = "traffic"
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A ranked root-cause claim. Confidence is computed by code, never by a model."""
+
+    kind: CauseKind
+    component: str
+    confidence: float
+    summary: str
+    evidence: tuple[str, ...]
+    counter_evidence: tuple[str, ...] = ()
+    change: str | None = None
+    onset: datetime | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "kind": self.kind.value,
+            "component": self.component,
+            "change": self.change,
+            "confidence": round(self.confidence, 4),
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "counter_evidence": list(self.counter_evidence),
+            "onset": format_time(self.onset) if self.onset else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Hypothesis:
+        onset = data.get("onset")
+        return cls(
+            kind=CauseKind(data["kind"]),
+            component=str(data["component"]),
+            change=data.get("change"),
+            confidence=float(data["confidence"]),
+            summary=str(data["summary"]),
+            evidence=tuple(data.get("evidence") or ()),
+            counter_evidence=tuple(data.get("counter_evidence") or ()),
+            onset=parse_time(onset) if onset else None,
+        )
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A catalogue action proposed for one hypothesis. Nothing runs without approval."""
+
+    id: str
+    kind: str  # rollback | scale | config_revert | create_index | cancel_query | raise_limits
+    target: str  # "deployment/checkout"
+    command: str  # the exact command a human would run
+    rollback: str  # how to undo it
+    verify: str  # the PromQL (or SQL) whose recovery shows it worked
+    risk: Risk
+    blast_radius: str
+    hypothesis: int  # index of the hypothesis it addresses
+    dry_run: str | None = None
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "command": self.command,
+            "rollback": self.rollback,
+            "verify": self.verify,
+            "risk": self.risk.value,
+            "blast_radius": self.blast_radius,
+            "hypothesis": self.hypothesis,
+            "dry_run": self.dry_run,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Fix:
+        return cls(
+            id=str(data["id"]),
+            kind=str(data["kind"]),
+            target=str(data["target"]),
+            command=str(data["command"]),
+            rollback=str(data["rollback"]),
+            verify=str(data["verify"]),
+            risk=Risk(data["risk"]),
+            blast_radius=str(data["blast_radius"]),
+            hypothesis=int(data["hypothesis"]),
+            dry_run=data.get("dry_run"),
+        )
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A named human's answer at the approval step."""
+
+    verdict: Verdict
+    approver: str
+    reason: str
+    at: datetime
+    fix: str | None = None  # the approved fix id; None on rejection
+    checked_evidence: tuple[str, ...] = ()  # evidence ids the approver says they looked at
+
+    def __post_init__(self) -> None:
+        if not self.approver.strip():
+            raise ValueError("a decision needs a named approver")
+        if self.verdict is Verdict.APPROVE and not self.fix:
+            raise ValueError("an approval must name the fix it approves")
+        if self.verdict is Verdict.APPROVE and not self.checked_evidence:
+            raise ValueError("an approval must name the evidence the approver checked")
+
+    def to_dict(self) -> dict[str, JSON]:
+        return {
+            "verdict": self.verdict.value,
+            "approver": self.approver,
+            "reason": self.reason,
+            "at": format_time(self.at),
+            "fix": self.fix,
+            "checked_evidence": list(self.checked_evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Decision:
+        return cls(
+            verdict=Verdict(data["verdict"]),
+            approver=str(data["approver"]),
+            reason=str(data.get("reason") or ""),
+            at=parse_time(data["at"]),
+            fix=data.get("fix"),
+            checked_evidence=tuple(data.get("checked_evidence") or ()),
+        )
+
+
+def cited_ids(hypotheses: Sequence[Hypothesis]) -> set[str]:
+    """Every evidence id a list of hypotheses cites, for checking that they all exist."""
+    return {ev for h in hypotheses for ev in (*h.evidence, *h.counter_evidence)}

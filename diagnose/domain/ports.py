@@ -1,0 +1,138 @@
+"""Ports: how the core sees the outside world. Adapters live in ``connectors/``.
+
+Every method that asks an outside system something returns an :class:`Evidence` record whose
+``status`` says how the call ended: a refused connection or a 403 is evidence (``error``,
+``denied``), not an exception. Adapters raise only for our own mistakes.
+
+The ``raw`` payload of each method has the JSON shape given by the TypedDicts below, so the
+analysis can read evidence from a live run and from a replayed bundle alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypedDict
+
+from diagnose.domain.models import Evidence, Window
+
+# --- raw payload shapes -------------------------------------------------------------------
+
+
+class SeriesPayload(TypedDict):
+    """One time series of a range query. ``v[i]`` is ``None`` where the value was NaN."""
+
+    labels: dict[str, str]
+    t: list[float]  # unix seconds
+    v: list[float | None]
+
+
+class ReplicaSetPayload(TypedDict):
+    name: str
+    namespace: str
+    owner: str | None  # "deployment/checkout"
+    revision: int | None  # deployment.kubernetes.io/revision
+    created: str  # ISO 8601
+    images: list[str]
+    replicas: int
+    resources: dict[str, dict[str, dict[str, str]]]  # container -> limits/requests -> name -> qty
+    annotations: dict[str, str]
+
+
+class DeploymentPayload(TypedDict):
+    name: str
+    namespace: str
+    created: str
+    labels: dict[str, str]
+    selector: dict[str, str]
+    replicas: int
+    available: int
+    revision: int | None
+    images: list[str]
+    annotations: dict[str, str]
+
+
+class ConfigPayload(TypedDict):
+    kind: str  # "configmap" | "secret"
+    name: str
+    namespace: str
+    created: str
+    updated: str  # the latest managedFields time, else created
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    keys: list[str]
+    digest: str  # sha256 of the data, so two reads can be compared without the data
+
+
+class ContainerStatusPayload(TypedDict):
+    name: str
+    restarts: int
+    ready: bool
+    last_terminated_reason: str | None
+    last_terminated_at: str | None
+    last_exit_code: int | None
+
+
+class PodPayload(TypedDict):
+    name: str
+    namespace: str
+    owner: str | None  # "replicaset/checkout-7d9f8"
+    node: str | None
+    phase: str
+    created: str
+    labels: dict[str, str]
+    containers: list[ContainerStatusPayload]
+
+
+class EventPayload(TypedDict):
+    type: str  # Normal | Warning
+    reason: str
+    object: str  # "deployment/checkout"
+    namespace: str
+    message: str
+    first: str | None
+    last: str | None
+    count: int
+
+
+# --- ports ----------------------------------------------------------------------------------
+
+
+class MetricSource(Protocol):
+    """A Prometheus-compatible metrics store."""
+
+    def label_names(self, *, window: Window) -> Evidence:
+        """Label names present in the window. raw: ``list[str]``."""
+        ...
+
+    def find_series(self, selectors: Sequence[str], *, window: Window) -> Evidence:
+        """Label sets of the series matching any selector. raw: ``list[dict[str, str]]``
+        (each with ``__name__``)."""
+        ...
+
+    def query_range(self, query: str, *, window: Window, step_s: float) -> Evidence:
+        """Evaluate PromQL over the window. raw: ``list[SeriesPayload]``."""
+        ...
+
+
+class ClusterSource(Protocol):
+    """A Kubernetes API, read-only. raw payloads: lists of the matching ``*Payload``."""
+
+    def list_deployments(self, *, namespace: str) -> Evidence: ...
+
+    def list_replicasets(self, *, namespace: str) -> Evidence: ...
+
+    def list_configs(self, *, namespace: str) -> Evidence:
+        """ConfigMaps, and Secrets' metadata only (never their data)."""
+        ...
+
+    def list_pods(self, *, namespace: str) -> Evidence: ...
+
+    def list_events(self, *, namespace: str, window: Window) -> Evidence: ...
+
+
+class EvidenceStore(Protocol):
+    """Where a run keeps the raw side of its evidence (the bundle)."""
+
+    def put(self, run_id: str, evidence: Sequence[Evidence]) -> None: ...
+
+    def load(self, run_id: str) -> list[Evidence]: ...
