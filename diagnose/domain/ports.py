@@ -10,10 +10,10 @@ analysis can read evidence from a live run and from a replayed bundle alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, TypedDict
 
-from diagnose.domain.models import Evidence, Window
+from diagnose.domain.models import JSON, Evidence, Window
 
 # --- raw payload shapes -------------------------------------------------------------------
 
@@ -136,3 +136,7 @@ class EvidenceStore(Protocol):
     def put(self, run_id: str, evidence: Sequence[Evidence]) -> None: ...
 
     def load(self, run_id: str) -> list[Evidence]: ...
+
+    def write_manifest(self, run_id: str, manifest: Mapping[str, JSON]) -> None:
+        """What was diagnosed (trigger, window, time of the run), for offline replay."""
+        ...

@@ -1,0 +1,152 @@
+"""Non-blocking fixes for ranked hypotheses, from a fixed catalogue.
+
+Only the kinds below exist; targets come from the hypothesis and the cluster evidence, never
+from free text. Every fix carries the exact command, how to undo it, the query that shows
+whether it worked, its risk and blast radius. None of them runs without approval.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from diagnose.domain import models
+
+_REF = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(?:@(?P<revision>\d+))?$")
+
+
+def propose_fixes(
+    hypotheses: Sequence[models.Hypothesis],
+    *,
+    namespace: str,
+    replicasets: Sequence[Mapping[str, Any]] = (),
+    verify_queries: Mapping[str, str] | None = None,
+    limit: int = 3,
+) -> list[models.Fix]:
+    """One fix (at most) per hypothesis, for the best ``limit`` hypotheses."""
+    fixes: list[models.Fix] = []
+    for index, hypothesis in enumerate(hypotheses[:limit]):
+        verify = (verify_queries or {}).get(hypothesis.component, "")
+        fix = _fix_for(
+            hypothesis, index=index, namespace=namespace, replicasets=replicasets, verify=verify
+        )
+        if fix is not None:
+            fixes.append(fix)
+    return fixes
+
+
+def _fix_for(
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    namespace: str,
+    replicasets: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    kind = hypothesis.kind
+    if kind is models.CauseKind.DEPLOY and hypothesis.change:
+        return _rollback(hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify)
+    if kind is models.CauseKind.CONFIG and hypothesis.change:
+        return _config_revert(hypothesis, index=index, namespace=namespace, verify=verify)
+    if kind in (models.CauseKind.TRAFFIC, models.CauseKind.RESOURCE):
+        return _scale(hypothesis, index=index, namespace=namespace, verify=verify)
+    return None
+
+
+def _ns(namespace: str) -> str:
+    return f" -n {namespace}" if namespace else ""
+
+
+def previous_revision(
+    deployment: str, revision: int, replicasets: Sequence[Mapping[str, Any]]
+) -> int | None:
+    """The highest revision of ``deployment`` older than ``revision``, if one is recorded."""
+    older = [
+        int(rs["revision"])
+        for rs in replicasets
+        if rs.get("owner") == f"deployment/{deployment}"
+        and rs.get("revision") is not None
+        and int(rs["revision"]) < revision
+    ]
+    return max(older) if older else None
+
+
+def _rollback(
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    namespace: str,
+    rs: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    match = _REF.match(hypothesis.change or "")
+    if not match or match["kind"] != "deployment":
+        return None
+    name = match["name"]
+    target = f"deployment/{name}"
+    to = ""
+    if match["revision"]:
+        before = previous_revision(name, int(match["revision"]), rs)
+        to = f" --to-revision={before}" if before is not None else ""
+    command = f"kubectl rollout undo {target}{_ns(namespace)}{to}"
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="rollback",
+        target=target,
+        command=command,
+        dry_run=f"{command} --dry-run=server -o yaml",
+        rollback=f"kubectl rollout undo {target}{_ns(namespace)}"
+        + (f" --to-revision={match['revision']}" if match["revision"] else ""),
+        verify=verify,
+        risk=models.Risk.MEDIUM,
+        blast_radius=f"every pod of {target}; rolls pods one surge at a time",
+        hypothesis=index,
+    )
+
+
+def _config_revert(
+    hypothesis: models.Hypothesis, *, index: int, namespace: str, verify: str
+) -> models.Fix | None:
+    match = _REF.match(hypothesis.change or "")
+    if not match or match["kind"] not in ("configmap", "secret"):
+        return None
+    target = f"{match['kind']}/{match['name']}"
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="config_revert",
+        target=target,
+        command=(
+            f"kubectl apply{_ns(namespace)} -f <the previous {target} from version control>"
+            f" && kubectl rollout restart deployment/{hypothesis.component}{_ns(namespace)}"
+        ),
+        dry_run=f"kubectl apply{_ns(namespace)} -f <previous {target}> --dry-run=server",
+        rollback=f"re-apply the current {target} (save it first: "
+        f"kubectl get {target}{_ns(namespace)} -o yaml)",
+        verify=verify,
+        risk=models.Risk.MEDIUM,
+        blast_radius=f"every workload that mounts {target}",
+        hypothesis=index,
+    )
+
+
+def _scale(
+    hypothesis: models.Hypothesis, *, index: int, namespace: str, verify: str
+) -> models.Fix | None:
+    component = hypothesis.component
+    if "/" in component:  # external/…, postgres/…: not a deployment we can scale
+        return None
+    target = f"deployment/{component}"
+    replicas = "$(( $(kubectl get " + target + _ns(namespace) + " -o jsonpath='{.spec.replicas}') * 3 / 2 + 1 ))"
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="scale",
+        target=target,
+        command=f"kubectl scale {target}{_ns(namespace)} --replicas={replicas}",
+        dry_run=f"kubectl scale {target}{_ns(namespace)} --replicas=N --dry-run=server",
+        rollback=f"kubectl scale {target}{_ns(namespace)} --replicas=<the current count>",
+        verify=verify,
+        risk=models.Risk.LOW,
+        blast_radius=f"adds pods to {target}; no running pod is touched",
+        hypothesis=index,
+    )

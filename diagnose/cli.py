@@ -1,0 +1,256 @@
+"""``diagnose``: the command line, also installed as the kubectl plugin ``kubectl diagnose``.
+
+Progress goes to stderr; ``--json`` output alone goes to stdout. Exit codes: 0 a diagnosis
+was produced (an abstention included), 1 the input or settings were unusable, 3 nothing could
+be concluded (every source failed or nothing was in scope).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from connectors import bundle
+from diagnose import rendering, wiring
+from diagnose.domain import errors, models
+from diagnose.settings import Settings
+from graphs import diagnosis, reporting, runner
+
+app = typer.Typer(
+    help="Find the root cause of a production incident, show the evidence, propose a fix.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+lab_app = typer.Typer(help="Stand a recorded incident up on real local servers.")
+app.add_typer(lab_app, name="lab")
+
+err = Console(stderr=True)
+out = Console()
+
+EXIT_UNUSABLE = 1
+EXIT_NOTHING_CONCLUDED = 3
+
+ScenarioOpt = Annotated[
+    Path | None, typer.Option("--scenario", help="A scenario folder to stand up in the lab.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]· {message}[/dim]", highlight=False)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Turn our deliberate errors into a clear message and an exit code."""
+    try:
+        yield
+    except errors.DiagnoseError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_UNUSABLE) from exc
+
+
+@app.command()
+def run(
+    scenario: ScenarioOpt = None,
+    service: Annotated[str | None, typer.Option(help="The alerting service (live mode).")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Its namespace.")] = "",
+    title: Annotated[str, typer.Option(help="The alert's title.")] = "manual diagnosis",
+    at: Annotated[str | None, typer.Option(help="When the alert fired (ISO 8601); now.")] = None,
+    no_shift: Annotated[bool, typer.Option("--no-shift", help="Keep recorded times.")] = False,
+    as_json: JsonOpt = False,
+    run_id: Annotated[str | None, typer.Option(help="Use this run id.")] = None,
+) -> None:
+    """Diagnose a lab scenario (--scenario) or a live alert (--service)."""
+    with _failures():
+        if scenario is not None:
+            result = _run_scenario(scenario, shift=not no_shift, as_json=as_json, run_id=run_id)
+        elif service:
+            trigger = models.Trigger(
+                source="manual",
+                title=title,
+                service=service,
+                namespace=namespace,
+                at=models.parse_time(at) if at else datetime.now(UTC),
+            )
+            result = _diagnose(_settings(), trigger, as_json=as_json, run_id=run_id)
+        else:
+            raise errors.ConfigurationError("give --scenario DIR, or --service NAME for live mode")
+    if not reporting.concluded(result):
+        raise typer.Exit(EXIT_NOTHING_CONCLUDED)
+
+
+def _run_scenario(
+    folder: Path, *, shift: bool, as_json: bool, run_id: str | None
+) -> dict[str, Any]:
+    from diagnose.lab import lab
+
+    with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=_progress) as running:
+        settings = _settings(
+            prometheus_url=running.endpoints.prometheus_url,
+            kubernetes_url=running.endpoints.kubernetes_url,
+            kubernetes_enabled=running.endpoints.kubernetes_url is not None,
+        )
+        return _diagnose(settings, running.trigger, as_json=as_json, run_id=run_id)
+
+
+def _diagnose(
+    settings: Settings, trigger: models.Trigger, *, as_json: bool, run_id: str | None
+) -> dict[str, Any]:
+    interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
+    with wiring.open_agent(settings, progress=_progress) as agent:
+        paused = agent.start(trigger, run_id=run_id)
+        result = reporting.result(paused.state)
+        if as_json:
+            print(json.dumps(result, indent=2))
+            return result
+        rendering.show(out, paused.state, bundle_dir=settings.bundles_dir / paused.run_id)
+        if interactive and paused.waiting:
+            paused = _ask(agent, paused)
+        elif paused.waiting:
+            rendering.paused_hint(out, paused.run_id)
+        return reporting.result(paused.state)
+
+
+def _ask(agent: runner.Agent, paused: runner.Paused) -> runner.Paused:
+    while paused.waiting:
+        answer = rendering.prompt_decision(out, paused.state)
+        paused = agent.resume(paused.run_id, answer)
+        problems = paused.state.get("approval_errors") or []
+        for problem in problems if paused.waiting else []:
+            out.print(f"[red]not accepted:[/red] {problem}")
+    rendering.show_outcome(out, paused.state)
+    return paused
+
+
+@app.command()
+def approve(
+    run_id: str,
+    approver: Annotated[str, typer.Option(help="Your name: decisions are recorded.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+    fix: Annotated[str | None, typer.Option(help="The fix id to approve.")] = None,
+    checked: Annotated[
+        str, typer.Option(help="Comma-separated evidence ids you checked yourself.")
+    ] = "",
+    reject: Annotated[bool, typer.Option("--reject", help="Reject every proposed fix.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve one proposed fix of a paused run, or reject them, from any process."""
+    if not reject and not fix:
+        err.print("[bold red]error:[/bold red] give --fix FIX_ID to approve, or --reject")
+        raise typer.Exit(EXIT_UNUSABLE)
+    answer = {
+        "verdict": "reject" if reject else "approve",
+        "approver": approver,
+        "reason": reason,
+        "fix": None if reject else fix,
+        "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
+    }
+    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+        paused = agent.resume(run_id, answer)
+        if paused.waiting:
+            for problem in paused.state.get("approval_errors") or []:
+                err.print(f"[bold red]not accepted:[/bold red] {problem}")
+            raise typer.Exit(EXIT_UNUSABLE)
+        if as_json:
+            print(json.dumps(paused.state.get("report"), indent=2))
+        else:
+            rendering.show_outcome(out, paused.state)
+
+
+@app.command()
+def show(run_id: str, as_json: JsonOpt = False) -> None:
+    """Show a run: its diagnosis, and whether it waits for approval."""
+    settings = _settings()
+    with _failures(), wiring.open_agent(settings, progress=_progress) as agent:
+        paused = agent.status(run_id)
+    if as_json:
+        print(json.dumps(reporting.result(paused.state) | {"waiting": paused.waiting}, indent=2))
+        return
+    rendering.show(out, paused.state, bundle_dir=settings.bundles_dir / run_id)
+    if paused.waiting:
+        rendering.paused_hint(out, run_id)
+    else:
+        rendering.show_outcome(out, paused.state)
+
+
+@app.command()
+def replay(folder: Path, as_json: JsonOpt = False) -> None:
+    """Re-run the analysis on a saved evidence bundle: no servers needed."""
+    with _failures():
+        manifest = bundle.read_manifest(folder)
+        evidence = bundle.read_evidence(folder)
+        state: Any = {
+            "run_id": folder.name,
+            "trigger": manifest["trigger"],
+            "window": manifest["window"],
+            "now": manifest["now"],
+            "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
+        }
+        state["correlation"] = diagnosis.analyse(state, evidence=evidence)
+        state["correlation"].pop("derived")
+        state["fixes"] = diagnosis.proposals(state, evidence=evidence)
+    result = reporting.result(state)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        rendering.show(out, state, bundle_dir=folder)
+    if not reporting.concluded(result):
+        raise typer.Exit(EXIT_NOTHING_CONCLUDED)
+
+
+@lab_app.command("up")
+def lab_up(
+    scenario: Path, no_shift: Annotated[bool, typer.Option("--no-shift")] = False
+) -> None:
+    """Start the scenario's servers in the background and print where they listen."""
+    from diagnose.lab import lab
+
+    with _failures():
+        status = lab.up(
+            scenario, state_dir=_settings().lab_dir, now=datetime.now(UTC), shift=not no_shift,
+            progress=_progress,
+        )
+    rendering.lab_status(out, [status])
+
+
+@lab_app.command("status")
+def lab_status() -> None:
+    """List the scenarios standing up, and whether their servers still answer."""
+    from diagnose.lab import lab
+
+    with _failures():
+        rendering.lab_status(out, lab.status(state_dir=_settings().lab_dir))
+
+
+@lab_app.command("down")
+def lab_down(name: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Stop a scenario's servers (all of them when no name is given) and remove their data."""
+    from diagnose.lab import lab
+
+    with _failures():
+        stopped = lab.down(name, state_dir=_settings().lab_dir)
+    out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+def main() -> None:
+    app(prog_name="diagnose")
+
+
+def kubectl_main() -> None:
+    """Entry point of the kubectl plugin: ``kubectl diagnose ...``."""
+    os.environ.setdefault("DIAGNOSE_KUBERNETES_ENABLED", "true")
+    app(prog_name="kubectl diagnose")

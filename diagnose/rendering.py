@@ -1,0 +1,158 @@
+"""How a diagnosis looks in a terminal, and the approval prompt.
+
+The prompt is built against automation bias: rejecting is the default, the alternatives and
+the counter-evidence are on screen before the question, and approving asks which cited
+evidence the approver checked themselves.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.prompt import Prompt
+from rich.table import Table
+
+
+def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
+    """Print the ranked hypotheses, the evidence they cite, the fixes and what is missing."""
+    trigger = state.get("trigger") or {}
+    correlation = state.get("correlation") or {}
+    console.print(
+        Panel.fit(
+            f"[bold]{trigger.get('title', '')}[/bold]\n"
+            f"service {trigger.get('service')} · namespace {trigger.get('namespace') or '-'} · "
+            f"fired {trigger.get('at')}\nrun {state.get('run_id')} · evidence in {bundle_dir}",
+            title="incident",
+        )
+    )
+    _hypotheses(console, correlation)
+    _evidence(console, state)
+    _fixes(console, state.get("fixes") or [])
+    notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
+    for note in notes:
+        console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)
+
+
+def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
+    hypotheses = correlation.get("hypotheses") or []
+    if correlation.get("abstained") or not hypotheses:
+        console.print(
+            "[bold yellow]Not sure.[/bold yellow] No hypothesis is strong enough to stand on; "
+            "the ranking below is a lead, not a conclusion."
+        )
+    table = Table(title="root-cause hypotheses (best first)", show_lines=True)
+    for column in ("#", "kind", "component", "change", "confidence", "why", "evidence"):
+        table.add_column(column)
+    for rank, h in enumerate(hypotheses[:5], start=1):
+        why = h.get("summary", "")
+        counter = h.get("counter_evidence") or []
+        if counter:
+            why += "\n[magenta]against:[/magenta] " + ", ".join(counter)
+        table.add_row(
+            str(rank), h["kind"], h["component"], h.get("change") or "-",
+            f"{h['confidence']:.2f}", why, "\n".join(h.get("evidence") or []),
+        )
+    console.print(table)
+
+
+def _evidence(console: Console, state: Any) -> None:
+    cited = {
+        ev
+        for h in ((state.get("correlation") or {}).get("hypotheses") or [])[:3]
+        for ev in (*(h.get("evidence") or []), *(h.get("counter_evidence") or []))
+    }
+    rows = [e for e in state.get("evidence") or [] if e["id"] in cited]
+    if not rows:
+        return
+    table = Table(title="cited evidence (re-run the query to check it yourself)")
+    for column in ("id", "source", "status", "summary", "query"):
+        table.add_column(column, overflow="fold")
+    for e in rows:
+        table.add_row(e["id"], e["source"], e["status"], e["summary"], e["query"])
+    console.print(table)
+
+
+def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
+    if not fixes:
+        console.print("No catalogue fix applies to these hypotheses.")
+        return
+    table = Table(title="proposed fixes (none runs without approval)", show_lines=True)
+    for column in ("id", "for #", "kind", "command", "risk", "blast radius", "undo", "verify"):
+        table.add_column(column, overflow="fold")
+    for f in fixes:
+        table.add_row(
+            f["id"], str(f["hypothesis"] + 1), f["kind"], f["command"], f["risk"],
+            f["blast_radius"], f["rollback"], f["verify"] or "-",
+        )
+    console.print(table)
+
+
+def paused_hint(console: Console, run_id: str) -> None:
+    console.print(
+        f"\nPaused at the approval step. From any shell:\n"
+        f"  diagnose approve {run_id} --fix FIX_ID --checked EV_ID,... "
+        f"--approver NAME --reason '...'\n"
+        f"  diagnose approve {run_id} --reject --approver NAME --reason '...'",
+        highlight=False,
+    )
+
+
+def prompt_decision(console: Console, state: Any) -> dict[str, Any]:
+    """Ask the human in the terminal; reject is the default answer."""
+    fixes = state.get("fixes") or []
+    choices = [f["id"] for f in fixes] + ["reject"]
+    choice = Prompt.ask("\nApprove which fix?", choices=choices, default="reject", console=console)
+    approver = Prompt.ask("Your name", default=_whoami(), console=console)
+    if choice == "reject":
+        reason = Prompt.ask("Why reject?", default="not convinced by the evidence", console=console)
+        return {"verdict": "reject", "approver": approver, "reason": reason}
+    fix = next(f for f in fixes if f["id"] == choice)
+    cited = state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
+    console.print("Which of these did you check yourself? " + ", ".join(cited), highlight=False)
+    checked = Prompt.ask("Evidence ids, comma-separated", console=console)
+    reason = Prompt.ask("Reason", console=console)
+    return {
+        "verdict": "approve",
+        "approver": approver,
+        "reason": reason,
+        "fix": choice,
+        "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
+    }
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def show_outcome(console: Console, state: Any) -> None:
+    """Print the recorded decision and what was (not) done."""
+    decision = state.get("decision")
+    if not decision:
+        return
+    console.print(
+        f"\n[bold]{decision['verdict']}[/bold] by {decision['approver']} at {decision['at']}: "
+        f"{decision['reason']}",
+        highlight=False,
+    )
+    for action in state.get("actions") or []:
+        console.print(
+            f"Not executed ({action['why_not_executed']}):\n  {action['command']}\n"
+            f"verify with: {action['verify'] or '-'}",
+            highlight=False,
+        )
+
+
+def lab_status(console: Console, statuses: list[Any]) -> None:
+    """Print where each lab server listens."""
+    if not statuses:
+        console.print("no lab is running")
+        return
+    for status in statuses:
+        console.print(str(status), highlight=False)

@@ -1,0 +1,122 @@
+"""One settings tree for the whole agent, read from ``DIAGNOSE_*`` environment variables.
+
+This is the only module that reads the environment. Every field says its unit, its default and
+why; ``Settings.from_env()`` turns a bad value into a :class:`ConfigurationError` that names the
+variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from diagnose.domain import errors
+
+PREFIX = "DIAGNOSE_"
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "diagnose"
+
+
+class GatherSettings(BaseModel):
+    """How much of the world one diagnosis looks at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lookback_minutes: float = Field(60.0, gt=0, le=7 * 24 * 60)
+    """Minutes of history before the trigger to read (baseline + onset). 60: long enough for a
+    robust baseline, short enough to dodge last night's deploys."""
+
+    after_minutes: float = Field(10.0, ge=0, le=24 * 60)
+    """Minutes after the trigger to read when the data reaches that far (replays, labs)."""
+
+    points_per_series: int = Field(720, ge=60, le=11000)
+    """Target resolution: the query step is the window divided by this. 720 points = 5 s steps
+    over an hour; Prometheus refuses more than 11,000."""
+
+    max_series: int = Field(20000, ge=100)
+    """Hard cap on series pulled for one diagnosis; the plan says what it dropped."""
+
+
+class Settings(BaseModel):
+    """Everything the agent can be configured with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prometheus_url: str | None = None
+    """``DIAGNOSE_PROMETHEUS_URL``: base URL of a Prometheus-compatible API. None: no metrics
+    (the report says so)."""
+
+    prometheus_timeout_s: float = Field(10.0, gt=0, le=300)
+    """``DIAGNOSE_PROMETHEUS_TIMEOUT_S``: per request, seconds."""
+
+    kubernetes_url: str | None = None
+    """``DIAGNOSE_KUBERNETES_URL``: an API server URL to use without credentials (the lab).
+    None: use kubeconfig or the in-cluster service account when ``kubernetes_enabled``."""
+
+    kubernetes_context: str | None = None
+    """``DIAGNOSE_KUBERNETES_CONTEXT``: the kubeconfig context to read; None: the current one."""
+
+    kubernetes_enabled: bool = True
+    """``DIAGNOSE_KUBERNETES_ENABLED``: read rollouts and events at all."""
+
+    kubernetes_timeout_s: float = Field(10.0, gt=0, le=300)
+    """``DIAGNOSE_KUBERNETES_TIMEOUT_S``: per request, seconds."""
+
+    database_url: str | None = None
+    """``DIAGNOSE_DATABASE_URL``: PostgreSQL DSN for checkpoints (runs survive restarts and
+    move between replicas). None: SQLite in the state directory (one user, one machine)."""
+
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    """``DIAGNOSE_STATE_DIR``: where runs, evidence bundles and the lab's state live.
+    Default: ``$XDG_STATE_HOME/diagnose`` (``~/.local/state/diagnose``)."""
+
+    gather: GatherSettings = GatherSettings()
+    """``DIAGNOSE_GATHER_LOOKBACK_MINUTES`` and friends."""
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.state_dir / "runs.sqlite"
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.state_dir / "bundles"
+
+    @property
+    def lab_dir(self) -> Path:
+        return self.state_dir / "lab"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``DIAGNOSE_*`` variables (and explicit overrides, which win)."""
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        gather: dict[str, object] = {}
+        for key, value in source.items():
+            if not key.startswith(PREFIX) or value == "":
+                continue
+            name = key[len(PREFIX) :].lower()
+            if name.startswith("gather_"):
+                gather[name[len("gather_") :]] = value
+            elif name in cls.model_fields and name != "gather":
+                values[name] = value
+        if gather:
+            values["gather"] = gather
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise errors.ConfigurationError(_explain(exc)) from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        path = "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{PREFIX}{path}: {error['msg']}")
+    return "invalid settings: " + "; ".join(lines)

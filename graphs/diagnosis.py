@@ -1,0 +1,269 @@
+"""The diagnosis state machine.
+
+``intake → scope → (gather_metrics ‖ gather_changes) → correlate → propose → approve → act? → report``
+
+Every probe and analysis happens before ``approve``. ``approve`` holds only the
+``interrupt()`` and the routing, because LangGraph re-runs the whole node on resume; the only
+way into ``act`` is through ``approve`` with a valid approval, and ``act`` by default only
+hands the exact command to a human.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, RetryPolicy, interrupt
+
+from diagnose.analysis import correlating, discovery, fixing
+from diagnose.domain import errors, models
+from graphs import approval, reporting
+from graphs.state import Context, DiagnosisState
+
+Update = dict[str, Any]
+
+
+def _timed(name: str, fn: Callable[[DiagnosisState, Runtime[Context]], Update]) -> Any:
+    """Wrap a node so it reports progress and records its wall time under ``timings_s``."""
+
+    def node(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+        runtime.context.progress(f"{name}…")
+        began = time.perf_counter()
+        update = fn(state, runtime)
+        update["timings_s"] = {name: round(time.perf_counter() - began, 4)}
+        return update
+
+    node.__name__ = name
+    return node
+
+
+def intake(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Validate the trigger and pin the time the run started."""
+    trigger = models.Trigger.from_dict(state["trigger"])
+    if not trigger.service:
+        raise errors.ConfigurationError("the trigger names no service: nothing to diagnose")
+    return {"trigger": trigger.to_dict(), "now": models.format_time(runtime.context.clock())}
+
+
+def scope(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Fix the time window and resolution from the trigger (never from the clock alone)."""
+    policy = runtime.context.policy
+    trigger = models.Trigger.from_dict(state["trigger"])
+    now = models.parse_time(state["now"])
+    start = trigger.at - _seconds(policy.lookback_s)
+    end = min(now, trigger.at + _seconds(policy.after_s))
+    if end <= start:
+        end = trigger.at
+    window = models.Window(start=start, end=end)
+    step = max(1.0, float(math.ceil(window.seconds / policy.points_per_series)))
+    manifest = {"trigger": trigger.to_dict(), "window": window.to_dict(), "now": state["now"]}
+    runtime.context.store.write_manifest(state["run_id"], manifest | {"step_s": step})
+    return {"window": window.to_dict(), "step_s": step}
+
+
+def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Discover the series in scope by label, then pull each metric family over the window."""
+    source = runtime.context.metrics
+    if source is None:
+        return {"notes": ["metrics: no Prometheus configured (set DIAGNOSE_PROMETHEUS_URL)"]}
+    trigger = models.Trigger.from_dict(state["trigger"])
+    window = models.Window.from_dict(state["window"])
+    labels = source.label_names(window=window)
+    gathered = [labels]
+    plan: list[dict[str, Any]] = []
+    if labels.status is models.Status.OK:
+        selectors = discovery.scope_selectors(trigger, label_names=list(labels.raw or []))
+        series = source.find_series(selectors, window=window)
+        gathered.append(series)
+        if series.status is models.Status.OK:
+            planned = discovery.plan_queries(
+                series.raw or [], trigger=trigger, max_series=runtime.context.policy.max_series
+            )
+            plan = [_plain(p) for p in planned]
+            runtime.context.progress(f"gather: {len(planned)} metric families in scope")
+            gathered += _in_parallel(
+                [lambda q=p.query: source.query_range(q, window=window, step_s=state["step_s"])
+                 for p in planned],
+                workers=runtime.context.policy.workers,
+            )
+    return _keep(state, runtime, gathered) | {"plan": plan}
+
+
+def gather_changes(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Read the rollout history, config edits, pods and events of the namespace."""
+    source = runtime.context.cluster
+    if source is None:
+        return {"notes": ["changes: no Kubernetes API configured: rollouts not considered"]}
+    namespace = state["trigger"]["namespace"]
+    window = models.Window.from_dict(state["window"])
+    calls: list[Callable[[], models.Evidence]] = [
+        lambda: source.list_deployments(namespace=namespace),
+        lambda: source.list_replicasets(namespace=namespace),
+        lambda: source.list_configs(namespace=namespace),
+        lambda: source.list_pods(namespace=namespace),
+        lambda: source.list_events(namespace=namespace, window=window),
+    ]
+    gathered = _in_parallel(calls, workers=runtime.context.policy.workers)
+    return _keep(state, runtime, gathered)
+
+
+def correlate(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Rank root-cause hypotheses from everything gathered (pure analysis)."""
+    evidence = runtime.context.store.load(state["run_id"])
+    result = analyse(state, evidence=evidence)
+    derived = [models.Evidence.from_dict(e) for e in result.pop("derived")]
+    runtime.context.store.put(state["run_id"], derived)
+    return {"correlation": result, "evidence": [e.to_dict(with_raw=False) for e in derived]}
+
+
+def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> dict[str, Any]:
+    """The analysis of one run's evidence; shared by the live graph and ``diagnose replay``."""
+    known = {e["id"] for e in state.get("evidence", [])}
+    mine = [e for e in evidence if e.id in known] if known else list(evidence)
+    result = correlating.correlate(
+        trigger=models.Trigger.from_dict(state["trigger"]),
+        window=models.Window.from_dict(state["window"]),
+        metrics=[e for e in mine if e.source == "prometheus" and isinstance(e.raw, list)],
+        cluster=[e for e in mine if e.source == "kubernetes"],
+        now=models.parse_time(state["now"]),
+    )
+    data = result.to_dict()
+    data["derived"] = [e.to_dict() for e in result.derived]
+    return data
+
+
+def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Attach catalogue fixes to the best hypotheses."""
+    evidence = runtime.context.store.load(state["run_id"])
+    return {"fixes": proposals(state, evidence=evidence)}
+
+
+def proposals(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> list[dict[str, Any]]:
+    """Fixes for a correlation; shared by the live graph and ``diagnose replay``."""
+    correlation = state.get("correlation") or {}
+    hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
+    replicasets = [
+        item
+        for e in evidence
+        if e.source == "kubernetes" and "replicasets" in e.query and isinstance(e.raw, list)
+        for item in e.raw
+    ]
+    by_id = {e.id: e for e in evidence}
+    verify = {h.component: _verify_query(h, by_id) for h in hypotheses}
+    fixes = fixing.propose_fixes(
+        hypotheses,
+        namespace=state["trigger"]["namespace"],
+        replicasets=replicasets,
+        verify_queries=verify,
+    )
+    return [f.to_dict() for f in fixes]
+
+
+def approve(
+    state: DiagnosisState, runtime: Runtime[Context]
+) -> Command[Literal["act", "report", "approve"]]:
+    """Ask a named human. Nothing but the interrupt and the routing happens here."""
+    answer = interrupt(approval.request(state))
+    decision, problems = approval.validate(answer, state=state, now=runtime.context.clock())
+    if decision is None:
+        return Command(goto="approve", update={"approval_errors": problems})
+    goto: Literal["act", "report"] = (
+        "act" if decision.verdict is models.Verdict.APPROVE else "report"
+    )
+    return Command(goto=goto, update={"decision": decision.to_dict(), "approval_errors": []})
+
+
+def act(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Hand the approved fix to a human: execution is not enabled in this version."""
+    decision = models.Decision.from_dict(state["decision"])
+    fix = next(f for f in state.get("fixes", []) if f["id"] == decision.fix)
+    action = {
+        "fix": fix["id"],
+        "executed": False,
+        "command": fix["command"],
+        "why_not_executed": "execution is disabled: apply the command yourself, "
+        "then watch the verification query",
+        "verify": fix["verify"],
+    }
+    return {"actions": [action]}
+
+
+def report(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Compile the final report of the run."""
+    return {"report": reporting.build(state)}
+
+
+def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The compiled diagnosis graph."""
+    retry = RetryPolicy(max_attempts=2, retry_on=errors.SourceUnavailable)
+    graph = StateGraph(DiagnosisState, context_schema=Context)
+    graph.add_node("intake", _timed("intake", intake))
+    graph.add_node("scope", _timed("scope", scope))
+    graph.add_node("gather_metrics", _timed("gather_metrics", gather_metrics), retry_policy=retry)
+    graph.add_node("gather_changes", _timed("gather_changes", gather_changes), retry_policy=retry)
+    graph.add_node("correlate", _timed("correlate", correlate))
+    graph.add_node("propose", _timed("propose", propose))
+    graph.add_node("approve", approve)
+    graph.add_node("act", _timed("act", act))
+    graph.add_node("report", _timed("report", report))
+    graph.add_edge(START, "intake")
+    graph.add_edge("intake", "scope")
+    graph.add_edge("scope", "gather_metrics")
+    graph.add_edge("scope", "gather_changes")
+    graph.add_edge(["gather_metrics", "gather_changes"], "correlate")
+    graph.add_edge("correlate", "propose")
+    graph.add_edge("propose", "approve")
+    graph.add_edge("act", "report")
+    graph.add_edge("report", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _seconds(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=value)
+
+
+def _plain(planned: Any) -> dict[str, Any]:
+    return {k: getattr(planned, k) for k in ("query", "metric", "family", "reason")}
+
+
+def _in_parallel(
+    calls: Sequence[Callable[[], models.Evidence]], *, workers: int
+) -> list[models.Evidence]:
+    if not calls:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls)))) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def _keep(
+    state: DiagnosisState, runtime: Runtime[Context], gathered: Sequence[models.Evidence]
+) -> Update:
+    """Store the raw side in the bundle; keep the summaries in state."""
+    runtime.context.store.put(state["run_id"], gathered)
+    notes = [
+        f"{e.source}: {e.summary}"
+        for e in gathered
+        if e.status in (models.Status.ERROR, models.Status.DENIED)
+    ]
+    return {"evidence": [e.to_dict(with_raw=False) for e in gathered], "notes": notes}
+
+
+def _verify_query(hypothesis: models.Hypothesis, by_id: dict[str, models.Evidence]) -> str:
+    for ev_id in hypothesis.evidence:
+        evidence = by_id.get(ev_id)
+        if evidence is not None and evidence.source in ("analysis", "prometheus"):
+            if evidence.query and not evidence.query.startswith("kubectl"):
+                return evidence.query
+    return ""

@@ -1,0 +1,50 @@
+"""The run's outputs: the result object of SCENARIOS.md and the final report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphs.state import DiagnosisState
+
+
+def result(state: DiagnosisState) -> dict[str, Any]:
+    """The object ``diagnose run --json`` prints (SCENARIOS.md, "What the agent reports")."""
+    correlation = state.get("correlation") or {}
+    timings = dict(state.get("timings_s") or {})
+    gather = max(timings.get("gather_metrics", 0.0), timings.get("gather_changes", 0.0))
+    stages = {
+        "gather": round(gather, 4),
+        "correlate": timings.get("correlate", 0.0),
+        "reason": timings.get("reason", 0.0),
+        "total": round(sum(timings.values()), 4),
+    }
+    return {
+        "run_id": state.get("run_id"),
+        "hypotheses": correlation.get("hypotheses", []),
+        "abstained": bool(correlation.get("abstained", not correlation.get("hypotheses"))),
+        "fixes": state.get("fixes", []),
+        "notes": [*state.get("notes", []), *correlation.get("notes", [])],
+        "evidence": [_brief(e) for e in state.get("evidence", [])],
+        "decision": state.get("decision"),
+        "timings_s": stages | {"stages": timings},
+        "llm": {"used": False, "prompt_tokens": 0, "completion_tokens": 0},
+    }
+
+
+def build(state: DiagnosisState) -> dict[str, Any]:
+    """The final report: the result plus what was decided and done."""
+    report = result(state)
+    report["trigger"] = state.get("trigger")
+    report["window"] = state.get("window")
+    report["actions"] = state.get("actions", [])
+    return report
+
+
+def concluded(result_object: dict[str, Any]) -> bool:
+    """Whether anything could be concluded: at least one hypothesis was ranked."""
+    return bool(result_object.get("hypotheses"))
+
+
+def _brief(evidence: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "source", "status", "query", "summary")
+    return {k: evidence.get(k) for k in keys}

@@ -1,0 +1,67 @@
+"""What the diagnosis graph carries between nodes, and what it is handed to work with.
+
+State is plain data (dicts, lists, strings, numbers) so every checkpoint serialises with
+msgpack under strict deserialisation, and a paused run resumes in another process. Clients,
+pools and arrays never enter it: nodes reach the world through :class:`Context`, which the
+composition root (``diagnose.wiring``) builds and LangGraph hands to every node.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypedDict
+
+from diagnose.domain import ports
+
+
+def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    """Reducer for parallel nodes that each add their own keys."""
+    return {**left, **right}
+
+
+class DiagnosisState(TypedDict, total=False):
+    run_id: str
+    trigger: dict[str, Any]  # models.Trigger.to_dict()
+    window: dict[str, str]  # models.Window.to_dict()
+    step_s: float
+    now: str  # when the run started, ISO 8601
+    evidence: Annotated[list[dict[str, Any]], operator.add]  # Evidence.to_dict(with_raw=False)
+    notes: Annotated[list[str], operator.add]  # what could not be looked at, and why
+    plan: list[dict[str, Any]]  # the metric queries planned, and what was dropped
+    correlation: dict[str, Any]  # Correlation.to_dict()
+    fixes: list[dict[str, Any]]  # models.Fix.to_dict()
+    approval_errors: list[str]  # why the last answer at the approval step was refused
+    decision: dict[str, Any]  # models.Decision.to_dict()
+    actions: list[dict[str, Any]]  # what the act step did or handed to a human
+    report: dict[str, Any]
+    timings_s: Annotated[dict[str, float], merge_dicts]
+
+
+@dataclass(frozen=True)
+class GatherPolicy:
+    """How far and how finely to look."""
+
+    lookback_s: float = 3600.0
+    after_s: float = 600.0
+    points_per_series: int = 720
+    max_series: int = 20000
+    workers: int = 4  # queries in flight at once against one source
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The ports a run may use. Missing sources are None: the report says what was skipped."""
+
+    store: ports.EvidenceStore
+    metrics: ports.MetricSource | None = None
+    cluster: ports.ClusterSource | None = None
+    policy: GatherPolicy = field(default_factory=GatherPolicy)
+    clock: Callable[[], datetime] = _utcnow
+    progress: Callable[[str], None] = lambda _message: None
