@@ -1,0 +1,43 @@
+# One command per chore. CI runs `make check test` (see .ci/run).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCENARIO ?= tests/scenarios/bad-deploy-5xx
+
+.PHONY: demo test check lint format bench system clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing diagnose and its test tools into $(VENV)…" >&2
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+system:
+	@scripts/ensure-system.sh
+
+## demo: stand the bundled scenario up on real servers, diagnose it, ask for approval
+demo: $(STAMP) system
+	$(BIN)/diagnose run --scenario $(SCENARIO)
+
+## test: the whole test suite, real servers included
+test: $(STAMP) system
+	$(BIN)/pytest
+
+## check: ruff, mypy --strict, import-linter contracts
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) system
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""The approval step accepts only a named, reasoned decision on a proposed fix."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from diagnose.domain import models
+from graphs import approval
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+STATE: Any = {
+    "run_id": "run-1",
+    "correlation": {
+        "hypotheses": [
+            {"kind": "deploy", "component": "checkout", "change": "deployment/checkout@2",
+             "confidence": 0.8, "summary": "", "evidence": ["ev-a", "ev-b"],
+             "counter_evidence": []}
+        ]
+    },
+    "fixes": [{"id": "fix-1", "hypothesis": 0, "kind": "rollback"}],
+}
+
+
+def _answer(**changes: Any) -> dict[str, Any]:
+    answer = {"verdict": "approve", "approver": "alice", "reason": "5xx started with rev 2",
+              "fix": "fix-1", "checked_evidence": ["ev-a"]}
+    return answer | changes
+
+
+def test_a_complete_approval_is_accepted() -> None:
+    decision, problems = approval.validate(_answer(), state=STATE, now=NOW)
+    assert problems == []
+    assert decision is not None and decision.verdict is models.Verdict.APPROVE
+    assert decision.approver == "alice" and decision.at == NOW
+
+
+def test_an_anonymous_answer_is_refused() -> None:
+    decision, problems = approval.validate(_answer(approver="  "), state=STATE, now=NOW)
+    assert decision is None and any("named approver" in p for p in problems)
+
+
+def test_an_approval_without_reason_is_refused() -> None:
+    decision, problems = approval.validate(_answer(reason=""), state=STATE, now=NOW)
+    assert decision is None and any("reason" in p for p in problems)
+
+
+def test_a_fix_that_was_not_proposed_is_refused() -> None:
+    decision, problems = approval.validate(_answer(fix="fix-9"), state=STATE, now=NOW)
+    assert decision is None and any("fix-9" in p for p in problems)
+
+
+def test_approving_without_checking_evidence_is_refused() -> None:
+    decision, problems = approval.validate(_answer(checked_evidence=[]), state=STATE, now=NOW)
+    assert decision is None and any("evidence" in p for p in problems)
+
+
+def test_checked_evidence_must_be_cited_by_the_hypothesis() -> None:
+    decision, problems = approval.validate(
+        _answer(checked_evidence=["ev-zzz"]), state=STATE, now=NOW
+    )
+    assert decision is None and any("ev-zzz" in p for p in problems)
+
+
+def test_a_reasoned_rejection_needs_no_fix() -> None:
+    decision, problems = approval.validate(
+        {"verdict": "reject", "approver": "bob", "reason": "deploy was a no-op"},
+        state=STATE, now=NOW,
+    )
+    assert problems == [] and decision is not None and decision.fix is None
+
+
+def test_garbage_is_refused_with_a_reason() -> None:
+    decision, problems = approval.validate("yes please", state=STATE, now=NOW)
+    assert decision is None and problems
