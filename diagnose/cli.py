@@ -212,6 +212,27 @@ def replay(folder: Path, as_json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_NOTHING_CONCLUDED)
 
 
+@app.command("eval")
+def evaluate(
+    folder: Path,
+    as_json: JsonOpt = False,
+    no_shift: Annotated[bool, typer.Option("--no-shift", help="Keep recorded times.")] = False,
+) -> None:
+    """Run every scenario under FOLDER through the lab and score the rankings."""
+    from diagnose import evaluation
+
+    with _failures():
+        folders = evaluation.find_scenarios(folder)
+        cases = evaluation.run_all(
+            folders, base=_settings(), shift=not no_shift, progress=_progress
+        )
+    summary = evaluation.summarise(cases)
+    if as_json:
+        print(json.dumps({"summary": summary, "cases": [c.to_dict() for c in cases]}, indent=2))
+    else:
+        rendering.eval_table(out, cases, summary)
+
+
 @lab_app.command("up")
 def lab_up(
     scenario: Path, no_shift: Annotated[bool, typer.Option("--no-shift")] = False

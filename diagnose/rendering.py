@@ -156,3 +156,32 @@ def lab_status(console: Console, statuses: list[Any]) -> None:
         return
     for status in statuses:
         console.print(str(status), highlight=False)
+
+
+def eval_table(console: Console, cases: list[Any], summary: dict[str, Any]) -> None:
+    """Per-scenario ranks, then accuracy against the baselines."""
+    table = Table(title="scenarios")
+    for column in ("scenario", "truth", "top hypothesis", "rank", "abstained", "seconds"):
+        table.add_column(column, overflow="fold")
+    for case in cases:
+        top = (case.result.get("hypotheses") or [{}])[0]
+        truth = f"{case.truth.kind}/{case.truth.component}" if case.truth.component else "none"
+        got = f"{top.get('kind')}/{top.get('component')}" if top else "-"
+        table.add_row(
+            case.name, truth, case.error or got, str(case.rank() or "-"),
+            str(bool(case.result.get("abstained"))), f"{case.seconds:.1f}",
+        )
+    console.print(table)
+    scores = Table(title="accuracy (non-abstain scenarios)")
+    for column in ("ranking", "AC@1", "AC@3", "Avg@5"):
+        scores.add_column(column)
+    for name in ("agent", "agent_component_only", "baseline_max_z", "baseline_random"):
+        row = summary[name]
+        scores.add_row(name, *(f"{row[k]:.2f}" for k in ("AC@1", "AC@3", "Avg@5")))
+    console.print(scores)
+    console.print(
+        f"change accuracy {summary['change_accuracy']}, fix accuracy {summary['fix_accuracy']}, "
+        f"abstentions {summary['abstentions']}, errors {summary['errors']}\n"
+        f"mean seconds per stage: {summary['seconds_per_stage']}",
+        highlight=False,
+    )
