@@ -1,0 +1,551 @@
+"""Kubernetes: the only module that imports ``kubernetes`` (and the ``urllib3`` it runs on).
+
+:class:`KubernetesConnector` implements :class:`diagnose.domain.ports.ClusterSource`, read-only:
+it lists Deployments, ReplicaSets, ConfigMaps and Secrets' metadata, Pods and Events of one
+namespace and translates them into the payloads of ``diagnose.domain.ports``. The API saying no
+(401/403, refused, timed out) is evidence with a status, never an exception.
+
+One choke point, :meth:`KubernetesConnector._list`, owns timeouts, retries, paging and error
+translation. It asks the client for the raw JSON (``_preload_content=False``) instead of its
+models: the models deserialise every field of every object into Python objects (slow on big
+namespaces, and lists served without ``kind``/``apiVersion`` by test servers do not map), and we
+read a dozen fields. It also lets Secrets be listed as ``PartialObjectMetadataList``, so their
+data never leaves the API server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from connectors import _http
+from diagnose.domain import errors
+from diagnose.domain.models import Evidence, Status, Window, format_time, parse_time
+from diagnose.domain.ports import (
+    ConfigPayload,
+    ContainerStatusPayload,
+    DeploymentPayload,
+    EventPayload,
+    PodPayload,
+    ReplicaSetPayload,
+)
+
+SOURCE = "kubernetes"
+REVISION = "deployment.kubernetes.io/revision"
+DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+"""Never copied: bulky, and on a Secret it holds the secret's data in clear."""
+
+_PAGE_SIZE = 500
+_MAX_PAGES = 40
+_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+Obj = Mapping[str, Any]
+
+
+class _CallError(Exception):
+    """A list call that ended without data: the status and the one-line summary to report."""
+
+    def __init__(self, status: Status, summary: str) -> None:
+        super().__init__(summary)
+        self.status = status
+        self.summary = summary
+
+
+class KubernetesConnector:
+    """A read-only :class:`~diagnose.domain.ports.ClusterSource` over the Kubernetes API.
+
+    ``host`` is an API server URL used without credentials (the lab); otherwise pass a client
+    ``configuration`` or use :meth:`from_environment`. ``timeout_s`` bounds each request.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout_s: float = 10.0,
+        configuration: client.Configuration | None = None,
+    ) -> None:
+        if (host is None) == (configuration is None):
+            raise ValueError("pass exactly one of host and configuration")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        if configuration is None:
+            configuration = client.Configuration(host=host.rstrip("/") if host else host)
+        # Our own retries (see connectors/_http.py): the pool's default retries read timeouts.
+        configuration.retries = urllib3.Retry(total=0, redirect=0)
+        self.host = str(configuration.host)
+        self._timeout_s = timeout_s
+        self._retry = _http.RetryPolicy(budget_s=timeout_s)
+        api_client = client.ApiClient(configuration)
+        self._core = client.CoreV1Api(api_client)
+        self._apps = client.AppsV1Api(api_client)
+
+    @classmethod
+    def from_environment(
+        cls, *, context: str | None = None, timeout_s: float = 10.0
+    ) -> KubernetesConnector:
+        """Credentials from kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``, the named or
+        current context), else from the in-cluster service account when no context is named.
+
+        Raises :class:`~diagnose.domain.errors.ConfigurationError` when neither is usable.
+        """
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(  # type: ignore[no-untyped-call]  # untyped in the SDK
+                context=context, client_configuration=configuration
+            )
+        except (ConfigException, OSError) as kube_exc:
+            if context is not None:
+                raise errors.ConfigurationError(
+                    f"cannot use kubeconfig context {context!r}: {kube_exc}; check "
+                    "DIAGNOSE_KUBERNETES_CONTEXT against `kubectl config get-contexts`"
+                ) from kube_exc
+            try:
+                config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped SDK
+                    client_configuration=configuration
+                )
+            except ConfigException as exc:
+                raise errors.ConfigurationError(
+                    f"no Kubernetes credentials: no usable kubeconfig ({kube_exc}) and not "
+                    "running in a cluster; set KUBECONFIG, DIAGNOSE_KUBERNETES_CONTEXT or "
+                    "DIAGNOSE_KUBERNETES_URL, or set DIAGNOSE_KUBERNETES_ENABLED=false"
+                ) from exc
+        return cls(configuration=configuration, timeout_s=timeout_s)
+
+    # --- ClusterSource --------------------------------------------------------------------
+
+    def list_deployments(self, *, namespace: str) -> Evidence:
+        """raw: ``list[DeploymentPayload]``."""
+        return self._evidence_for(
+            "deployments",
+            namespace=namespace,
+            call=self._apps.list_namespaced_deployment,
+            translate=_deployment,
+        )
+
+    def list_replicasets(self, *, namespace: str) -> Evidence:
+        """raw: ``list[ReplicaSetPayload]``, oldest revision first."""
+        return self._evidence_for(
+            "replicasets",
+            namespace=namespace,
+            call=self._apps.list_namespaced_replica_set,
+            translate=_replicaset,
+        )
+
+    def list_pods(self, *, namespace: str) -> Evidence:
+        """raw: ``list[PodPayload]``."""
+        return self._evidence_for(
+            "pods", namespace=namespace, call=self._core.list_namespaced_pod, translate=_pod
+        )
+
+    def list_configs(self, *, namespace: str) -> Evidence:
+        """ConfigMaps, and Secrets' metadata only. raw: ``list[ConfigPayload]``.
+
+        Secrets are optional: when they cannot be listed the ConfigMaps still come back, with a
+        note in the summary. Secret data is never requested (metadata-only listing) and, if a
+        server sends it anyway, never read: a Secret's ``digest`` is "" and its ``keys`` come
+        from ``managedFields``.
+        """
+        query = (
+            f"kubectl get configmaps -n {namespace} --show-managed-fields -o yaml; "
+            f"kubectl get secrets -n {namespace} --show-managed-fields "
+            "-o jsonpath='{.items[*].metadata}'"
+        )
+        try:
+            maps = self._list(
+                self._core.list_namespaced_config_map, plural="configmaps", namespace=namespace
+            )
+        except _CallError as failure:
+            return _evidence(query, failure.status, failure.summary, [])
+        configs = [_configmap(item) for item in maps]
+        note = ""
+        try:
+            secrets = self._list(
+                self._core.list_namespaced_secret,
+                plural="secrets",
+                namespace=namespace,
+                accept=_METADATA_ONLY,
+            )
+            configs += [_secret(item) for item in secrets]
+        except _CallError as failure:
+            note = f"; secrets skipped ({failure.status.value}): {failure.summary}"
+        configs.sort(key=lambda c: (c["kind"], c["name"]))
+        summary = _count(configs, "kind") + note
+        status = Status.OK if configs else Status.EMPTY
+        return _evidence(query, status, summary or "no configmaps or secrets", configs)
+
+    def list_events(self, *, namespace: str, window: Window) -> Evidence:
+        """Core v1 Events whose [first, last] time overlaps the window. raw:
+        ``list[EventPayload]``, oldest first."""
+        query = f"kubectl get events -n {namespace} --sort-by=.lastTimestamp -o yaml"
+        try:
+            items = self._list(
+                self._core.list_namespaced_event, plural="events", namespace=namespace
+            )
+        except _CallError as failure:
+            return _evidence(query, failure.status, failure.summary, [], window=window)
+        events = [_event(item) for item in items]
+        kept = [e for e in events if _overlaps(e, window)]
+        kept.sort(key=lambda e: (e["last"] or e["first"] or "", e["object"]))
+        summary = f"{_http.plural(len(kept), 'event')} ({_count(kept, 'type')})" if kept else ""
+        summary = summary or "no events in the window"
+        if len(kept) < len(events):
+            summary += f" ({len(events) - len(kept)} outside the window left out)"
+        status = Status.OK if kept else Status.EMPTY
+        return _evidence(query, status, summary, kept, window=window)
+
+    # --- the choke point ------------------------------------------------------------------
+
+    def _evidence_for(
+        self,
+        plural: str,
+        *,
+        namespace: str,
+        call: Callable[..., Any],
+        translate: Callable[[Obj], Any],
+    ) -> Evidence:
+        query = f"kubectl get {plural} -n {namespace} -o yaml"
+        try:
+            items = self._list(call, plural=plural, namespace=namespace)
+        except _CallError as failure:
+            return _evidence(query, failure.status, failure.summary, [])
+        payloads = sorted((translate(item) for item in items), key=_payload_order)
+        if not payloads:
+            return _evidence(query, Status.EMPTY, f"no {plural} in namespace {namespace}", [])
+        return _evidence(query, Status.OK, _http.plural(len(payloads), plural[:-1]), payloads)
+
+    def _list(
+        self,
+        call: Callable[..., Any],
+        *,
+        plural: str,
+        namespace: str,
+        accept: str | None = None,
+    ) -> list[Obj]:
+        """Every object of one list call, page by page, with retries and error translation.
+        A namespace (or resource type) the server does not know has nothing to list."""
+        items: list[Obj] = []
+        token: str | None = None
+        for _ in range(_MAX_PAGES):
+            try:
+                page = self._page(call, namespace=namespace, token=token, accept=accept)
+            except ApiException as exc:
+                if exc.status == 404 and _is_kubernetes_status(exc):
+                    return items
+                raise self._api_failure(exc, plural=plural, namespace=namespace) from exc
+            items += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                break
+        return items
+
+    def _page(
+        self, call: Callable[..., Any], *, namespace: str, token: str | None, accept: str | None
+    ) -> Obj:
+        def fetch() -> Obj:
+            response = call(
+                namespace,
+                limit=_PAGE_SIZE,
+                _continue=token,
+                _preload_content=False,
+                _request_timeout=self._timeout_s,
+                _headers={"Accept": accept} if accept else None,
+            )
+            body: Obj = json.loads(response.data)
+            return body
+
+        try:
+            return _http.call_with_retries(fetch, policy=self._retry, retryable=_is_retryable)
+        except HTTPError as exc:
+            raise self._transport_failure(exc) from exc
+        except ValueError as exc:
+            raise _CallError(
+                Status.ERROR,
+                f"{self.host} did not answer with Kubernetes API JSON ({exc}): check the URL",
+            ) from exc
+
+    # --- error translation ----------------------------------------------------------------
+
+    def _api_failure(self, exc: ApiException, *, plural: str, namespace: str) -> _CallError:
+        what = plural
+        message = _status_message(exc)
+        if exc.status in (401, 403):
+            return _CallError(
+                Status.DENIED,
+                f"Kubernetes API at {self.host} denied listing {what} in namespace {namespace} "
+                f"(HTTP {exc.status}: {message}): grant get/list/watch on {what} "
+                "(see docs/connectors.md) or check the kubeconfig credentials",
+            )
+        if exc.status == 0:
+            return _CallError(
+                Status.ERROR,
+                f"Kubernetes API at {self.host} failed before answering ({message}): check the "
+                "kubeconfig's server address and certificate authority",
+            )
+        return _CallError(
+            Status.ERROR,
+            f"Kubernetes API at {self.host} failed listing {what} (HTTP {exc.status}: "
+            f"{message}); try again",
+        )
+
+    def _transport_failure(self, exc: HTTPError) -> _CallError:
+        reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+        advice = (
+            "check the kubeconfig and its context (DIAGNOSE_KUBERNETES_CONTEXT), "
+            "DIAGNOSE_KUBERNETES_URL, or start the lab with `diagnose lab up`"
+        )
+        if isinstance(reason, NewConnectionError):
+            what = "could not be reached (refused or not resolvable)"
+        elif isinstance(reason, ReadTimeoutError):
+            what = f"did not answer within {self._timeout_s:g}s"
+            advice = "the API server may be overloaded; raise DIAGNOSE_KUBERNETES_TIMEOUT_S"
+        elif isinstance(reason, Urllib3Timeout):
+            what = f"did not accept a connection within {self._timeout_s:g}s"
+        else:
+            what = f"failed ({type(reason).__name__}: {reason})"
+        return _CallError(Status.ERROR, f"Kubernetes API at {self.host} {what}: {advice}")
+
+
+# --- translation into payloads ------------------------------------------------------------
+
+
+def _deployment(obj: Obj) -> DeploymentPayload:
+    meta, spec, status = _parts(obj)
+    return {
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "labels": dict(meta.get("labels") or {}),
+        "selector": dict((spec.get("selector") or {}).get("matchLabels") or {}),
+        "replicas": int(spec.get("replicas", 1)),
+        "available": int(status.get("availableReplicas") or 0),
+        "revision": _revision(meta),
+        "images": _images(spec),
+        "annotations": _annotations(meta),
+    }
+
+
+def _replicaset(obj: Obj) -> ReplicaSetPayload:
+    meta, spec, _ = _parts(obj)
+    return {
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "owner": _owner(meta),
+        "revision": _revision(meta),
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "images": _images(spec),
+        "replicas": int(spec.get("replicas", 1)),
+        "resources": _resources(spec),
+        "annotations": _annotations(meta),
+    }
+
+
+def _pod(obj: Obj) -> PodPayload:
+    meta, spec, status = _parts(obj)
+    return {
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "owner": _owner(meta),
+        "node": spec.get("nodeName"),
+        "phase": str(status.get("phase") or "Unknown"),
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "labels": dict(meta.get("labels") or {}),
+        "containers": [_container(c) for c in status.get("containerStatuses") or []],
+    }
+
+
+def _container(status: Obj) -> ContainerStatusPayload:
+    """The most recent termination: ``lastState`` (a restarted container), else ``state``."""
+    last = (status.get("lastState") or {}).get("terminated")
+    last = last or (status.get("state") or {}).get("terminated") or {}
+    exit_code = last.get("exitCode")
+    return {
+        "name": status["name"],
+        "restarts": int(status.get("restartCount") or 0),
+        "ready": bool(status.get("ready")),
+        "last_terminated_reason": last.get("reason"),
+        "last_terminated_at": _time(last.get("finishedAt")),
+        "last_exit_code": int(exit_code) if exit_code is not None else None,
+    }
+
+
+def _configmap(obj: Obj) -> ConfigPayload:
+    data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
+    binary = {str(k): str(v) for k, v in (obj.get("binaryData") or {}).items()}
+    items = sorted(data.items()) + sorted(("binary:" + k, v) for k, v in binary.items())
+    digest = hashlib.sha256(json.dumps(items, separators=(",", ":")).encode()).hexdigest()
+    return _config("configmap", obj, keys=sorted([*data, *binary]), digest=f"sha256:{digest}")
+
+
+def _secret(obj: Obj) -> ConfigPayload:
+    """Metadata only: whatever else the server sent is not looked at."""
+    meta = obj.get("metadata") or {}
+    return _config("secret", {"metadata": meta}, keys=_managed_keys(meta), digest="")
+
+
+def _config(kind: str, obj: Obj, *, keys: list[str], digest: str) -> ConfigPayload:
+    meta = obj.get("metadata") or {}
+    created = _time(meta.get("creationTimestamp")) or ""
+    return {
+        "kind": kind,
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": created,
+        "updated": _updated(meta) or created,
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": _annotations(meta),
+        "keys": keys,
+        "digest": digest,
+    }
+
+
+def _event(obj: Obj) -> EventPayload:
+    meta = obj.get("metadata") or {}
+    involved = obj.get("involvedObject") or {}
+    series = obj.get("series") or {}
+    event_time = _time(obj.get("eventTime"))
+    first = _time(obj.get("firstTimestamp")) or event_time
+    last = _time(obj.get("lastTimestamp")) or _time(series.get("lastObservedTime")) or event_time
+    return {
+        "type": str(obj.get("type") or "Normal"),
+        "reason": str(obj.get("reason") or ""),
+        "object": f"{str(involved.get('kind') or '').lower()}/{involved.get('name') or ''}",
+        "namespace": involved.get("namespace") or meta.get("namespace") or "",
+        "message": str(obj.get("message") or ""),
+        "first": first or last,
+        "last": last or first,
+        "count": int(obj.get("count") or series.get("count") or 1),
+    }
+
+
+# --- small readers ------------------------------------------------------------------------
+
+
+def _parts(obj: Obj) -> tuple[Obj, Obj, Obj]:
+    return obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+
+
+def _time(value: Any) -> str | None:
+    """Kubernetes times (RFC 3339, MicroTime included) as our ISO 8601 UTC strings."""
+    return format_time(parse_time(str(value))) if value else None
+
+
+def _revision(meta: Obj) -> int | None:
+    value = (meta.get("annotations") or {}).get(REVISION)
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+def _owner(meta: Obj) -> str | None:
+    """The controlling owner as "kind/name" (e.g. "deployment/checkout")."""
+    refs = meta.get("ownerReferences") or []
+    controller = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return f"{str(controller['kind']).lower()}/{controller['name']}" if controller else None
+
+
+def _annotations(meta: Obj) -> dict[str, str]:
+    annotations = meta.get("annotations") or {}
+    return {str(k): str(v) for k, v in annotations.items() if k not in DROPPED_ANNOTATIONS}
+
+
+def _containers(spec: Obj) -> list[Obj]:
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    containers: list[Obj] = pod_spec.get("containers") or []
+    return containers
+
+
+def _images(spec: Obj) -> list[str]:
+    return [str(c.get("image") or "") for c in _containers(spec)]
+
+
+def _resources(spec: Obj) -> dict[str, dict[str, dict[str, str]]]:
+    """container → {"limits": {...}, "requests": {...}}, quantities as written."""
+    result: dict[str, dict[str, dict[str, str]]] = {}
+    for container in _containers(spec):
+        resources = container.get("resources") or {}
+        result[str(container["name"])] = {
+            part: {str(k): str(v) for k, v in (resources.get(part) or {}).items()}
+            for part in ("limits", "requests")
+        }
+    return result
+
+
+def _updated(meta: Obj) -> str | None:
+    """The latest ``managedFields`` time: when any field manager last wrote the object."""
+    times = [parse_time(e["time"]) for e in meta.get("managedFields") or [] if e.get("time")]
+    return format_time(max(times)) if times else None
+
+
+def _managed_keys(meta: Obj) -> list[str]:
+    """Data keys as recorded by field managers (``f:data`` → ``f:KEY``): names, never values."""
+    keys: set[str] = set()
+    for entry in meta.get("managedFields") or []:
+        fields = entry.get("fieldsV1") or {}
+        for section in ("f:data", "f:stringData", "f:binaryData"):
+            keys.update(k[2:] for k in fields.get(section) or {} if k.startswith("f:"))
+    return sorted(keys)
+
+
+def _overlaps(event: EventPayload, window: Window) -> bool:
+    first, last = event["first"], event["last"]
+    if first is None or last is None:
+        return False
+    return parse_time(first) <= window.end and parse_time(last) >= window.start
+
+
+def _payload_order(payload: Mapping[str, Any]) -> tuple[int, str, str]:
+    revision = payload.get("revision")
+    return (revision if isinstance(revision, int) else -1, payload["created"], payload["name"])
+
+
+def _count(payloads: Iterable[Mapping[str, Any]], field: str) -> str:
+    counts: dict[str, int] = {}
+    for payload in payloads:
+        counts[payload[field]] = counts.get(payload[field], 0) + 1
+    return ", ".join(_http.plural(n, name) for name, n in sorted(counts.items()))
+
+
+def _is_retryable(exc: Exception) -> bool:
+    """Refused or reset connections and 429/5xx; never a timeout (the server may be busy) and
+    never another 4xx (the request needs fixing)."""
+    if isinstance(exc, ApiException):
+        return bool(exc.status == 429 or exc.status >= 500)
+    if isinstance(exc, MaxRetryError):
+        refused = isinstance(exc.reason, NewConnectionError)  # a subclass of the timeout below
+        return refused or not isinstance(exc.reason, Urllib3Timeout)
+    return False
+
+
+def _status_message(exc: ApiException) -> str:
+    """The ``message`` of the Kubernetes ``Status`` body, else the HTTP reason."""
+    try:
+        body = json.loads(exc.body) if exc.body else {}
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or exc.reason or "no message").splitlines()[0][:300]
+
+
+def _is_kubernetes_status(exc: ApiException) -> bool:
+    """Whether an error body is a Kubernetes ``Status`` (a real "not found", not a wrong URL)."""
+    try:
+        body = json.loads(exc.body) if exc.body else None
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("kind") == "Status"
+
+
+def _evidence(
+    query: str, status: Status, summary: str, raw: Any, *, window: Window | None = None
+) -> Evidence:
+    return Evidence.make(
+        source=SOURCE, query=query, window=window, status=status, summary=summary, raw=raw
+    )
