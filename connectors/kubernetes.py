@@ -81,33 +81,49 @@ class KubernetesConnector:
         if configuration is None:
             configuration = client.Configuration(host=host.rstrip("/") if host else host)
         # Our own retries (see connectors/_http.py): the pool's default retries read timeouts.
-        configuration.retries = urllib3.Retry(total=0, redirect=0)
+        configuration.retries = urllib3.Retry(total=0, read=False, redirect=0)
         self.host = str(configuration.host)
         self._timeout_s = timeout_s
         self._retry = _http.RetryPolicy(budget_s=timeout_s)
-        api_client = client.ApiClient(configuration)
-        self._core = client.CoreV1Api(api_client)
-        self._apps = client.AppsV1Api(api_client)
+        self._api_client = client.ApiClient(configuration)
+        self._core = client.CoreV1Api(self._api_client)
+        self._apps = client.AppsV1Api(self._api_client)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool (no thread pool exists: we never use async_req)."""
+        self._api_client.rest_client.pool_manager.clear()
+
+    def __enter__(self) -> KubernetesConnector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @classmethod
     def from_environment(
-        cls, *, context: str | None = None, timeout_s: float = 10.0
+        cls,
+        *,
+        context: str | None = None,
+        config_file: str | None = None,
+        timeout_s: float = 10.0,
     ) -> KubernetesConnector:
-        """Credentials from kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``, the named or
-        current context), else from the in-cluster service account when no context is named.
+        """Credentials from kubeconfig (``config_file``, else ``$KUBECONFIG`` as it was when
+        the SDK was imported, else ``~/.kube/config``; the named or current context), else from
+        the in-cluster service account when no context is named.
 
         Raises :class:`~diagnose.domain.errors.ConfigurationError` when neither is usable.
         """
         configuration = client.Configuration()
         try:
             config.load_kube_config(  # type: ignore[no-untyped-call]  # untyped in the SDK
-                context=context, client_configuration=configuration
+                config_file=config_file, context=context, client_configuration=configuration
             )
         except (ConfigException, OSError) as kube_exc:
-            if context is not None:
+            if context is not None or config_file is not None:
                 raise errors.ConfigurationError(
-                    f"cannot use kubeconfig context {context!r}: {kube_exc}; check "
-                    "DIAGNOSE_KUBERNETES_CONTEXT against `kubectl config get-contexts`"
+                    f"cannot use kubeconfig {config_file or ''} context {context or '(current)'}: "
+                    f"{kube_exc}; check DIAGNOSE_KUBERNETES_CONTEXT against "
+                    "`kubectl config get-contexts`"
                 ) from kube_exc
             try:
                 config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped SDK

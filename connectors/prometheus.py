@@ -96,12 +96,20 @@ class PrometheusConnector:
             headers=dict(headers or {}),
             session=session,
             timeout=timeout_s,
-            retry=Retry(total=0, raise_on_status=False),
+            # read=False: a read timeout stays a ReadTimeout; wrapped in MaxRetryError, requests
+            # would report it as a ConnectionError.
+            retry=Retry(total=0, read=False, raise_on_status=False),
         )
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._client.close()
+
+    def __enter__(self) -> PrometheusConnector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- MetricSource ---------------------------------------------------------------------
 
