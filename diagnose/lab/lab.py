@@ -1,0 +1,358 @@
+"""The incident lab: a scenario stood up on real servers, and everything torn down after.
+
+``running`` is for one diagnosis (``diagnose run --scenario``, ``diagnose eval``, tests): it
+starts only the servers the scenario needs, in parallel, yields where they listen, and stops
+them all on exit, on an exception, on Ctrl-C and on SIGTERM. ``up``/``status``/``down`` are the
+detached form behind ``diagnose lab``: the servers outlive the command, and a JSON state file
+in ``state_dir`` records their pids, ports and folders so a later command can check or stop
+them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from diagnose import scenario as scenario_format
+from diagnose.domain import errors, models
+from diagnose.lab import kubeapi, postgres, processes, prometheus, sessions, shifting, staging
+
+Progress = Callable[[str], None]
+STATE_FILE = "lab.json"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the lab's servers listen; None for a server the scenario does not need."""
+
+    prometheus_url: str | None
+    kubernetes_url: str | None
+    postgres_dsn: str | None
+
+
+@dataclass(frozen=True)
+class LabRun:
+    """A scenario standing in the lab: what the agent is given, and where to find the servers."""
+
+    scenario: scenario_format.Scenario  # shifted; its root is the lab's shifted copy
+    trigger: models.Trigger  # shifted
+    offset: timedelta
+    endpoints: Endpoints
+    workdir: Path
+    children: dict[str, processes.Child] = field(default_factory=dict)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return tuple(child.pid for child in self.children.values())
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """A detached lab as the state file records it, and which of its servers still run."""
+
+    name: str
+    endpoints: Endpoints
+    trigger: models.Trigger
+    offset: timedelta
+    workdir: Path
+    servers: dict[str, bool]  # server name -> running
+
+    @property
+    def dead(self) -> list[str]:
+        return [name for name, running in self.servers.items() if not running]
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}: trigger at {models.format_time(self.trigger.at)}"]
+        lines.append(f"  shifted by {self.offset}" if self.offset else "  not shifted")
+        for label, value in (
+            ("prometheus", self.endpoints.prometheus_url),
+            ("kubernetes", self.endpoints.kubernetes_url),
+            ("postgres", self.endpoints.postgres_dsn),
+        ):
+            if value:
+                lines.append(f"  {label:<11} {value}")
+        if self.dead:
+            lines.append(f"  NOT RUNNING: {', '.join(self.dead)} (run `diagnose lab down`)")
+        return "\n".join(lines)
+
+
+# --- one diagnosis ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running(
+    scenario_dir: Path,
+    *,
+    now: datetime,
+    shift: bool = True,
+    workdir: Path | None = None,
+    progress: Progress = lambda _: None,
+) -> Iterator[LabRun]:
+    """Stand the scenario up, yield it, and stop and delete everything the lab started."""
+    owned = workdir is None
+    folder = Path(tempfile.mkdtemp(prefix="diagnose-lab-")) if workdir is None else workdir
+    lab = _Lab(folder, progress=progress)
+    try:
+        with _sigterm_as_interrupt():
+            run = lab.start(scenario_dir, now=now, shift=shift)
+            yield run
+    finally:
+        lab.stop()
+        if owned:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the lab runs in the main thread, SIGTERM unwinds it like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Lab:
+    """The servers of one scenario, started together and stopped together."""
+
+    def __init__(self, workdir: Path, *, progress: Progress) -> None:
+        self.workdir = workdir
+        self._lock = threading.Lock()
+        self._progress = progress
+        self._stoppers: list[Callable[[], None]] = []
+        self.children: dict[str, processes.Child] = {}
+        self.dirs: list[Path] = []
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            self._progress(line)
+
+    def keep(self, name: str, server: Any, *, dirs: tuple[Path, ...] = ()) -> None:
+        """Remember a started server so that ``stop`` stops it."""
+        with self._lock:
+            self._stoppers.append(server.stop)
+            self.children[name] = server.child
+            self.dirs.extend(dirs)
+
+    def stop(self) -> None:
+        """Stop every server, last started first (the sessions before their database)."""
+        with self._lock:
+            stoppers, self._stoppers = self._stoppers[::-1], []
+        for stop in stoppers:
+            stop()
+
+    def start(self, scenario_dir: Path, *, now: datetime, shift: bool) -> LabRun:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        original = scenario_format.Scenario.load(scenario_dir)
+        offset = shifting.compute_offset(original.trigger.at, now=now) if shift else timedelta(0)
+        scenario = self._staged(original, offset=offset)
+        endpoints = self._start_servers(scenario)
+        return LabRun(
+            scenario=scenario,
+            trigger=scenario.trigger_record(),
+            offset=offset,
+            endpoints=endpoints,
+            workdir=self.workdir,
+            children=dict(self.children),
+        )
+
+    def _staged(
+        self, scenario: scenario_format.Scenario, *, offset: timedelta
+    ) -> scenario_format.Scenario:
+        if not offset:
+            self.say(f"lab: {scenario.name}, recorded times kept")
+            return scenario
+        staged = staging.stage(scenario, offset=offset, root=self.workdir / "scenario")
+        at = models.format_time(staged.trigger.at)
+        self.say(f"lab: {scenario.name} shifted by {offset}, trigger now at {at}")
+        return staged
+
+    def _start_servers(self, scenario: scenario_format.Scenario) -> Endpoints:
+        starters: dict[str, Callable[[], str]] = {}
+        if scenario.metrics_file is not None:
+            starters["prometheus"] = lambda: self._start_prometheus(scenario)
+        if scenario.kubernetes_files:
+            starters["kubernetes"] = lambda: self._start_kubernetes(scenario)
+        if scenario.postgres_dir is not None:
+            starters["postgres"] = lambda: self._start_postgres(scenario)
+        found = _run_all(starters)
+        return Endpoints(found.get("prometheus"), found.get("kubernetes"), found.get("postgres"))
+
+    def _start_prometheus(self, scenario: scenario_format.Scenario) -> str:
+        assert scenario.metrics_file is not None
+        size_mb = scenario.metrics_file.stat().st_size / 1e6
+        self.say(f"prometheus: backfilling {size_mb:.1f} MB…")
+        server = prometheus.PrometheusServer.from_openmetrics(
+            scenario.metrics_file, workdir=self.workdir / "prometheus"
+        )
+        self.keep("prometheus", server)
+        self.say(f"prometheus: listening on {server.url}")
+        return server.url
+
+    def _start_kubernetes(self, scenario: scenario_format.Scenario) -> str:
+        objects = staging.load_kubernetes_objects(scenario)
+        server = kubeapi.KubeApiServer.serve(objects, workdir=self.workdir / "kubernetes")
+        self.keep("kubernetes", server)
+        self.say(f"kubernetes: {len(objects)} objects on {server.url}")
+        return server.url
+
+    def _start_postgres(self, scenario: scenario_format.Scenario) -> str:
+        assert scenario.postgres_dir is not None
+        cluster = postgres.PostgresCluster.start(workdir=self.workdir / "postgres")
+        self.keep("postgres", cluster, dirs=(cluster.data_dir,))
+        self.say(f"postgres: listening on 127.0.0.1:{cluster.port}")
+        database = scenario.database
+        sessions.prepare_database(cluster, scenario.postgres_dir, database=database)
+        held = scenario.postgres_dir / "sessions.yaml"
+        if held.is_file():
+            holder = sessions.SessionHolder.start(
+                held, dsn=cluster.dsn(database), workdir=self.workdir / "postgres"
+            )
+            self.keep("sessions", holder)
+            self.say(f"postgres: {len(sessions.load_sessions(held))} sessions held open")
+        self.say(f"postgres: database {database} ready")
+        return cluster.dsn(database)
+
+
+def _run_all(starters: dict[str, Callable[[], str]]) -> dict[str, str]:
+    """Run the starters in parallel; wait for all of them even on failure or Ctrl-C."""
+    if not starters:
+        return {}
+    pool = futures.ThreadPoolExecutor(max_workers=len(starters), thread_name_prefix="lab")
+    try:
+        submitted = {name: pool.submit(start) for name, start in starters.items()}
+        futures.wait(submitted.values())
+    finally:
+        pool.shutdown(wait=True)  # servers still starting are recorded, then stopped by the caller
+    for future in submitted.values():
+        if (failure := future.exception()) is not None:
+            raise failure
+    return {name: future.result() for name, future in submitted.items()}
+
+
+# --- detached: lab up / status / down -------------------------------------------------------
+
+
+def up(
+    scenario_dir: Path,
+    *,
+    state_dir: Path,
+    now: datetime,
+    shift: bool = True,
+    progress: Progress = lambda _: None,
+) -> LabStatus:
+    """Start a scenario's servers in the background and record them in ``state_dir``."""
+    name = scenario_format.Scenario.load(scenario_dir).name
+    with _state(state_dir) as state:
+        if name in state:
+            _refuse_or_clear(state, name)
+        workdir = state_dir / "labs" / name
+        shutil.rmtree(workdir, ignore_errors=True)
+        lab = _Lab(workdir, progress=progress)
+        try:
+            run = lab.start(scenario_dir, now=now, shift=shift)
+        except BaseException:
+            lab.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        state[name] = _record(run, dirs=[*lab.dirs, workdir])
+        return _status_of(name, state[name])
+
+
+def status(*, state_dir: Path) -> list[LabStatus]:
+    """Every detached lab, and whether each of its servers still runs."""
+    with _state(state_dir) as state:
+        return [_status_of(name, record) for name, record in sorted(state.items())]
+
+
+def down(name: str | None, *, state_dir: Path) -> list[str]:
+    """Stop one detached lab (every one when ``name`` is None) and delete its files."""
+    with _state(state_dir) as state:
+        names = sorted(state) if name is None else [name]
+        if name is not None and name not in state:
+            running_now = ", ".join(sorted(state)) or "none"
+            raise errors.LabError(f"no lab named {name!r} is up (running: {running_now})")
+        for each in names:
+            _tear_down(state.pop(each))
+        return names
+
+
+def _refuse_or_clear(state: dict[str, Any], name: str) -> None:
+    if _status_of(name, state[name]).dead:
+        _tear_down(state.pop(name))
+        return
+    raise errors.LabError(
+        f"a lab named {name!r} is already up; stop it first with `diagnose lab down {name}`"
+    )
+
+
+def _record(run: LabRun, *, dirs: list[Path]) -> dict[str, Any]:
+    return {
+        "scenario_root": str(run.scenario.root),
+        "workdir": str(run.workdir),
+        "offset_s": run.offset.total_seconds(),
+        "trigger": run.trigger.to_dict(),
+        "endpoints": {
+            "prometheus_url": run.endpoints.prometheus_url,
+            "kubernetes_url": run.endpoints.kubernetes_url,
+            "postgres_dsn": run.endpoints.postgres_dsn,
+        },
+        "children": {name: child.to_dict() for name, child in run.children.items()},
+        "dirs": [str(d) for d in dirs],
+    }
+
+
+def _status_of(name: str, record: dict[str, Any]) -> LabStatus:
+    children = {n: processes.Child.from_dict(c) for n, c in record["children"].items()}
+    return LabStatus(
+        name=name,
+        endpoints=Endpoints(**record["endpoints"]),
+        trigger=models.Trigger.from_dict(record["trigger"]),
+        offset=timedelta(seconds=record["offset_s"]),
+        workdir=Path(record["workdir"]),
+        servers={n: child.alive() for n, child in children.items()},
+    )
+
+
+def _tear_down(record: dict[str, Any]) -> None:
+    order = ["sessions", "kubernetes", "prometheus", "postgres"]
+    children = record["children"]
+    for name in sorted(children, key=lambda n: order.index(n) if n in order else -1):
+        processes.Child.from_dict(children[name]).stop()
+    for folder in record["dirs"]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _state(state_dir: Path) -> Iterator[dict[str, Any]]:
+    """The state file, locked against other ``diagnose lab`` commands, saved on exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / STATE_FILE
+    with (state_dir / "lab.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+        try:
+            yield state
+        finally:
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(state, indent=2), encoding="utf-8")
+            temporary.replace(path)
