@@ -150,7 +150,12 @@ def _one_trace(b: _Builder, start: int) -> None:
         kind=3,
         start=t_db,
         end=t_db + db,
-        attrs={"db.system": "postgresql", "db.statement": SQL, "server.address": "postgres"},
+        attrs={
+            "db.system": "postgresql",
+            "db.name": "shop",
+            "db.statement": SQL,
+            "server.address": "postgres",
+        },
     )
     pc = b.span(
         service="checkout",
