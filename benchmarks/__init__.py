@@ -1,0 +1,2 @@
+"""Benchmarks: each module prints its numbers as ratios against a baseline measured in the
+same run."""
