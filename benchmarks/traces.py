@@ -145,8 +145,8 @@ def _critical(spans: Sequence[tracing.SpanPayload]) -> dict[int, int]:
 
 def naive_compare(
     base: Sequence[tracing.SpanPayload], inc: Sequence[tracing.SpanPayload]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+) -> dict[object, Any]:
+    out: dict[object, Any] = {}
     groups: dict[str, dict[tuple[str, str], list[float]]] = {
         "b": defaultdict(list),
         "i": defaultdict(list),
