@@ -99,11 +99,7 @@ def _run_scenario(
     from diagnose.lab import lab
 
     with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=_progress) as running:
-        settings = _settings(
-            prometheus_url=running.endpoints.prometheus_url,
-            kubernetes_url=running.endpoints.kubernetes_url,
-            kubernetes_enabled=running.endpoints.kubernetes_url is not None,
-        )
+        settings = wiring.with_endpoints(_settings(), running.endpoints)
         return _diagnose(settings, running.trigger, as_json=as_json, run_id=run_id)
 
 

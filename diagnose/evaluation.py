@@ -123,13 +123,7 @@ def run_case(
     began = time.perf_counter()
     try:
         with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=progress) as up:
-            settings = base.model_copy(
-                update={
-                    "prometheus_url": up.endpoints.prometheus_url,
-                    "kubernetes_url": up.endpoints.kubernetes_url,
-                    "kubernetes_enabled": up.endpoints.kubernetes_url is not None,
-                }
-            )
+            settings = wiring.with_endpoints(base, up.endpoints)
             with wiring.open_agent(settings, progress=progress) as agent:
                 paused = agent.start(up.trigger)
                 case.result = reporting.result(paused.state) | {

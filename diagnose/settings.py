@@ -68,6 +68,26 @@ class Settings(BaseModel):
     kubernetes_timeout_s: float = Field(10.0, gt=0, le=300)
     """``DIAGNOSE_KUBERNETES_TIMEOUT_S``: per request, seconds."""
 
+    tempo_url: str | None = None
+    """``DIAGNOSE_TEMPO_URL``: Grafana Tempo's query frontend (``http://tempo:3200``)."""
+
+    jaeger_url: str | None = None
+    """``DIAGNOSE_JAEGER_URL``: Jaeger's query service (``http://jaeger-query:16686``). Used
+    when no Tempo URL is set. Neither: no traces (the report says so)."""
+
+    traces_tenant: str | None = None
+    """``DIAGNOSE_TRACES_TENANT``: sent as ``X-Scope-OrgID`` to Tempo (``x-tenant`` to Jaeger)
+    on multi-tenant set-ups."""
+
+    traces_token: str | None = None
+    """``DIAGNOSE_TRACES_TOKEN``: sent as ``Authorization: Bearer`` to the trace back end."""
+
+    traces_timeout_s: float = Field(10.0, gt=0, le=300)
+    """``DIAGNOSE_TRACES_TIMEOUT_S``: per request, seconds."""
+
+    traces_max_traces: int = Field(150, ge=1, le=5000)
+    """``DIAGNOSE_TRACES_MAX_TRACES``: traces sampled per window (baseline and incident)."""
+
     database_url: str | None = None
     """``DIAGNOSE_DATABASE_URL``: PostgreSQL DSN for checkpoints (runs survive restarts and
     move between replicas). None: SQLite in the state directory (one user, one machine)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from connectors import bundle, kubernetes, postgres, prometheus
+from connectors import bundle, kubernetes, postgres, prometheus, traces
 from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
@@ -45,13 +45,35 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
     elif settings.kubernetes_enabled:
         cluster = _cluster_from_environment(settings, progress=progress)
     policy = GatherPolicy(
+        trace_sample=settings.traces_max_traces,
         lookback_s=settings.gather.lookback_minutes * 60,
         after_s=settings.gather.after_minutes * 60,
         points_per_series=settings.gather.points_per_series,
         max_series=settings.gather.max_series,
     )
     store = bundle.FileEvidenceStore(settings.bundles_dir)
-    return Context(store=store, metrics=metrics, cluster=cluster, policy=policy, progress=progress)
+    return Context(
+        store=store,
+        metrics=metrics,
+        cluster=cluster,
+        traces=_trace_source(settings),
+        policy=policy,
+        progress=progress,
+    )
+
+
+def _trace_source(settings: Settings) -> traces.TempoConnector | traces.JaegerConnector | None:
+    headers = {"Authorization": f"Bearer {settings.traces_token}"} if settings.traces_token else {}
+    common: dict[str, Any] = {
+        "timeout_s": settings.traces_timeout_s,
+        "headers": headers,
+        "tenant": settings.traces_tenant,
+    }
+    if settings.tempo_url:
+        return traces.TempoConnector(settings.tempo_url, **common)
+    if settings.jaeger_url:
+        return traces.JaegerConnector(settings.jaeger_url, **common)
+    return None
 
 
 def _cluster_from_environment(
@@ -64,6 +86,20 @@ def _cluster_from_environment(
     except errors.ConfigurationError as exc:
         progress(f"kubernetes: skipped ({exc})")
         return None
+
+
+def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
+    """Point the settings at the lab's servers (``endpoints`` as ``diagnose.lab`` reports
+    them), and only at them: a source the scenario lacks is switched off."""
+    return settings.model_copy(
+        update={
+            "prometheus_url": endpoints.prometheus_url,
+            "kubernetes_url": endpoints.kubernetes_url,
+            "kubernetes_enabled": endpoints.kubernetes_url is not None,
+            "tempo_url": endpoints.tempo_url,
+            "jaeger_url": None if endpoints.tempo_url else endpoints.jaeger_url,
+        }
+    )
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The diagnosis state machine.
 
-``intake → scope → (gather_metrics ‖ gather_changes) → correlate → propose → approve → act? → report``
+``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate → propose → approve → act? → report``
 
 Every probe and analysis happens before ``approve``. ``approve`` holds only the
 ``interrupt()`` and the routing, because LangGraph re-runs the whole node on resume; the only
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime, timedelta
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from langgraph.types import Command, RetryPolicy, interrupt
 from diagnose.analysis import correlating, discovery, fixing
 from diagnose.domain import errors, models
 from graphs import approval, reporting
-from graphs.state import Context, DiagnosisState
+from graphs.state import Context, DiagnosisState, GatherPolicy
 
 Update = dict[str, Any]
 
@@ -57,8 +58,8 @@ def scope(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     policy = runtime.context.policy
     trigger = models.Trigger.from_dict(state["trigger"])
     now = models.parse_time(state["now"])
-    start = trigger.at - _seconds(policy.lookback_s)
-    end = min(now, trigger.at + _seconds(policy.after_s))
+    start = trigger.at - timedelta(seconds=policy.lookback_s)
+    end = min(now, trigger.at + timedelta(seconds=policy.after_s))
     if end <= start:
         end = trigger.at
     window = models.Window(start=start, end=end)
@@ -112,6 +113,40 @@ def gather_changes(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     ]
     gathered = _in_parallel(calls, workers=runtime.context.policy.workers)
     return _keep(state, runtime, gathered)
+
+
+def gather_traces(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Sample traces through the alerting service in a baseline and an incident window."""
+    source = runtime.context.traces
+    if source is None:
+        return {"notes": ["traces: no Tempo or Jaeger configured: call graph from labels only"]}
+    trigger = models.Trigger.from_dict(state["trigger"])
+    baseline, incident = trace_windows(
+        models.Window.from_dict(state["window"]), at=trigger.at, policy=runtime.context.policy
+    )
+    limit = runtime.context.policy.trace_sample
+    calls: list[Callable[[], models.Evidence]] = [
+        lambda w=w: source.sample_spans(
+            service=trigger.service, namespace=trigger.namespace or None, window=w,
+            limit_traces=limit,
+        )
+        for w in (baseline, incident)
+        if w is not None
+    ]
+    return _keep(state, runtime, _in_parallel(calls, workers=2))
+
+
+def trace_windows(
+    window: models.Window, *, at: datetime, policy: GatherPolicy
+) -> tuple[models.Window | None, models.Window]:
+    """The incident window (up to ``incident_s`` before the trigger, to the window's end) and
+    the baseline before it (None when the lookback leaves less than a minute for it)."""
+    start = max(window.start, at - timedelta(seconds=policy.incident_s))
+    incident = models.Window(start=start, end=max(start, window.end))
+    baseline_end = start - timedelta(seconds=policy.baseline_gap_s)
+    if (baseline_end - window.start).total_seconds() < 60:
+        return None, incident
+    return models.Window(start=window.start, end=baseline_end), incident
 
 
 def correlate(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -208,6 +243,7 @@ def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledState
     graph.add_node("scope", _timed("scope", scope))
     graph.add_node("gather_metrics", _timed("gather_metrics", gather_metrics), retry_policy=retry)
     graph.add_node("gather_changes", _timed("gather_changes", gather_changes), retry_policy=retry)
+    graph.add_node("gather_traces", _timed("gather_traces", gather_traces), retry_policy=retry)
     graph.add_node("correlate", _timed("correlate", correlate))
     graph.add_node("propose", _timed("propose", propose))
     graph.add_node("approve", approve)
@@ -217,7 +253,8 @@ def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledState
     graph.add_edge("intake", "scope")
     graph.add_edge("scope", "gather_metrics")
     graph.add_edge("scope", "gather_changes")
-    graph.add_edge(["gather_metrics", "gather_changes"], "correlate")
+    graph.add_edge("scope", "gather_traces")
+    graph.add_edge(["gather_metrics", "gather_changes", "gather_traces"], "correlate")
     graph.add_edge("correlate", "propose")
     graph.add_edge("propose", "approve")
     graph.add_edge("act", "report")
@@ -226,12 +263,6 @@ def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledState
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _seconds(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value)
 
 
 def _plain(planned: Any) -> dict[str, Any]:

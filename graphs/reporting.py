@@ -11,7 +11,7 @@ def result(state: DiagnosisState) -> dict[str, Any]:
     """The object ``diagnose run --json`` prints (SCENARIOS.md, "What the agent reports")."""
     correlation = state.get("correlation") or {}
     timings = dict(state.get("timings_s") or {})
-    gather = max(timings.get("gather_metrics", 0.0), timings.get("gather_changes", 0.0))
+    gather = max(timings.get(f"gather_{part}", 0.0) for part in ("metrics", "changes", "traces"))
     stages = {
         "gather": round(gather, 4),
         "correlate": timings.get("correlate", 0.0),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
 from diagnose.domain import ports
+from diagnose.domain import traces as trace_ports
 
 
 def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +50,9 @@ class GatherPolicy:
     points_per_series: int = 720
     max_series: int = 20000
     workers: int = 4  # queries in flight at once against one source
+    trace_sample: int = 150  # traces sampled per window (baseline, incident)
+    incident_s: float = 900.0  # traces: the incident window is the last 15 min to the trigger
+    baseline_gap_s: float = 300.0  # …and the baseline ends 5 min before that starts
 
 
 def _utcnow() -> datetime:
@@ -62,6 +66,7 @@ class Context:
     store: ports.EvidenceStore
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
+    traces: trace_ports.TraceSource | None = None
     policy: GatherPolicy = field(default_factory=GatherPolicy)
     clock: Callable[[], datetime] = _utcnow
     progress: Callable[[str], None] = lambda _message: None
