@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from diagnose.domain import errors
 
@@ -98,6 +98,54 @@ class Settings(BaseModel):
 
     gather: GatherSettings = GatherSettings()
     """``DIAGNOSE_GATHER_LOOKBACK_MINUTES`` and friends."""
+
+    llm_base_url: str | None = None
+    """``DIAGNOSE_LLM_BASE_URL``: an OpenAI-compatible API including its ``/v1`` (vLLM:
+    ``http://vllm:8000/v1``). None: no LLM; the deterministic diagnosis stands alone, labelled."""
+
+    llm_model: str = "MiniMaxAI/MiniMax-M2.7"
+    """``DIAGNOSE_LLM_MODEL``: the model name the server knows (vLLM: its ``--served-model-name``,
+    by default the Hugging Face id it serves)."""
+
+    llm_api_key: SecretStr | None = None
+    """``DIAGNOSE_LLM_API_KEY``: sent as ``Authorization: Bearer``; vLLM checks it when started
+    with ``--api-key``. Never logged or shown."""
+
+    llm_timeout_s: float = Field(120.0, gt=0, le=3600)
+    """``DIAGNOSE_LLM_TIMEOUT_S``: seconds to wait for one answer. 120: a reasoning model thinks
+    before it answers, and answers are not streamed."""
+
+    llm_connect_timeout_s: float = Field(5.0, gt=0, le=300)
+    """``DIAGNOSE_LLM_CONNECT_TIMEOUT_S``: seconds to wait for the server to accept a connection."""
+
+    llm_retries: int = Field(2, ge=0, le=10)
+    """``DIAGNOSE_LLM_RETRIES``: repeats of a request refused, or answered 429/5xx. A request that
+    timed out is not repeated: it already cost a whole timeout."""
+
+    llm_max_steps: int = Field(8, ge=1, le=100)
+    """``DIAGNOSE_LLM_MAX_STEPS``: chat requests in one diagnosis (tool turns, the answer and its
+    one repair)."""
+
+    llm_max_tokens: int = Field(60_000, ge=1)
+    """``DIAGNOSE_LLM_MAX_TOKENS``: prompt plus completion tokens in one diagnosis, as the server
+    counts them."""
+
+    llm_max_seconds: float = Field(300.0, gt=0, le=3600)
+    """``DIAGNOSE_LLM_MAX_SECONDS``: wall time for the LLM's part of one diagnosis."""
+
+    llm_max_completion_tokens: int = Field(4096, ge=16)
+    """``DIAGNOSE_LLM_MAX_COMPLETION_TOKENS``: cap on one answer (thinking included)."""
+
+    llm_temperature: float = Field(1.0, ge=0, le=2)
+    """``DIAGNOSE_LLM_TEMPERATURE``: 1.0, as MiniMax recommends for M2.x."""
+
+    llm_top_p: float = Field(0.95, gt=0, le=1)
+    """``DIAGNOSE_LLM_TOP_P``: 0.95, as MiniMax recommends for M2.x."""
+
+    llm_top_k: int | None = Field(40, ge=1)
+    """``DIAGNOSE_LLM_TOP_K``: 40, as MiniMax recommends; sent as a top-level ``top_k`` (what the
+    OpenAI SDK's ``extra_body`` does). None leaves it out, for servers that refuse unknown
+    fields."""
 
     @property
     def checkpoint_path(self) -> Path:
