@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from diagnose.domain import errors
 
@@ -146,6 +146,84 @@ class Settings(BaseModel):
     """``DIAGNOSE_LLM_TOP_K``: 40, as MiniMax recommends; sent as a top-level ``top_k`` (what the
     OpenAI SDK's ``extra_body`` does). None leaves it out, for servers that refuse unknown
     fields."""
+
+    pagerduty_webhook_secret: SecretStr | None = None
+    """``DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET``: the signing secret of the PagerDuty V3 webhook
+    subscription (several, comma-separated, while you rotate it). None: ``POST
+    /webhooks/pagerduty`` answers 404, since an unsigned webhook must never start a run."""
+
+    pagerduty_api_token: SecretStr | None = None
+    """``DIAGNOSE_PAGERDUTY_API_TOKEN``: a REST API key, to read an incident's alerts and post
+    the findings as a note. None: no enrichment and no write-back."""
+
+    pagerduty_from_email: str | None = None
+    """``DIAGNOSE_PAGERDUTY_FROM_EMAIL``: the PagerDuty user notes are posted as (the ``From``
+    header PagerDuty requires on writes). None: no notes are posted."""
+
+    pagerduty_user_id: str | None = None
+    """``DIAGNOSE_PAGERDUTY_USER_ID``: that user's id (``P…``), so ``incident.annotated``
+    events caused by our own notes are recognised even if someone edits the marker away."""
+
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    """``DIAGNOSE_PAGERDUTY_API_URL``: the REST API's base URL (EU accounts use another)."""
+
+    pagerduty_timeout_s: float = Field(10.0, gt=0, le=120)
+    """``DIAGNOSE_PAGERDUTY_TIMEOUT_S``: per request, seconds."""
+
+    alertmanager_token: SecretStr | None = None
+    """``DIAGNOSE_ALERTMANAGER_TOKEN``: the bearer token Alertmanager sends
+    (``http_config.authorization``). None: ``POST /webhooks/alertmanager`` answers 404."""
+
+    api_tokens: SecretStr | None = None
+    """``DIAGNOSE_API_TOKENS``: who may use the approval API, as ``user:token`` pairs separated
+    by commas (``alice:s3cret,bob:0ther``). The approver recorded is the token's user."""
+
+    api_tokens_file: Path | None = None
+    """``DIAGNOSE_API_TOKENS_FILE``: the same pairs, one ``user:token`` per line (``#``
+    comments allowed); read at start-up, so secrets stay out of the environment."""
+
+    public_url: str | None = None
+    """``DIAGNOSE_PUBLIC_URL``: where people reach this service (``https://diagnose.example``);
+    notes link to ``{public_url}/api/v1/runs/RUN_ID``. None: notes name the run id only."""
+
+    service_map: dict[str, str] = Field(default_factory=dict)
+    """``DIAGNOSE_SERVICE_MAP``: PagerDuty service name or id to the service name our metrics
+    use, ``PagerDuty name=checkout,PF9KMXH=cart``. Unmapped: alert labels, then the PagerDuty
+    service name as written."""
+
+    namespace_map: dict[str, str] = Field(default_factory=dict)
+    """``DIAGNOSE_NAMESPACE_MAP``: service to Kubernetes namespace, ``checkout=shop``. Used when
+    the alert's labels name no namespace."""
+
+    default_namespace: str = ""
+    """``DIAGNOSE_DEFAULT_NAMESPACE``: the namespace when neither labels nor the map name one."""
+
+    webhook_max_bytes: int = Field(262_144, ge=1024, le=16 * 1024 * 1024)
+    """``DIAGNOSE_WEBHOOK_MAX_BYTES``: larger webhook bodies are refused with 413. 256 KiB:
+    PagerDuty drops every webhook above that size, so nothing genuine is bigger."""
+
+    max_concurrent_runs: int = Field(4, ge=1, le=256)
+    """``DIAGNOSE_MAX_CONCURRENT_RUNS``: diagnoses running at once across every worker. Each
+    one loads Prometheus and the Kubernetes API; an alert storm must not become a query storm."""
+
+    job_lease_s: float = Field(60.0, ge=1, le=3600)
+    """``DIAGNOSE_JOB_LEASE_S``: how long a worker owns a job without renewing (it renews every
+    third of this). A worker that dies loses its jobs to another after at most this long."""
+
+    job_max_attempts: int = Field(3, ge=1, le=20)
+    """``DIAGNOSE_JOB_MAX_ATTEMPTS``: a job that failed or lost its worker this often is marked
+    failed instead of being tried again (a poison incident must not take every worker down)."""
+
+    @field_validator("service_map", "namespace_map", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        """``a=b,c=d`` from the environment; a mapping as given."""
+        if not isinstance(value, str):
+            return value
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("expected key=value pairs separated by commas")
+        return {key.strip(): val.strip() for key, val in pairs}
 
     @property
     def checkpoint_path(self) -> Path:

@@ -1,0 +1,165 @@
+"""PagerDuty's REST API: read an incident's alerts, post our findings as a note.
+
+The one choke point for PagerDuty: every request carries ``Authorization: Token token=…`` and
+``Accept: application/vnd.pagerduty+json;version=2``; writes carry ``From`` (the user the note
+is posted as). 429 and 5xx answers, and connections that fail, are retried with exponential
+backoff, waiting at least what ``Retry-After`` or ``ratelimit-reset`` asks for; other 4xx
+answers are final (PagerDuty's REST API "Errors" and "Rate Limits" pages).
+
+Errors leave as :class:`SourceUnavailable` (try again later) or :class:`SourceRejected` (the
+request or the credentials need fixing), chained to the httpx error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from diagnose.domain import errors
+
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+NOTE_MARKER = "[diagnose]"
+"""First token of every note we post: how our own ``incident.annotated`` events are known."""
+MAX_NOTE_CHARS = 25_000
+"""PagerDuty caps a note's content; ours stay far below, this is the guard."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often to repeat a request PagerDuty asked us to repeat, and how long to wait."""
+
+    attempts: int = 4
+    backoff_s: float = 0.5
+    max_wait_s: float = 30.0
+
+    def wait_s(self, attempt: int, *, asked_s: float | None) -> float:
+        """Exponential backoff, but never less than what the server asked for."""
+        backoff = self.backoff_s * 2 ** (attempt - 1)
+        return float(min(self.max_wait_s, max(backoff, asked_s or 0.0)))
+
+
+class PagerDutyClient:
+    """A small client for the two calls the agent makes."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str = "https://api.pagerduty.com",
+        from_email: str | None = None,
+        timeout_s: float = 10.0,
+        retry: Retry = Retry(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.from_email = from_email
+        self.retry = retry
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout_s,
+            headers={"Authorization": f"Token token={token}", "Accept": ACCEPT},
+        )
+
+    def list_alerts(self, incident_id: str, *, limit: int = 25) -> list[dict[str, Any]]:
+        """The incident's alerts (first page, newest PagerDuty returns), bodies included."""
+        answer = self._request("GET", f"/incidents/{incident_id}/alerts", params={"limit": limit})
+        alerts = answer.get("alerts")
+        if not isinstance(alerts, list):
+            raise errors.SourceRejected("PagerDuty answered alerts without an 'alerts' list")
+        return [a for a in alerts if isinstance(a, dict)]
+
+    def create_note(self, incident_id: str, content: str) -> dict[str, Any]:
+        """Add a note to the incident as ``from_email``; returns PagerDuty's note object."""
+        if not self.from_email:
+            raise errors.ConfigurationError(
+                "PagerDuty needs a From address to post notes; set DIAGNOSE_PAGERDUTY_FROM_EMAIL"
+            )
+        body = {"note": {"content": content[:MAX_NOTE_CHARS]}}
+        answer = self._request(
+            "POST",
+            f"/incidents/{incident_id}/notes",
+            json=body,
+            headers={"From": self.from_email},
+        )
+        note = answer.get("note")
+        return note if isinstance(note, dict) else {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if last:
+                    raise errors.SourceUnavailable(f"PagerDuty {method} {path}: {exc}") from exc
+                self._sleep(self.retry.wait_s(attempt, asked_s=None))
+                continue
+            if _retryable(response.status_code) and not last:
+                self._sleep(self.retry.wait_s(attempt, asked_s=_asked_wait_s(response.headers)))
+                continue
+            return _decode(response, method=method, path=path)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _asked_wait_s(headers: Mapping[str, str]) -> float | None:
+    for name in ("retry-after", "ratelimit-reset"):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue  # an HTTP date: fall back to our own backoff
+    return None
+
+
+def _decode(response: httpx.Response, *, method: str, path: str) -> dict[str, Any]:
+    where = f"PagerDuty {method} {path}"
+    if _retryable(response.status_code):
+        raise errors.SourceUnavailable(f"{where}: HTTP {response.status_code} after retries")
+    if response.status_code >= 400:
+        raise errors.SourceRejected(
+            f"{where}: HTTP {response.status_code}: {_message(response)}"
+            + _hint(response.status_code)
+        )
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise errors.SourceRejected(f"{where}: the answer is not JSON") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return response.text[:200]
+    details = "; ".join(str(e) for e in error.get("errors") or [])
+    return " ".join(part for part in (str(error.get("message", "")), details) if part)
+
+
+def _hint(status: int) -> str:
+    if status == 401:
+        return " (check DIAGNOSE_PAGERDUTY_API_TOKEN)"
+    if status in (400, 403):
+        return " (the token needs write access; DIAGNOSE_PAGERDUTY_FROM_EMAIL must be a user)"
+    return ""
+
+
+def own_note(
+    note: Mapping[str, Any], *, agent: Mapping[str, Any] | None, user_id: str | None
+) -> bool:
+    """Whether an ``incident.annotated`` event is about a note we posted ourselves."""
+    if user_id and agent and agent.get("id") == user_id:
+        return True
+    return str(note.get("content") or "").lstrip().startswith(NOTE_MARKER)

@@ -1,0 +1,122 @@
+"""``diagnose serve`` and ``diagnose worker``: added to the CLI by :func:`register`.
+
+Heavy imports (FastAPI, uvicorn) happen inside the commands, so the rest of the CLI starts
+as fast as before.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from diagnose.domain import errors
+from diagnose.settings import Settings
+
+if TYPE_CHECKING:
+    import fastapi
+
+    from diagnose.server import telemetry
+
+
+def _progress(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``worker`` to the ``diagnose`` command line."""
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="In-process workers (one machine); 0 to leave jobs to `diagnose worker` processes."
+        ),
+    ] = 1,
+) -> None:
+    """Answer PagerDuty and Alertmanager webhooks and the approval API (settings: DIAGNOSE_*)."""
+    import uvicorn  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
+    from diagnose.server import telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
+    with _failures(), ExitStack() as stack:
+        settings = Settings.from_env()
+        metrics = telemetry.Metrics()
+        app = stack.enter_context(open_app(settings, metrics=metrics))
+        stop = threading.Event()
+        threads = working.run_workers(
+            settings, count=workers, stop=stop, metrics=metrics, progress=_progress
+        )
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=settings.job_lease_s)
+
+
+@contextmanager
+def open_app(settings: Settings, *, metrics: telemetry.Metrics) -> Iterator[fastapi.FastAPI]:
+    """The FastAPI app with its queue and agent opened, closed on exit."""
+    from diagnose import wiring  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+    from diagnose.server import app, auth, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
+    with ExitStack() as stack:
+        agent = stack.enter_context(wiring.open_agent(settings, progress=_progress))
+        work_queue = working.open_queue(settings)
+        stack.callback(work_queue.close)
+        service = app.Service(
+            settings=settings,
+            queue=work_queue,
+            agent=agent,
+            metrics=metrics,
+            naming=working.naming(settings),
+            tokens=auth.load_tokens(settings),
+        )
+        yield app.create_app(service)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs this process runs at once.")] = 2,
+) -> None:
+    """Run queue workers until SIGTERM or Ctrl-C (needs DIAGNOSE_DATABASE_URL)."""
+    from diagnose.server import telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
+    with _failures():
+        settings = Settings.from_env()
+        if not settings.database_url:
+            raise errors.ConfigurationError(
+                "worker processes share a PostgreSQL queue: set DIAGNOSE_DATABASE_URL, or run "
+                "`diagnose serve --workers N` on one machine (SQLite)"
+            )
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        threads = working.run_workers(
+            settings, count=concurrency, stop=stop, metrics=telemetry.Metrics(), progress=_progress
+        )
+        _progress(f"{concurrency} workers running; SIGTERM or Ctrl-C stops them")
+        while any(t.is_alive() for t in threads) and not stop.wait(1.0):
+            pass
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=settings.job_lease_s)
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    try:
+        yield
+    except errors.DiagnoseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc

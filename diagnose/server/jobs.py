@@ -1,0 +1,192 @@
+"""What a worker does with each kind of job.
+
+- ``diagnose``: enrich the trigger from PagerDuty's alerts (when a token is set), run the
+  diagnosis to the approval step, or continue it from its last checkpoint when an earlier
+  worker died mid-run (the run id is the checkpoint thread id), then queue the note.
+- ``pagerduty_note``: post the findings on the incident, short enough to read on a phone.
+- ``postmortem``: draft a markdown postmortem from the incident's latest run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors import pagerduty, queue
+from diagnose.domain import errors, models
+from diagnose.server import intake
+from diagnose.settings import Settings
+from graphs import reporting, runner
+
+
+@dataclass
+class Tools:
+    """What job handlers work with: one per worker thread."""
+
+    settings: Settings
+    agent: runner.Agent
+    queue: queue.Queue
+    pagerduty: pagerduty.PagerDutyClient | None
+    naming: intake.Naming
+    progress: Callable[[str], None]
+
+
+def handle(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+    """Run one job; its result is stored with it. Raises to have the job retried."""
+    handlers = {queue.DIAGNOSE: diagnose, intake.NOTE: post_note, intake.POSTMORTEM: postmortem}
+    handler = handlers.get(job.kind)
+    if handler is None:
+        raise errors.ConfigurationError(f"job {job.id} has unknown kind {job.kind!r}")
+    return handler(job, tools=tools)
+
+
+def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+    """Diagnose up to the approval step (resuming a run an earlier worker left unfinished)."""
+    run_id = job.run_id or runner.new_run_id()
+    trigger = _enriched(models.Trigger.from_dict(job.payload["trigger"]), tools=tools)
+    paused = drive(tools.agent, trigger, run_id=run_id)
+    if trigger.source == "pagerduty" and trigger.incident_id and tools.pagerduty:
+        note = queue.NewJob(
+            kind=intake.NOTE,
+            ordering_key=job.ordering_key,
+            dedup_key=f"note:{run_id}",
+            payload={"incident_id": trigger.incident_id, "run_id": run_id},
+        )
+        tools.queue.enqueue([note])
+    result = reporting.result(paused.state)
+    return {
+        "run_id": run_id,
+        "waiting": paused.waiting,
+        "incident_id": trigger.incident_id,
+        "service": trigger.service,
+        "title": trigger.title,
+        "abstained": result["abstained"],
+        "hypotheses": len(result["hypotheses"]),
+    }
+
+
+def drive(agent: runner.Agent, trigger: models.Trigger, *, run_id: str) -> runner.Paused:
+    """Start the run, or continue it from its checkpoint when it already exists."""
+    config: Any = {"configurable": {"thread_id": run_id}}
+    snapshot = agent.graph.get_state(config)
+    if not snapshot.values:
+        return agent.start(trigger, run_id=run_id)
+    waiting = any(task.interrupts for task in snapshot.tasks)
+    if snapshot.next and not waiting:
+        agent.graph.invoke(None, config, context=agent.context, durability="sync")
+    return agent.status(run_id)
+
+
+def _enriched(trigger: models.Trigger, *, tools: Tools) -> models.Trigger:
+    if tools.pagerduty is None or trigger.source != "pagerduty" or not trigger.incident_id:
+        return trigger
+    try:
+        alerts = tools.pagerduty.list_alerts(trigger.incident_id)
+    except errors.SourceError as exc:
+        tools.progress(f"pagerduty: alerts of {trigger.incident_id} not read ({exc})")
+        return trigger
+    return intake.enrich(trigger, labels=intake.alert_labels(alerts), naming=tools.naming)
+
+
+def post_note(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+    """Post the run's findings as a note on the PagerDuty incident."""
+    if tools.pagerduty is None:
+        return {"posted": False, "why": "no DIAGNOSE_PAGERDUTY_API_TOKEN"}
+    run_id = str(job.payload["run_id"])
+    paused = tools.agent.status(run_id)
+    text = note_text(paused.state, run_id=run_id, public_url=tools.settings.public_url)
+    note = tools.pagerduty.create_note(str(job.payload["incident_id"]), text)
+    return {"posted": True, "note_id": note.get("id"), "run_id": run_id}
+
+
+def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) -> str:
+    """The note: the leading hypothesis, the fix waiting for approval, where to see more."""
+    result = reporting.result(dict(state))  # type: ignore[arg-type]
+    lines = [f"{pagerduty.NOTE_MARKER} diagnosis {run_id}"]
+    hypotheses = result["hypotheses"]
+    if result["abstained"] or not hypotheses:
+        lines.append("No confident root cause: the evidence is too weak to name one.")
+    for rank, hypothesis in enumerate(hypotheses[:2], start=1):
+        label = "Likely cause" if rank == 1 else "Also possible"
+        lines.append(f"{label} ({hypothesis['confidence']:.0%}): {hypothesis['summary']}")
+        if rank == 1 and hypothesis.get("evidence"):
+            lines.append("Evidence: " + ", ".join(hypothesis["evidence"][:4]))
+    for fix in result["fixes"][:1]:
+        lines.append(
+            f"Proposed fix {fix['id']}: {fix['kind']} {fix['target']} "
+            "(needs approval; nothing was changed)"
+        )
+    lines += [f"Note: {note}" for note in result["notes"][:3]]
+    where = f"{public_url.rstrip('/')}/api/v1/runs/{run_id}" if public_url else None
+    lines.append(f"Details and approval: {where or f'diagnose show {run_id}'}")
+    return "\n".join(lines)
+
+
+def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+    """Draft the postmortem from the incident's latest diagnosis, and save it."""
+    incident_id = str(job.payload["incident_id"])
+    runs = [
+        j
+        for j in tools.queue.list_jobs(kind=queue.DIAGNOSE, ordering_key=job.ordering_key)
+        if j.run_id and j.state == "done"
+    ]
+    state: Mapping[str, Any] = tools.agent.status(str(runs[0].run_id)).state if runs else {}
+    markdown = postmortem_markdown(job.payload, state=state)
+    path = postmortem_path(tools.settings, incident_id=incident_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown)
+    return {
+        "incident_id": incident_id,
+        "run_id": runs[0].run_id if runs else None,
+        "markdown": markdown,
+    }
+
+
+def postmortem_path(settings: Settings, *, incident_id: str) -> Path:
+    safe = "".join(c for c in incident_id if c.isalnum() or c in "-_") or "incident"
+    return settings.state_dir / "postmortems" / f"{safe}.md"
+
+
+def postmortem_markdown(incident: Mapping[str, Any], *, state: Mapping[str, Any]) -> str:
+    """A first draft: timeline, root cause with its evidence, action items. People finish it."""
+    result = reporting.result(dict(state)) if state else None  # type: ignore[arg-type]
+    trigger = state.get("trigger") or {}
+    lines = [
+        f"# Postmortem draft: {incident.get('title') or incident.get('incident_id')}",
+        "",
+        "## Timeline (UTC)",
+        "",
+    ]
+    lines += [
+        f"- {trigger['at']}: alert fired ({trigger.get('title')})"
+        if trigger
+        else "- (no diagnosis ran for this incident)"
+    ]
+    decision = state.get("decision")
+    if decision:
+        lines.append(
+            f"- {decision.get('at')}: {decision.get('approver')} chose "
+            f"{decision.get('verdict')} {decision.get('fix') or ''}".rstrip()
+        )
+    lines += [f"- {incident.get('resolved_at')}: resolved", "", "## Root cause", ""]
+    lines += _cause_lines(result)
+    lines += ["", "## Action items", ""]
+    lines += [
+        f"- [ ] {f['kind']} {f['target']} ({f['id']}): `{f['command']}`"
+        for f in (result or {}).get("fixes", [])
+    ] or ["- [ ] (to be written)"]
+    return "\n".join(lines) + "\n"
+
+
+def _cause_lines(result: Mapping[str, Any] | None) -> list[str]:
+    if not result or not result["hypotheses"]:
+        return ["Not established by the diagnosis; to be written."]
+    top = result["hypotheses"][0]
+    evidence = {e["id"]: e for e in result["evidence"]}
+    lines = [f"{top['summary']} (confidence {top['confidence']:.0%}, computed)", "", "Evidence:"]
+    for ev_id in top.get("evidence", []):
+        ev = evidence.get(ev_id, {})
+        lines.append(f"- `{ev_id}` {ev.get('summary', '')} — `{ev.get('query', '')}`")
+    return lines
