@@ -212,7 +212,7 @@ class ChatClient:
         except ValueError as exc:
             raise errors.SourceRejected(
                 f"the model server at {url} answered with something other than JSON: "
-                f"{response.text:.200!r}"
+                f"{response.text[:200]!r}"
             ) from exc
 
     def _unavailable(self, exc: httpx.HTTPError, *, path: str) -> errors.SourceUnavailable:
@@ -351,6 +351,9 @@ class OpenAIReasoner:
         )
         return cls(client)
 
+    def close(self) -> None:
+        self.client.close()
+
     def reason(
         self,
         digest: reasoning.Digest,
@@ -442,7 +445,10 @@ class _Session:
         if checked.accepted:
             return self._outcome(reasoning.ReasoningStatus.ACCEPTED, claims=checked.claims)
         label = "after repair: " if earlier else ""
-        problems = (*earlier, *(label + p for p in checked.problems))
+        found = checked.problems
+        if reply.finish_reason == "length":
+            found = (*found, "the answer was cut off at the max_tokens limit")
+        problems = (*earlier, *(label + p for p in found))
         if repairs == 0 or self.usage.requests >= self.budget.max_steps:
             return self._outcome(reasoning.ReasoningStatus.REJECTED, reasons=problems)
         self._append_repair(reply, checked.problems)

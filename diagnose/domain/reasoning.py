@@ -302,7 +302,9 @@ def answer_schema(digest: Digest) -> dict[str, JSON]:
                 "items": _enum_or_string(digest.evidence_ids),
                 "minItems": 1,
             },
-            "rationale": {"type": "string", "maxLength": MAX_RATIONALE_CHARS},
+            # No maxLength: llama.cpp unrolls it into a grammar too large to parse (and its
+            # server dies of it); validate_answer enforces MAX_RATIONALE_CHARS instead.
+            "rationale": {"type": "string"},
         },
         "required": ["kind", "component", "change", "evidence", "rationale"],
         "additionalProperties": False,
