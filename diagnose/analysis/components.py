@@ -1,0 +1,255 @@
+"""Signals → components: how anomalous each is, since when, and how likely it is the root.
+
+A component's strength is the sum of its best three signal scores, compressed and discounted
+(1, ½, ¼). Its onset is the earliest onset among its signals that reach half its best score.
+Its root likelihood (``rank``) counts its own signals (resources, its own errors, a database's or
+an external dependency's signals) fully and inherited ones (latency, traffic, saturation) at
+:attr:`RankingPolicy.inherited_weight`, then discounts a component whose onset clearly follows
+the earliest one, and a caller whose callee is anomalous at the same time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from diagnose.analysis import scoring, signals
+from diagnose.domain import models
+
+OWN_KINDS = frozenset({*signals.RESOURCE_KINDS, "errors", "database", "availability"})
+"""Signal kinds a component produces itself rather than inherits from its callees."""
+
+
+@dataclass(frozen=True)
+class RankingPolicy:
+    """How components are ordered; each number is explained in docs/analysis.md."""
+
+    inherited_weight: float = 0.35
+    """Latency, traffic and saturation count this much towards a root: callers inherit them."""
+    later_penalty: float = 0.6
+    """A component whose onset follows the earliest anomalous onset by more than the tolerance."""
+    caller_penalty: float = 0.6
+    """A caller whose callee is anomalous and started no later than it."""
+    tolerance_steps: int = 3
+    """Onsets closer than this many steps (and at least ``tolerance_s``) count as simultaneous."""
+    tolerance_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class SignalScore:
+    """One signal's result, as reported."""
+
+    metric: str
+    kind: str
+    detail: str
+    query: str
+    evidence: str
+    z: float
+    baseline: float
+    after: float
+    onset: datetime | None
+
+    def to_dict(self) -> dict[str, models.JSON]:
+        return {
+            "metric": self.metric,
+            "kind": self.kind,
+            "detail": self.detail,
+            "query": self.query,
+            "evidence": self.evidence,
+            "z": _round(self.z),
+            "baseline": _round(self.baseline),
+            "after": _round(self.after),
+            "onset": models.format_time(self.onset) if self.onset else None,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentScore:
+    """How anomalous a component is and how likely it is the root cause."""
+
+    component: str
+    score: float  # strength: compressed z of its best signals
+    rank: float  # root likelihood, for ordering
+    onset: datetime | None
+    anomalous: bool
+    own: bool  # has anomalous signals of its own (resources, errors, database)
+    signals: tuple[SignalScore, ...]
+    rows: tuple[int, ...]  # rows of the signal matrix, best first
+    evidence: str | None = None  # id of the derived evidence describing it
+
+    def to_dict(self) -> dict[str, models.JSON]:
+        return {
+            "component": self.component,
+            "score": _round(self.score),
+            "rank": _round(self.rank),
+            "onset": models.format_time(self.onset) if self.onset else None,
+            "anomalous": self.anomalous,
+            "own": self.own,
+            "evidence": self.evidence,
+            "signals": [s.to_dict() for s in self.signals],
+        }
+
+
+def compress(z: float) -> float:
+    """Linear up to 10, logarithmic above: a 1000-sigma CPU jump should not drown everything."""
+    return z if z <= 10 else 10.0 * (1.0 + math.log(z / 10.0))
+
+
+def score_components(
+    found: signals.Signals,
+    scores: scoring.Scores,
+    *,
+    policy: scoring.ScoringPolicy,
+    ranking: RankingPolicy,
+) -> list[ComponentScore]:
+    """Every component with at least one scored signal, best root candidate first."""
+    by_component: dict[str, list[int]] = {}
+    for row, info in enumerate(found.info):
+        if scores.scored[row]:
+            by_component.setdefault(info.component, []).append(row)
+    times = found.grid.times
+    drafts = [
+        _draft(name, rows, found=found, scores=scores, times=times, policy=policy, ranking=ranking)
+        for name, rows in by_component.items()
+    ]
+    return _rank(drafts, grid=found.grid, edges=found.edges, ranking=ranking)
+
+
+def _draft(
+    name: str,
+    rows: list[int],
+    *,
+    found: signals.Signals,
+    scores: scoring.Scores,
+    times: np.ndarray,
+    policy: scoring.ScoringPolicy,
+    ranking: RankingPolicy,
+) -> ComponentScore:
+    rows = sorted(rows, key=lambda r: -float(scores.score[r]))
+    external = name.startswith(("external/", "postgres/"))
+    best = [compress(float(scores.score[r])) for r in rows[:3]]
+    strength = sum(w * s for w, s in zip((1.0, 0.5, 0.25), best, strict=False))
+    top = float(scores.score[rows[0]])
+    anomalous_rows = [r for r in rows if scores.score[r] >= policy.anomalous]
+    own_rows = [r for r in anomalous_rows if external or found.info[r].kind in OWN_KINDS]
+    own = max((compress(float(scores.score[r])) for r in own_rows), default=0.0)
+    inherited = max(
+        (compress(float(scores.score[r])) for r in anomalous_rows if r not in own_rows), default=0.0
+    )
+    leading = [r for r in anomalous_rows if scores.score[r] >= 0.5 * top]
+    onset_index = min((int(scores.onset[r]) for r in leading), default=-1)
+    return ComponentScore(
+        component=name,
+        score=strength,
+        rank=own + ranking.inherited_weight * inherited if anomalous_rows else 0.1 * strength,
+        onset=_at(times, onset_index),
+        anomalous=bool(anomalous_rows),
+        own=bool(own_rows),
+        signals=tuple(_signal(r, found=found, scores=scores, times=times) for r in rows[:5]),
+        rows=tuple(rows),
+    )
+
+
+def _rank(
+    drafts: list[ComponentScore],
+    *,
+    grid: signals.Grid,
+    edges: frozenset[tuple[str, str]],
+    ranking: RankingPolicy,
+) -> list[ComponentScore]:
+    tolerance = max(ranking.tolerance_steps * grid.step, ranking.tolerance_s)
+    onsets = {d.component: d.onset for d in drafts if d.anomalous and d.onset}
+    earliest = min(onsets.values(), default=None)
+    ranked = []
+    for draft in drafts:
+        factor = 1.0
+        if draft.onset and earliest and (draft.onset - earliest).total_seconds() > tolerance:
+            factor *= ranking.later_penalty
+        if _calls_anomalous(draft, onsets=onsets, edges=edges, tolerance=tolerance):
+            factor *= ranking.caller_penalty
+        ranked.append(_replace_rank(draft, draft.rank * factor))
+    return sorted(ranked, key=lambda d: (-d.rank, -d.score, d.component))
+
+
+def _calls_anomalous(
+    draft: ComponentScore,
+    *,
+    onsets: dict[str, datetime],
+    edges: frozenset[tuple[str, str]],
+    tolerance: float,
+) -> bool:
+    if draft.onset is None:
+        return False
+    for caller, callee in edges:
+        if caller != draft.component or callee not in onsets:
+            continue
+        if (onsets[callee] - draft.onset).total_seconds() <= tolerance:
+            return True
+    return False
+
+
+def _replace_rank(draft: ComponentScore, rank: float) -> ComponentScore:
+    return ComponentScore(
+        draft.component,
+        draft.score,
+        rank,
+        draft.onset,
+        draft.anomalous,
+        draft.own,
+        draft.signals,
+        draft.rows,
+        draft.evidence,
+    )
+
+
+def _signal(
+    row: int, *, found: signals.Signals, scores: scoring.Scores, times: np.ndarray
+) -> SignalScore:
+    info = found.info[row]
+    return SignalScore(
+        metric=info.metric,
+        kind=info.kind,
+        detail=info.detail,
+        query=info.query,
+        evidence=info.evidence,
+        z=float(scores.signed[row]),
+        baseline=float(scores.median[row]),
+        after=float(scores.after[row]),
+        onset=_at(times, int(scores.onset[row])),
+    )
+
+
+def _at(times: np.ndarray, index: int) -> datetime | None:
+    if index < 0 or index >= len(times):
+        return None
+    return datetime.fromtimestamp(float(times[index]), tz=UTC)
+
+
+def _round(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def same_workload(a: str, b: str) -> bool:
+    """Whether two names denote one workload (``checkout`` ~ ``checkout-service``)."""
+    if a == b:
+        return True
+    na, nb = _norm(a), _norm(b)
+    if na == nb:
+        return True
+    short, long = sorted((a, b), key=len)
+    return long.startswith(short + "-") and long[len(short) + 1 :] in _SUFFIXES
+
+
+_SUFFIXES = frozenset({"service", "svc", "server", "api", "app", "deployment", "v1", "v2"})
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def names_of(items: Sequence[ComponentScore]) -> list[str]:
+    return [c.component for c in items]

@@ -1,0 +1,319 @@
+"""Deterministic root-cause analysis: metrics and cluster changes → ranked hypotheses.
+
+``correlate`` is the graph's ``correlate`` step. It builds per-component signals from the
+Prometheus evidence (:mod:`signals`), scores them against their baselines (:mod:`scoring`),
+orders components by root likelihood (:mod:`components`), reads the changes from the
+Kubernetes evidence (:mod:`changes`) and drafts hypotheses (:mod:`ranking`). Findings become
+new evidence (source ``analysis``) so every hypothesis cites only evidence that exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from diagnose.analysis import changes as changes_
+from diagnose.analysis import components as components_
+from diagnose.analysis import ranking, scoring, signals
+from diagnose.domain import models
+
+SOURCE = "analysis"
+_SERIES_POINTS = 60
+_SIMULTANEOUS = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class AnalysisPolicy:
+    """Every threshold of the analysis, in one value object."""
+
+    anomaly: scoring.ScoringPolicy = field(default_factory=scoring.ScoringPolicy)
+    roots: components_.RankingPolicy = field(default_factory=components_.RankingPolicy)
+    confidence: ranking.ConfidencePolicy = field(default_factory=ranking.ConfidencePolicy)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """What the analysis concluded, and the derived evidence its hypotheses cite."""
+
+    hypotheses: list[models.Hypothesis]
+    derived: list[models.Evidence]
+    components: list[components_.ComponentScore]
+    changes: list[models.Change]
+    abstained: bool
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, models.JSON]:
+        """Plain data for graph state; derived evidence goes by id (its raw lives in the bundle)."""
+        return {
+            "hypotheses": [h.to_dict() for h in self.hypotheses],
+            "derived": [e.id for e in self.derived],
+            "components": [c.to_dict() for c in self.components[:20]],
+            "changes": [c.to_dict() for c in self.changes],
+            "abstained": self.abstained,
+            "notes": list(self.notes),
+        }
+
+
+def correlate(
+    *,
+    trigger: models.Trigger,
+    window: models.Window,
+    metrics: Sequence[models.Evidence],
+    cluster: Sequence[models.Evidence],
+    now: datetime,
+    policy: AnalysisPolicy | None = None,
+) -> Correlation:
+    """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``."""
+    policy = policy or AnalysisPolicy()
+    window = models.Window(window.start, min(window.end, max(now, window.start)))
+    notes = _source_notes(metrics, cluster)
+    found = signals.build_signals(metrics, window=window)
+    ranked = _score(found, trigger=trigger, policy=policy)
+    if found.values.shape[0] and not any(c.anomalous for c in ranked):
+        notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
+    view = changes_.read_cluster(cluster)
+    changes = changes_.list_changes(view)
+    ranked, derived = _describe_components(ranked, found=found, window=window)
+    change_evidence = _change_evidence(changes, window=window)
+    traffic = _traffic(ranked, trigger=trigger, changes=changes, policy=policy.confidence)
+    drafts = ranking.draft_hypotheses(
+        ranked,
+        changes=changes,
+        change_evidence={k: e.id for k, e in change_evidence.items()},
+        traffic=traffic,
+        policy=policy.confidence,
+    )
+    hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)
+    if abstained:
+        notes.append("abstained: the best hypothesis is below the confidence threshold")
+    return Correlation(
+        hypotheses=hypotheses,
+        derived=_unique([*derived, *change_evidence.values()]),
+        components=ranked,
+        changes=changes,
+        abstained=abstained,
+        notes=notes,
+    )
+
+
+def _score(
+    found: signals.Signals, *, trigger: models.Trigger, policy: AnalysisPolicy
+) -> list[components_.ComponentScore]:
+    if not found.info:
+        return []
+    directions = np.array([i.direction for i in found.info], dtype=np.int_)
+    floors = np.array([_floor(i.kind, policy=policy.anomaly) for i in found.info])
+    scores = scoring.score_rows(
+        found.values,
+        times=found.grid.times,
+        trigger_at=trigger.at.timestamp(),
+        directions=directions,
+        floors=floors,
+        policy=policy.anomaly,
+    )
+    return components_.score_components(found, scores, policy=policy.anomaly, ranking=policy.roots)
+
+
+def _floor(kind: str, *, policy: scoring.ScoringPolicy) -> float:
+    if kind == "errors":
+        return policy.error_floor
+    if kind == "latency":
+        return policy.latency_floor_s
+    return policy.absolute_floor
+
+
+# --- traffic ------------------------------------------------------------------------------------
+
+
+def _traffic(
+    ranked: Sequence[components_.ComponentScore],
+    *,
+    trigger: models.Trigger,
+    changes: Sequence[models.Change],
+    policy: ranking.ConfidencePolicy,
+) -> ranking.Draft | None:
+    """Request rate up at the alerting entry, earliest, with no change on an anomalous
+    component to explain it: a traffic hypothesis ranked first; otherwise none."""
+    entry = next(
+        (c for c in ranked if components_.same_workload(c.component, trigger.service)), None
+    )
+    if entry is None or not entry.anomalous or entry.onset is None:
+        return None
+    rising = [s for s in entry.signals if s.kind == "traffic" and s.z >= 5.0]
+    if not rising:
+        return None
+    broad = [
+        c
+        for c in ranked
+        if c.anomalous and any(s.kind == "traffic" and s.z >= 5.0 for s in c.signals)
+    ]
+    explained = any(
+        ranking.precedence(ch.at, c.onset, policy=policy) >= 0.5
+        and components_.same_workload(ch.component, c.component)
+        and ch.kind is not models.ChangeKind.RESTART
+        for ch in changes
+        for c in ranked
+        if c.anomalous
+    )
+    onsets = [c.onset for c in ranked if c.anomalous and c.onset]
+    first = bool(onsets) and entry.onset <= min(onsets) + _SIMULTANEOUS
+    best = max((c.rank for c in ranked), default=0.0)
+    lead = first and not explained
+    signal = rising[0]
+    return ranking.Draft(
+        kind=models.CauseKind.TRAFFIC,
+        component=entry.component,
+        score=best * 1.05 if lead else components_.compress(signal.z) * 0.3,
+        strength=components_.compress(signal.z),
+        fit=(0.9 if len(broad) > 1 else 0.75) if lead else 0.4,
+        summary=(
+            f"request rate at {entry.component} rose {signal.z:+.1f}σ ({signal.metric}), "
+            f"{len(broad)} component(s) with more traffic, "
+            + (
+                "no change explains it"
+                if not explained
+                else "but a change on an anomalous component precedes the onset"
+            )
+        ),
+        evidence=tuple(e for e in (entry.evidence, signal.evidence) if e),
+        counter=(),
+        change=None,
+        onset=entry.onset,
+    )
+
+
+# --- derived evidence ---------------------------------------------------------------------------
+
+
+def _describe_components(
+    ranked: list[components_.ComponentScore],
+    *,
+    found: signals.Signals,
+    window: models.Window,
+) -> tuple[list[components_.ComponentScore], list[models.Evidence]]:
+    """One derived evidence record per anomalous component (and per quiet one we mention)."""
+    out, derived = [], []
+    for index, component in enumerate(ranked):
+        if not component.signals or (not component.anomalous and index >= 30):
+            out.append(component)
+            continue
+        record = _component_evidence(component, found=found, window=window)
+        derived.append(record)
+        out.append(_with_evidence(component, record.id))
+    return out, derived
+
+
+def _component_evidence(
+    component: components_.ComponentScore, *, found: signals.Signals, window: models.Window
+) -> models.Evidence:
+    top = component.signals[0]
+    row = component.rows[0]
+    verdict = "anomalous" if component.anomalous else "no anomaly"
+    onset = models.format_time(component.onset) if component.onset and component.anomalous else "-"
+    summary = (
+        f"{component.component}: {verdict}; {top.kind} {top.metric} {top.detail} "
+        f"z={top.z:+.1f} (baseline {top.baseline:.4g}, now {top.after:.4g}), onset {onset}"
+    )
+    raw: dict[str, models.JSON] = {
+        "component": component.component,
+        "anomalous": component.anomalous,
+        "score": round(component.score, 3),
+        "onset": onset if component.anomalous else None,
+        "signals": [s.to_dict() for s in component.signals],
+        "series": _downsample(found, row=row),
+    }
+    return models.Evidence.make(
+        source=SOURCE,
+        query=top.query,
+        window=window,
+        status=models.Status.OK,
+        summary=summary,
+        raw=raw,
+    )
+
+
+def _downsample(found: signals.Signals, *, row: int) -> dict[str, models.JSON]:
+    values = found.values[row]
+    times = found.grid.times
+    stride = max(1, int(np.ceil(values.size / _SERIES_POINTS)))
+    picked = slice(0, values.size, stride)
+    return {
+        "t": [float(t) for t in times[picked]],
+        "v": [None if not np.isfinite(v) else round(float(v), 6) for v in values[picked]],
+    }
+
+
+def _with_evidence(
+    component: components_.ComponentScore, evidence: str
+) -> components_.ComponentScore:
+    c = component
+    return components_.ComponentScore(
+        c.component, c.score, c.rank, c.onset, c.anomalous, c.own, c.signals, c.rows, evidence
+    )
+
+
+def _change_evidence(
+    changes: Sequence[models.Change], *, window: models.Window
+) -> dict[str, models.Evidence]:
+    """One derived record per change, keyed by ``ref + at``, whose query shows it again."""
+    return {
+        change.ref + change.at.isoformat(): models.Evidence.make(
+            source=SOURCE,
+            query=_show(change),
+            window=window,
+            status=models.Status.OK,
+            summary=f"{change.kind.value} {change.ref} at {models.format_time(change.at)}: "
+            f"{change.detail}",
+            raw=change.to_dict(),
+        )
+        for change in changes
+    }
+
+
+def _show(change: models.Change) -> str:
+    ns = f" -n {change.namespace}" if change.namespace else ""
+    kind, _, name = change.ref.partition("/")
+    name, _, revision = name.partition("@")
+    at = models.format_time(change.at)
+    if kind == "deployment" and revision:
+        return f"kubectl rollout history deployment/{name}{ns} --revision={revision}"
+    if kind in ("configmap", "secret"):
+        return f"kubectl get {kind} {name}{ns} --show-managed-fields -o yaml  # updated {at}"
+    if kind == "pod":
+        return f"kubectl describe pod {name}{ns}  # terminated {at}"
+    if kind == "node":
+        return f"kubectl describe node {name}  # {at}"
+    return f"kubectl get events{ns} --field-selector involvedObject.name={name}  # {at}"
+
+
+def _source_notes(
+    metrics: Sequence[models.Evidence], cluster: Sequence[models.Evidence]
+) -> list[str]:
+    notes = [
+        f"metrics: {e.query} → {e.status.value}: {e.summary}"
+        for e in metrics
+        if e.status in (models.Status.ERROR, models.Status.DENIED)
+    ]
+    notes += [
+        f"changes: {e.query} → {e.status.value}: {e.summary}"
+        for e in cluster
+        if e.status in (models.Status.ERROR, models.Status.DENIED)
+    ]
+    if not metrics:
+        notes.append("no Prometheus evidence: no metric was scored")
+    if not cluster:
+        notes.append("no Kubernetes evidence: changes not considered")
+    elif not any(e.status is models.Status.OK for e in cluster):
+        notes.append("no usable Kubernetes evidence: changes not considered")
+    return notes
+
+
+def _unique(records: Sequence[models.Evidence]) -> list[models.Evidence]:
+    return list({r.id: r for r in records}.values())
+
+
+def by_id(records: Sequence[models.Evidence]) -> Mapping[str, models.Evidence]:
+    return {r.id: r for r in records}

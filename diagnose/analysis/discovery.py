@@ -1,0 +1,186 @@
+"""Which series are in scope, how to query them, and which workload each belongs to.
+
+The graph asks Prometheus for its label names, builds selectors with :func:`scope_selectors`,
+asks which series match, and plans one raw range query per metric name with
+:func:`plan_queries`. Raw values, never ``rate()``: the analysis turns counters into rates
+itself, so resets, gaps and any scrape interval are handled in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from diagnose.domain import models
+
+SERVICE_LABELS = (
+    "service_name",
+    "service",
+    "app",
+    "app_kubernetes_io_name",
+    "destination_workload",
+    "deployment",
+    "container",
+    "job",
+    "name",
+    "pod",
+)
+"""Labels that name a workload, in the order :func:`component_of` trusts them."""
+
+_SELECTOR_LABELS = (*SERVICE_LABELS, "source_workload")
+_POD_SUFFIX = re.compile(r"^(?P<base>.+?)(?:-[a-z0-9]{6,10})?-[a-z0-9]{5}$")
+_ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
+_DROPPED_PREFIXES = ("scrape_", "prometheus_", "promhttp_", "go_gc_", "process_start_")
+_DROPPED_SUFFIXES = ("_created", "_info")
+
+
+@dataclass(frozen=True)
+class PlannedQuery:
+    """One range query over one metric name, restricted to the scope. ``reason`` says why it
+    was kept or, for a query that will not run, why it was dropped (``query`` is then empty)."""
+
+    query: str
+    metric: str
+    family: str  # counter | gauge | histogram | summary | unknown
+    reason: str
+
+
+def scope_selectors(trigger: models.Trigger, *, label_names: Sequence[str]) -> list[str]:
+    """Series selectors that together match every series of the trigger's namespace and
+    service, under whichever namespace-like and service-like labels the store has."""
+    present = set(label_names)
+    selectors: list[str] = []
+    if trigger.namespace:
+        names = sorted(n for n in present if "namespace" in n.lower())
+        selectors += [f'{{{n}="{_escape(trigger.namespace)}"}}' for n in names]
+    service = _escape(trigger.service)
+    for label in _SELECTOR_LABELS:
+        if label not in present or not trigger.service:
+            continue
+        if label == "pod":
+            selectors.append(f'{{pod=~"{re.escape(trigger.service)}-.*"}}'.replace("\\", "\\\\"))
+        else:
+            selectors.append(f'{{{label}="{service}"}}')
+    return _unique(selectors)
+
+
+def plan_queries(
+    series: Sequence[Mapping[str, str]],
+    *,
+    trigger: models.Trigger,
+    max_series: int = 20000,
+) -> list[PlannedQuery]:
+    """One raw range query per metric name, scoped to the trigger's namespace (when the series
+    carry one) or service. Metrics that cannot matter are listed as dropped with a reason; when
+    the total exceeds ``max_series`` the biggest metrics are dropped first."""
+    counts: dict[str, int] = {}
+    labels_of: dict[str, set[str]] = {}
+    for item in series:
+        name = item.get("__name__", "")
+        counts[name] = counts.get(name, 0) + 1
+        labels_of.setdefault(name, set()).update(item)
+    dropped: list[PlannedQuery] = []
+    kept: dict[str, int] = {}
+    for name, count in sorted(counts.items()):
+        why = _irrelevant(name)
+        if why:
+            dropped.append(PlannedQuery("", name, family_of(name, labels_of[name]), why))
+        else:
+            kept[name] = count
+    kept, trimmed = _trim(kept, max_series=max_series)
+    dropped += [
+        PlannedQuery("", n, family_of(n, labels_of[n]), f"dropped: {c} series, over the budget")
+        for n, c in trimmed
+    ]
+    planned = [_plan(n, kept[n], labels=labels_of[n], trigger=trigger) for n in sorted(kept)]
+    return planned + dropped
+
+
+def family_of(name: str, labels: Sequence[str] | set[str] = ()) -> str:
+    """counter | gauge | histogram | summary | unknown, from the name and label names."""
+    if name.endswith("_bucket") or "le" in labels:
+        return "histogram"
+    if "quantile" in labels:
+        return "summary"
+    if name.endswith(("_total", "_count", "_sum")):
+        return "counter"
+    if name.endswith(("_seconds_total", "_bytes_total")):
+        return "counter"
+    if name.endswith(("_bytes", "_ratio", "_percent", "_count", "_size")) or name == "up":
+        return "gauge"
+    return "unknown"
+
+
+def component_of(labels: Mapping[str, str]) -> str | None:
+    """The workload a series belongs to, from its labels in :data:`SERVICE_LABELS` order.
+
+    postgres_exporter series (``pg_*`` with ``datname``) belong to ``postgres/<datname>``;
+    a pod name loses its ReplicaSet hash (``checkout-7d9f8c6b5d-x2x9q`` → ``checkout``) or
+    StatefulSet ordinal (``web-0`` → ``web``)."""
+    if labels.get("__name__", "").startswith("pg_") and labels.get("datname"):
+        return f"postgres/{labels['datname']}"
+    for label in SERVICE_LABELS:
+        value = labels.get(label, "")
+        if not value or (label == "container" and value == "POD"):
+            continue
+        return workload_of_pod(value) if label == "pod" else value
+    return None
+
+
+def workload_of_pod(pod: str) -> str:
+    """A pod name without its controller's suffix."""
+    match = _POD_SUFFIX.match(pod)
+    if match:
+        return match["base"]
+    match = _ORDINAL.match(pod)
+    return match["base"] if match else pod
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _plan(name: str, count: int, *, labels: set[str], trigger: models.Trigger) -> PlannedQuery:
+    matchers = [f'__name__="{_escape(name)}"']
+    namespace_labels = sorted(n for n in labels if "namespace" in n.lower())
+    if trigger.namespace and namespace_labels:
+        matchers.append(f'{namespace_labels[0]}="{_escape(trigger.namespace)}"')
+    elif trigger.service:
+        service_label = next((n for n in SERVICE_LABELS if n in labels and n != "pod"), None)
+        if service_label:
+            matchers.append(f'{service_label}="{_escape(trigger.service)}"')
+    family = family_of(name, labels)
+    query = "{" + ",".join(matchers) + "}"
+    return PlannedQuery(query, name, family, f"kept: {count} series ({family})")
+
+
+def _irrelevant(name: str) -> str:
+    if not name:
+        return "dropped: no metric name"
+    if name.endswith(_DROPPED_SUFFIXES):
+        return "dropped: creation timestamps and info series carry no signal"
+    if name.startswith(_DROPPED_PREFIXES):
+        return "dropped: the monitoring system's own series"
+    return ""
+
+
+def _trim(
+    counts: dict[str, int], *, max_series: int
+) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """Drop the biggest metrics until the total fits the budget."""
+    kept = dict(counts)
+    trimmed: list[tuple[str, int]] = []
+    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if sum(kept.values()) <= max_series:
+            break
+        del kept[name]
+        trimmed.append((name, count))
+    return kept, trimmed
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,323 @@
+"""Components and changes → ranked root-cause hypotheses with a computed confidence.
+
+A change explains a component when it belongs to it and comes shortly before its onset
+(:func:`precedence`); a change after the onset is counter-evidence. Each anomalous component
+yields one hypothesis: the kind of its best explaining change (rollout → deploy, config edit →
+config, limits or restart → resource), else what its own signals say (a database, an external
+dependency, resources). A broad rise in request rate at the alerting entry, with no change
+explaining it, is a traffic hypothesis. Changes on components that show no anomaly are listed
+last, with that as counter-evidence. Confidence is in docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from diagnose.analysis import components as components_
+from diagnose.domain import models
+
+
+@dataclass(frozen=True)
+class ConfidencePolicy:
+    """How confidence is computed and when the analysis abstains (docs/analysis.md)."""
+
+    abstain_below: float = 0.35
+    """The best hypothesis needs at least this confidence, else the analysis abstains."""
+    strength_scale: float = 10.0
+    """Strength ``1 - exp(-score / strength_scale)``: a 10σ component gives 0.63."""
+    near_s: float = 900.0
+    """A change up to 15 minutes before the onset explains it fully…"""
+    decay_s: float = 1800.0
+    """…and older ones fade with this time constant (long before = weak)."""
+    slack_s: float = 90.0
+    """Onsets are estimated: a change this much after one still counts as before it."""
+    change_bonus: float = 0.6
+    """A fully matching change multiplies a component's rank by 1 + this."""
+    max_hypotheses: int = 8
+
+
+_WEIGHTS = {
+    models.ChangeKind.ROLLOUT: 1.0,
+    models.ChangeKind.CONFIG: 1.0,
+    models.ChangeKind.LIMITS: 1.0,
+    models.ChangeKind.SCALE: 0.7,
+    models.ChangeKind.RESTART: 0.5,
+    models.ChangeKind.NODE: 0.4,
+}
+_KIND_OF_CHANGE = {
+    models.ChangeKind.ROLLOUT: models.CauseKind.DEPLOY,
+    models.ChangeKind.CONFIG: models.CauseKind.CONFIG,
+    models.ChangeKind.LIMITS: models.CauseKind.RESOURCE,
+    models.ChangeKind.SCALE: models.CauseKind.RESOURCE,
+    models.ChangeKind.RESTART: models.CauseKind.RESOURCE,
+    models.ChangeKind.NODE: models.CauseKind.RESOURCE,
+}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A hypothesis before confidence: its ordering score and what supports it."""
+
+    kind: models.CauseKind
+    component: str
+    score: float
+    strength: float
+    fit: float  # how well the explanation fits: change precedence, own signals
+    summary: str
+    evidence: tuple[str, ...]
+    counter: tuple[str, ...]
+    change: str | None
+    onset: datetime | None
+
+
+def precedence(change_at: datetime, onset: datetime | None, *, policy: ConfidencePolicy) -> float:
+    """How well a change's time explains an onset: 1 shortly before, fading when long before,
+    0 after it (or when there is no onset)."""
+    if onset is None:
+        return 0.0
+    lead = (onset - change_at).total_seconds()
+    if lead < -policy.slack_s:
+        return 0.0
+    if lead <= policy.near_s:
+        return 1.0
+    return max(0.05, math.exp(-(lead - policy.near_s) / policy.decay_s))
+
+
+def change_weight(change: models.Change) -> float:
+    """How strongly a kind of change implicates its component; a rollout that changed only the
+    pod template (a restart after a config edit) counts less than one that changed an image."""
+    weight = _WEIGHTS[change.kind]
+    if change.kind is models.ChangeKind.ROLLOUT and "pod template" in change.detail:
+        weight = 0.8
+    return weight
+
+
+def draft_hypotheses(
+    ranked: Sequence[components_.ComponentScore],
+    *,
+    changes: Sequence[models.Change],
+    change_evidence: Mapping[str, str],
+    traffic: Draft | None,
+    policy: ConfidencePolicy,
+) -> list[Draft]:
+    """One draft per anomalous component, a traffic draft when there is one, then changes on
+    quiet components; best first."""
+    drafts = [
+        _component_draft(c, changes=changes, change_evidence=change_evidence, policy=policy)
+        for c in ranked
+        if c.anomalous
+    ]
+    if traffic is not None:
+        drafts.append(traffic)
+    drafts.sort(key=lambda d: -d.score)
+    if not drafts:
+        drafts = [_quiet_draft(c) for c in ranked[:3]]
+    drafts += _decoy_drafts(ranked, changes=changes, change_evidence=change_evidence)
+    return drafts[: policy.max_hypotheses]
+
+
+def finish(
+    drafts: Sequence[Draft], *, policy: ConfidencePolicy
+) -> tuple[list[models.Hypothesis], bool]:
+    """Confidence for each draft, and whether to abstain."""
+    if not drafts:
+        return [], True
+    best = drafts[0].score
+    runner_up = drafts[1].score if len(drafts) > 1 else 0.0
+    margin = (best - runner_up) / best if best > 0 else 0.0
+    out = []
+    for index, draft in enumerate(drafts):
+        relative = 0.4 + 0.6 * margin if index == 0 else 0.4 * draft.score / best if best else 0.0
+        strength = 1.0 - math.exp(-draft.strength / policy.strength_scale)
+        confidence = max(0.0, min(1.0, strength * relative * draft.fit))
+        out.append(
+            models.Hypothesis(
+                kind=draft.kind,
+                component=draft.component,
+                confidence=confidence,
+                summary=draft.summary,
+                evidence=_unique(draft.evidence),
+                counter_evidence=_unique(draft.counter),
+                change=draft.change,
+                onset=draft.onset,
+            )
+        )
+    return out, out[0].confidence < policy.abstain_below
+
+
+# --- per component -----------------------------------------------------------------------------
+
+
+def _component_draft(
+    component: components_.ComponentScore,
+    *,
+    changes: Sequence[models.Change],
+    change_evidence: Mapping[str, str],
+    policy: ConfidencePolicy,
+) -> Draft:
+    mine = [c for c in changes if components_.same_workload(c.component, component.component)]
+    scored = [
+        (precedence(c.at, component.onset, policy=policy) * change_weight(c), c) for c in mine
+    ]
+    scored.sort(key=lambda pair: (-pair[0], -pair[1].at.timestamp()))
+    after = [
+        c
+        for c in mine
+        if component.onset and (c.at - component.onset).total_seconds() > policy.slack_s
+    ]
+    evidence = [e for e in (component.evidence, *(s.evidence for s in component.signals[:2])) if e]
+    counter = [change_evidence[c.ref + c.at.isoformat()] for c in after]
+    if scored and scored[0][0] >= 0.3:
+        fit, change = scored[0]
+        return _explained(
+            component,
+            change=change,
+            fit=fit,
+            evidence=evidence,
+            counter=counter,
+            change_evidence=change_evidence,
+            after=after,
+            policy=policy,
+        )
+    kind, fit = _unexplained_kind(component)
+    why = _describe(component)
+    note = f"; {len(after)} change(s) came after the onset" if after else ""
+    return Draft(
+        kind,
+        component.component,
+        component.rank,
+        component.score,
+        fit,
+        f"{component.component}: {why}, no change explains it{note}",
+        tuple(evidence),
+        tuple(counter),
+        None,
+        component.onset,
+    )
+
+
+def _explained(
+    component: components_.ComponentScore,
+    *,
+    change: models.Change,
+    fit: float,
+    evidence: list[str],
+    counter: list[str],
+    change_evidence: Mapping[str, str],
+    after: list[models.Change],
+    policy: ConfidencePolicy,
+) -> Draft:
+    kind = _KIND_OF_CHANGE[change.kind]
+    cite = [change_evidence[change.ref + change.at.isoformat()], change.evidence, *evidence]
+    lead = (component.onset - change.at).total_seconds() if component.onset else 0.0
+    text = (
+        f"{change.kind.value} {change.ref} ({change.detail}) {_ago(lead)} "
+        f"{component.component} became anomalous: {_describe(component)}"
+    )
+    if after:
+        text += f"; {len(after)} later change(s) cannot explain the onset"
+    ref = (
+        change.ref
+        if change.kind not in (models.ChangeKind.RESTART, models.ChangeKind.NODE)
+        else None
+    )
+    score = component.rank * (1.0 + policy.change_bonus * fit)
+    return Draft(
+        kind,
+        component.component,
+        score,
+        component.score,
+        0.7 + 0.3 * fit,
+        text,
+        tuple(cite),
+        tuple(counter),
+        ref,
+        component.onset,
+    )
+
+
+def _unexplained_kind(component: components_.ComponentScore) -> tuple[models.CauseKind, float]:
+    name = component.component
+    if name.startswith("postgres/"):
+        return models.CauseKind.DATABASE, 0.85
+    if name.startswith("external/"):
+        return models.CauseKind.DEPENDENCY, 0.85
+    if component.own:
+        return models.CauseKind.RESOURCE, 0.8
+    return models.CauseKind.RESOURCE, 0.6
+
+
+def _quiet_draft(component: components_.ComponentScore) -> Draft:
+    return Draft(
+        models.CauseKind.RESOURCE,
+        component.component,
+        component.rank,
+        component.score,
+        0.3,
+        f"{component.component}: nothing anomalous (best {_describe(component)})",
+        tuple(e for e in (component.evidence,) if e),
+        (),
+        None,
+        component.onset,
+    )
+
+
+def _decoy_drafts(
+    ranked: Sequence[components_.ComponentScore],
+    *,
+    changes: Sequence[models.Change],
+    change_evidence: Mapping[str, str],
+) -> list[Draft]:
+    """Rollouts and config edits on components with no anomaly: listed, with that against them."""
+    anomalous = [c.component for c in ranked if c.anomalous]
+    quiet = {c.component: c for c in ranked if not c.anomalous}
+    drafts = []
+    for change in changes:
+        if change.kind not in (
+            models.ChangeKind.ROLLOUT,
+            models.ChangeKind.CONFIG,
+            models.ChangeKind.LIMITS,
+        ):
+            continue
+        if any(components_.same_workload(change.component, a) for a in anomalous):
+            continue
+        seen = next(
+            (c for n, c in quiet.items() if components_.same_workload(n, change.component)), None
+        )
+        counter = (seen.evidence,) if seen and seen.evidence else ()
+        drafts.append(
+            Draft(
+                _KIND_OF_CHANGE[change.kind],
+                change.component,
+                0.0,
+                0.0,
+                0.2,
+                f"{change.ref} changed ({change.detail}) but {change.component} shows no anomaly",
+                (change_evidence[change.ref + change.at.isoformat()], change.evidence),
+                counter,
+                change.ref,
+                None,
+            )
+        )
+    return drafts[-3:]
+
+
+def _describe(component: components_.ComponentScore) -> str:
+    parts = []
+    for signal in component.signals[:2]:
+        detail = f" {signal.detail}" if signal.detail else ""
+        parts.append(f"{signal.kind} {signal.metric}{detail} {signal.z:+.1f}σ")
+    return ", ".join(parts) or "no scored signals"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 0:
+        return f"{-seconds:.0f}s after (within the onset's uncertainty)"
+    return f"{seconds:.0f}s before"
+
+
+def _unique(items: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for i in items if i))

@@ -1,0 +1,147 @@
+"""Robust anomaly scores and onsets for every signal at once.
+
+Each row is compared with its own baseline (the part of the window well before the trigger):
+``z = (x - median) / scale`` with ``scale = max(IQR / 1.349, floor)``. The onset is the split
+that best separates the row into a before and an after (a two-segment mean-shift statistic over
+the clipped, direction-aware z), and the score is the median z after the onset: a sustained
+shift, not a spike. All of it is vectorised over rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """How signals are scored. Each number is explained in docs/analysis.md."""
+
+    guard_s: float = 900.0
+    """The baseline ends this long before the trigger at most (alerts fire minutes after)."""
+    guard_fraction: float = 0.5
+    """…and at least this share of the data before the trigger stays in the baseline."""
+    min_baseline_points: int = 6
+    """Fewer baseline points than this: the signal is not scored."""
+    relative_floor: float = 0.05
+    """The scale is at least this share of the baseline median (flat baselines don't explode)."""
+    absolute_floor: float = 1e-9
+    """…and at least this, for baselines stuck at zero."""
+    error_floor: float = 0.01
+    """Error ratios: one percentage point is the least change worth a unit of z."""
+    latency_floor_s: float = 0.002
+    """Latencies: two milliseconds is the least change worth a unit of z."""
+    clip: float = 20.0
+    """z is clipped to ±clip for the onset search, so one spike cannot place the onset."""
+    min_segment: int = 2
+    """Onsets leave at least this many points on either side."""
+    anomalous: float = 5.0
+    """A signal is anomalous when its median z after the onset reaches this."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-row results: ``score`` ≥ 0 in the bad direction, ``onset`` a grid index (-1 when not
+    scored), and the baseline's median and scale and the level after the onset."""
+
+    score: Array
+    signed: Array
+    onset: IntArray
+    median: Array
+    scale: Array
+    after: Array
+    scored: BoolArray
+
+
+def baseline_end(*, times: Array, trigger_at: float, policy: ScoringPolicy) -> float:
+    """The end of the baseline: well before the trigger, but never most of the data."""
+    before = max(0.0, trigger_at - float(times[0])) if times.size else 0.0
+    guard = min(policy.guard_s, policy.guard_fraction * before)
+    return trigger_at - guard
+
+
+def score_rows(
+    values: Array,
+    *,
+    times: Array,
+    trigger_at: float,
+    directions: npt.NDArray[np.int_],
+    floors: Array,
+    policy: ScoringPolicy,
+) -> Scores:
+    """Score every row against its own baseline and find its onset."""
+    end = baseline_end(times=times, trigger_at=trigger_at, policy=policy)
+    in_baseline = times < end
+    base = np.where(in_baseline[None, :], values, np.nan)
+    q25, median, q75, count = row_quantiles(base, (0.25, 0.5, 0.75))
+    scale = np.maximum.reduce([(q75 - q25) / 1.349, policy.relative_floor * np.abs(median), floors])
+    with np.errstate(invalid="ignore"):
+        z = (values - median[:, None]) / scale[:, None]
+    oriented = z * np.where(directions == 0, 1, directions)[:, None]
+    onset, sign = _onsets(oriented, directions=directions, policy=policy)
+    after_mask = np.arange(values.shape[1])[None, :] >= onset[:, None]
+    _, after_z, _, _ = row_quantiles(np.where(after_mask, oriented, np.nan), (0.5, 0.5, 0.5))
+    signed = after_z * np.where(directions == 0, sign, directions)
+    score = np.where(directions == 0, np.abs(after_z), np.maximum(after_z, 0.0))
+    scored = (count >= policy.min_baseline_points) & np.isfinite(score)
+    _, after_level, _, _ = row_quantiles(np.where(after_mask, values, np.nan), (0.5, 0.5, 0.5))
+    return Scores(
+        score=np.where(scored, score, 0.0),
+        signed=np.where(scored, signed, 0.0),
+        onset=np.where(scored, onset, -1),
+        median=median,
+        scale=scale,
+        after=after_level,
+        scored=scored,
+    )
+
+
+def row_quantiles(
+    values: Array, qs: tuple[float, float, float]
+) -> tuple[Array, Array, Array, npt.NDArray[np.int_]]:
+    """Three NaN-ignoring quantiles of each row and its count of values, by one sort (numpy's
+    nanquantile loops over rows in Python when NaNs are present)."""
+    ordered = np.sort(values, axis=1)
+    count = np.sum(~np.isnan(values), axis=1)
+    out = [_quantile_of_sorted(ordered, count, q) for q in qs]
+    return out[0], out[1], out[2], count
+
+
+def _quantile_of_sorted(ordered: Array, count: npt.NDArray[np.int_], q: float) -> Array:
+    position = q * np.maximum(count - 1, 0)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    rows = np.arange(ordered.shape[0])
+    fraction = position - low
+    value = ordered[rows, low] * (1 - fraction) + ordered[rows, high] * fraction
+    return np.where(count > 0, value, np.nan)
+
+
+def _onsets(
+    oriented: Array, *, directions: npt.NDArray[np.int_], policy: ScoringPolicy
+) -> tuple[IntArray, Array]:
+    """The best split of each row into two means (CUSUM's maximum-likelihood change point),
+    searched in the bad direction (either direction when ``direction == 0``)."""
+    filled = np.clip(np.nan_to_num(oriented, nan=0.0), -policy.clip, policy.clip)
+    n = filled.shape[1]
+    if n < 2 * policy.min_segment:
+        return np.zeros(filled.shape[0], dtype=np.intp), np.ones(filled.shape[0])
+    k = np.arange(1, n)
+    prefix = np.cumsum(filled, axis=1)[:, :-1]
+    total = prefix[:, -1:] + filled[:, -1:]
+    mean_before = prefix / k
+    mean_after = (total - prefix) / (n - k)
+    statistic = np.sqrt(k * (n - k) / n) * (mean_after - mean_before)
+    statistic = np.where(directions[:, None] == 0, np.abs(statistic), statistic)
+    edge = (k < policy.min_segment) | (k > n - policy.min_segment)
+    statistic[:, edge] = -np.inf
+    best = np.argmax(statistic, axis=1)
+    rows = np.arange(filled.shape[0])
+    raw = np.sqrt(k[best] * (n - k[best]) / n) * (mean_after[rows, best] - mean_before[rows, best])
+    return (k[best]).astype(np.intp), np.where(raw < 0, -1.0, 1.0)

@@ -1,0 +1,636 @@
+"""Raw range-query series → per-component signals on one time grid.
+
+Counters become per-second rates (resets and gaps handled), histograms become p95/p99 latency
+and an error ratio per component, summaries keep their quantiles, gauges stay as they are.
+Series of one component and metric are aggregated (summed, or the max for quantiles) so pod
+churn during a rollout does not break a signal in two. Everything is stacked into 2-D arrays:
+one row per series or signal, one column per grid step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from diagnose.analysis import discovery
+from diagnose.domain import models
+
+Array = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+STATUS_LABELS = (
+    "http_response_status_code",
+    "http_status_code",
+    "status_code",
+    "response_code",
+    "code",
+    "status",
+    "grpc_code",
+)
+"""Labels that carry a response status; 5xx (and gRPC server faults) count as errors."""
+
+CLIENT_LABELS = ("server_address", "net_peer_name", "peer_service", "destination_service_name")
+"""Labels that name the callee on client-side metrics."""
+
+_GRPC_FAULTS = frozenset({"Internal", "Unavailable", "DeadlineExceeded", "Unknown", "DataLoss"})
+_IDENTITY = frozenset(
+    {
+        *discovery.SERVICE_LABELS,
+        *STATUS_LABELS,
+        "__name__",
+        "le",
+        "quantile",
+        "pod_name",
+        "instance",
+        "id",
+        "image",
+        "node",
+        "endpoint",
+        "metrics_path",
+        "uid",
+        "container_id",
+        "kubernetes_pod_name",
+        "pod_template_hash",
+        "http_route",
+        "route",
+        "handler",
+        "path",
+        "uri",
+        "method",
+        "http_request_method",
+        "operation",
+        "source_workload",
+        "reporter",
+        "url_scheme",
+        "network_protocol_version",
+        "server_port",
+        "otel_scope_name",
+        "otel_scope_version",
+        "service_namespace",
+        "service_instance_id",
+        "kubernetes_name",
+        "app_kubernetes_io_instance",
+    }
+)
+_RATE_WINDOW_STEPS = 1
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The common time axis: ``start + step * i`` (unix seconds) for ``i < size``."""
+
+    start: float
+    step: float
+    size: int
+
+    @property
+    def times(self) -> Array:
+        return self.start + self.step * np.arange(self.size, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """What one row of the signal matrix is."""
+
+    component: str
+    metric: str  # the metric name it was computed from
+    kind: str  # cpu | memory | throttling | restarts | latency | errors | traffic | database |
+    # availability | other
+    direction: int  # +1 up is bad, -1 down is bad, 0 either way is notable
+    query: str  # PromQL that re-computes it
+    evidence: str  # id of the evidence whose series it came from
+    detail: str  # sub-labels or quantile, for people
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Signals on a grid: ``values[i]`` is described by ``info[i]``."""
+
+    grid: Grid
+    values: Array
+    info: list[SignalInfo]
+    edges: frozenset[tuple[str, str]]  # (caller, callee) pairs seen in client-side labels
+
+
+@dataclass
+class _Block:
+    """The series of one evidence record, aligned on the grid."""
+
+    evidence: models.Evidence
+    labels: list[dict[str, str]]
+    values: Array
+
+
+def build_signals(evidence: Sequence[models.Evidence], *, window: models.Window) -> Signals:
+    """Align every series on one grid and turn them into per-component signals."""
+    usable = [e for e in evidence if _series_of(e)]
+    grid = _grid_for(usable, window=window)
+    builder = _Builder(grid)
+    for record in usable:
+        builder.add(_align(record, grid=grid))
+    return builder.finish()
+
+
+# --- alignment ------------------------------------------------------------------------------
+
+
+def _series_of(record: models.Evidence) -> list[Mapping[str, Any]]:
+    raw = record.raw
+    if record.status is not models.Status.OK or not isinstance(raw, list):
+        return []
+    return [s for s in raw if isinstance(s, Mapping) and "t" in s and "v" in s and "labels" in s]
+
+
+def _grid_for(records: Sequence[models.Evidence], *, window: models.Window) -> Grid:
+    lows, highs, steps = [], [], []
+    for record in records:
+        for series in _series_of(record)[:50]:
+            t = np.asarray(series["t"], dtype=np.float64)
+            if t.size:
+                lows.append(t[0])
+                highs.append(t[-1])
+            if t.size > 1:
+                steps.append(float(np.median(np.diff(t))))
+    step = min(steps) if steps else 60.0
+    start = min(lows) if lows else window.start.timestamp()
+    end = max(highs) if highs else window.end.timestamp()
+    start = max(start, window.start.timestamp() - step)
+    end = max(start, min(end, window.end.timestamp() + step))
+    return Grid(start=start, step=step, size=round((end - start) / step) + 1)
+
+
+def _align(record: models.Evidence, *, grid: Grid) -> _Block:
+    series = _series_of(record)
+    lengths = np.fromiter((len(s["t"]) for s in series), dtype=np.intp, count=len(series))
+    t = np.fromiter(itertools.chain.from_iterable(s["t"] for s in series), dtype=np.float64)
+    v = np.array(list(itertools.chain.from_iterable(s["v"] for s in series)), dtype=np.float64)
+    rows = np.repeat(np.arange(len(series)), lengths)
+    cols = np.rint((t - grid.start) / grid.step).astype(np.intp)
+    inside = (cols >= 0) & (cols < grid.size) & np.isfinite(v)
+    values = np.full((len(series), grid.size), np.nan)
+    values[rows[inside], cols[inside]] = v[inside]
+    labels = [dict(s["labels"]) for s in series]
+    return _Block(evidence=record, labels=labels, values=values)
+
+
+# --- transforms -----------------------------------------------------------------------------
+
+
+def counter_rate(values: Array, *, step: float) -> Array:
+    """Per-second increase between consecutive valid samples of each row; a drop is a counter
+    reset (the new value is the increase since the restart). NaN where there is no previous
+    sample."""
+    n, m = values.shape
+    valid = ~np.isnan(values)
+    index = np.where(valid, np.arange(m), -1)
+    last = np.maximum.accumulate(index, axis=1)
+    previous = np.full_like(last, -1)
+    previous[:, 1:] = last[:, :-1]
+    has_previous = valid & (previous >= 0)
+    rows = np.arange(n)[:, None]
+    before = values[rows, np.clip(previous, 0, None)]
+    increase = values - before
+    increase = np.where(increase < 0, values, increase)
+    elapsed = (np.arange(m)[None, :] - previous) * step
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = increase / elapsed
+    return np.where(has_previous, rate, np.nan)
+
+
+def _smooth_rate(rate: Array) -> Array:
+    """Fill single-step gaps in a rate with the previous value (a missed scrape is no dip)."""
+    filled = rate.copy()
+    gap = np.isnan(filled[:, 1:]) & ~np.isnan(filled[:, :-1])
+    filled[:, 1:][gap] = filled[:, :-1][gap]
+    return filled
+
+
+def group_reduce(values: Array, groups: IntArray, *, count: int, how: str) -> Array:
+    """Sum (NaN-aware; NaN where no member has a value) or max of rows by group index."""
+    out = np.full((count, values.shape[1]), np.nan)
+    if not len(groups):
+        return out
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    block = values[order]
+    present = ~np.isnan(block)
+    if how == "max":
+        reduced = np.fmax.reduceat(block, starts, axis=0)
+    else:
+        reduced = np.add.reduceat(np.where(present, block, 0.0), starts, axis=0)
+    seen = np.add.reduceat(present.astype(np.int32), starts, axis=0) > 0
+    out[sorted_groups[starts]] = np.where(seen, reduced, np.nan)
+    return out
+
+
+def histogram_quantile(q: float, *, bounds: Array, cumulative: Array) -> Array:
+    """Prometheus's ``histogram_quantile`` over rows of cumulative bucket rates (ascending
+    ``le``, the last one +Inf), for every column at once."""
+    total = cumulative[-1]
+    rank = q * total
+    above = cumulative >= rank[None, :]
+    index = np.argmax(above, axis=0)
+    finite = bounds[np.isfinite(bounds)]
+    upper = bounds[index]
+    lower = np.where(index > 0, bounds[np.maximum(index - 1, 0)], 0.0)
+    count_below = np.where(
+        index > 0, cumulative[np.maximum(index - 1, 0), np.arange(len(rank))], 0.0
+    )
+    count_in = cumulative[index, np.arange(len(rank))] - count_below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.clip((rank - count_below) / count_in, 0.0, 1.0)
+    value = lower + (upper - lower) * np.nan_to_num(fraction, nan=1.0)
+    top = finite[-1] if finite.size else np.nan
+    value = np.where(np.isinf(upper), top, value)
+    return np.where((total > 0) & np.isfinite(total), value, np.nan)
+
+
+# --- classification -------------------------------------------------------------------------
+
+
+_KINDS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    ("throttling", re.compile(r"throttl"), 1),
+    ("restarts", re.compile(r"restart|oom|terminated|evict"), 1),
+    ("availability", re.compile(r"available|ready|(^|_)up$|healthy|success"), -1),
+    ("errors", re.compile(r"error|fail|exception|5xx|panic|timeout|reject|dropped"), 1),
+    ("database", re.compile(r"^pg_|^mysql_|lock|deadlock|blocked|conflict|idle_in_transaction"), 1),
+    (
+        "latency",
+        re.compile(
+            r"duration|latency|response_time|_seconds$|_seconds_(sum|count|bucket)$|wait|lag"
+        ),
+        1,
+    ),
+    ("cpu", re.compile(r"cpu"), 1),
+    ("memory", re.compile(r"memory|_rss|heap|working_set|_mem_"), 1),
+    (
+        "saturation",
+        re.compile(
+            r"queue|pending|inflight|in_flight|connections|saturation|pool|goroutines|threads"
+        ),
+        1,
+    ),
+    ("traffic", re.compile(r"requests|request_count|calls|_count$|_total$"), 0),
+)
+
+
+def classify(metric: str) -> tuple[str, int]:
+    """A signal's kind and bad direction, from its metric name."""
+    lowered = metric.lower()
+    for kind, pattern, direction in _KINDS:
+        if pattern.search(lowered):
+            return kind, direction
+    return "other", 0
+
+
+RESOURCE_KINDS = frozenset({"cpu", "memory", "throttling", "restarts"})
+"""Signals that belong to the component itself, not inherited from what it calls."""
+
+
+# --- building signals ------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    info: SignalInfo
+    rows: list[Array]
+
+
+class _Builder:
+    """Accumulates signals block by block; :meth:`finish` stacks them."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+        self.values: list[Array] = []
+        self.info: list[SignalInfo] = []
+        self.edges: set[tuple[str, str]] = set()
+        self.samples: dict[str, tuple[str, Mapping[str, str]]] = {}
+
+    def add(self, block: _Block) -> None:
+        if not block.labels:
+            return
+        metric = block.labels[0].get("__name__") or _metric_from_query(block.evidence.query)
+        components = [_component(labels) for labels in block.labels]
+        self._note_edges(block.labels)
+        keep = np.array(
+            [
+                c is not None and not _pod_total(lab)
+                for c, lab in zip(components, block.labels, strict=True)
+            ]
+        )
+        if not keep.any():
+            return
+        labels = [lab for lab, k in zip(block.labels, keep, strict=True) if k]
+        comps = [c for c, k in zip(components, keep, strict=True) if k and c is not None]
+        values = block.values[keep]
+        self.samples = {c: (c, lab) for c, lab in reversed(list(zip(comps, labels, strict=True)))}
+        family = discovery.family_of(metric, set(itertools.chain.from_iterable(labels)))
+        if family == "histogram" and metric.endswith("_bucket"):
+            self._histogram(block, metric=metric, labels=labels, comps=comps, values=values)
+        elif family == "summary":
+            self._summary(block, metric=metric, labels=labels, comps=comps, values=values)
+        elif family == "counter" or _is_counter(metric):
+            self._counter(block, metric=metric, labels=labels, comps=comps, values=values)
+        else:
+            self._gauge(block, metric=metric, labels=labels, comps=comps, values=values)
+
+    def finish(self) -> Signals:
+        values = np.vstack(self.values) if self.values else np.empty((0, self.grid.size))
+        return Signals(self.grid, values, self.info, frozenset(self.edges))
+
+    # -- families --
+
+    def _gauge(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        values: Array,
+    ) -> None:
+        kind, direction = classify(metric)
+        self._grouped(
+            block,
+            metric=metric,
+            labels=labels,
+            comps=comps,
+            values=values,
+            kind=kind,
+            direction=direction,
+            how="sum",
+            template="sum({sel})",
+        )
+
+    def _counter(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        values: Array,
+    ) -> None:
+        if metric.endswith("_sum"):
+            return  # a sum of observations means nothing without its count
+        rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        kind, direction = classify(metric)
+        if metric.endswith("_count") and kind in ("latency", "other", "database"):
+            kind, direction = "traffic", 0  # a histogram's or summary's count is a request rate
+        self._grouped(
+            block,
+            metric=metric,
+            labels=labels,
+            comps=comps,
+            values=rates,
+            kind=kind,
+            direction=direction,
+            how="sum",
+            template=f"sum(rate({{sel}}[{self._range()}]))",
+        )
+        self._error_ratio(block, metric=metric, labels=labels, comps=comps, rates=rates)
+
+    def _summary(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        values: Array,
+    ) -> None:
+        kind, direction = classify(metric)
+        if kind not in ("latency", "database", "saturation"):
+            kind, direction = "latency", 1
+        self._grouped(
+            block,
+            metric=metric,
+            labels=labels,
+            comps=comps,
+            values=values,
+            kind=kind,
+            direction=direction,
+            how="max",
+            template="max({sel})",
+            extra=("quantile",),
+        )
+
+    def _histogram(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        values: Array,
+    ) -> None:
+        rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        les = [lab.get("le", "+Inf") for lab in labels]
+        keys = [(c, le) for c, le in zip(comps, les, strict=True)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        summed = group_reduce(
+            rates, np.array([index[k] for k in keys], dtype=np.intp), count=len(index), how="sum"
+        )
+        kind, _ = classify(metric)
+        kind = kind if kind in ("latency", "database") else "latency"
+        by_component: dict[str, list[tuple[float, int]]] = {}
+        for (comp, le), row in index.items():
+            by_component.setdefault(comp, []).append((_bound(le), row))
+        for comp, rows in sorted(by_component.items()):
+            rows.sort()
+            bounds = np.array([b for b, _ in rows])
+            if not np.isinf(bounds[-1]):
+                continue
+            cumulative = np.nan_to_num(summed[[r for _, r in rows]], nan=0.0)
+            cumulative = np.maximum.accumulate(cumulative, axis=0)
+            for q in (0.95, 0.99):
+                sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
+                query = f"histogram_quantile({q}, sum by (le) (rate({sel}[{self._range()}])))"
+                value = histogram_quantile(q, bounds=bounds, cumulative=cumulative)
+                self._emit(
+                    SignalInfo(comp, metric, kind, 1, query, block.evidence.id, f"p{int(q * 100)}"),
+                    value,
+                )
+
+    # -- helpers --
+
+    def _grouped(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        values: Array,
+        kind: str,
+        direction: int,
+        how: str,
+        template: str,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        keys = [(c, _sub_labels(lab, extra=extra)) for c, lab in zip(comps, labels, strict=True)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        groups = np.array([index[k] for k in keys], dtype=np.intp)
+        reduced = group_reduce(values, groups, count=len(index), how=how)
+        for (comp, sub), row in index.items():
+            sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp], sub=sub)
+            detail = ",".join(f"{k}={v}" for k, v in sub)
+            info = SignalInfo(
+                comp, metric, kind, direction, template.format(sel=sel), block.evidence.id, detail
+            )
+            self._emit(info, reduced[row])
+
+    def _error_ratio(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        rates: Array,
+    ) -> None:
+        status_label = next((s for s in STATUS_LABELS if any(s in lab for lab in labels)), None)
+        if status_label is None:
+            return
+        errors = np.array([_is_error(lab.get(status_label, "")) for lab in labels])
+        index = {c: i for i, c in enumerate(dict.fromkeys(comps))}
+        groups = np.array([index[c] for c in comps], dtype=np.intp)
+        total = group_reduce(rates, groups, count=len(index), how="sum")
+        failed = group_reduce(
+            np.where(errors[:, None], rates, 0.0), groups, count=len(index), how="sum"
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(total > 0, failed / total, np.where(total == 0, 0.0, np.nan))
+        window = self._range()
+        for comp, row in index.items():
+            sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
+            bad = (
+                sel[:-1]
+                + f',{status_label}=~"5..|Internal|Unavailable|DeadlineExceeded|Unknown|DataLoss"}}'
+            )
+            query = f"sum(rate({bad}[{window}])) / sum(rate({sel}[{window}]))"
+            self._emit(
+                SignalInfo(comp, metric, "errors", 1, query, block.evidence.id, "error ratio"),
+                ratio[row],
+            )
+
+    def _note_edges(self, labels: list[dict[str, str]]) -> None:
+        for item in labels:
+            caller = item.get("source_workload") or (
+                _component_plain(item) if any(c in item for c in CLIENT_LABELS) else None
+            )
+            callee = item.get("destination_workload") or _callee(item)
+            if caller and callee and caller not in (callee, "unknown"):
+                self.edges.add((caller, callee))
+
+    def _emit(self, info: SignalInfo, row: Array) -> None:
+        self.info.append(info)
+        self.values.append(row[None, :])
+
+    def _range(self) -> str:
+        seconds = max(4 * self.grid.step, 60.0)
+        return f"{int(seconds)}s"
+
+
+def _component(labels: Mapping[str, str]) -> str | None:
+    """The component a series' signal counts for: an external callee for client-side series
+    pointing outside the cluster, else :func:`discovery.component_of`."""
+    callee = _callee(labels)
+    if callee is not None and callee.startswith("external/"):
+        return callee
+    return discovery.component_of(labels)
+
+
+def _component_plain(labels: Mapping[str, str]) -> str | None:
+    return discovery.component_of(labels)
+
+
+def _callee(labels: Mapping[str, str]) -> str | None:
+    host = next((labels[c] for c in CLIENT_LABELS if labels.get(c)), None)
+    if host is None:
+        return None
+    host = host.split(":")[0]
+    if host.endswith((".svc", ".cluster.local")) or "." not in host:
+        return host.split(".")[0]
+    return f"external/{host}"
+
+
+def _pod_total(labels: Mapping[str, str]) -> bool:
+    """cAdvisor's pod-level cgroup series (``container=""`` or ``"POD"``) double-count."""
+    name = labels.get("__name__", "")
+    return name.startswith("container_") and labels.get("container", "x") in ("", "POD")
+
+
+def _is_counter(metric: str) -> bool:
+    return metric.endswith(("_total", "_count", "_sum"))
+
+
+def _is_error(status: str) -> bool:
+    return status.startswith("5") or status in _GRPC_FAULTS
+
+
+def _bound(le: str) -> float:
+    try:
+        return float(le)
+    except ValueError:
+        return float("inf")
+
+
+def _sub_labels(
+    labels: Mapping[str, str], *, extra: tuple[str, ...] = ()
+) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in labels.items()
+            if (k not in _IDENTITY or k in extra)
+            and "namespace" not in k
+            and k not in CLIENT_LABELS
+        )
+    )
+
+
+def _metric_from_query(query: str) -> str:
+    match = re.search(r'__name__="([^"]+)"', query) or re.match(
+        r"([A-Za-z_:][A-Za-z0-9_:]*)", query
+    )
+    return match.group(1) if match else query
+
+
+def _selector(
+    query: str,
+    *,
+    metric: str,
+    sample: tuple[str, Mapping[str, str]],
+    sub: tuple[tuple[str, str], ...] = (),
+) -> str:
+    """A selector for one component's series of ``metric``: the scope of the evidence's query
+    plus the label that names the component."""
+    scope = re.findall(r'(\w+)\s*(=~|!=|!~|=)\s*"((?:[^"\\]|\\.)*)"', query)
+    matchers = {k: f'{k}{op}"{v}"' for k, op, v in scope if k != "__name__"}
+    matchers.update(_component_matcher(*sample))
+    for key, value in sub:
+        matchers[key] = f'{key}="{value}"'
+    return "{" + ",".join([f'__name__="{metric}"', *matchers.values()]) + "}"
+
+
+def _component_matcher(component: str, sample: Mapping[str, str]) -> dict[str, str]:
+    if component.startswith("external/"):
+        label = next(c for c in CLIENT_LABELS if sample.get(c))
+        return {label: f'{label}="{sample[label]}"'}
+    if component.startswith("postgres/"):
+        return {"datname": f'datname="{sample["datname"]}"'}
+    for label in discovery.SERVICE_LABELS:
+        value = sample.get(label, "")
+        if value and not (label == "container" and value == "POD"):
+            if label == "pod":
+                return {"pod": f'pod=~"{component}-.*"'}
+            return {label: f'{label}="{value}"'}
+    return {}
