@@ -76,9 +76,10 @@ def read_cluster(records: Sequence[models.Evidence]) -> ClusterView:
     return view
 
 
-def list_changes(view: ClusterView) -> list[models.Change]:
-    """Every change the cluster evidence shows, oldest first."""
-    workloads = _workload_names(view)
+def list_changes(view: ClusterView, *, known: Sequence[str] = ()) -> list[models.Change]:
+    """Every change the cluster evidence shows, oldest first. ``known`` adds workload names
+    seen elsewhere (the metrics' components) for attributing ConfigMaps."""
+    workloads = sorted({*_workload_names(view), *known})
     found = [
         *_rollouts(view),
         *_config_edits(view, workloads=workloads),

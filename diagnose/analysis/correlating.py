@@ -23,6 +23,7 @@ from diagnose.domain import models
 SOURCE = "analysis"
 _SERIES_POINTS = 60
 _SIMULTANEOUS = timedelta(seconds=60)
+_RECENT = timedelta(hours=2)  # changes older than this are not listed on quiet components
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def correlate(
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
     view = changes_.read_cluster(cluster)
-    changes = changes_.list_changes(view)
+    changes = changes_.list_changes(view, known=[c.component for c in ranked])
     ranked, derived = _describe_components(ranked, found=found, window=window)
     change_evidence = _change_evidence(changes, window=window)
     traffic = _traffic(ranked, trigger=trigger, changes=changes, policy=policy.confidence)
@@ -84,6 +85,7 @@ def correlate(
         changes=changes,
         change_evidence={k: e.id for k, e in change_evidence.items()},
         traffic=traffic,
+        since=trigger.at - _RECENT,
         policy=policy.confidence,
     )
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from diagnose.analysis import components as components_
@@ -101,6 +101,7 @@ def draft_hypotheses(
     changes: Sequence[models.Change],
     change_evidence: Mapping[str, str],
     traffic: Draft | None,
+    since: datetime,
     policy: ConfidencePolicy,
 ) -> list[Draft]:
     """One draft per anomalous component, a traffic draft when there is one, then changes on
@@ -111,11 +112,12 @@ def draft_hypotheses(
         if c.anomalous
     ]
     if traffic is not None:
-        drafts.append(traffic)
+        drafts = [_explained_by_traffic(d, traffic=traffic) for d in drafts] + [traffic]
     drafts.sort(key=lambda d: -d.score)
     if not drafts:
         drafts = [_quiet_draft(c) for c in ranked[:3]]
-    drafts += _decoy_drafts(ranked, changes=changes, change_evidence=change_evidence)
+    recent = [c for c in changes if c.at >= since]
+    drafts += _decoy_drafts(ranked, changes=recent, change_evidence=change_evidence)
     return drafts[: policy.max_hypotheses]
 
 
@@ -248,6 +250,15 @@ def _unexplained_kind(component: components_.ComponentScore) -> tuple[models.Cau
     if component.own:
         return models.CauseKind.RESOURCE, 0.8
     return models.CauseKind.RESOURCE, 0.6
+
+
+def _explained_by_traffic(draft: Draft, *, traffic: Draft) -> Draft:
+    """When traffic leads, components that started with it are its symptoms: halve them."""
+    if traffic.fit < 0.7 or draft.change is not None:
+        return draft
+    if draft.onset and traffic.onset and draft.onset < traffic.onset:
+        return draft
+    return replace(draft, score=0.5 * draft.score)
 
 
 def _quiet_draft(component: components_.ComponentScore) -> Draft:

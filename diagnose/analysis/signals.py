@@ -312,6 +312,7 @@ class _Builder:
         self.info: list[SignalInfo] = []
         self.edges: set[tuple[str, str]] = set()
         self.samples: dict[str, tuple[str, Mapping[str, str]]] = {}
+        self.seen: set[tuple[str, str, str, str]] = set()
 
     def add(self, block: _Block) -> None:
         if not block.labels:
@@ -381,6 +382,17 @@ class _Builder:
         if metric.endswith("_sum"):
             return  # a sum of observations means nothing without its count
         rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        self._rates(block, metric=metric, labels=labels, comps=comps, rates=rates)
+
+    def _rates(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        rates: Array,
+    ) -> None:
         kind, direction = classify(metric)
         if metric.endswith("_count") and kind in ("latency", "other", "database"):
             kind, direction = "traffic", 0  # a histogram's or summary's count is a request rate
@@ -458,6 +470,14 @@ class _Builder:
                     SignalInfo(comp, metric, kind, 1, query, block.evidence.id, f"p{int(q * 100)}"),
                     value,
                 )
+        total = np.array([np.isinf(_bound(le)) for le in les])
+        self._rates(
+            block,
+            metric=metric.removesuffix("_bucket") + "_count",
+            labels=[lab for lab, keep in zip(labels, total, strict=True) if keep],
+            comps=[c for c, keep in zip(comps, total, strict=True) if keep],
+            rates=rates[total],
+        )
 
     # -- helpers --
 
@@ -531,6 +551,10 @@ class _Builder:
                 self.edges.add((caller, callee))
 
     def _emit(self, info: SignalInfo, row: Array) -> None:
+        key = (info.component, info.metric, info.kind, info.detail)
+        if key in self.seen:
+            return  # a histogram's +Inf bucket and its _count say the same thing
+        self.seen.add(key)
         self.info.append(info)
         self.values.append(row[None, :])
 

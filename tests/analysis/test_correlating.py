@@ -1,0 +1,166 @@
+"""Root-cause ranking on synthetic incidents: roots over symptoms, changes over decoys."""
+
+from __future__ import annotations
+
+from diagnose.analysis import correlating
+from diagnose.domain import models
+from tests.support import synthetic as syn
+
+
+def _run(
+    incident: syn.Incident, cluster: list[models.Evidence] | None = None
+) -> correlating.Correlation:
+    return correlating.correlate(
+        trigger=incident.trigger,
+        window=incident.window,
+        metrics=incident.metrics,
+        cluster=cluster if cluster is not None else incident.cluster,
+        now=incident.now,
+    )
+
+
+def _cites_only_existing(result: correlating.Correlation, *sources: list[models.Evidence]) -> bool:
+    known = {e.id for group in sources for e in group} | {e.id for e in result.derived}
+    return models.cited_ids(result.hypotheses) <= known
+
+
+def test_a_deploy_right_before_the_onset_ranks_first_and_the_decoy_does_not() -> None:
+    """payment@2 rolls out 50 s before payment's errors; catalog@2 at the same time is quiet."""
+    incident = syn.incident(syn.Fault("payment", "errors", 3000))
+    cluster = syn.cluster(
+        replicasets=syn.rollout("payment", at=syn.at(2950))
+        + syn.rollout("catalog", at=syn.at(2955)),
+        window=incident.window,
+    )
+    result = _run(incident, cluster)
+    best = result.hypotheses[0]
+    assert (best.kind, best.component, best.change) == (
+        models.CauseKind.DEPLOY,
+        "payment",
+        "deployment/payment@2",
+    )
+    assert not result.abstained
+    decoy = next(h for h in result.hypotheses if h.component == "catalog")
+    assert decoy.confidence < 0.1 and decoy.counter_evidence
+    assert _cites_only_existing(result, incident.metrics, cluster)
+
+
+def test_a_change_after_the_onset_is_counter_evidence() -> None:
+    """A rollout ten minutes after the errors began explains nothing and is cited against."""
+    incident = syn.incident(syn.Fault("payment", "errors", 3000))
+    cluster = syn.cluster(
+        replicasets=syn.rollout("payment", at=syn.at(3600)), window=incident.window
+    )
+    result = _run(incident, cluster)
+    best = result.hypotheses[0]
+    assert best.component == "payment" and best.change is None
+    late = next(e for e in result.derived if "--revision=2" in e.query)
+    assert late.id in best.counter_evidence
+
+
+def test_a_config_edit_before_the_onset_is_a_config_hypothesis() -> None:
+    """A ConfigMap named after the workload, edited a minute before the onset."""
+    incident = syn.incident(syn.Fault("checkout", "errors", 3000))
+    cluster = syn.cluster(
+        configs=[syn.configmap("checkout-config", updated=syn.at(2940))], window=incident.window
+    )
+    best = _run(incident, cluster).hypotheses[0]
+    assert (best.kind, best.component, best.change) == (
+        models.CauseKind.CONFIG,
+        "checkout",
+        "configmap/checkout-config",
+    )
+
+
+def test_a_limits_only_revision_is_a_resource_hypothesis() -> None:
+    """A revision that only lowered the CPU limit, before catalog's CPU-bound slowdown."""
+    incident = syn.incident(syn.Fault("catalog", "cpu", 3000))
+    cluster = syn.cluster(
+        replicasets=syn.rollout("catalog", at=syn.at(2980), limits_only=True),
+        window=incident.window,
+    )
+    best = _run(incident, cluster).hypotheses[0]
+    assert (best.kind, best.component) == (models.CauseKind.RESOURCE, "catalog")
+    assert best.change == "deployment/catalog@2"
+    assert "limits.cpu" in best.summary
+
+
+def test_the_root_outranks_its_callers() -> None:
+    """payment's errors reach checkout and frontend; payment, with its own CPU, comes first."""
+    result = _run(syn.incident(syn.Fault("payment", "cpu", 3000)))
+    assert result.hypotheses[0].component == "payment"
+    assert result.hypotheses[0].kind is models.CauseKind.RESOURCE
+
+
+def test_the_alerting_service_is_not_blamed_for_being_the_alerting_service() -> None:
+    """frontend alerts, catalog's memory is what moved."""
+    result = _run(syn.incident(syn.Fault("catalog", "memory", 3000)))
+    assert result.hypotheses[0].component == "catalog"
+
+
+def test_traffic_rising_at_the_entry_with_no_change_is_traffic() -> None:
+    """Request rate triples at frontend and everywhere; CPU follows; nothing was deployed."""
+    result = _run(syn.incident(syn.Fault("frontend", "traffic", 3000)))
+    best = result.hypotheses[0]
+    assert (best.kind, best.component) == (models.CauseKind.TRAFFIC, "frontend")
+
+
+def test_nothing_anomalous_abstains_and_still_ranks() -> None:
+    """A quiet hour: abstain, say so, and still return a ranked list."""
+    result = _run(syn.incident(None), [])
+    assert result.abstained
+    assert all(h.confidence < 0.35 for h in result.hypotheses)
+    assert any("Kubernetes" in n for n in result.notes)
+
+
+def test_a_decoy_deploy_alone_abstains() -> None:
+    """A rollout on a healthy service with no anomaly anywhere is not a root cause."""
+    incident = syn.incident(None)
+    cluster = syn.cluster(
+        replicasets=syn.rollout("catalog", at=syn.at(2800)), window=incident.window
+    )
+    result = _run(incident, cluster)
+    assert result.abstained
+
+
+def test_failed_sources_are_skipped_and_mentioned() -> None:
+    """Error evidence is not scored, and the notes say what was missing."""
+    incident = syn.incident(syn.Fault("payment", "cpu", 3000))
+    broken = models.Evidence.make(
+        source="prometheus",
+        query='{__name__="x"}',
+        window=incident.window,
+        status=models.Status.ERROR,
+        summary="Prometheus timed out",
+        raw=[],
+    )
+    labels = models.Evidence.make(
+        source="prometheus",
+        query="/api/v1/labels",
+        window=incident.window,
+        status=models.Status.OK,
+        summary="3 labels",
+        raw=["a", "b", "c"],
+    )
+    result = _run(incident, [])
+    again = correlating.correlate(
+        trigger=incident.trigger,
+        window=incident.window,
+        metrics=[*incident.metrics, broken, labels],
+        cluster=[],
+        now=incident.now,
+    )
+    assert again.hypotheses[0].component == result.hypotheses[0].component == "payment"
+    assert any("timed out" in n for n in again.notes)
+
+
+def test_derived_evidence_reruns_as_promql_and_serialises() -> None:
+    """Component findings carry a PromQL query and small raw data; to_dict is plain data."""
+    result = _run(syn.incident(syn.Fault("payment", "cpu", 3000)))
+    finding = next(e for e in result.derived if e.raw and e.raw.get("component") == "payment")
+    assert finding.source == "analysis"
+    assert "rate(" in finding.query and '"payment"' in finding.query
+    assert len(finding.raw["series"]["t"]) <= 60
+    data = result.to_dict()
+    assert data["hypotheses"][0]["component"] == "payment"
+    assert isinstance(data["components"][0]["signals"], list)

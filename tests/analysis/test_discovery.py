@@ -1,0 +1,91 @@
+"""Which series are in scope, how they are queried, and which workload they belong to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from diagnose.analysis import discovery
+from diagnose.domain import models
+
+TRIGGER = models.Trigger(
+    "pagerduty", "checkout 5xx", "checkout", "shop", datetime(2026, 1, 1, tzinfo=UTC)
+)
+
+
+def test_selectors_cover_every_namespace_and_service_label_present() -> None:
+    """Namespace-like labels and service-like labels, only those the store has."""
+    names = ["__name__", "namespace", "k8s_namespace_name", "service_name", "pod", "le", "app"]
+    selectors = discovery.scope_selectors(TRIGGER, label_names=names)
+    assert '{namespace="shop"}' in selectors
+    assert '{k8s_namespace_name="shop"}' in selectors
+    assert '{service_name="checkout"}' in selectors
+    assert '{app="checkout"}' in selectors
+    assert any(s.startswith("{pod=~") for s in selectors)
+    assert not any("job" in s for s in selectors)
+
+
+def test_without_a_namespace_only_service_selectors() -> None:
+    """An empty namespace selects by service alone."""
+    trigger = models.Trigger("manual", "t", "checkout", "", TRIGGER.at)
+    selectors = discovery.scope_selectors(trigger, label_names=["namespace", "service"])
+    assert selectors == ['{service="checkout"}']
+
+
+def test_plan_is_one_raw_query_per_metric_with_families() -> None:
+    """Raw selectors (no rate), scoped, families inferred, junk dropped with a reason."""
+    series = [
+        {
+            "__name__": "http_server_request_duration_seconds_bucket",
+            "namespace": "shop",
+            "le": "0.1",
+        },
+        {
+            "__name__": "http_server_request_duration_seconds_bucket",
+            "namespace": "shop",
+            "le": "+Inf",
+        },
+        {"__name__": "container_cpu_usage_seconds_total", "namespace": "shop"},
+        {"__name__": "rpc_duration_seconds", "namespace": "shop", "quantile": "0.99"},
+        {"__name__": "container_memory_working_set_bytes", "namespace": "shop"},
+        {"__name__": "http_requests_created", "namespace": "shop"},
+        {"__name__": "scrape_duration_seconds", "namespace": "shop"},
+    ]
+    plan = {p.metric: p for p in discovery.plan_queries(series, trigger=TRIGGER)}
+    cpu = plan["container_cpu_usage_seconds_total"]
+    assert cpu.query == '{__name__="container_cpu_usage_seconds_total",namespace="shop"}'
+    assert cpu.family == "counter"
+    assert plan["http_server_request_duration_seconds_bucket"].family == "histogram"
+    assert plan["rpc_duration_seconds"].family == "summary"
+    assert plan["container_memory_working_set_bytes"].family == "gauge"
+    assert plan["http_requests_created"].query == ""
+    assert plan["scrape_duration_seconds"].query == ""
+    assert all("rate(" not in p.query for p in plan.values())
+
+
+def test_plan_trims_the_biggest_metrics_first() -> None:
+    """Over the budget, the metric with the most series goes and the plan says so."""
+    series = [{"__name__": "big", "namespace": "shop", "i": str(i)} for i in range(50)]
+    series += [{"__name__": "small_total", "namespace": "shop"}]
+    plan = {p.metric: p for p in discovery.plan_queries(series, trigger=TRIGGER, max_series=10)}
+    assert plan["big"].query == "" and "budget" in plan["big"].reason
+    assert plan["small_total"].query
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"service_name": "checkout", "pod": "x-1"}, "checkout"),
+        ({"container": "POD", "pod": "checkout-7d9f8c6b5d-x2x9q"}, "checkout"),
+        ({"pod": "checkout-7d9f8c6b5d-x2x9q"}, "checkout"),
+        ({"pod": "web-0"}, "web"),
+        ({"pod": "user-db-5c8d7f9b4-abcde"}, "user-db"),
+        ({"destination_workload": "reviews", "job": "istio"}, "reviews"),
+        ({"__name__": "pg_locks_count", "datname": "shop", "job": "pg"}, "postgres/shop"),
+        ({"instance": "10.0.0.1:9100"}, None),
+    ],
+)
+def test_component_of(labels: dict[str, str], expected: str | None) -> None:
+    """The workload from labels, in priority order, pod suffixes stripped."""
+    assert discovery.component_of(labels) == expected

@@ -1,0 +1,91 @@
+"""Scores and onsets of single signals: steps are found where they are, noise is not a step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnose.analysis import scoring, signals
+
+POLICY = scoring.ScoringPolicy()
+
+
+def _score(values: np.ndarray, *, trigger_index: int, direction: int = 1) -> scoring.Scores:
+    rows = np.atleast_2d(values).astype(float)
+    times = np.arange(rows.shape[1], dtype=float) * 5.0
+    return scoring.score_rows(
+        rows,
+        times=times,
+        trigger_at=float(times[trigger_index]),
+        directions=np.full(rows.shape[0], direction),
+        floors=np.full(rows.shape[0], 1e-9),
+        policy=POLICY,
+    )
+
+
+def test_a_step_change_is_anomalous_with_its_onset() -> None:
+    """A 50% level shift over 1% noise is scored high and its onset is the step's index."""
+    rng = np.random.default_rng(3)
+    values = 100 + rng.normal(0, 1, 720)
+    values[600:] += 50
+    scores = _score(values, trigger_index=650)
+    assert scores.score[0] >= POLICY.anomalous
+    assert abs(int(scores.onset[0]) - 600) <= 2
+
+
+def test_noise_alone_is_not_anomalous() -> None:
+    """Gaussian noise, heavy-tailed noise and a lone spike never reach the threshold."""
+    rng = np.random.default_rng(4)
+    rows = np.vstack([100 + rng.normal(0, 1, (200, 720)), 100 + rng.standard_t(3, (200, 720))])
+    rows[0, 650] += 50
+    scores = _score(rows, trigger_index=680, direction=0)
+    assert float(scores.score.max()) < POLICY.anomalous
+
+
+def test_a_drop_is_ignored_when_only_a_rise_is_bad() -> None:
+    """Direction matters: latency falling is not an incident."""
+    values = np.r_[np.full(600, 1.0), np.full(120, 0.2)] + np.random.default_rng(5).normal(
+        0, 0.01, 720
+    )
+    assert _score(values, trigger_index=650, direction=1).score[0] == 0.0
+    assert _score(values, trigger_index=650, direction=-1).score[0] >= POLICY.anomalous
+
+
+def test_a_flat_baseline_does_not_explode() -> None:
+    """A constant baseline with a 1% wiggle afterwards is not an anomaly (relative floor)."""
+    values = np.r_[np.full(600, 50.0), np.full(120, 50.5)]
+    assert _score(values, trigger_index=650).score[0] < POLICY.anomalous
+
+
+def test_a_counter_reset_is_not_a_change_in_rate() -> None:
+    """A counter that restarts from zero keeps its rate."""
+    counter = np.cumsum(np.full(720, 10.0))
+    counter[400:] -= counter[399]
+    rates = signals.counter_rate(counter[None, :], step=5.0)
+    assert np.allclose(rates[0, 1:], 2.0)
+
+
+def test_gaps_in_a_counter_spread_the_increase() -> None:
+    """Missing samples: the increase is divided over the time since the last sample."""
+    counter = np.cumsum(np.full(20, 10.0))
+    counter[5:8] = np.nan
+    rates = signals.counter_rate(counter[None, :], step=5.0)
+    assert np.allclose(rates[0, 8], 2.0)
+    assert np.isnan(rates[0, 6])
+
+
+def test_histogram_quantile_matches_prometheus_interpolation() -> None:
+    """Half the observations under 0.1 and all under 0.2: p75 is 0.15."""
+    bounds = np.array([0.1, 0.2, np.inf])
+    cumulative = np.array([[50.0], [100.0], [100.0]])
+    value = signals.histogram_quantile(0.75, bounds=bounds, cumulative=cumulative)
+    assert np.isclose(value[0], 0.15)
+
+
+def test_row_quantiles_ignore_nans() -> None:
+    """Quantiles per row skip missing values, as numpy's nanquantile would."""
+    rng = np.random.default_rng(6)
+    rows = rng.normal(size=(50, 40))
+    rows[rng.random(rows.shape) < 0.3] = np.nan
+    low, mid, high, _ = scoring.row_quantiles(rows, (0.25, 0.5, 0.75))
+    expected = np.nanquantile(rows, [0.25, 0.5, 0.75], axis=1)
+    assert np.allclose(np.vstack([low, mid, high]), expected)
