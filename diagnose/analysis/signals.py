@@ -167,6 +167,38 @@ def _grid_for(records: Sequence[models.Evidence], *, window: models.Window) -> G
 
 def _align(record: models.Evidence, *, grid: Grid) -> _Block:
     series = _series_of(record)
+    labels = [dict(s["labels"]) for s in series]
+    values = _on_grid(series, grid=grid)
+    if values is None:
+        values = _scatter(series, grid=grid)
+    return _Block(evidence=record, labels=labels, values=values)
+
+
+def _on_grid(series: Sequence[Mapping[str, Any]], *, grid: Grid) -> Array | None:
+    """The fast path: every series has one sample per grid step over the same span (what
+    ``query_range`` returns for series present throughout). None when that is not so."""
+    first = series[0]["t"]
+    if not first or len(first) > grid.size:
+        return None
+    offset = round((first[0] - grid.start) / grid.step)
+    span = first[-1] - first[0]
+    if offset < 0 or abs(span - (len(first) - 1) * grid.step) > grid.step / 2:
+        return None
+    if any(
+        len(s["t"]) != len(first) or s["t"][0] != first[0] or s["t"][-1] != first[-1]
+        for s in series
+    ):
+        return None
+    dense = np.array([s["v"] for s in series], dtype=np.float64)
+    if dense.ndim != 2 or offset + dense.shape[1] > grid.size:
+        return None
+    values = np.full((len(series), grid.size), np.nan)
+    values[:, offset : offset + dense.shape[1]] = dense
+    return values
+
+
+def _scatter(series: Sequence[Mapping[str, Any]], *, grid: Grid) -> Array:
+    """The general path: place every sample at its nearest grid step."""
     lengths = np.fromiter((len(s["t"]) for s in series), dtype=np.intp, count=len(series))
     t = np.fromiter(itertools.chain.from_iterable(s["t"] for s in series), dtype=np.float64)
     v = np.array(list(itertools.chain.from_iterable(s["v"] for s in series)), dtype=np.float64)
@@ -175,8 +207,7 @@ def _align(record: models.Evidence, *, grid: Grid) -> _Block:
     inside = (cols >= 0) & (cols < grid.size) & np.isfinite(v)
     values = np.full((len(series), grid.size), np.nan)
     values[rows[inside], cols[inside]] = v[inside]
-    labels = [dict(s["labels"]) for s in series]
-    return _Block(evidence=record, labels=labels, values=values)
+    return values
 
 
 # --- transforms -----------------------------------------------------------------------------
@@ -186,6 +217,8 @@ def counter_rate(values: Array, *, step: float) -> Array:
     """Per-second increase between consecutive valid samples of each row; a drop is a counter
     reset (the new value is the increase since the restart). NaN where there is no previous
     sample."""
+    if not np.isnan(values).any():
+        return _dense_rate(values, step=step)
     n, m = values.shape
     valid = ~np.isnan(values)
     index = np.where(valid, np.arange(m), -1)
@@ -201,6 +234,18 @@ def counter_rate(values: Array, *, step: float) -> Array:
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = increase / elapsed
     return np.where(has_previous, rate, np.nan)
+
+
+def _dense_rate(values: Array, *, step: float) -> Array:
+    """:func:`counter_rate` without gaps: one subtraction and a reset fix-up."""
+    rate = np.empty_like(values)
+    rate[:, 0] = np.nan
+    increase = np.subtract(values[:, 1:], values[:, :-1], out=rate[:, 1:])
+    reset = increase < 0
+    if reset.any():
+        increase[reset] = values[:, 1:][reset]
+    increase /= step
+    return rate
 
 
 def _smooth_rate(rate: Array) -> Array:

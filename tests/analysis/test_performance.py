@@ -1,4 +1,4 @@
-"""The issue's target: 10,000 series × 720 points analysed in about a second."""
+"""The issue's target: 10,000 series x 720 points analysed in about a second."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ POINTS = 720
 
 
 def _big_input() -> tuple[models.Trigger, models.Window, list[models.Evidence]]:
-    """200 services × 50 series in 5 metrics (counters and gauges); one service steps up."""
+    """200 services x 50 series in 5 metrics (counters and gauges); one service steps up."""
     rng = np.random.default_rng(7)
     start = datetime(2026, 1, 10, 8, tzinfo=UTC)
     t = [start.timestamp() + 5.0 * i for i in range(POINTS)]
@@ -57,7 +57,7 @@ def _big_input() -> tuple[models.Trigger, models.Window, list[models.Evidence]]:
 
 @pytest.mark.slow
 def test_ten_thousand_series_in_about_a_second() -> None:
-    """Wall time of correlate on 10k × 720 (target 1 s on 2 cores; asserted with slack)."""
+    """Wall time of correlate on 10k x 720 (target 1 s on 2 cores; asserted with slack)."""
     trigger, window, records = _big_input()
     began = time.perf_counter()
     result = correlating.correlate(
