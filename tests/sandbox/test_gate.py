@@ -1,0 +1,107 @@
+"""The first gate on its own: what PostgreSQL's parser and the allow-lists let through."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors import postgres as pgc
+from diagnose.domain import database
+from sandbox import catalogue, gating
+from tests.sandbox import adversarial
+
+DENIED = [a for a in adversarial.corpus() if a.expect == adversarial.DENY]
+
+
+def test_the_adversarial_corpus_holds_at_least_300_statements() -> None:
+    assert len(adversarial.corpus()) >= 300
+    assert len(DENIED) >= 300
+
+
+@pytest.mark.parametrize("attempt", DENIED, ids=lambda a: f"{a.family}:{a.sql[:60]!r}")
+def test_the_gate_refuses_every_write_attempt_and_says_why(attempt: adversarial.Attempt) -> None:
+    with pytest.raises(database.StatementRefused) as refused:
+        gating.check(attempt.sql)
+    assert len(refused.value.reason) > 15
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE executes"),
+        ("SELECT 1; SELECT 2", "2 statements"),
+        ("SELECT pg_sleep(1)", "pg_sleep() is not on the allow-list"),
+        ("SELECT * FROM t FOR UPDATE", "FOR UPDATE/SHARE"),
+        ("SELECT * INTO x FROM t", "SELECT … INTO"),
+        ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "WITH DELETE modifies data"),
+        ("SET ROLE postgres", "SET/RESET"),
+        ("COPY t TO STDOUT", "COPY"),
+        ("SELECT public.f()", "outside pg_catalog"),
+        ("SELECT 1 OPERATOR(public.+) 2", "schema-qualified operator"),
+        ("SELECT 'a'::public.t", "outside pg_catalog"),
+        ("SELEC 1", "parser rejects it"),
+    ],
+)
+def test_a_refusal_names_the_rule(sql: str, reason: str) -> None:
+    with pytest.raises(
+        database.StatementRefused, match=reason.replace("(", r"\(").replace(")", r"\)")
+    ):
+        gating.check(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "select count(*) filter (where state = 'active') from pg_stat_activity",
+        "WITH a AS (SELECT 1 AS x) SELECT x FROM a",
+        "EXPLAIN (FORMAT JSON, VERBOSE) SELECT * FROM orders WHERE id = $1",
+        "SHOW max_connections",
+        "SELECT pg_catalog.now(), extract(epoch FROM now() - interval '1 hour')",
+        "SELECT x::int, y::text[], 'orders'::regclass, a IS DISTINCT FROM b, c BETWEEN 1 AND 2",
+        "SELECT * FROM pg_stat_activity a CROSS JOIN LATERAL unnest(pg_blocking_pids(a.pid)) b(p)",
+    ],
+)
+def test_plain_reads_pass(sql: str) -> None:
+    assert gating.check(sql).text == sql
+
+
+def test_a_select_is_read_through_a_cursor_over_exactly_that_statement() -> None:
+    approved = gating.check("SELECT 1 -- trailing comment")
+    assert approved.kind is database.StatementKind.SELECT
+    assert approved.declare == (
+        "DECLARE diagnose_probe NO SCROLL CURSOR FOR SELECT 1 -- trailing comment"
+    )
+
+
+def test_every_catalogue_probe_passes_the_gate() -> None:
+    for entry in catalogue.load().entries:
+        probe = entry.probe
+        assert gating.check(pgc.render(probe.sql, params=probe.params)).text, probe.name
+
+
+def test_generic_plans_use_generic_plan_from_16_and_prepare_before() -> None:
+    statement = "SELECT * FROM orders WHERE customer_id = $1 AND total > $2"
+    on_16 = gating.generic_plan(statement, server_version=160002)
+    on_15 = gating.generic_plan(statement, server_version=150004)
+    assert on_16.text == f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {statement}"
+    assert on_15.setup[0] == "SET LOCAL plan_cache_mode = force_generic_plan"
+    assert on_15.setup[1].endswith(f"AS {statement}")
+    assert on_15.text.startswith("EXPLAIN (FORMAT JSON) EXECUTE diagnose_plan_")
+    assert on_15.text.endswith("(NULL, NULL)")
+    assert on_15.teardown[0].startswith("DEALLOCATE diagnose_plan_")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE orders SET total = $1", "SELECT pg_sleep($1)", "SELECT 1; DELETE FROM orders"],
+)
+def test_generic_plans_are_refused_for_anything_but_an_allowed_select(statement: str) -> None:
+    with pytest.raises(database.StatementRefused):
+        gating.generic_plan(statement, server_version=150004)
+
+
+def test_rendering_binds_literals_and_refuses_a_stray_percent() -> None:
+    rendered = pgc.render("SELECT %(a)s, %(b)s, 'x%%'", params={"a": "it's", "b": 5})
+    assert rendered == "SELECT 'it''s', 5, 'x%'"
+    with pytest.raises(database.StatementRefused, match="placeholder"):
+        pgc.render("SELECT 'x%'", params={})
