@@ -72,8 +72,25 @@ def plan_queries(
     max_series: int = 20000,
 ) -> list[PlannedQuery]:
     """One raw range query per metric name, scoped to the trigger's namespace (when the series
-    carry one) or service. Metrics that cannot matter are listed as dropped with a reason; when
-    the total exceeds ``max_series`` the biggest metrics are dropped first."""
+    carry one) or service. Only runnable queries: :func:`dropped_metrics` says what was left
+    out and why (metrics that cannot matter, and the biggest ones when the total exceeds
+    ``max_series``)."""
+    return _plan_all(series, trigger=trigger, max_series=max_series)[0]
+
+
+def dropped_metrics(
+    series: Sequence[Mapping[str, str]],
+    *,
+    trigger: models.Trigger,
+    max_series: int = 20000,
+) -> list[PlannedQuery]:
+    """The metrics :func:`plan_queries` leaves out, each with an empty query and a reason."""
+    return _plan_all(series, trigger=trigger, max_series=max_series)[1]
+
+
+def _plan_all(
+    series: Sequence[Mapping[str, str]], *, trigger: models.Trigger, max_series: int
+) -> tuple[list[PlannedQuery], list[PlannedQuery]]:
     counts: dict[str, int] = {}
     labels_of: dict[str, set[str]] = {}
     for item in series:
@@ -94,7 +111,7 @@ def plan_queries(
         for n, c in trimmed
     ]
     planned = [_plan(n, kept[n], labels=labels_of[n], trigger=trigger) for n in sorted(kept)]
-    return planned + dropped
+    return planned, dropped
 
 
 def family_of(name: str, labels: Sequence[str] | set[str] = ()) -> str:

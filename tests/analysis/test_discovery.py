@@ -52,7 +52,10 @@ def test_plan_is_one_raw_query_per_metric_with_families() -> None:
         {"__name__": "http_requests_created", "namespace": "shop"},
         {"__name__": "scrape_duration_seconds", "namespace": "shop"},
     ]
-    plan = {p.metric: p for p in discovery.plan_queries(series, trigger=TRIGGER)}
+    planned = discovery.plan_queries(series, trigger=TRIGGER)
+    dropped = discovery.dropped_metrics(series, trigger=TRIGGER)
+    plan = {p.metric: p for p in [*planned, *dropped]}
+    assert all(p.query for p in planned)
     cpu = plan["container_cpu_usage_seconds_total"]
     assert cpu.query == '{__name__="container_cpu_usage_seconds_total",namespace="shop"}'
     assert cpu.family == "counter"
@@ -68,7 +71,9 @@ def test_plan_trims_the_biggest_metrics_first() -> None:
     """Over the budget, the metric with the most series goes and the plan says so."""
     series = [{"__name__": "big", "namespace": "shop", "i": str(i)} for i in range(50)]
     series += [{"__name__": "small_total", "namespace": "shop"}]
-    plan = {p.metric: p for p in discovery.plan_queries(series, trigger=TRIGGER, max_series=10)}
+    planned = discovery.plan_queries(series, trigger=TRIGGER, max_series=10)
+    dropped = discovery.dropped_metrics(series, trigger=TRIGGER, max_series=10)
+    plan = {p.metric: p for p in [*planned, *dropped]}
     assert plan["big"].query == "" and "budget" in plan["big"].reason
     assert plan["small_total"].query
 
