@@ -249,11 +249,38 @@ def _dense_rate(values: Array, *, step: float) -> Array:
 
 
 def _smooth_rate(rate: Array) -> Array:
-    """Fill single-step gaps in a rate with the previous value (a missed scrape is no dip)."""
-    filled = rate.copy()
-    gap = np.isnan(filled[:, 1:]) & ~np.isnan(filled[:, :-1])
-    filled[:, 1:][gap] = filled[:, :-1][gap]
-    return filled
+    """Rates averaged over the scrape interval. A raw range query at a step finer than the
+    scrape interval repeats each sample, so per-step rates read 0, 0, 3x, 0, 0, 3x; the
+    rolling mean over ``interval / step`` steps turns that back into x. Missing steps are
+    left out of the mean, so one missed scrape is not a dip."""
+    width = _repeat_width(rate)
+    present = ~np.isnan(rate)
+    filled = np.where(present, rate, 0.0)
+    total = _rolling_sum(filled, width)
+    count = _rolling_sum(present.astype(np.float64), width)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _repeat_width(rate: Array) -> int:
+    """Steps per scrape: over active rows, steps per non-zero increase (median, rounded up)."""
+    moving = np.sum(rate > 0, axis=1)
+    valid = np.sum(~np.isnan(rate), axis=1)
+    active = moving >= 0.2 * np.maximum(valid, 1)
+    active &= moving > 3
+    if not active.any():
+        return 1
+    ratio = float(np.median(valid[active] / moving[active]))
+    return int(min(10, max(1, np.ceil(ratio - 0.2))))
+
+
+def _rolling_sum(values: Array, width: int) -> Array:
+    if width <= 1:
+        return values
+    cumulative = np.cumsum(values, axis=1)
+    out = cumulative.copy()
+    out[:, width:] = cumulative[:, width:] - cumulative[:, :-width]
+    return out
 
 
 def group_reduce(values: Array, groups: IntArray, *, count: int, how: str) -> Array:
