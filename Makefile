@@ -11,7 +11,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing diagnose and its test tools into $(VENV)…" >&2
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# llama.cpp's native build crashes on some CPUs: build it portable (AVX2, no AVX-512/AMX).
+	@CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+		$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 system:

@@ -22,6 +22,7 @@ from rich.console import Console
 from connectors import bundle
 from diagnose import rendering, wiring
 from diagnose.domain import errors, models
+from diagnose.server import commands as server_commands
 from diagnose.settings import Settings
 from graphs import diagnosis, reporting, runner
 
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 lab_app = typer.Typer(help="Stand a recorded incident up on real local servers.")
 app.add_typer(lab_app, name="lab")
+server_commands.register(app)
 
 err = Console(stderr=True)
 out = Console()
@@ -230,15 +232,16 @@ def evaluate(
 
 
 @lab_app.command("up")
-def lab_up(
-    scenario: Path, no_shift: Annotated[bool, typer.Option("--no-shift")] = False
-) -> None:
+def lab_up(scenario: Path, no_shift: Annotated[bool, typer.Option("--no-shift")] = False) -> None:
     """Start the scenario's servers in the background and print where they listen."""
     from diagnose.lab import lab
 
     with _failures():
         status = lab.up(
-            scenario, state_dir=_settings().lab_dir, now=datetime.now(UTC), shift=not no_shift,
+            scenario,
+            state_dir=_settings().lab_dir,
+            now=datetime.now(UTC),
+            shift=not no_shift,
             progress=_progress,
         )
     rendering.lab_status(out, [status])

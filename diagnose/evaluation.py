@@ -112,9 +112,7 @@ def truth_of(loaded: scenario_format.Scenario) -> Truth:
     )
 
 
-def run_case(
-    folder: Path, *, base: Settings, shift: bool, progress: Callable[[str], None]
-) -> Case:
+def run_case(folder: Path, *, base: Settings, shift: bool, progress: Callable[[str], None]) -> Case:
     """Stand one scenario up, diagnose it, answer the approval step with a rejection."""
     from diagnose.lab import lab
 

@@ -53,8 +53,13 @@ def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
         if counter:
             why += "\n[magenta]against:[/magenta] " + ", ".join(counter)
         table.add_row(
-            str(rank), h["kind"], h["component"], h.get("change") or "-",
-            f"{h['confidence']:.2f}", why, "\n".join(h.get("evidence") or []),
+            str(rank),
+            h["kind"],
+            h["component"],
+            h.get("change") or "-",
+            f"{h['confidence']:.2f}",
+            why,
+            "\n".join(h.get("evidence") or []),
         )
     console.print(table)
 
@@ -85,8 +90,14 @@ def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for f in fixes:
         table.add_row(
-            f["id"], str(f["hypothesis"] + 1), f["kind"], f["command"], f["risk"],
-            f["blast_radius"], f["rollback"], f["verify"] or "-",
+            f["id"],
+            str(f["hypothesis"] + 1),
+            f["kind"],
+            f["command"],
+            f["risk"],
+            f["blast_radius"],
+            f["rollback"],
+            f["verify"] or "-",
         )
     console.print(table)
 
@@ -168,8 +179,12 @@ def eval_table(console: Console, cases: list[Any], summary: dict[str, Any]) -> N
         truth = f"{case.truth.kind}/{case.truth.component}" if case.truth.component else "none"
         got = f"{top.get('kind')}/{top.get('component')}" if top else "-"
         table.add_row(
-            case.name, truth, case.error or got, str(case.rank() or "-"),
-            str(bool(case.result.get("abstained"))), f"{case.seconds:.1f}",
+            case.name,
+            truth,
+            case.error or got,
+            str(case.rank() or "-"),
+            str(bool(case.result.get("abstained"))),
+            f"{case.seconds:.1f}",
         )
     console.print(table)
     scores = Table(title="accuracy (non-abstain scenarios)")

@@ -96,7 +96,7 @@ class Settings(BaseModel):
     """``DIAGNOSE_STATE_DIR``: where runs, evidence bundles and the lab's state live.
     Default: ``$XDG_STATE_HOME/diagnose`` (``~/.local/state/diagnose``)."""
 
-    gather: GatherSettings = GatherSettings()
+    gather: GatherSettings = Field(default_factory=lambda: GatherSettings.model_validate({}))
     """``DIAGNOSE_GATHER_LOOKBACK_MINUTES`` and friends."""
 
     llm_base_url: str | None = None

@@ -1,6 +1,7 @@
 """The diagnosis state machine.
 
-``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate → propose → approve → act? → report``
+``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate → propose
+→ approve → act? → report``
 
 Every probe and analysis happens before ``approve``. ``approve`` holds only the
 ``interrupt()`` and the routing, because LangGraph re-runs the whole node on resume; the only
@@ -10,11 +11,12 @@ hands the exact command to a human.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from datetime import datetime, timedelta
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -89,11 +91,13 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             )
             plan = [_plain(p) for p in planned]
             runtime.context.progress(f"gather: {len(planned)} metric families in scope")
-            gathered += _in_parallel(
-                [lambda q=p.query: source.query_range(q, window=window, step_s=state["step_s"])
-                 for p in planned],
-                workers=runtime.context.policy.workers,
-            )
+            calls = [
+                functools.partial(
+                    source.query_range, p.query, window=window, step_s=state["step_s"]
+                )
+                for p in planned
+            ]
+            gathered += _in_parallel(calls, workers=runtime.context.policy.workers)
     return _keep(state, runtime, gathered) | {"plan": plan}
 
 
@@ -126,8 +130,11 @@ def gather_traces(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     )
     limit = runtime.context.policy.trace_sample
     calls: list[Callable[[], models.Evidence]] = [
-        lambda w=w: source.sample_spans(
-            service=trigger.service, namespace=trigger.namespace or None, window=w,
+        functools.partial(
+            source.sample_spans,
+            service=trigger.service,
+            namespace=trigger.namespace or None,
+            window=w,
             limit_traces=limit,
         )
         for w in (baseline, incident)
@@ -169,7 +176,7 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
         cluster=[e for e in mine if e.source == "kubernetes"],
         now=models.parse_time(state["now"]),
     )
-    data = result.to_dict()
+    data: dict[str, Any] = result.to_dict()
     data["derived"] = [e.to_dict() for e in result.derived]
     return data
 
@@ -180,7 +187,9 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     return {"fixes": proposals(state, evidence=evidence)}
 
 
-def proposals(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> list[dict[str, Any]]:
+def proposals(
+    state: DiagnosisState, *, evidence: Sequence[models.Evidence]
+) -> list[dict[str, Any]]:
     """Fixes for a correlation; shared by the live graph and ``diagnose replay``."""
     correlation = state.get("correlation") or {}
     hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
@@ -235,7 +244,9 @@ def report(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     return {"report": reporting.build(state)}
 
 
-def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build(
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The compiled diagnosis graph."""
     retry = RetryPolicy(max_attempts=2, retry_on=errors.SourceUnavailable)
     graph = StateGraph(DiagnosisState, context_schema=Context)
@@ -294,7 +305,11 @@ def _keep(
 def _verify_query(hypothesis: models.Hypothesis, by_id: dict[str, models.Evidence]) -> str:
     for ev_id in hypothesis.evidence:
         evidence = by_id.get(ev_id)
-        if evidence is not None and evidence.source in ("analysis", "prometheus"):
-            if evidence.query and not evidence.query.startswith("kubectl"):
-                return evidence.query
+        if (
+            evidence is not None
+            and evidence.source in ("analysis", "prometheus")
+            and evidence.query
+            and not evidence.query.startswith("kubectl")
+        ):
+            return evidence.query
     return ""

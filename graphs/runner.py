@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
@@ -56,8 +56,8 @@ class Agent:
         for task in snapshot.tasks:
             for pending in task.interrupts:
                 question = pending.value
-        return Paused(run_id=run_id, state=snapshot.values, waiting=question is not None,
-                      question=question)
+        values = cast(DiagnosisState, snapshot.values)
+        return Paused(run_id=run_id, state=values, waiting=question is not None, question=question)
 
 
 def new_run_id() -> str:

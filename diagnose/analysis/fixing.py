@@ -46,7 +46,9 @@ def _fix_for(
 ) -> models.Fix | None:
     kind = hypothesis.kind
     if kind is models.CauseKind.DEPLOY and hypothesis.change:
-        return _rollback(hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify)
+        return _rollback(
+            hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify
+        )
     if kind is models.CauseKind.CONFIG and hypothesis.change:
         return _config_revert(hypothesis, index=index, namespace=namespace, verify=verify)
     if kind in (models.CauseKind.TRAFFIC, models.CauseKind.RESOURCE):
@@ -137,7 +139,12 @@ def _scale(
     if "/" in component:  # external/…, postgres/…: not a deployment we can scale
         return None
     target = f"deployment/{component}"
-    replicas = "$(( $(kubectl get " + target + _ns(namespace) + " -o jsonpath='{.spec.replicas}') * 3 / 2 + 1 ))"
+    replicas = (
+        "$(( $(kubectl get "
+        + target
+        + _ns(namespace)
+        + " -o jsonpath='{.spec.replicas}') * 3 / 2 + 1 ))"
+    )
     return models.Fix(
         id=f"fix-{index + 1}",
         kind="scale",

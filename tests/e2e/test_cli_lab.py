@@ -26,10 +26,16 @@ def _env(state_dir: Path, **extra: str) -> dict[str, str]:
     return env | {"DIAGNOSE_STATE_DIR": str(state_dir), "NO_COLOR": "1", **extra}
 
 
-def _diagnose(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def _diagnose(
+    *args: str, env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "diagnose"), *args], env=env, capture_output=True, text=True,
-        timeout=timeout, stdin=subprocess.DEVNULL,
+        [str(BIN / "diagnose"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -43,8 +49,18 @@ def _approve_top(result: dict[str, Any], env: dict[str, str]) -> subprocess.Comp
     fix = result["fixes"][0]
     cited = result["hypotheses"][fix["hypothesis"]]["evidence"]
     return _diagnose(
-        "approve", result["run_id"], "--fix", fix["id"], "--checked", cited[0],
-        "--approver", "alice", "--reason", "errors began with the rollout", "--json", env=env,
+        "approve",
+        result["run_id"],
+        "--fix",
+        fix["id"],
+        "--checked",
+        cited[0],
+        "--approver",
+        "alice",
+        "--reason",
+        "errors began with the rollout",
+        "--json",
+        env=env,
     )
 
 
@@ -83,8 +99,12 @@ def test_a_paused_run_is_approved_from_another_process_postgres(
 def test_killed_at_the_prompt_the_run_is_finished_by_a_new_process(tmp_path: Path) -> None:
     env = _env(tmp_path)
     child = pexpect.spawn(
-        str(BIN / "diagnose"), ["run", "--scenario", str(SCENARIOS / "bad-deploy-5xx")],
-        env=env, encoding="utf-8", timeout=180, dimensions=(50, 250),
+        str(BIN / "diagnose"),
+        ["run", "--scenario", str(SCENARIOS / "bad-deploy-5xx")],
+        env=env,
+        encoding="utf-8",
+        timeout=180,
+        dimensions=(50, 250),
     )
     child.expect("Approve which fix")
     run_id = _run_id_from(tmp_path)

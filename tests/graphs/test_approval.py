@@ -12,9 +12,15 @@ STATE: Any = {
     "run_id": "run-1",
     "correlation": {
         "hypotheses": [
-            {"kind": "deploy", "component": "checkout", "change": "deployment/checkout@2",
-             "confidence": 0.8, "summary": "", "evidence": ["ev-a", "ev-b"],
-             "counter_evidence": []}
+            {
+                "kind": "deploy",
+                "component": "checkout",
+                "change": "deployment/checkout@2",
+                "confidence": 0.8,
+                "summary": "",
+                "evidence": ["ev-a", "ev-b"],
+                "counter_evidence": [],
+            }
         ]
     },
     "fixes": [{"id": "fix-1", "hypothesis": 0, "kind": "rollback"}],
@@ -22,8 +28,13 @@ STATE: Any = {
 
 
 def _answer(**changes: Any) -> dict[str, Any]:
-    answer = {"verdict": "approve", "approver": "alice", "reason": "5xx started with rev 2",
-              "fix": "fix-1", "checked_evidence": ["ev-a"]}
+    answer = {
+        "verdict": "approve",
+        "approver": "alice",
+        "reason": "5xx started with rev 2",
+        "fix": "fix-1",
+        "checked_evidence": ["ev-a"],
+    }
     return answer | changes
 
 
@@ -64,7 +75,8 @@ def test_checked_evidence_must_be_cited_by_the_hypothesis() -> None:
 def test_a_reasoned_rejection_needs_no_fix() -> None:
     decision, problems = approval.validate(
         {"verdict": "reject", "approver": "bob", "reason": "deploy was a no-op"},
-        state=STATE, now=NOW,
+        state=STATE,
+        now=NOW,
     )
     assert problems == [] and decision is not None and decision.fix is None
 

@@ -51,8 +51,12 @@ class _Cluster:
     def _ok(self, query: str, raw: list[Any]) -> models.Evidence:
         status = models.Status.OK if raw else models.Status.EMPTY
         return models.Evidence.make(
-            source="kubernetes", query=query, window=None, status=status,
-            summary=f"{len(raw)} objects", raw=raw,
+            source="kubernetes",
+            query=query,
+            window=None,
+            status=status,
+            summary=f"{len(raw)} objects",
+            raw=raw,
         )
 
     def list_deployments(self, *, namespace: str) -> models.Evidence:
@@ -81,9 +85,15 @@ def _closed_port() -> int:
 def context(tmp_path: Path) -> Context:
     metrics = prometheus.PrometheusConnector(f"http://127.0.0.1:{_closed_port()}", timeout_s=2)
     rs = {
-        "name": "checkout-abc", "namespace": "shop", "owner": "deployment/checkout",
-        "revision": 7, "created": models.format_time(AT - timedelta(minutes=4)),
-        "images": ["checkout:1.7"], "replicas": 3, "resources": {}, "annotations": {},
+        "name": "checkout-abc",
+        "namespace": "shop",
+        "owner": "deployment/checkout",
+        "revision": 7,
+        "created": models.format_time(AT - timedelta(minutes=4)),
+        "images": ["checkout:1.7"],
+        "replicas": 3,
+        "resources": {},
+        "annotations": {},
     }
     return Context(
         store=bundle.FileEvidenceStore(tmp_path / "bundles"),

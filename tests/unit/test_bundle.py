@@ -10,14 +10,19 @@ from connectors import bundle
 from diagnose.domain import errors, models
 
 WINDOW = models.Window(
-    start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=1)
+    start=datetime(2026, 1, 1, tzinfo=UTC),
+    end=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=1),
 )
 
 
 def _evidence(query: str, raw: object) -> models.Evidence:
     return models.Evidence.make(
-        source="prometheus", query=query, window=WINDOW, status=models.Status.OK,
-        summary="s", raw=raw,
+        source="prometheus",
+        query=query,
+        window=WINDOW,
+        status=models.Status.OK,
+        summary="s",
+        raw=raw,
     )
 
 

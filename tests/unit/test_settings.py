@@ -22,9 +22,7 @@ def test_reads_prefixed_variables_and_nested_gather_settings(tmp_path: Path) -> 
 
 
 def test_overrides_win_over_the_environment() -> None:
-    settings = Settings.from_env(
-        {"DIAGNOSE_PROMETHEUS_URL": "http://a"}, prometheus_url="http://b"
-    )
+    settings = Settings.from_env({"DIAGNOSE_PROMETHEUS_URL": "http://a"}, prometheus_url="http://b")
     assert settings.prometheus_url == "http://b"
 
 
