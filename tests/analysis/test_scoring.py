@@ -93,9 +93,7 @@ def test_row_quantiles_ignore_nans() -> None:
 
 def test_a_step_finer_than_the_scrape_interval_does_not_make_rates_jump() -> None:
     """15 s scrapes read at a 5 s step repeat each value; rates stay flat, not 0, 0, 3x."""
-    from diagnose.analysis import signals as signals_  # noqa: PLC0415
-
     scraped = np.cumsum(np.full(240, 30.0))  # 2/s at a 15 s scrape
     repeated = np.repeat(scraped, 3)[None, :]
-    rates = signals_._smooth_rate(signals_.counter_rate(repeated, step=5.0))
+    rates = signals._smooth_rate(signals.counter_rate(repeated, step=5.0))
     assert np.allclose(rates[0, 10:], 2.0)
