@@ -87,8 +87,11 @@ class Case:
 
 
 def _by_max_z(result: dict[str, Any]) -> list[dict[str, Any]]:
-    components = result.get("components", [])
-    return sorted(components, key=lambda c: -abs(float(c.get("max_z") or 0.0)))
+    return sorted(result.get("components", []), key=lambda c: -_max_z(c))
+
+
+def _max_z(component: dict[str, Any]) -> float:
+    return max((abs(float(s.get("z") or 0.0)) for s in component.get("signals", [])), default=0.0)
 
 
 def find_scenarios(root: Path) -> list[Path]:

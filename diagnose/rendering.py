@@ -31,6 +31,7 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     )
     _hypotheses(console, correlation)
     _evidence(console, state)
+    _reasoning(console, state.get("reasoning") or {})
     _fixes(console, state.get("fixes") or [])
     notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
     for note in notes:
@@ -79,6 +80,26 @@ def _evidence(console: Console, state: Any) -> None:
     for e in rows:
         table.add_row(e["id"], e["source"], e["status"], e["summary"], e["query"])
     console.print(table)
+
+
+def _reasoning(console: Console, block: dict[str, Any]) -> None:
+    status = block.get("status")
+    if not status or status == "unavailable":
+        return
+    if status != "accepted":
+        reasons = "; ".join(block.get("reasons") or []) or "no reason given"
+        console.print(f"[dim]model ({block.get('model')}): {status}: {reasons}[/dim]")
+        return
+    console.print(
+        f"[bold]Model's reading[/bold] ({block.get('model')}; advisory: the ranking above is "
+        "computed by code, the model's citations were checked)"
+    )
+    for claim in block.get("claims") or []:
+        console.print(
+            f"  {claim['kind']} {claim['component']}: {claim.get('rationale') or ''} "
+            f"[{', '.join(claim.get('evidence') or [])}]",
+            highlight=False,
+        )
 
 
 def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:

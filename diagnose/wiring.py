@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from connectors import bundle, kubernetes, postgres, prometheus, traces
+from connectors import bundle, kubernetes, llm, postgres, prometheus, traces
 from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
@@ -57,6 +57,8 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         metrics=metrics,
         cluster=cluster,
         traces=_trace_source(settings),
+        reasoner=llm.OpenAIReasoner.from_settings(settings),
+        budget=llm.budget_from_settings(settings),
         policy=policy,
         progress=progress,
     )

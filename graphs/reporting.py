@@ -27,7 +27,8 @@ def result(state: DiagnosisState) -> dict[str, Any]:
         "evidence": [_brief(e) for e in state.get("evidence", [])],
         "decision": state.get("decision"),
         "timings_s": stages | {"stages": timings},
-        "llm": {"used": False, "prompt_tokens": 0, "completion_tokens": 0},
+        "llm": _llm(state),
+        "reasoning": state.get("reasoning"),
     }
 
 
@@ -48,3 +49,12 @@ def concluded(result_object: dict[str, Any]) -> bool:
 def _brief(evidence: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "source", "status", "query", "summary")
     return {k: evidence.get(k) for k in keys}
+
+
+def _llm(state: DiagnosisState) -> dict[str, Any]:
+    block = state.get("reasoning") or {}
+    return {
+        "used": bool(block.get("used", False)),
+        "prompt_tokens": int(block.get("prompt_tokens", 0)),
+        "completion_tokens": int(block.get("completion_tokens", 0)),
+    }

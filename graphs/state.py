@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
-from diagnose.domain import ports
+from diagnose.domain import ports, reasoning
 from diagnose.domain import traces as trace_ports
 
 
@@ -33,6 +33,7 @@ class DiagnosisState(TypedDict, total=False):
     notes: Annotated[list[str], operator.add]  # what could not be looked at, and why
     plan: list[dict[str, Any]]  # the metric queries planned, and what was dropped
     correlation: dict[str, Any]  # Correlation.to_dict()
+    reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     approval_errors: list[str]  # why the last answer at the approval step was refused
     decision: dict[str, Any]  # models.Decision.to_dict()
@@ -67,6 +68,8 @@ class Context:
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None
+    reasoner: reasoning.Reasoner | None = None
+    budget: reasoning.Budget = field(default_factory=reasoning.Budget)
     policy: GatherPolicy = field(default_factory=GatherPolicy)
     clock: Callable[[], datetime] = _utcnow
     progress: Callable[[str], None] = lambda _message: None
