@@ -13,6 +13,7 @@ from typing import Any
 
 from diagnose.domain import models
 
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REF = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(?:@(?P<revision>\d+))?$")
 
 
@@ -24,7 +25,10 @@ def propose_fixes(
     verify_queries: Mapping[str, str] | None = None,
     limit: int = 3,
 ) -> list[models.Fix]:
-    """One fix (at most) per hypothesis, for the best ``limit`` hypotheses."""
+    """One fix (at most) per hypothesis, for the best ``limit`` hypotheses. A namespace that is
+    not a Kubernetes name gets no fix at all: commands are built from it."""
+    if namespace and not _NAME.match(namespace):
+        return []
     fixes: list[models.Fix] = []
     for index, hypothesis in enumerate(hypotheses[:limit]):
         verify = (verify_queries or {}).get(hypothesis.component, "")
@@ -51,9 +55,13 @@ def _fix_for(
         )
     if kind is models.CauseKind.CONFIG and hypothesis.change:
         return _config_revert(hypothesis, index=index, namespace=namespace, verify=verify)
-    if kind in (models.CauseKind.TRAFFIC, models.CauseKind.RESOURCE):
+    if kind is models.CauseKind.RESOURCE and hypothesis.change:
+        return _raise_limits(
+            hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify
+        )
+    if kind is models.CauseKind.TRAFFIC:
         return _scale(hypothesis, index=index, namespace=namespace, verify=verify)
-    return None
+    return None  # a resource hog with no change behind it: no catalogue action fits safely
 
 
 def _ns(namespace: str) -> str:
@@ -61,9 +69,11 @@ def _ns(namespace: str) -> str:
 
 
 def previous_revision(
-    deployment: str, revision: int, replicasets: Sequence[Mapping[str, Any]]
+    deployment: str, revision: int | None, replicasets: Sequence[Mapping[str, Any]]
 ) -> int | None:
     """The highest revision of ``deployment`` older than ``revision``, if one is recorded."""
+    if revision is None:
+        return None
     older = [
         int(rs["revision"])
         for rs in replicasets
@@ -105,6 +115,81 @@ def _rollback(
         blast_radius=f"every pod of {target}; rolls pods one surge at a time",
         hypothesis=index,
     )
+
+
+def _raise_limits(
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    namespace: str,
+    rs: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    match = _REF.match(hypothesis.change or "")
+    if not match or match["kind"] != "deployment":
+        return None
+    name = match["name"]
+    target = f"deployment/{name}"
+    revision = int(match["revision"]) if match["revision"] else None
+    now = _resources_at(name, revision, rs)
+    before = _resources_at(name, previous_revision(name, revision, rs), rs) if revision else {}
+    args = [
+        f"-c {container} --limits={_limits_arg(before.get(container) or _doubled(limits))}"
+        for container, limits in sorted(now.items())
+        if limits
+    ] or ["--limits=<the limits before the change>"]
+    commands = [f"kubectl set resources {target}{_ns(namespace)} {a}" for a in args]
+    undo = [
+        f"kubectl set resources {target}{_ns(namespace)} -c {c} --limits={_limits_arg(lim)}"
+        for c, lim in sorted(now.items())
+        if lim
+    ]
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="raise_limits",
+        target=target,
+        command=" && ".join(commands),
+        dry_run=" && ".join(f"{c} --dry-run=server -o yaml" for c in commands),
+        rollback=" && ".join(undo) or f"kubectl rollout undo {target}{_ns(namespace)}",
+        verify=verify,
+        risk=models.Risk.MEDIUM,
+        blast_radius=f"every pod of {target} restarts with the new limits; node capacity "
+        "must fit the larger requests",
+        hypothesis=index,
+    )
+
+
+def _resources_at(
+    deployment: str, revision: int | None, replicasets: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """Container → limits of one revision of a deployment ({} when not recorded)."""
+    if revision is None:
+        return {}
+    for rs in replicasets:
+        if rs.get("owner") == f"deployment/{deployment}" and rs.get("revision") == revision:
+            resources = rs.get("resources") or {}
+            return {c: dict((r or {}).get("limits") or {}) for c, r in resources.items()}
+    return {}
+
+
+def _limits_arg(limits: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(limits.items()))
+
+
+def _doubled(limits: Mapping[str, str]) -> dict[str, str]:
+    """Twice each limit, kept in the quantity's own unit (``500m`` → ``1000m``, ``1Gi`` →
+    ``2Gi``); a quantity we cannot read is left for the human to fill in."""
+    match_number = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[A-Za-z]*)$")
+    doubled = {}
+    for key, value in limits.items():
+        found = match_number.match(value)
+        if found:
+            number = float(found["n"]) * 2
+            text = str(int(number)) if number.is_integer() else f"{number:g}"
+            doubled[key] = text + found["unit"]
+        else:
+            doubled[key] = f"<more than {value}>"
+    return doubled
 
 
 def _config_revert(
