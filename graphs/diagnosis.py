@@ -246,8 +246,7 @@ def proposals(
         if e.source == "kubernetes" and "replicasets" in e.query and isinstance(e.raw, list)
         for item in e.raw
     ]
-    by_id = {e.id: e for e in evidence}
-    verify = {h.component: _verify_query(h, by_id) for h in hypotheses}
+    verify = verify_queries(correlation)
     fixes = fixing.propose_fixes(
         hypotheses,
         namespace=state["trigger"]["namespace"],
@@ -351,14 +350,13 @@ def _keep(
     return {"evidence": [e.to_dict(with_raw=False) for e in gathered], "notes": notes}
 
 
-def _verify_query(hypothesis: models.Hypothesis, by_id: dict[str, models.Evidence]) -> str:
-    for ev_id in hypothesis.evidence:
-        evidence = by_id.get(ev_id)
-        if (
-            evidence is not None
-            and evidence.source in ("analysis", "prometheus")
-            and evidence.query
-            and not evidence.query.startswith("kubectl")
-        ):
-            return evidence.query
-    return ""
+def verify_queries(correlation: dict[str, Any]) -> dict[str, str]:
+    """Per component, the query of its strongest anomalous signal: its recovery shows a fix
+    worked."""
+    queries = {}
+    for component in correlation.get("components", []):
+        signals = [s for s in component.get("signals", []) if s.get("query")]
+        if signals:
+            strongest = max(signals, key=lambda s: abs(float(s.get("z") or 0.0)))
+            queries[component["component"]] = str(strongest["query"])
+    return queries
