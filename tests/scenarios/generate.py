@@ -710,7 +710,7 @@ class World:
         if pod.down and pod.down[-1][1] >= self.n:
             pod.waiting = {
                 "reason": "CrashLoopBackOff",
-                "message": f"back-off {backoff // 2 if backoff > 10 else 10}s restarting failed "
+                "message": f"back-off {_go_duration(max(backoff // 2, 10))} restarting failed "
                 f"container={pod.workload} pod={pod.name}_{NAMESPACE}({pod.uid})",
             }
         ref = self.pod_ref(pod, container=True)
@@ -780,6 +780,11 @@ class World:
                     "type": "Warning",
                 }
             )
+
+
+def _go_duration(seconds: int) -> str:
+    """A duration as kubelet prints it: 40s, 2m40s, 5m0s."""
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
 
 
 # --- metrics ----------------------------------------------------------------------------------
