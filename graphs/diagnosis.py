@@ -82,15 +82,26 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     gathered = [labels]
     plan: list[dict[str, Any]] = []
     if labels.status is models.Status.OK:
-        selectors = discovery.scope_selectors(trigger, label_names=list(labels.raw or []))
-        series = source.find_series(selectors, window=window)
+        names = list(labels.raw or [])
+        series = source.find_series(
+            discovery.scope_selectors(trigger, label_names=names), window=window
+        )
         gathered.append(series)
         if series.status is models.Status.OK:
+            found = list(series.raw or [])
+            neighbours = discovery.components_in_scope(found, trigger=trigger)
+            more = discovery.neighbour_selectors(neighbours, label_names=names)
+            if more:
+                extra = source.find_series(more, window=window)
+                gathered.append(extra)
+                found += extra.raw or [] if extra.status is models.Status.OK else []
+            found = list({tuple(sorted(s.items())): s for s in found}.values())
+            budget = runtime.context.policy.max_series
             planned = discovery.plan_queries(
-                series.raw or [], trigger=trigger, max_series=runtime.context.policy.max_series
+                found, trigger=trigger, max_series=budget, components=neighbours
             )
             dropped = discovery.dropped_metrics(
-                series.raw or [], trigger=trigger, max_series=runtime.context.policy.max_series
+                found, trigger=trigger, max_series=budget, components=neighbours
             )
             plan = [_plain(p) | {"run": True} for p in planned]
             plan += [_plain(p) | {"run": False} for p in dropped]
@@ -179,6 +190,7 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
         metrics=[e for e in mine if e.source == "prometheus" and isinstance(e.raw, list)],
         cluster=[e for e in mine if e.source == "kubernetes"],
         now=models.parse_time(state["now"]),
+        traces=[e for e in mine if e.source == "traces"],
     )
     data: dict[str, Any] = result.to_dict()
     data["derived"] = [e.to_dict() for e in result.derived]
@@ -350,13 +362,24 @@ def _keep(
     return {"evidence": [e.to_dict(with_raw=False) for e in gathered], "notes": notes}
 
 
+VERIFY_PREFERENCE = ("errors", "latency", "saturation", "throttling", "restarts", "memory", "cpu")
+"""Which signal's recovery best shows a fix worked: what users feel first, resources after."""
+
+
 def verify_queries(correlation: dict[str, Any]) -> dict[str, str]:
-    """Per component, the query of its strongest anomalous signal: its recovery shows a fix
+    """Per component, the query of its most telling anomalous signal: its recovery shows a fix
     worked."""
     queries = {}
     for component in correlation.get("components", []):
         signals = [s for s in component.get("signals", []) if s.get("query")]
         if signals:
-            strongest = max(signals, key=lambda s: abs(float(s.get("z") or 0.0)))
-            queries[component["component"]] = str(strongest["query"])
+            best = min(signals, key=_verify_rank)
+            queries[component["component"]] = str(best["query"])
     return queries
+
+
+def _verify_rank(signal: dict[str, Any]) -> tuple[int, float]:
+    kind = str(signal.get("kind"))
+    order = VERIFY_PREFERENCE.index(kind) if kind in VERIFY_PREFERENCE else len(VERIFY_PREFERENCE)
+    strong = abs(float(signal.get("z") or 0.0)) >= 3.0
+    return (order if strong else order + 100, -abs(float(signal.get("z") or 0.0)))

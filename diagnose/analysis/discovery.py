@@ -33,6 +33,13 @@ _POD_SUFFIX = re.compile(r"^(?P<base>.+?)(?:-[a-z0-9]{6,10})?-[a-z0-9]{5}$")
 _ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
 _DROPPED_PREFIXES = ("scrape_", "prometheus_", "promhttp_", "go_gc_", "process_start_")
 _DROPPED_SUFFIXES = ("_created", "_info")
+_DESIRED_STATE = re.compile(
+    r"^kube_\w*(_resource_limits|_resource_requests|_spec_\w+|_labels|_annotations|"
+    r"_metadata_\w+|_owner|_status_observed_generation)$"
+)
+"""kube-state-metrics series that restate what objects are configured to be: a rollout makes
+them jump (old and new pods both counted) without anything being wrong. Changes to them are
+read from the Kubernetes API instead."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +72,58 @@ def scope_selectors(trigger: models.Trigger, *, label_names: Sequence[str]) -> l
     return _unique(selectors)
 
 
+MAX_NEIGHBOURS = 200
+"""At most this many components are matched by name in one selector."""
+
+
+def components_in_scope(
+    series: Sequence[Mapping[str, str]], *, trigger: models.Trigger
+) -> list[str]:
+    """The trigger's service and every workload seen in its namespace: the neighbours whose
+    series may carry no namespace label at all (OpenTelemetry metrics rarely do)."""
+    found = {trigger.service} if trigger.service else set()
+    for labels in series:
+        in_namespace = any(
+            "namespace" in k.lower() and v == trigger.namespace for k, v in labels.items()
+        )
+        component = component_of(labels) if in_namespace else None
+        if component and "/" not in component:
+            found.add(component)
+    return sorted(found)[:MAX_NEIGHBOURS]
+
+
+def neighbour_selectors(components: Sequence[str], *, label_names: Sequence[str]) -> list[str]:
+    """Selectors for the series of these components under every service-like label present
+    (a second discovery round, after the namespace showed which workloads exist)."""
+    if not components:
+        return []
+    pattern = _alternation(components)
+    present = set(label_names)
+    return [
+        f'{{{label}=~"{pattern}"}}'
+        for label in _SELECTOR_LABELS
+        if label in present and label != "pod"
+    ]
+
+
+def _alternation(components: Sequence[str]) -> str:
+    """A PromQL regex (fully anchored by Prometheus) matching exactly these names."""
+    return _escape("|".join(re.escape(c) for c in sorted(set(components))))
+
+
 def plan_queries(
     series: Sequence[Mapping[str, str]],
     *,
     trigger: models.Trigger,
     max_series: int = 20000,
+    components: Sequence[str] = (),
 ) -> list[PlannedQuery]:
     """One raw range query per metric name, scoped to the trigger's namespace (when the series
     carry one) or service. Only runnable queries: :func:`dropped_metrics` says what was left
     out and why (metrics that cannot matter, and the biggest ones when the total exceeds
-    ``max_series``)."""
-    return _plan_all(series, trigger=trigger, max_series=max_series)[0]
+    ``max_series``). Series scoped by service rather than namespace match all of
+    ``components`` (see :func:`components_in_scope`), else the trigger's service alone."""
+    return _plan_all(series, trigger=trigger, max_series=max_series, components=components)[0]
 
 
 def dropped_metrics(
@@ -83,13 +131,18 @@ def dropped_metrics(
     *,
     trigger: models.Trigger,
     max_series: int = 20000,
+    components: Sequence[str] = (),
 ) -> list[PlannedQuery]:
     """The metrics :func:`plan_queries` leaves out, each with an empty query and a reason."""
-    return _plan_all(series, trigger=trigger, max_series=max_series)[1]
+    return _plan_all(series, trigger=trigger, max_series=max_series, components=components)[1]
 
 
 def _plan_all(
-    series: Sequence[Mapping[str, str]], *, trigger: models.Trigger, max_series: int
+    series: Sequence[Mapping[str, str]],
+    *,
+    trigger: models.Trigger,
+    max_series: int,
+    components: Sequence[str] = (),
 ) -> tuple[list[PlannedQuery], list[PlannedQuery]]:
     counts: dict[str, int] = {}
     labels_of: dict[str, set[str]] = {}
@@ -110,7 +163,10 @@ def _plan_all(
         PlannedQuery("", n, family_of(n, labels_of[n]), f"dropped: {c} series, over the budget")
         for n, c in trimmed
     ]
-    planned = [_plan(n, kept[n], labels=labels_of[n], trigger=trigger) for n in sorted(kept)]
+    planned = [
+        _plan(n, kept[n], labels=labels_of[n], trigger=trigger, components=components)
+        for n in sorted(kept)
+    ]
     return planned, dropped
 
 
@@ -157,14 +213,23 @@ def workload_of_pod(pod: str) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _plan(name: str, count: int, *, labels: set[str], trigger: models.Trigger) -> PlannedQuery:
+def _plan(
+    name: str,
+    count: int,
+    *,
+    labels: set[str],
+    trigger: models.Trigger,
+    components: Sequence[str] = (),
+) -> PlannedQuery:
     matchers = [f'__name__="{_escape(name)}"']
     namespace_labels = sorted(n for n in labels if "namespace" in n.lower())
     if trigger.namespace and namespace_labels:
         matchers.append(f'{namespace_labels[0]}="{_escape(trigger.namespace)}"')
     elif trigger.service:
         service_label = next((n for n in SERVICE_LABELS if n in labels and n != "pod"), None)
-        if service_label:
+        if service_label and len(components) > 1:
+            matchers.append(f'{service_label}=~"{_alternation(components)}"')
+        elif service_label:
             matchers.append(f'{service_label}="{_escape(trigger.service)}"')
     family = family_of(name, labels)
     query = "{" + ",".join(matchers) + "}"
@@ -178,6 +243,8 @@ def _irrelevant(name: str) -> str:
         return "dropped: creation timestamps and info series carry no signal"
     if name.startswith(_DROPPED_PREFIXES):
         return "dropped: the monitoring system's own series"
+    if _DESIRED_STATE.match(name):
+        return "dropped: desired state (limits, specs), read as changes from the Kubernetes API"
     return ""
 
 
