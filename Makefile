@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= tests/scenarios/bad-deploy-5xx
 
-.PHONY: demo test check lint format bench system clean
+.PHONY: demo test check lint format bench system clean scenarios
+
+# The bundled scenarios' metrics (about 21 MB each) are generated deterministically, not
+# committed: tests/scenarios/generate.py writes byte-identical files every time.
+SCENARIO_METRICS := $(patsubst %/scenario.yaml,%/metrics.om,$(wildcard tests/scenarios/*/scenario.yaml))
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +23,18 @@ $(STAMP): pyproject.toml
 system:
 	@scripts/ensure-system.sh
 
+$(SCENARIO_METRICS): tests/scenarios/generate.py | $(STAMP)
+	$(BIN)/python tests/scenarios/generate.py --only $(notdir $(@D))
+
+## scenarios: generate the bundled scenarios' metrics
+scenarios: $(SCENARIO_METRICS)
+
 ## demo: stand the bundled scenario up on real servers, diagnose it, ask for approval
-demo: $(STAMP) system
+demo: $(STAMP) system scenarios
 	$(BIN)/diagnose run --scenario $(SCENARIO)
 
 ## test: the whole test suite, real servers included
-test: $(STAMP) system
+test: $(STAMP) system scenarios
 	$(BIN)/pytest
 
 ## check: ruff, mypy --strict, import-linter contracts
@@ -38,7 +48,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) system
+bench: $(STAMP) system scenarios
 	$(BIN)/python -m benchmarks
 
 clean:
