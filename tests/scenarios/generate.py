@@ -1717,7 +1717,9 @@ def cpu_throttling() -> Incident:
         ),
         {
             "root_cause": _cause(
-                "deploy", "inventory", change=f"deployment/inventory@{rev.number}", detail=detail
+                # A limit lowered by a rollout: the cause is the resource limit (kind
+                # resource, fixed by raise_limits); the rollout is the change that set it.
+                "resource", "inventory", change=f"deployment/inventory@{rev.number}", detail=detail
             ),
             "fix": "raise_limits",
         },
@@ -1755,7 +1757,9 @@ def oomkill_memory_limit() -> Incident:
         ),
         {
             "root_cause": _cause(
-                "deploy", "catalog", change=f"deployment/catalog@{rev.number}", detail=detail
+                # A limit lowered by a rollout: the cause is the resource limit (kind
+                # resource, fixed by raise_limits); the rollout is the change that set it.
+                "resource", "catalog", change=f"deployment/catalog@{rev.number}", detail=detail
             ),
             "fix": "raise_limits",
         },
