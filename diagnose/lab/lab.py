@@ -27,7 +27,16 @@ from typing import Any
 
 from diagnose import scenario as scenario_format
 from diagnose.domain import errors, models
-from diagnose.lab import kubeapi, postgres, processes, prometheus, sessions, shifting, staging
+from diagnose.lab import (
+    kubeapi,
+    postgres,
+    processes,
+    prometheus,
+    sessions,
+    shifting,
+    staging,
+    traceapi,
+)
 
 Progress = Callable[[str], None]
 STATE_FILE = "lab.json"
@@ -40,6 +49,8 @@ class Endpoints:
     prometheus_url: str | None
     kubernetes_url: str | None
     postgres_dsn: str | None
+    tempo_url: str | None = None  # the lab's trace server, as Grafana Tempo's API
+    jaeger_url: str | None = None  # the same traces, as Jaeger's query API
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,8 @@ class LabStatus:
             ("prometheus", self.endpoints.prometheus_url),
             ("kubernetes", self.endpoints.kubernetes_url),
             ("postgres", self.endpoints.postgres_dsn),
+            ("tempo", self.endpoints.tempo_url),
+            ("jaeger", self.endpoints.jaeger_url),
         ):
             if value:
                 lines.append(f"  {label:<11} {value}")
@@ -153,6 +166,10 @@ class _Lab:
             self.children[name] = server.child
             self.dirs.extend(dirs)
 
+    def _keep_stopper(self, stop: Callable[[], None]) -> None:
+        with self._lock:
+            self._stoppers.append(stop)
+
     def stop(self) -> None:
         """Stop every server, last started first (the sessions before their database)."""
         with self._lock:
@@ -194,8 +211,17 @@ class _Lab:
             starters["kubernetes"] = lambda: self._start_kubernetes(scenario)
         if scenario.postgres_dir is not None:
             starters["postgres"] = lambda: self._start_postgres(scenario)
+        if scenario.traces_files:
+            starters["traces"] = lambda: self._start_traces(scenario)
         found = _run_all(starters)
-        return Endpoints(found.get("prometheus"), found.get("kubernetes"), found.get("postgres"))
+        traces = found.get("traces")
+        return Endpoints(
+            prometheus_url=found.get("prometheus"),
+            kubernetes_url=found.get("kubernetes"),
+            postgres_dsn=found.get("postgres"),
+            tempo_url=f"{traces}/tempo" if traces else None,
+            jaeger_url=f"{traces}/jaeger" if traces else None,
+        )
 
     def _start_prometheus(self, scenario: scenario_format.Scenario) -> str:
         assert scenario.metrics_file is not None
@@ -213,6 +239,14 @@ class _Lab:
         server = kubeapi.KubeApiServer.serve(objects, workdir=self.workdir / "kubernetes")
         self.keep("kubernetes", server)
         self.say(f"kubernetes: {len(objects)} objects on {server.url}")
+        return server.url
+
+    def _start_traces(self, scenario: scenario_format.Scenario) -> str:
+        files = scenario.traces_files
+        server = traceapi.TraceApiServer.serve(files, workdir=self.workdir / "traces")
+        self._keep_stopper(server.stop)
+        self.children["traces"] = processes.adopt(server.process)
+        self.say(f"traces: {len(files)} files on {server.url} (/tempo, /jaeger)")
         return server.url
 
     def _start_postgres(self, scenario: scenario_format.Scenario) -> str:
@@ -334,7 +368,7 @@ def _status_of(name: str, record: dict[str, Any]) -> LabStatus:
 
 
 def _tear_down(record: dict[str, Any]) -> None:
-    order = ["sessions", "kubernetes", "prometheus", "postgres"]
+    order = ["sessions", "traces", "kubernetes", "prometheus", "postgres"]
     children = record["children"]
     for name in sorted(children, key=lambda n: order.index(n) if n in order else -1):
         processes.Child.from_dict(children[name]).stop()

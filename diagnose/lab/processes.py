@@ -37,6 +37,8 @@ class Child:
 
     def alive(self) -> bool:
         """True while the very process we started runs (not a zombie, not a recycled pid)."""
+        if (ours := _started.get(self.pid)) is not None:
+            return ours.poll() is None  # exact: a leader thread can be a zombie before the rest
         _reap(self.pid)
         stat = _stat(self.pid)
         return stat is not None and stat[1] != "Z" and stat[2] == self.started
@@ -86,6 +88,13 @@ def spawn(
     return Child(process.pid, started, stop_signal), process
 
 
+def adopt(process: subprocess.Popen[bytes], *, stop_signal: int = signal.SIGTERM) -> Child:
+    """A record for a child started elsewhere (by its own module), so it can be stopped later."""
+    _started[process.pid] = process
+    stat = _stat(process.pid)
+    return Child(process.pid, stat[2] if stat else 0, stop_signal)
+
+
 def group_members(pgids: Sequence[int]) -> list[int]:
     """Pids of live (non-zombie) processes in any of these process groups."""
     wanted = set(pgids)
@@ -130,7 +139,11 @@ def _signal(pid: int, signum: int) -> None:
 def _forget(pid: int) -> None:
     process = _started.pop(pid, None)
     if process is not None:
-        process.poll()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     _reap(pid)
 
 
