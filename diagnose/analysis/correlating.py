@@ -3,12 +3,15 @@
 ``correlate`` is the graph's ``correlate`` step. It builds per-component signals from the
 Prometheus evidence (:mod:`signals`), scores them against their baselines (:mod:`scoring`),
 orders components by root likelihood (:mod:`components`), reads the changes from the
-Kubernetes evidence (:mod:`changes`) and drafts hypotheses (:mod:`ranking`). Findings become
-new evidence (source ``analysis``) so every hypothesis cites only evidence that exists.
+Kubernetes evidence (:mod:`changes`) and drafts hypotheses (:mod:`ranking`). Trace samples, when
+given, are compared (:mod:`tracing`): their call graph joins the one from labels, and their
+suspects join the hypotheses. Findings become new evidence (source ``analysis``) so every
+hypothesis cites only evidence that exists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +20,7 @@ import numpy as np
 
 from diagnose.analysis import changes as changes_
 from diagnose.analysis import components as components_
-from diagnose.analysis import ranking, scoring, signals
+from diagnose.analysis import ranking, scoring, signals, tracing
 from diagnose.domain import models
 
 SOURCE = "analysis"
@@ -65,14 +68,19 @@ def correlate(
     metrics: Sequence[models.Evidence],
     cluster: Sequence[models.Evidence],
     now: datetime,
+    traces: Sequence[models.Evidence] = (),
     policy: AnalysisPolicy | None = None,
 ) -> Correlation:
-    """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``."""
+    """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``
+    (``traces``: the trace samples, baseline and incident windows; optional)."""
     policy = policy or AnalysisPolicy()
     window = models.Window(window.start, min(window.end, max(now, window.start)))
     notes = _source_notes(metrics, cluster)
     found = signals.build_signals(metrics, window=window)
+    seen = tracing.read_traces(traces) if traces else tracing.NOTHING
+    found = _with_trace_edges(found, seen)
     ranked = _score(found, trigger=trigger, policy=policy)
+    notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
     view = changes_.read_cluster(cluster)
@@ -87,13 +95,14 @@ def correlate(
         traffic=traffic,
         since=trigger.at - _RECENT,
         policy=policy.confidence,
+        traces=seen,
     )
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)
     if abstained:
         notes.append("abstained: the best hypothesis is below the confidence threshold")
     return Correlation(
         hypotheses=hypotheses,
-        derived=_unique([*derived, *change_evidence.values()]),
+        derived=_unique([*derived, *change_evidence.values(), *seen.derived]),
         components=ranked,
         changes=changes,
         abstained=abstained,
@@ -125,6 +134,38 @@ def _floor(kind: str, *, policy: scoring.ScoringPolicy) -> float:
     if kind == "latency":
         return policy.latency_floor_s
     return policy.absolute_floor
+
+
+# --- traces -------------------------------------------------------------------------------------
+
+
+def _with_trace_edges(found: signals.Signals, seen: tracing.TraceFindings) -> signals.Signals:
+    """The traces' caller → callee edges join those from labels, in the metrics' names, so a
+    caller whose callee is anomalous at the same time yields to it (:mod:`components`)."""
+    if not seen.edges:
+        return found
+    names = sorted({i.component for i in found.info})
+
+    def named(name: str) -> str:
+        return next((n for n in names if components_.same_workload(n, name)), name)
+
+    edges = {(named(a), named(b)) for a, b in seen.edges}
+    return dataclasses.replace(found, edges=found.edges | {(a, b) for a, b in edges if a != b})
+
+
+def _contradicted(
+    seen: tracing.TraceFindings, ranked: Sequence[components_.ComponentScore]
+) -> list[str]:
+    quiet = [
+        (hint, match)
+        for hint in seen.hints
+        if (match := ranking.match_component(hint.component, ranked)) and not match.anomalous
+    ]
+    return [
+        f"traces point at {hint.component} ({hint.headline}) but its metrics show no anomaly: "
+        "not ranked"
+        for hint, match in quiet
+    ]
 
 
 # --- traffic ------------------------------------------------------------------------------------
