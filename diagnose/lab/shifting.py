@@ -43,7 +43,25 @@ def shift_openmetrics(lines: Iterable[str], *, offset: timedelta) -> Iterator[st
     """Shift the timestamps of an OpenMetrics text stream, line by line."""
     seconds = Decimal(int(offset.total_seconds()))
     for line in lines:
-        yield line if line.startswith("#") or not line.strip() else _shift_sample(line, seconds)
+        if line.startswith("#") or not line.strip():
+            yield line
+        else:
+            yield _shift_plain_sample(line, int(seconds)) or _shift_sample(line, seconds)
+
+
+def _shift_plain_sample(line: str, seconds: int) -> str | None:
+    """The fast path for ``name{labels} value timestamp`` with an integer timestamp, or None.
+
+    Without an exemplar, the label set ends at the last ``}`` of the line.
+    """
+    if " # " in line:
+        return None
+    start = line.rfind("}") + 1
+    fields = line[start:].split()
+    if len(fields) != (2 if start else 3) or not fields[-1].isdigit():
+        return None
+    cut = line.rstrip().rfind(fields[-1])
+    return line[:cut] + str(int(fields[-1]) + seconds) + line[cut + len(fields[-1]) :]
 
 
 def _shift_sample(line: str, seconds: Decimal) -> str:
