@@ -26,6 +26,10 @@ from diagnose.domain import models
 SOURCE = "analysis"
 _SERIES_POINTS = 60
 _SIMULTANEOUS = timedelta(seconds=60)
+_EXPLAINS_SURGE = 0.9
+"""A change explains a broad rise in traffic only when it comes right before it (precedence
+0.9: within about 18 minutes); an older edit on one component does not make a whole shop
+busier."""
 _RECENT = timedelta(hours=2)  # changes older than this are not listed on quiet components
 
 
@@ -194,7 +198,7 @@ def _traffic(
         if c.anomalous and any(s.kind == "traffic" and s.z >= 5.0 for s in c.signals)
     ]
     explained = any(
-        ranking.precedence(ch.at, c.onset, policy=policy) >= 0.5
+        ranking.precedence(ch.at, c.onset, policy=policy) >= _EXPLAINS_SURGE
         and components_.same_workload(ch.component, c.component)
         and ch.kind is not models.ChangeKind.RESTART
         for ch in changes
@@ -209,7 +213,11 @@ def _traffic(
     return ranking.Draft(
         kind=models.CauseKind.TRAFFIC,
         component=entry.component,
-        score=best * 1.05 if lead else components_.compress(signal.z) * 0.3,
+        # Leading traffic outranks the components it made busy, the more so the more of the
+        # anomalous components carry the same rise (a broad surge, not one hot spot).
+        score=best * (1.05 + 0.45 * len(broad) / max(1, len(onsets)))
+        if lead
+        else components_.compress(signal.z) * 0.3,
         strength=components_.compress(signal.z),
         fit=(0.9 if len(broad) > 1 else 0.75) if lead else 0.4,
         summary=(
