@@ -36,6 +36,7 @@ from diagnose.lab import (
     shifting,
     staging,
     traceapi,
+    watchdog,
 )
 
 Progress = Callable[[str], None]
@@ -116,13 +117,18 @@ def running(
     """Stand the scenario up, yield it, and stop and delete everything the lab started."""
     owned = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="diagnose-lab-")) if workdir is None else workdir
-    lab = _Lab(folder, progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    lab = _Lab(folder, progress=progress, record=folder / "watchdog.json")
+    if owned:
+        lab.dirs.append(folder)
+    guard = watchdog.start(folder / "watchdog.json")  # cleans up if we are SIGKILLed
     try:
         with _sigterm_as_interrupt():
             run = lab.start(scenario_dir, now=now, shift=shift)
             yield run
     finally:
         lab.stop()
+        guard.stop()
         if owned:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -147,8 +153,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 class _Lab:
     """The servers of one scenario, started together and stopped together."""
 
-    def __init__(self, workdir: Path, *, progress: Progress) -> None:
+    def __init__(self, workdir: Path, *, progress: Progress, record: Path | None = None) -> None:
         self.workdir = workdir
+        self.record = record  # what a watchdog must stop should this process die
         self._lock = threading.Lock()
         self._progress = progress
         self._stoppers: list[Callable[[], None]] = []
@@ -165,6 +172,11 @@ class _Lab:
             self._stoppers.append(server.stop)
             self.children[name] = server.child
             self.dirs.extend(dirs)
+            self._write_record()
+
+    def _write_record(self) -> None:
+        if self.record is not None:
+            watchdog.write_record(self.record, children=self.children, dirs=self.dirs)
 
     def _keep_stopper(self, stop: Callable[[], None]) -> None:
         with self._lock:
@@ -245,7 +257,9 @@ class _Lab:
         files = scenario.traces_files
         server = traceapi.TraceApiServer.serve(files, workdir=self.workdir / "traces")
         self._keep_stopper(server.stop)
-        self.children["traces"] = processes.adopt(server.process)
+        with self._lock:
+            self.children["traces"] = processes.adopt(server.process)
+            self._write_record()
         self.say(f"traces: {len(files)} files on {server.url} (/tempo, /jaeger)")
         return server.url
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 
 def _gone(pids: tuple[int, ...] | list[int], *, timeout: float = 10.0) -> bool:
-    """True once no process of these process groups, nor a child of them, is left.
+    """True once no process of these process groups, nor a child of them, is left (in time).
 
     Children count apart because PostgreSQL backends start sessions of their own.
     """
@@ -130,8 +130,10 @@ with lab.running(Path(sys.argv[1]), now=datetime.now(UTC)) as run:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_to_the_diagnosing_process_stops_every_server(
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
+)
+def test_a_signal_to_the_diagnosing_process_stops_every_server(  # SIGKILL: by the watchdog
     small_scenario: Path, signum: int
 ) -> None:
     child = subprocess.Popen(
@@ -151,6 +153,9 @@ def test_a_signal_to_the_diagnosing_process_stops_every_server(
         if child.stdout is not None:
             child.stdout.close()
     assert _gone(started["pids"])
+    deadline = time.monotonic() + 10
+    while Path(started["workdir"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not Path(started["workdir"]).exists()
 
 
