@@ -9,7 +9,7 @@ SCENARIO ?= tests/scenarios/bad-deploy-5xx
 
 # The bundled scenarios' metrics (about 21 MB each) are generated deterministically, not
 # committed: tests/scenarios/generate.py writes byte-identical files every time.
-SCENARIO_METRICS := $(patsubst %/scenario.yaml,%/metrics.om,$(wildcard tests/scenarios/*/scenario.yaml))
+SCENARIO_METRICS := $(foreach name,$(shell $(PYTHON) tests/scenarios/generate.py --names 2>/dev/null),tests/scenarios/$(name)/metrics.om)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -539,3 +539,9 @@ def _where(dsn: str, database: str | None) -> str:
     info = psycopg.conninfo.conninfo_to_dict(dsn)
     host, port = info.get("host", "localhost"), info.get("port", "5432")
     return f"{host}:{port}/{database or info.get('dbname', '')}"
+
+
+def database_of(dsn: str) -> str:
+    """The database a libpq DSN or URI names (libpq's default: the user's name)."""
+    parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    return str(parts.get("dbname") or parts.get("user") or "postgres")

@@ -88,6 +88,13 @@ class Settings(BaseModel):
     traces_max_traces: int = Field(150, ge=1, le=5000)
     """``DIAGNOSE_TRACES_MAX_TRACES``: traces sampled per window (baseline and incident)."""
 
+    postgres_url: str | None = None
+    """``DIAGNOSE_POSTGRES_URL``: the application database to probe, read-only, as a libpq URI
+    for the least-privilege role of ``deploy/sql/diagnose-role.sql``. None: no probes."""
+
+    postgres_timeout_s: float = Field(10.0, gt=0, le=120)
+    """``DIAGNOSE_POSTGRES_TIMEOUT_S``: per probe, seconds (the server gives up first)."""
+
     database_url: str | None = None
     """``DIAGNOSE_DATABASE_URL``: PostgreSQL DSN for checkpoints (runs survive restarts and
     move between replicas). None: SQLite in the state directory (one user, one machine)."""

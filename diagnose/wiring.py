@@ -15,6 +15,7 @@ from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
 from graphs.state import Context, GatherPolicy
+from sandbox import probing
 
 
 @contextmanager
@@ -57,10 +58,20 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         metrics=metrics,
         cluster=cluster,
         traces=_trace_source(settings),
+        database=_database(settings),
+        database_name=postgres.database_of(settings.postgres_url) if settings.postgres_url else "",
         reasoner=llm.OpenAIReasoner.from_settings(settings),
         budget=llm.budget_from_settings(settings),
         policy=policy,
         progress=progress,
+    )
+
+
+def _database(settings: Settings) -> postgres.PostgresProbes | None:
+    if not settings.postgres_url:
+        return None
+    return postgres.PostgresProbes(
+        settings.postgres_url, sandbox=probing.Sandbox(), timeout_s=settings.postgres_timeout_s
     )
 
 
@@ -100,6 +111,7 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
             "kubernetes_enabled": endpoints.kubernetes_url is not None,
             "tempo_url": endpoints.tempo_url,
             "jaeger_url": None if endpoints.tempo_url else endpoints.jaeger_url,
+            "postgres_url": endpoints.postgres_dsn,
         }
     )
 

@@ -1,7 +1,7 @@
 """The diagnosis state machine.
 
-``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate → reason → propose
-→ approve → act? → report``
+``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate
+→ probe_db? → reason → propose → approve → act? → report``
 
 Every probe and analysis happens before ``approve``. ``approve`` holds only the
 ``interrupt()`` and the routing, because LangGraph re-runs the whole node on resume; the only
@@ -25,10 +25,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
 
-from diagnose.analysis import correlating, discovery, fixing
+from diagnose.analysis import correlating, discovery, fixing, ranking
 from diagnose.domain import errors, models, reasoning
 from graphs import approval, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
+from sandbox import advising
+from sandbox import findings as db_findings
 
 Update = dict[str, Any]
 
@@ -197,6 +199,55 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
     return data
 
 
+def needs_database(state: DiagnosisState, runtime: Runtime[Context]) -> str:
+    """Probe the database when one is configured and the evidence points at it, or when no
+    hypothesis is strong enough and the database is the place not yet looked at."""
+    if runtime.context.database is None:
+        return "reason"
+    correlation = state.get("correlation") or {}
+    top = correlation.get("hypotheses", [])[:3]
+    pointed = any(h["kind"] == "database" for h in top) or any(
+        str(c.get("component", "")).startswith("postgres/")
+        or any(s.get("kind") == "database" for s in c.get("signals", []))
+        for c in correlation.get("components", [])
+        if c.get("anomalous")
+    )
+    return "probe_db" if pointed or correlation.get("abstained", True) else "reason"
+
+
+def probe_db(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Run the read-only probe catalogue and fold its findings into the ranking."""
+    source = runtime.context.database
+    assert source is not None  # routed here only when configured
+    name = runtime.context.database_name
+    gathered = source.run_catalogue(database=name)
+    kept = _keep(state, runtime, gathered)
+    advice = advising.advise(db_findings.find_all(gathered), default_database=name)
+    correlation = merge_hypotheses(state.get("correlation") or {}, [a.hypothesis for a in advice])
+    db_fixes = [{"summary": a.hypothesis.summary, "fix": a.fix.to_dict()} for a in advice if a.fix]
+    return kept | {"correlation": correlation, "db_fixes": db_fixes}
+
+
+def merge_hypotheses(
+    correlation: dict[str, Any], extra: Sequence[models.Hypothesis]
+) -> dict[str, Any]:
+    """The correlation with more hypotheses ranked in by confidence; abstains as the analysis
+    does when the best stays under its threshold."""
+    merged = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
+    merged += extra
+    merged.sort(key=lambda h: -h.confidence)
+    threshold = ranking.ConfidencePolicy().abstain_below
+    abstained = not merged or merged[0].confidence < threshold
+    notes = [n for n in correlation.get("notes", []) if not n.startswith("abstained")]
+    if abstained:
+        notes.append("abstained: the best hypothesis is below the confidence threshold")
+    return correlation | {
+        "hypotheses": [h.to_dict() for h in merged],
+        "abstained": abstained,
+        "notes": notes,
+    }
+
+
 MAX_DIGEST_EVIDENCE = 60
 
 
@@ -265,7 +316,13 @@ def proposals(
         replicasets=replicasets,
         verify_queries=verify,
     )
-    return [f.to_dict() for f in fixes]
+    plain = [f.to_dict() for f in fixes]
+    by_summary = {d["summary"]: d["fix"] for d in state.get("db_fixes", [])}
+    for index, hypothesis in enumerate(hypotheses[:3]):
+        if hypothesis.summary in by_summary:
+            plain.append(by_summary[hypothesis.summary] | {"hypothesis": index})
+    plain.sort(key=lambda f: f["hypothesis"])
+    return [f | {"id": f"fix-{n}"} for n, f in enumerate(plain, start=1)]
 
 
 def approve(
@@ -314,6 +371,7 @@ def build(
     graph.add_node("gather_changes", _timed("gather_changes", gather_changes), retry_policy=retry)
     graph.add_node("gather_traces", _timed("gather_traces", gather_traces), retry_policy=retry)
     graph.add_node("correlate", _timed("correlate", correlate))
+    graph.add_node("probe_db", _timed("probe_db", probe_db), retry_policy=retry)
     graph.add_node("reason", _timed("reason", reason))
     graph.add_node("propose", _timed("propose", propose))
     graph.add_node("approve", approve)
@@ -325,7 +383,8 @@ def build(
     graph.add_edge("scope", "gather_changes")
     graph.add_edge("scope", "gather_traces")
     graph.add_edge(["gather_metrics", "gather_changes", "gather_traces"], "correlate")
-    graph.add_edge("correlate", "reason")
+    graph.add_conditional_edges("correlate", needs_database, ["probe_db", "reason"])
+    graph.add_edge("probe_db", "reason")
     graph.add_edge("reason", "propose")
     graph.add_edge("propose", "approve")
     graph.add_edge("act", "report")

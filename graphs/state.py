@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
+from diagnose.domain import database as database_ports
 from diagnose.domain import ports, reasoning
 from diagnose.domain import traces as trace_ports
 
@@ -33,6 +34,7 @@ class DiagnosisState(TypedDict, total=False):
     notes: Annotated[list[str], operator.add]  # what could not be looked at, and why
     plan: list[dict[str, Any]]  # the metric queries planned, and what was dropped
     correlation: dict[str, Any]  # Correlation.to_dict()
+    db_fixes: list[dict[str, Any]]  # fixes the database probes support, by hypothesis summary
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     approval_errors: list[str]  # why the last answer at the approval step was refused
@@ -68,6 +70,8 @@ class Context:
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None
+    database: database_ports.DatabaseSource | None = None
+    database_name: str = ""  # the database the probes look at ("postgres/<name>")
     reasoner: reasoning.Reasoner | None = None
     budget: reasoning.Budget = field(default_factory=reasoning.Budget)
     policy: GatherPolicy = field(default_factory=GatherPolicy)

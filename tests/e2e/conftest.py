@@ -13,10 +13,8 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 @pytest.fixture(scope="session", autouse=True)
 def _scenario_metrics() -> None:
-    for folder in sorted(SCENARIOS.glob("*/scenario.yaml")):
-        if not (folder.parent / "metrics.om").exists():
-            subprocess.run(
-                [sys.executable, str(SCENARIOS / "generate.py"), "--only", folder.parent.name],
-                check=True,
-                capture_output=True,
-            )
+    generator = [sys.executable, str(SCENARIOS / "generate.py")]
+    listed = subprocess.run([*generator, "--names"], check=True, capture_output=True, text=True)
+    for name in listed.stdout.split():
+        if not (SCENARIOS / name / "metrics.om").exists():
+            subprocess.run([*generator, "--only", name], check=True, capture_output=True)

@@ -2024,7 +2024,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(SCENARIOS), help="generate one scenario")
     parser.add_argument("--check", action="store_true", help="verify instead of generating")
+    parser.add_argument("--names", action="store_true", help="list the generated scenarios")
     args = parser.parse_args(argv)
+    if args.names:
+        print("\n".join(SCENARIOS))
+        return 0
     names = [args.only] if args.only else list(SCENARIOS)
     failed = False
     for name in names:
