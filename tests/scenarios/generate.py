@@ -1719,7 +1719,10 @@ def cpu_throttling() -> Incident:
             "root_cause": _cause(
                 # A limit lowered by a rollout: the cause is the resource limit (kind
                 # resource, fixed by raise_limits); the rollout is the change that set it.
-                "resource", "inventory", change=f"deployment/inventory@{rev.number}", detail=detail
+                "resource",
+                "inventory",
+                change=f"deployment/inventory@{rev.number}",
+                detail=detail,
             ),
             "fix": "raise_limits",
         },
@@ -1759,7 +1762,10 @@ def oomkill_memory_limit() -> Incident:
             "root_cause": _cause(
                 # A limit lowered by a rollout: the cause is the resource limit (kind
                 # resource, fixed by raise_limits); the rollout is the change that set it.
-                "resource", "catalog", change=f"deployment/catalog@{rev.number}", detail=detail
+                "resource",
+                "catalog",
+                change=f"deployment/catalog@{rev.number}",
+                detail=detail,
             ),
             "fix": "raise_limits",
         },
