@@ -50,9 +50,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1\2" + MASK,
     ),
     (re.compile(r"\b[A-Fa-f0-9]{32,}\b"), "<token>"),
-    (re.compile(r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])"
-                r"(?=[A-Za-z0-9+/]*[A-Z])[A-Za-z0-9+/]{40,}={0,2}"), "<token>"),
 )  # fmt: skip
+_LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
 
@@ -90,6 +89,10 @@ def redact_text(text: str, *, sql: bool = False) -> tuple[str, int]:
     for pattern, replacement in _PATTERNS:
         text, found = pattern.subn(replacement, text)
         count += found
+    tokens = [m for m in _LONG_TOKEN.finditer(text) if _looks_random(m.group())]
+    for match in reversed(tokens):
+        text = text[: match.start()] + "<token>" + text[match.end() :]
+    count += len(tokens)
     cards = [m for m in _CARD.finditer(text) if _luhn([int(c) for c in m.group() if c.isdigit()])]
     for match in reversed(cards):
         text = text[: match.start()] + "<card>" + text[match.end() :]
@@ -153,22 +156,32 @@ def _redact_value(column: str, value: JSON, *, limits: database.Limits) -> tuple
     if is_secret_column(column):
         return MASK, 1, False
     if isinstance(value, str):
-        text, masked = redact_text(value, sql=bool(_SQL_COLUMN.search(column)))
-        cut = len(text) > limits.max_cell_chars
-        return (text[: limits.max_cell_chars] + "…" if cut else text), masked, cut
+        cut = len(value) > limits.max_cell_chars
+        kept = value[: limits.max_cell_chars]
+        text, masked = redact_text(kept, sql=bool(_SQL_COLUMN.search(column)))
+        return (text + "…" if cut else text), masked, cut
     if isinstance(value, list | dict):
         return (*_redact_json(value), False)
     return value, 0, False
 
 
 def _redact_json(value: JSON) -> tuple[JSON, int]:
-    text, masked = redact_text(json.dumps(value, ensure_ascii=False))
+    text, masked = redact_text(json.dumps(value, ensure_ascii=False)[:1_000_000])
     if not masked:
         return value, 0
     try:
         return json.loads(text), masked
     except json.JSONDecodeError:
         return MASK, masked
+
+
+def _looks_random(token: str) -> bool:
+    """A long run with digits and both cases is a key or a token, not a word or an identifier."""
+    return (
+        any(c.isdigit() for c in token)
+        and any(c.islower() for c in token)
+        and any(c.isupper() for c in token)
+    )
 
 
 def _luhn(digits: list[int]) -> bool:
