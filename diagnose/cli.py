@@ -158,8 +158,12 @@ def approve(
         "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
     }
     with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+        before = len(agent.status(run_id).state.get("approvals") or [])
         paused = agent.resume(run_id, answer)
         if paused.waiting:
+            if len(paused.state.get("approvals") or []) > before:
+                err.print(f"recorded; the run still waits: {paused.state['approval_errors'][0]}")
+                return
             for problem in paused.state.get("approval_errors") or []:
                 err.print(f"[bold red]not accepted:[/bold red] {problem}")
             raise typer.Exit(EXIT_UNUSABLE)

@@ -26,6 +26,7 @@ def request(state: DiagnosisState) -> dict[str, Any]:
         "abstained": bool(correlation.get("abstained", False)),
         "fixes": state.get("fixes", []),
         "problems_with_last_answer": state.get("approval_errors", []),
+        "approvals_so_far": state.get("approvals", []),
         "answer_shape": {
             "verdict": "approve | reject",
             "approver": "your name (required)",
@@ -60,6 +61,25 @@ def validate(
     return (None, problems) if problems else (decision, [])
 
 
+def second_approver_needed(decision: models.Decision, *, state: DiagnosisState) -> str:
+    """Why this approval is not enough on its own (a high-risk fix needs two different people
+    to approve it), or "" when it is."""
+    fix = next((f for f in state.get("fixes", []) if f["id"] == decision.fix), None)
+    if fix is None or fix.get("risk") != models.Risk.HIGH.value:
+        return ""
+    others = {
+        a["approver"]
+        for a in state.get("approvals", [])
+        if a.get("fix") == decision.fix and a["approver"] != decision.approver
+    }
+    if others:
+        return ""
+    return (
+        f"{decision.fix} is high risk: approval by {decision.approver} recorded; a second, "
+        "different approver must approve it too"
+    )
+
+
 def _shape_problems(answer: Mapping[str, Any]) -> list[str]:
     problems = []
     if answer.get("verdict") not in ("approve", "reject"):
@@ -74,6 +94,11 @@ def _shape_problems(answer: Mapping[str, Any]) -> list[str]:
 def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[str]:
     if decision.verdict is models.Verdict.REJECT:
         return []
+    if any(
+        a["approver"] == decision.approver and a.get("fix") == decision.fix
+        for a in state.get("approvals", [])
+    ):
+        return [f"{decision.approver} already approved {decision.fix}: a different person must"]
     fixes = {f["id"]: f for f in state.get("fixes", [])}
     fix = fixes.get(decision.fix or "")
     if fix is None:

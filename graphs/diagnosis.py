@@ -333,10 +333,21 @@ def approve(
     decision, problems = approval.validate(answer, state=state, now=runtime.context.clock())
     if decision is None:
         return Command(goto="approve", update={"approval_errors": problems})
-    goto: Literal["act", "report"] = (
-        "act" if decision.verdict is models.Verdict.APPROVE else "report"
+    if decision.verdict is models.Verdict.REJECT:
+        return Command(
+            goto="report", update={"decision": decision.to_dict(), "approval_errors": []}
+        )
+    missing = approval.second_approver_needed(decision, state=state)
+    if missing:
+        approvals = [*state.get("approvals", []), decision.to_dict()]
+        return Command(
+            goto="approve", update={"approvals": approvals, "approval_errors": [missing]}
+        )
+    approvals = [*state.get("approvals", []), decision.to_dict()]
+    return Command(
+        goto="act",
+        update={"decision": decision.to_dict(), "approvals": approvals, "approval_errors": []},
     )
-    return Command(goto=goto, update={"decision": decision.to_dict(), "approval_errors": []})
 
 
 def act(state: DiagnosisState, runtime: Runtime[Context]) -> Update:

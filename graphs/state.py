@@ -38,7 +38,8 @@ class DiagnosisState(TypedDict, total=False):
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     approval_errors: list[str]  # why the last answer at the approval step was refused
-    decision: dict[str, Any]  # models.Decision.to_dict()
+    decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
+    approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)
     actions: list[dict[str, Any]]  # what the act step did or handed to a human
     report: dict[str, Any]
     timings_s: Annotated[dict[str, float], merge_dicts]

@@ -176,3 +176,33 @@ def test_every_bundled_scenario_is_diagnosed_as_its_truth_says(
     assert result["abstained"] is False
     if cause.get("change"):
         assert top["change"] == cause["change"]
+
+
+def test_a_high_risk_database_fix_needs_two_different_approvers(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = _run_json("db-lock-contention", env)
+    fix = result["fixes"][0]
+    assert (fix["kind"], fix["risk"]) == ("cancel_query", "high")
+    cited = result["hypotheses"][fix["hypothesis"]]["evidence"][0]
+
+    def approve(who: str) -> subprocess.CompletedProcess[str]:
+        return _diagnose(
+            "approve",
+            result["run_id"],
+            "--fix",
+            fix["id"],
+            "--checked",
+            cited,
+            "--approver",
+            who,
+            "--reason",
+            "the migration blocks every writer",
+            env=env,
+        )
+
+    assert approve("alice").returncode == 0
+    assert json.loads(_diagnose("show", result["run_id"], "--json", env=env).stdout)["waiting"]
+    assert approve("alice").returncode == 1  # the same person twice is not two approvers
+    assert approve("bob").returncode == 0
+    final = json.loads(_diagnose("show", result["run_id"], "--json", env=env).stdout)
+    assert final["waiting"] is False and final["decision"]["approver"] == "bob"

@@ -84,3 +84,25 @@ def test_a_reasoned_rejection_needs_no_fix() -> None:
 def test_garbage_is_refused_with_a_reason() -> None:
     decision, problems = approval.validate("yes please", state=STATE, now=NOW)
     assert decision is None and problems
+
+
+HIGH_RISK: Any = STATE | {"fixes": [{"id": "fix-1", "hypothesis": 0, "risk": "high"}]}
+
+
+def test_a_high_risk_fix_needs_a_second_different_approver() -> None:
+    decision, _ = approval.validate(_answer(), state=HIGH_RISK, now=NOW)
+    assert decision is not None
+    assert "second" in approval.second_approver_needed(decision, state=HIGH_RISK)
+    same_person = HIGH_RISK | {"approvals": [decision.to_dict()]}
+    again, problems = approval.validate(_answer(), state=same_person, now=NOW)
+    assert again is None and "different person" in problems[0]
+    bob, _ = approval.validate(_answer(approver="bob"), state=same_person, now=NOW)
+    assert bob is not None
+    assert approval.second_approver_needed(bob, state=same_person) == ""
+
+
+def test_a_medium_risk_fix_needs_one_approver() -> None:
+    medium: Any = STATE | {"fixes": [{"id": "fix-1", "hypothesis": 0, "risk": "medium"}]}
+    decision, _ = approval.validate(_answer(), state=medium, now=NOW)
+    assert decision is not None
+    assert approval.second_approver_needed(decision, state=medium) == ""
