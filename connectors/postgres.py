@@ -182,8 +182,8 @@ class AsyncPostgresProbes:
                 table = await self._fetch(approved, database=call.database)
         except TimeoutError:
             summary = (
-                f"no answer within {self._limits.timeout_s:g}s; the statement was cancelled "
-                "on the server and the connection dropped"
+                f"no answer within {self._limits.timeout_s:g}s; a running statement was "
+                "cancelled on the server and the connection dropped"
             )
             return call.failed(shown, status=Status.ERROR, summary=summary)
         except _ProbeError as exc:
@@ -204,12 +204,12 @@ class AsyncPostgresProbes:
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         pool = await self._pool(database)
         try:
-            async with pool.connection(timeout=self._limits.timeout_s) as conn:
+            async with pool.connection(timeout=self._limits.timeout_s * 0.8) as conn:
                 yield conn
         except PoolTimeout as exc:
             raise _ProbeError(
                 Status.ERROR,
-                f"could not connect to PostgreSQL within {self._limits.timeout_s:g}s "
+                f"could not connect to PostgreSQL within {self._limits.timeout_s * 0.8:g}s "
                 f"({_where(self._dsn, database)}); check the DSN, the network and pg_hba.conf",
             ) from exc
 

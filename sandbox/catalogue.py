@@ -21,8 +21,8 @@ from sandbox import gating
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "playbooks" / "probes.yaml"
 
-_OWN_RELATIONS = ("pg_stat_", "pg_catalog", "pg_locks", "pg_class", "pg_database", "pg_roles")
-"""Statements that read these are other monitoring (or our own probes), not the workload."""
+_MONITORING = ("pg_", "information_schema.", "pg_catalog.")
+"""Relations whose readers are monitoring (our own probes among them), not the workload."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,15 @@ def _statements_of(item: Evidence) -> list[str]:
 
 
 def _worth_explaining(statement: str) -> bool:
-    lowered = statement.lower()
-    if any(name in lowered for name in _OWN_RELATIONS) or "$" not in lowered:
-        return False
+    """A SELECT the gate allows, with parameters (a filter), reading application tables only."""
     try:
-        return gating.check(statement).kind is database.StatementKind.SELECT
+        if gating.check(statement).kind is not database.StatementKind.SELECT:
+            return False
+        read = gating.relations(statement)
     except database.StatementRefused:
         return False
+    ours = [name for name in read if not name.lower().startswith(_MONITORING)]
+    return "$" in statement and bool(read) and len(ours) == len(read)
 
 
 def _catalogue_from(data: Any, *, overrides: Mapping[str, Mapping[str, JSON]]) -> Catalogue:

@@ -71,6 +71,15 @@ def count_parameters(sql: str) -> int:
     return max(numbers, default=0)
 
 
+def relations(sql: str) -> list[str]:
+    """The relations a statement reads, as written (``schema.name`` or ``name``)."""
+    return [
+        ".".join(part for part in (node.schemaname, node.relname) if part)
+        for node in _walk(_parse_one(sql))
+        if isinstance(node, ast.RangeVar)
+    ]
+
+
 # --- parsing ----------------------------------------------------------------------------------
 
 
