@@ -29,7 +29,7 @@ _SECRET_COLUMN = re.compile(
     re.IGNORECASE,
 )
 _SQL_COLUMN = re.compile(r"query|statement|sql", re.IGNORECASE)
-_SQL_LITERAL = re.compile(r"(?<![A-Za-z0-9_$])[Ee]?'(?:[^']|'')*'")
+_SQL_LITERAL = re.compile(r"(?<![A-Za-z0-9_$])[Ee]?'(?:[^']|'')*(?:'|\Z)")
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
@@ -156,10 +156,12 @@ def _redact_value(column: str, value: JSON, *, limits: database.Limits) -> tuple
     if is_secret_column(column):
         return MASK, 1, False
     if isinstance(value, str):
-        cut = len(value) > limits.max_cell_chars
-        kept = value[: limits.max_cell_chars]
-        text, masked = redact_text(kept, sql=bool(_SQL_COLUMN.search(column)))
-        return (text + "…" if cut else text), masked, cut
+        # Redact a window wider than what is kept, so no secret is cut in half before it is
+        # recognised; then cut what is kept.
+        window = value[: limits.max_cell_chars * 2 + 256]
+        text, masked = redact_text(window, sql=bool(_SQL_COLUMN.search(column)))
+        cut = len(text) > limits.max_cell_chars or len(window) < len(value)
+        return (text[: limits.max_cell_chars] + "…" if cut else text), masked, cut
     if isinstance(value, list | dict):
         return (*_redact_json(value), False)
     return value, 0, False
