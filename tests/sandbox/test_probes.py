@@ -25,8 +25,8 @@ CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL, total numeric);
 INSERT INTO orders (customer_id, total) SELECT g % 5000, g FROM generate_series(1, 100000) g;
 ANALYZE orders;
-CREATE ROLE app LOGIN CONNECTION LIMIT 4;
-GRANT SELECT ON orders TO app;
+CREATE ROLE probe_app LOGIN CONNECTION LIMIT 4;
+GRANT SELECT ON orders TO probe_app;
 """
 
 
@@ -34,14 +34,14 @@ GRANT SELECT ON orders TO app;
 def shop(
     postgres_cluster: postgres.PostgresCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    postgres_cluster.create_database("shop")
+    postgres_cluster.create_database("probes_shop")
     setup = tmp_path_factory.mktemp("shop") / "setup.sql"
     setup.write_text(SHOP)
-    postgres_cluster.run_sql_file(setup, database="shop")
-    with psycopg.connect(postgres_cluster.dsn("shop"), autocommit=True) as conn:
+    postgres_cluster.run_sql_file(setup, database="probes_shop")
+    with psycopg.connect(postgres_cluster.dsn("probes_shop"), autocommit=True) as conn:
         for customer in range(40):
             conn.execute("SELECT * FROM orders WHERE customer_id = %s", [customer])
-    return postgres_cluster.dsn("shop")
+    return postgres_cluster.dsn("probes_shop")
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def by_probe(evidence: list[Evidence]) -> dict[str, Evidence]:
 def test_the_catalogue_finds_the_unindexed_selective_query(
     eager_probes: pgc.PostgresProbes,
 ) -> None:
-    evidence = eager_probes.run_catalogue(database="shop")
+    evidence = eager_probes.run_catalogue(database="probes_shop")
     probes = by_probe(evidence)
     assert {e.status for e in evidence} <= {Status.OK, Status.EMPTY}
     assert probes["sequential_scans"].status is Status.OK
@@ -82,7 +82,7 @@ def test_the_catalogue_finds_the_unindexed_selective_query(
 def test_the_catalogue_names_the_lock_pile_up_idle_transactions_and_saturation(
     eager_probes: pgc.PostgresProbes, shop: str
 ) -> None:
-    app = shop.replace("postgres@", "app@")
+    app = shop.replace("postgres@", "probe_app@")
     with psycopg.connect(shop, autocommit=True, application_name="migration") as locker, \
             psycopg.connect(shop, autocommit=True, application_name="idler") as idler:  # fmt: skip
         locker.execute("BEGIN")
@@ -91,7 +91,7 @@ def test_the_catalogue_names_the_lock_pile_up_idle_transactions_and_saturation(
         idler.execute("SELECT 1")
         blocked = _blocked_readers(app, count=4)
         try:
-            evidence = eager_probes.run_catalogue(database="shop")
+            evidence = eager_probes.run_catalogue(database="probes_shop")
         finally:
             locker.execute("ROLLBACK")
             for thread in blocked:
@@ -105,7 +105,7 @@ def test_the_catalogue_names_the_lock_pile_up_idle_transactions_and_saturation(
     idle = {f.pid for f in found if isinstance(f, findings.IdleInTransaction)}
     assert {locker_pid, idler_pid} <= idle
     saturated = [(f.scope, f.name) for f in found if isinstance(f, findings.Saturation)]
-    assert ("user", "app") in saturated
+    assert ("user", "probe_app") in saturated
     assert by_probe(evidence)["sequential_scans"].status is Status.ERROR  # sizes wait on the lock
 
 
