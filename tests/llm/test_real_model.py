@@ -62,7 +62,7 @@ def real(model_url: str) -> Iterator[llm.OpenAIReasoner]:
         model_url, model="gemma-3-270m", timeout_s=120.0, retry=retry, sampling=sampling
     )
     with client:
-        yield llm.OpenAIReasoner(client)
+        yield llm.OpenAIReasoner(client, nonce=lambda: NONCE)
 
 
 def _free_port() -> int:
@@ -84,9 +84,15 @@ def _wait_until_up(url: str, *, process: subprocess.Popen[bytes], log: Path) -> 
     pytest.fail(f"llama_cpp.server did not answer within {STARTUP_S:g} s")
 
 
+NONCE = "f00dfacecafe4242"
+"""The fence boundary the session uses; the validator refuses answers that echo it."""
+
+
 def assert_judged_by_validation(outcome: reasoning.Reasoning, digest: reasoning.Digest) -> None:
     """The outcome agrees with our own validator run again on what the model said."""
-    verdicts = [reasoning.validate_answer(a, digest=digest).accepted for a in outcome.answers]
+    verdicts = [
+        reasoning.validate_answer(a, digest=digest, nonce=NONCE).accepted for a in outcome.answers
+    ]
     if outcome.status is Status.ACCEPTED:
         assert verdicts and verdicts[-1], outcome.answers
         for claim in outcome.claims:
