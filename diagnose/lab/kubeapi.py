@@ -22,8 +22,7 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 from diagnose.domain import errors
 from diagnose.lab import processes
@@ -187,7 +186,7 @@ def _terms(selector: str) -> list[str]:
 # --- the parent's handle ----------------------------------------------------------------------
 
 
-class KubeApiServer:
+class KubeApiServer(processes.Server):
     """The Kubernetes API child process. Use as a context manager, or call ``stop``."""
 
     def __init__(self, child: processes.Child, *, url: str) -> None:
@@ -214,17 +213,6 @@ class KubeApiServer:
 
     def stop(self) -> None:
         self.child.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _require_kmock() -> None:

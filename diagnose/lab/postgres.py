@@ -18,8 +18,6 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import psycopg
 from psycopg import sql
@@ -63,7 +61,7 @@ def _version_of(bin_dir: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups(default="0")) if found else (0,)
 
 
-class PostgresCluster:
+class PostgresCluster(processes.Server):
     """A running throwaway cluster. Use as a context manager, or call ``stop``."""
 
     def __init__(self, child: processes.Child, *, port: int, data_dir: Path, bin_dir: Path) -> None:
@@ -131,17 +129,6 @@ class PostgresCluster:
         raise errors.LabError(
             f"postgres did not accept connections in time:\n{processes.tail(log)}"
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _make_data_dir(workdir: Path) -> Path:

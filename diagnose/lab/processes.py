@@ -18,7 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from types import TracebackType
+from typing import IO, Any, Self
 
 STOP_TIMEOUT_S = 10.0
 
@@ -190,3 +191,21 @@ def read_line(stream: IO[bytes], *, timeout: float) -> str:
     reader.start()
     reader.join(timeout)
     return found[0] if found else ""
+
+
+class Server:
+    """What every lab server shares: ``stop()``, also on leaving a ``with`` block."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

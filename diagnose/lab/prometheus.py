@@ -17,8 +17,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from diagnose.domain import errors
 from diagnose.lab import processes
@@ -61,7 +59,7 @@ def _time_range(data_dir: Path) -> tuple[float, float]:
     return min(m["minTime"] for m in metas) / 1000, max(m["maxTime"] for m in metas) / 1000
 
 
-class PrometheusServer:
+class PrometheusServer(processes.Server):
     """A running Prometheus over backfilled data. Use as a context manager, or call ``stop``."""
 
     def __init__(
@@ -129,17 +127,6 @@ class PrometheusServer:
 
     def stop(self) -> None:
         self.child.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _argv(prometheus: Path, *, workdir: Path, port: int) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 import yaml
@@ -95,7 +95,7 @@ def run_workload(
         cluster.run_sql_file(Path(script.name), database=database)
 
 
-class SessionHolder:
+class SessionHolder(processes.Server):
     """The child process holding the sessions open. Use as a context manager, or ``stop``."""
 
     def __init__(self, child: processes.Child) -> None:
@@ -121,12 +121,6 @@ class SessionHolder:
 
     def stop(self) -> None:
         self.child.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 # --- the child process ------------------------------------------------------------------------
