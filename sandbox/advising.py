@@ -144,7 +144,32 @@ def _saturation(finding: found.Saturation, *, default: str) -> Advice:
         ),
         evidence=finding.evidence,
     )
-    return Advice(hypothesis, None)
+    return Advice(hypothesis, _connection_limit(finding, component=hypothesis.component))
+
+
+def _connection_limit(finding: found.Saturation, *, component: str) -> models.Fix | None:
+    """Room for more connections where PostgreSQL allows it without a restart: a database's or
+    a role's own limit. The server's max_connections needs a restart: no fix offered."""
+    if finding.scope not in ("database", "user") or finding.limit <= 0:
+        return None
+    what = "DATABASE" if finding.scope == "database" else "ROLE"
+    name = '"' + finding.name.replace('"', '""') + '"'
+    counted = "datname" if finding.scope == "database" else "usename"
+    return models.Fix(
+        id="",
+        kind="raise_limits",
+        target=f"{component}/{finding.scope}/{finding.name}",
+        command=f"ALTER {what} {name} CONNECTION LIMIT {finding.limit * 2};",
+        dry_run=f"SELECT count(*) FROM pg_stat_activity WHERE {counted} = "
+        f"{_literal(finding.name)};  -- {finding.connections} of {finding.limit} now",
+        rollback=f"ALTER {what} {name} CONNECTION LIMIT {finding.limit};",
+        verify=f"SELECT count(*) FROM pg_stat_activity WHERE {counted} = {_literal(finding.name)}",
+        risk=models.Risk.MEDIUM,
+        blast_radius=f"new connections to {finding.scope} {finding.name} only; the server's "
+        "max_connections still caps the total. Find the sessions that leak (idle in "
+        "transaction) too: more room only buys time",
+        hypothesis=0,
+    )
 
 
 def _age(seconds: float | None) -> str:

@@ -60,3 +60,31 @@ def test_database_hypotheses_are_ranked_in_by_confidence_and_lift_an_abstention(
     assert [h["component"] for h in merged["hypotheses"]] == ["postgres/shop", "cart"]
     assert merged["abstained"] is False
     assert not any(n.startswith("abstained") for n in merged["notes"])
+
+
+def test_a_saturated_database_gets_more_room_without_a_restart() -> None:
+    saturation = found.Saturation(
+        scope="database",
+        name="shop",
+        connections=22,
+        limit=24,
+        fraction=22 / 24,
+        evidence=("ev-conn",),
+    )
+    [advice] = advising.advise([saturation], default_database="shop")
+    assert advice.fix is not None
+    assert advice.fix.command == 'ALTER DATABASE "shop" CONNECTION LIMIT 48;'
+    assert advice.fix.rollback == 'ALTER DATABASE "shop" CONNECTION LIMIT 24;'
+
+
+def test_a_saturated_server_gets_no_fix_since_max_connections_needs_a_restart() -> None:
+    saturation = found.Saturation(
+        scope="server",
+        name="server",
+        connections=95,
+        limit=100,
+        fraction=0.95,
+        evidence=("ev-conn",),
+    )
+    [advice] = advising.advise([saturation], default_database="shop")
+    assert advice.fix is None
