@@ -176,6 +176,9 @@ def test_every_bundled_scenario_is_diagnosed_as_its_truth_says(
     assert result["abstained"] is False
     if cause.get("change"):
         assert top["change"] == cause["change"]
+    if (SCENARIOS / scenario / "traces").is_dir():  # an exemplar trace shows the cause
+        queries = {e["id"]: e["query"] for e in result["evidence"]}
+        assert any("/traces/" in queries.get(ev, "") for ev in top["evidence"])
 
 
 def test_a_high_risk_database_fix_needs_two_different_approvers(tmp_path: Path) -> None:
