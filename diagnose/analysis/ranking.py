@@ -559,9 +559,7 @@ def _rollout_for(
         for c in changes
         if c.kind is models.ChangeKind.ROLLOUT
         and components_.same_workload(c.component, hint.component)
-        and any(
-            _tag(image) in (hint.version, f"v{hint.version}") for image in _new_images(c.detail)
-        )
+        and any(_carries(_tag(image), hint.version) for image in _new_images(c.detail))
     ]
     return max(found, key=lambda c: c.at, default=None)
 
@@ -573,6 +571,13 @@ def _new_images(detail: str) -> list[str]:
         return [pair.split(" → ")[-1].strip() for pair in changed[1].split(", ")]
     first = re.search(r"\((.*)\)\s*$", detail)
     return [i.strip() for i in first[1].split(",")] if first else []
+
+
+def _carries(tag: str, version: str) -> bool:
+    """Whether an image tag is that version: ``2.14``, ``v2.14``, or a release of it
+    (``2.14.0``, ``2.14-rc1``); ``2.140`` is not ``2.14``."""
+    tag = tag.removeprefix("v")
+    return tag == version or (tag.startswith(version) and tag[len(version)] in ".-+_")
 
 
 def _tag(image: str) -> str:

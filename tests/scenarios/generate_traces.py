@@ -44,7 +44,83 @@ CASES = {
         },
         "none",
     ),
+    "traces-canary": (
+        "canary",
+        "frontend: 5xx ratio of GET /checkout above 5% for 5m",
+        {
+            "kind": "deploy",
+            "component": "checkout",
+            "change": "deployment/checkout@2",
+            "detail": "checkout 2.14 (revision 2, a canary beside 2.13) fails 40% of requests",
+        },
+        "rollback",
+    ),
 }
+
+
+def replicaset(revision: int, tag: str, *, created: str, replicas: int) -> dict[str, object]:
+    """A checkout ReplicaSet as the API returns it."""
+    name = f"checkout-{revision}f8c6b5d"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": "shop",
+            "uid": f"rs-{revision}",
+            "creationTimestamp": created,
+            "labels": {"app": "checkout"},
+            "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "checkout",
+                    "uid": "dep-checkout",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": {
+                "metadata": {"labels": {"app": "checkout"}},
+                "spec": {"containers": [{"name": "checkout", "image": f"shop/checkout:{tag}"}]},
+            },
+        },
+        "status": {"replicas": replicas, "availableReplicas": replicas},
+    }
+
+
+def canary_objects() -> list[dict[str, object]]:
+    """checkout 2.13 (revision 1) serving, 2.14 (revision 2) rolled out as a canary."""
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "checkout",
+            "namespace": "shop",
+            "uid": "dep-checkout",
+            "creationTimestamp": format_time(AT - timedelta(days=30)),
+            "labels": {"app": "checkout"},
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        },
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "checkout"}},
+            "template": {
+                "metadata": {"labels": {"app": "checkout"}},
+                "spec": {"containers": [{"name": "checkout", "image": "shop/checkout:2.14.0"}]},
+            },
+        },
+        "status": {"replicas": 4, "availableReplicas": 4},
+    }
+    return [
+        deployment,
+        replicaset(1, "2.13.2", created=format_time(AT - timedelta(days=9)), replicas=2),
+        replicaset(2, "2.14.0", created=format_time(AT - timedelta(minutes=13)), replicas=2),
+    ]
 
 
 def scenario(name: str, *, title: str, cause: dict[str, str], fix: str) -> dict[str, object]:
@@ -79,6 +155,11 @@ def main() -> None:
         )
         spec = scenario(name, title=title, cause=cause, fix=fix)
         (folder / "scenario.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        if fault == "canary":
+            (folder / "kubernetes").mkdir(exist_ok=True)
+            (folder / "kubernetes" / "checkout.yaml").write_text(
+                yaml.safe_dump_all(canary_objects(), sort_keys=False)
+            )
         print(f"{name}: written")
 
 
