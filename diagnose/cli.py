@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,8 +68,15 @@ def _failures() -> Iterator[None]:
 
 @app.command()
 def run(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="What to diagnose, live: deploy/NAME, statefulset/NAME or NAME."),
+    ] = None,
     scenario: ScenarioOpt = None,
     service: Annotated[str | None, typer.Option(help="The alerting service (live mode).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="How far back to look, e.g. 30m or 2h (default 60m).")
+    ] = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Its namespace.")] = "",
     title: Annotated[str, typer.Option(help="The alert's title.")] = "manual diagnosis",
     at: Annotated[str | None, typer.Option(help="When the alert fired (ISO 8601); now.")] = None,
@@ -76,8 +84,9 @@ def run(
     as_json: JsonOpt = False,
     run_id: Annotated[str | None, typer.Option(help="Use this run id.")] = None,
 ) -> None:
-    """Diagnose a lab scenario (--scenario) or a live alert (--service)."""
+    """Diagnose a lab scenario (--scenario) or a live service (TARGET or --service)."""
     with _failures():
+        service = service or (_workload(target) if target else None)
         if scenario is not None:
             result = _run_scenario(scenario, shift=not no_shift, as_json=as_json, run_id=run_id)
         elif service:
@@ -88,11 +97,44 @@ def run(
                 namespace=namespace,
                 at=models.parse_time(at) if at else datetime.now(UTC),
             )
-            result = _diagnose(_settings(), trigger, as_json=as_json, run_id=run_id)
+            settings = _with_lookback(_settings(), since)
+            result = _diagnose(settings, trigger, as_json=as_json, run_id=run_id)
         else:
-            raise errors.ConfigurationError("give --scenario DIR, or --service NAME for live mode")
+            raise errors.ConfigurationError(
+                "give a target (deploy/NAME), --service NAME, or --scenario DIR"
+            )
     if not reporting.concluded(result):
         raise typer.Exit(EXIT_NOTHING_CONCLUDED)
+
+
+_KINDS = ("deploy", "deployment", "deployments", "sts", "statefulset", "ds", "daemonset")
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def _workload(target: str) -> str:
+    """``deploy/checkout`` → ``checkout``, as kubectl names workloads."""
+    kind, _, name = target.rpartition("/")
+    if kind and kind not in _KINDS:
+        raise errors.ConfigurationError(
+            f"cannot diagnose {target!r}: give deploy/NAME, statefulset/NAME, daemonset/NAME "
+            "or a service name"
+        )
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+        raise errors.ConfigurationError(f"{name!r} is not a Kubernetes workload name")
+    return name
+
+
+def _with_lookback(settings: Settings, since: str | None) -> Settings:
+    if since is None:
+        return settings
+    found = _DURATION.match(since.strip())
+    if not since.strip() or not found:
+        raise errors.ConfigurationError(f"--since {since!r}: give a duration like 30m, 2h or 1h30m")
+    minutes = int(found["h"] or 0) * 60 + int(found["m"] or 0) + int(found["s"] or 0) / 60
+    if minutes <= 0:
+        raise errors.ConfigurationError("--since must be longer than zero")
+    gather = settings.gather.model_copy(update={"lookback_minutes": minutes})
+    return settings.model_copy(update={"gather": gather})
 
 
 def _run_scenario(
