@@ -232,6 +232,24 @@ def show(run_id: str, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def audit(
+    run_id: Annotated[str | None, typer.Argument(help="One run; all runs when omitted.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the audit log: every proposal, approval, decision and action, in order."""
+    with _failures():
+        log = wiring.open_audit(_settings())
+        try:
+            entries = log.entries(run_id)
+        finally:
+            log.close()
+    if as_json:
+        print(json.dumps(entries, indent=2, default=str))
+    else:
+        rendering.audit_table(out, entries)
+
+
+@app.command()
 def replay(folder: Path, as_json: JsonOpt = False) -> None:
     """Re-run the analysis on a saved evidence bundle: no servers needed."""
     with _failures():

@@ -221,3 +221,25 @@ def eval_table(console: Console, cases: list[Any], summary: dict[str, Any]) -> N
         f"mean seconds per stage: {summary['seconds_per_stage']}",
         highlight=False,
     )
+
+
+def audit_table(console: Console, entries: list[dict[str, Any]]) -> None:
+    """The audit log, oldest first."""
+    if not entries:
+        console.print("the audit log is empty")
+        return
+    table = Table(title="audit log (append-only)")
+    for column in ("#", "at", "run", "kind", "what"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        entry = e["entry"]
+        what = (
+            entry.get("fix", {}).get("command")
+            if e["kind"] == "proposal"
+            else f"{entry.get('verdict', '')} {entry.get('fix') or ''} by "
+            f"{entry.get('approver', '?')}: {entry.get('reason', '')}"
+            if e["kind"] in ("approval", "decision")
+            else entry.get("command", "")
+        )
+        table.add_row(str(e["seq"]), str(e["at"]), e["run_id"], e["kind"], str(what))
+    console.print(table)

@@ -6,11 +6,12 @@ server, lab) ask it for an :class:`Agent`; everything below sees ports only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from connectors import bundle, kubernetes, llm, postgres, prometheus, traces
+from connectors import audit, bundle, kubernetes, llm, postgres, prometheus, traces
 from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
@@ -119,6 +120,17 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
 @contextmanager
 def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterator[runner.Agent]:
     """An agent wired from settings, its checkpointer closed on exit."""
-    context = make_context(settings, progress=progress)
-    with open_checkpointer(settings) as saver:
-        yield runner.Agent(context=context, checkpointer=saver)
+    log = open_audit(settings)
+    context = dataclasses.replace(make_context(settings, progress=progress), audit=log)
+    try:
+        with open_checkpointer(settings) as saver:
+            yield runner.Agent(context=context, checkpointer=saver)
+    finally:
+        log.close()
+
+
+def open_audit(settings: Settings) -> audit.SqliteAudit | audit.PostgresAudit:
+    """The audit log next to the checkpoints: PostgreSQL when configured, else SQLite."""
+    if settings.database_url:
+        return audit.PostgresAudit(settings.database_url)
+    return audit.SqliteAudit(settings.state_dir / "audit.sqlite")

@@ -294,7 +294,29 @@ def digest_of(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> 
 def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     """Attach catalogue fixes to the best hypotheses."""
     evidence = runtime.context.store.load(state["run_id"])
-    return {"fixes": proposals(state, evidence=evidence)}
+    fixes = proposals(state, evidence=evidence)
+    hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
+    for fix in fixes:
+        _audit(
+            runtime,
+            state,
+            kind="proposal",
+            key=f"proposal:{fix['id']}",
+            entry={"fix": fix, "hypothesis": hypotheses[fix["hypothesis"]]},
+        )
+    return {"fixes": fixes}
+
+
+def _audit_approvals(runtime: Runtime[Context], state: DiagnosisState) -> None:
+    for number, given in enumerate(state.get("approvals", []), start=1):
+        _audit(runtime, state, kind="approval", key=f"approval:{number}", entry=given)
+
+
+def _audit(
+    runtime: Runtime[Context], state: DiagnosisState, *, kind: str, key: str, entry: Any
+) -> None:
+    if runtime.context.audit is not None:
+        runtime.context.audit.append(state["run_id"], kind=kind, key=key, entry=entry)
 
 
 def proposals(
@@ -362,11 +384,17 @@ def act(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
         "then watch the verification query",
         "verify": fix["verify"],
     }
+    _audit_approvals(runtime, state)
+    _audit(runtime, state, kind="action", key=f"action:{fix['id']}", entry=action)
     return {"actions": [action]}
 
 
 def report(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Compile the final report of the run."""
+    """Compile the final report of the run, and put every approval and the decision on
+    record."""
+    _audit_approvals(runtime, state)
+    if state.get("decision"):
+        _audit(runtime, state, kind="decision", key="decision", entry=state["decision"])
     return {"report": reporting.build(state)}
 
 

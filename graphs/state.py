@@ -68,6 +68,7 @@ class Context:
     """The ports a run may use. Missing sources are None: the report says what was skipped."""
 
     store: ports.EvidenceStore
+    audit: ports.AuditLog | None = None
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None

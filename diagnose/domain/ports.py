@@ -140,3 +140,12 @@ class EvidenceStore(Protocol):
     def write_manifest(self, run_id: str, manifest: Mapping[str, JSON]) -> None:
         """What was diagnosed (trigger, window, time of the run), for offline replay."""
         ...
+
+
+class AuditLog(Protocol):
+    """Append-only record of proposals, decisions and actions. Appending an entry whose
+    ``key`` the run already has does nothing (a re-run step appends nothing twice)."""
+
+    def append(self, run_id: str, *, kind: str, key: str, entry: Mapping[str, JSON]) -> None: ...
+
+    def entries(self, run_id: str | None = None) -> list[dict[str, JSON]]: ...

@@ -84,6 +84,11 @@ def test_a_paused_run_is_approved_from_another_process_sqlite(tmp_path: Path) ->
     report = json.loads(done.stdout)
     assert report["decision"]["approver"] == "alice"
     assert report["actions"][0]["executed"] is False
+    trail = json.loads(_diagnose("audit", result["run_id"], "--json", env=env).stdout)
+    kinds = [e["kind"] for e in trail]
+    assert kinds[: len(result["fixes"])] == ["proposal"] * len(result["fixes"])
+    assert kinds[len(result["fixes"]) :] == ["approval", "action", "decision"]
+    assert trail[-1]["entry"]["approver"] == "alice"
 
 
 def test_a_paused_run_is_approved_from_another_process_postgres(
