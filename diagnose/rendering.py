@@ -33,6 +33,12 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     _evidence(console, state)
     _reasoning(console, state.get("reasoning") or {})
     _fixes(console, state.get("fixes") or [])
+    for past in state.get("past_rejections") or []:
+        console.print(
+            f"[magenta]rejected before:[/magenta] a fix for {past['component']} in run "
+            f"{past['run_id']} was rejected by {past['approver']} ({past['at']}): {past['reason']}",
+            highlight=False,
+        )
     notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
     for note in notes:
         console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)

@@ -27,6 +27,7 @@ def request(state: DiagnosisState) -> dict[str, Any]:
         "fixes": state.get("fixes", []),
         "problems_with_last_answer": state.get("approval_errors", []),
         "approvals_so_far": state.get("approvals", []),
+        "rejected_before": state.get("past_rejections", []),
         "answer_shape": {
             "verdict": "approve | reject",
             "approver": "your name (required)",

@@ -304,7 +304,38 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             key=f"proposal:{fix['id']}",
             entry={"fix": fix, "hypothesis": hypotheses[fix["hypothesis"]]},
         )
-    return {"fixes": fixes}
+    return {"fixes": fixes, "past_rejections": past_rejections(runtime, state)}
+
+
+def past_rejections(runtime: Runtime[Context], state: DiagnosisState) -> list[dict[str, Any]]:
+    """Earlier runs whose fixes for the same components a human rejected, with the reason:
+    shown at the approval step so the same rejected idea is not waved through again."""
+    log = runtime.context.audit
+    if log is None:
+        return []
+    hypotheses = (state.get("correlation") or {}).get("hypotheses", [])[:3]
+    components = {h["component"] for h in hypotheses}
+    proposed: dict[str, set[str]] = {}
+    rejected = []
+    for entry in log.entries():
+        if entry["run_id"] == state["run_id"]:
+            continue
+        body = entry["entry"]
+        if entry["kind"] == "proposal":
+            proposed.setdefault(str(entry["run_id"]), set()).add(body["hypothesis"]["component"])
+        elif entry["kind"] == "decision" and body.get("verdict") == "reject":
+            rejected.append((str(entry["run_id"]), body))
+    return [
+        {
+            "run_id": run,
+            "component": component,
+            "approver": body.get("approver"),
+            "reason": body.get("reason"),
+            "at": body.get("at"),
+        }
+        for run, body in rejected
+        for component in sorted(proposed.get(run, set()) & components)
+    ][-10:]
 
 
 def _audit_approvals(runtime: Runtime[Context], state: DiagnosisState) -> None:

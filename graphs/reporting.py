@@ -26,6 +26,7 @@ def result(state: DiagnosisState) -> dict[str, Any]:
         "notes": [*state.get("notes", []), *correlation.get("notes", [])],
         "evidence": [_brief(e) for e in state.get("evidence", [])],
         "decision": state.get("decision"),
+        "rejected_before": state.get("past_rejections", []),
         "timings_s": stages | {"stages": timings},
         "llm": _llm(state),
         "reasoning": state.get("reasoning"),

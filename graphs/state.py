@@ -37,6 +37,7 @@ class DiagnosisState(TypedDict, total=False):
     db_fixes: list[dict[str, Any]]  # fixes the database probes support, by hypothesis summary
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
+    past_rejections: list[dict[str, Any]]  # earlier rejections on the same components
     approval_errors: list[str]  # why the last answer at the approval step was refused
     decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
     approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)

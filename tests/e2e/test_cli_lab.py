@@ -215,3 +215,23 @@ def test_a_high_risk_database_fix_needs_two_different_approvers(tmp_path: Path) 
     assert approve("bob").returncode == 0
     final = json.loads(_diagnose("show", result["run_id"], "--json", env=env).stdout)
     assert final["waiting"] is False and final["decision"]["approver"] == "bob"
+
+
+def test_a_rejection_is_shown_on_the_next_incident_on_the_same_component(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    first = _run_json("deploy-decoy", env)
+    rejected = _diagnose(
+        "approve",
+        first["run_id"],
+        "--reject",
+        "--approver",
+        "carol",
+        "--reason",
+        "cart 4.3.0 was already rolled back by hand",
+        env=env,
+    )
+    assert rejected.returncode == 0, rejected.stderr
+    second = _run_json("deploy-decoy", env)
+    [past] = [p for p in second["rejected_before"] if p["component"] == "cart"]
+    assert past["run_id"] == first["run_id"]
+    assert past["approver"] == "carol" and "rolled back by hand" in past["reason"]
