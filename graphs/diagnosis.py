@@ -26,8 +26,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
 
 from diagnose.analysis import correlating, discovery, fixing, ranking
-from diagnose.domain import errors, models, reasoning
-from graphs import approval, reporting
+from diagnose.domain import errors, models
+from graphs import approval, reasoning, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
 from sandbox import advising
 from sandbox import findings as db_findings
@@ -248,49 +248,6 @@ def merge_hypotheses(
     }
 
 
-MAX_DIGEST_EVIDENCE = 60
-
-
-def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Ask the language model, when one is configured, for its reading of the evidence.
-
-    Never load-bearing: the deterministic ranking stands whatever the model says, its answer is
-    validated (citations, components and kinds must exist) and shown apart, labelled.
-    """
-    reasoner = runtime.context.reasoner
-    if reasoner is None:
-        return {"reasoning": reasoning.absent().to_dict()}
-    evidence = runtime.context.store.load(state["run_id"])
-    digest = digest_of(state, evidence=evidence)
-    outcome = reasoner.reason(
-        digest,
-        budget=runtime.context.budget,
-        toolbox=reasoning.EvidenceToolbox.of(digest.evidence),
-    )
-    return {"reasoning": outcome.to_dict()}
-
-
-def digest_of(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> reasoning.Digest:
-    """The compact picture a model reasons over: the candidates and what they rest on."""
-    correlation = state.get("correlation") or {}
-    hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
-    trigger = models.Trigger.from_dict(state["trigger"])
-    cited = [ev for h in hypotheses[:5] for ev in (*h.evidence, *h.counter_evidence)]
-    by_id = {e.id: e for e in evidence}
-    derived = [e.id for e in evidence if e.source == "analysis"]
-    chosen = list(dict.fromkeys([*cited, *derived]))[:MAX_DIGEST_EVIDENCE]
-    components = [c["component"] for c in correlation.get("components", [])]
-    components += [h.component for h in hypotheses if h.component not in components]
-    return reasoning.Digest(
-        incident=f"{trigger.title} ({trigger.service}/{trigger.namespace or '-'}) "
-        f"at {models.format_time(trigger.at)}",
-        components=tuple(components),
-        evidence=tuple(by_id[i] for i in chosen if i in by_id),
-        changes=tuple(c["ref"] for c in correlation.get("changes", [])),
-        candidates=tuple(hypotheses[:5]),
-    )
-
-
 def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     """Attach catalogue fixes to the best hypotheses."""
     evidence = runtime.context.store.load(state["run_id"])
@@ -442,7 +399,7 @@ def build(
     graph.add_node("gather_traces", _timed("gather_traces", gather_traces), retry_policy=retry)
     graph.add_node("correlate", _timed("correlate", correlate))
     graph.add_node("probe_db", _timed("probe_db", probe_db), retry_policy=retry)
-    graph.add_node("reason", _timed("reason", reason))
+    graph.add_node("reason", _timed("reason", reasoning.reason))
     graph.add_node("propose", _timed("propose", propose))
     graph.add_node("approve", approve)
     graph.add_node("act", _timed("act", act))
