@@ -250,6 +250,51 @@ def audit(
 
 
 @app.command()
+def postmortem(
+    run_id: str,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the draft (default: STATE_DIR/postmortems/RUN_ID)."),
+    ] = None,
+    slo_target: Annotated[
+        float | None,
+        typer.Option(help="The alerting service's SLO target, e.g. 99.9 (or 0.999)."),
+    ] = None,
+    slo_window_days: Annotated[float, typer.Option(help="The SLO's window in days.")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draft a postmortem of a run: Markdown with its timeline, impact and PNG plots."""
+    from diagnose import postmortem as drafts
+
+    settings = _settings()
+    with _failures():
+        slo = _slo(slo_target, window_days=slo_window_days)
+        with wiring.open_agent(settings, progress=_progress) as agent:
+            record = drafts.collect(agent, run_id)
+        folder = out_dir or settings.state_dir / "postmortems" / run_id
+        written = drafts.write(record, folder=folder, slo=slo)
+    if as_json:
+        images = [str(p) for p in written.images]
+        print(json.dumps({"markdown": str(written.markdown), "images": images}, indent=2))
+    else:
+        out.print(f"postmortem draft: {written.markdown} ({len(written.images)} plots)")
+
+
+def _slo(target: float | None, *, window_days: float) -> Any:
+    from diagnose.analysis import drafting
+
+    if target is None:
+        return None
+    ratio = target / 100 if target > 1 else target
+    try:
+        return drafting.Slo(target=ratio, window_days=window_days, source="--slo-target")
+    except ValueError as exc:
+        raise errors.ConfigurationError(
+            f"--slo-target {target}: give a percentage below 100 (99.9) or a ratio (0.999); {exc}"
+        ) from exc
+
+
+@app.command()
 def replay(folder: Path, as_json: JsonOpt = False) -> None:
     """Re-run the analysis on a saved evidence bundle: no servers needed."""
     with _failures():

@@ -4,7 +4,8 @@
   diagnosis to the approval step, or continue it from its last checkpoint when an earlier
   worker died mid-run (the run id is the checkpoint thread id), then queue the note.
 - ``pagerduty_note``: post the findings on the incident, short enough to read on a phone.
-- ``postmortem``: draft a markdown postmortem from the incident's latest run.
+- ``postmortem``: draft the postmortem (Markdown and PNG plots) from the run the incident
+  started, with the resolution PagerDuty reported.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors import pagerduty, queue
+from diagnose import postmortem as postmortems
+from diagnose.analysis import drafting
 from diagnose.domain import errors, models
 from diagnose.server import intake
 from diagnose.settings import Settings
@@ -125,68 +128,59 @@ def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) 
 
 
 def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
-    """Draft the postmortem from the incident's latest diagnosis, and save it."""
+    """Draft the postmortem (Markdown and plots) from the run the incident started."""
     incident_id = str(job.payload["incident_id"])
     runs = [
         j
         for j in tools.queue.list_jobs(kind=queue.DIAGNOSE, ordering_key=job.ordering_key)
         if j.run_id and j.state == "done"
     ]
-    state: Mapping[str, Any] = tools.agent.status(str(runs[0].run_id)).state if runs else {}
-    markdown = postmortem_markdown(job.payload, state=state)
-    path = postmortem_path(tools.settings, incident_id=incident_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown)
+    folder = postmortem_folder(tools.settings, incident_id=incident_id)
+    if not runs:
+        markdown = _without_run(job.payload)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / postmortems.MARKDOWN).write_text(markdown, encoding="utf-8")
+        return {"incident_id": incident_id, "run_id": None, "markdown": markdown, "images": []}
+    run_id = str(runs[0].run_id)
+    written = postmortems.write(
+        postmortems.collect(tools.agent, run_id),
+        folder=folder,
+        resolution=_resolution(job),
+        title=job.payload.get("title"),
+    )
     return {
         "incident_id": incident_id,
-        "run_id": runs[0].run_id if runs else None,
-        "markdown": markdown,
+        "run_id": run_id,
+        "markdown": written.text,
+        "folder": str(folder),
+        "images": [p.name for p in written.images],
     }
 
 
-def postmortem_path(settings: Settings, *, incident_id: str) -> Path:
+def _resolution(job: queue.Job) -> drafting.Resolution | None:
+    """The resolution as PagerDuty reported it; this job (its stored payload) is the record."""
+    resolved_at = job.payload.get("resolved_at")
+    if not resolved_at:
+        return None
+    try:
+        at = models.parse_time(str(resolved_at))
+    except ValueError:
+        return None
+    detail = "incident resolved (PagerDuty incident.resolved)"
+    return drafting.Resolution(at=at, ref=f"queue-job:{job.id}", detail=detail)
+
+
+def postmortem_folder(settings: Settings, *, incident_id: str) -> Path:
     safe = "".join(c for c in incident_id if c.isalnum() or c in "-_") or "incident"
-    return settings.state_dir / "postmortems" / f"{safe}.md"
+    return settings.state_dir / "postmortems" / safe
 
 
-def postmortem_markdown(incident: Mapping[str, Any], *, state: Mapping[str, Any]) -> str:
-    """A first draft: timeline, root cause with its evidence, action items. People finish it."""
-    result = reporting.result(dict(state)) if state else None  # type: ignore[arg-type]
-    trigger = state.get("trigger") or {}
-    lines = [
-        f"# Postmortem draft: {incident.get('title') or incident.get('incident_id')}",
-        "",
-        "## Timeline (UTC)",
-        "",
-    ]
-    lines += [
-        f"- {trigger['at']}: alert fired ({trigger.get('title')})"
-        if trigger
-        else "- (no diagnosis ran for this incident)"
-    ]
-    decision = state.get("decision")
-    if decision:
-        lines.append(
-            f"- {decision.get('at')}: {decision.get('approver')} chose "
-            f"{decision.get('verdict')} {decision.get('fix') or ''}".rstrip()
-        )
-    lines += [f"- {incident.get('resolved_at')}: resolved", "", "## Root cause", ""]
-    lines += _cause_lines(result)
-    lines += ["", "## Action items", ""]
-    lines += [
-        f"- [ ] {f['kind']} {f['target']} ({f['id']}): `{f['command']}`"
-        for f in (result or {}).get("fixes", [])
-    ] or ["- [ ] (to be written)"]
-    return "\n".join(lines) + "\n"
-
-
-def _cause_lines(result: Mapping[str, Any] | None) -> list[str]:
-    if not result or not result["hypotheses"]:
-        return ["Not established by the diagnosis; to be written."]
-    top = result["hypotheses"][0]
-    evidence = {e["id"]: e for e in result["evidence"]}
-    lines = [f"{top['summary']} (confidence {top['confidence']:.0%}, computed)", "", "Evidence:"]
-    for ev_id in top.get("evidence", []):
-        ev = evidence.get(ev_id, {})
-        lines.append(f"- `{ev_id}` {ev.get('summary', '')} — `{ev.get('query', '')}`")
-    return lines
+def _without_run(incident: Mapping[str, Any]) -> str:
+    """No diagnosis ran for the incident: say so, with what PagerDuty told us."""
+    title = incident.get("title") or incident.get("incident_id")
+    return (
+        f"# Postmortem draft: {title}\n\n"
+        "No diagnosis ran for this incident, so there is no stored evidence to draft from.\n\n"
+        f"- Resolved: {incident.get('resolved_at') or 'unknown'}\n"
+        f"- Incident: {incident.get('incident_url') or incident.get('incident_id')}\n"
+    )
