@@ -143,6 +143,13 @@ class Settings(BaseModel):
     llm_max_completion_tokens: int = Field(4096, ge=16)
     """``DIAGNOSE_LLM_MAX_COMPLETION_TOKENS``: cap on one answer (thinking included)."""
 
+    llm_max_prompt_tokens: int = Field(16_000, ge=1)
+    """``DIAGNOSE_LLM_MAX_PROMPT_TOKENS``: prompt tokens per diagnosis, summed over requests
+    (each request re-sends the conversation); the digest takes at most 40% of it."""
+
+    llm_max_session_completion_tokens: int = Field(16_000, ge=1)
+    """``DIAGNOSE_LLM_MAX_SESSION_COMPLETION_TOKENS``: completion tokens per diagnosis, summed."""
+
     llm_temperature: float = Field(1.0, ge=0, le=2)
     """``DIAGNOSE_LLM_TEMPERATURE``: 1.0, as MiniMax recommends for M2.x."""
 
