@@ -45,6 +45,8 @@ _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REASONING_KEYS = ("reasoning", "reasoning_content")
 _MAX_ANSWER_CHARS = 8000
 _NOT_RUN = f"not run: answer by calling {reasoning.ANSWER_TOOL}"
+DIGEST_SHARE = 0.4
+"""The share of the prompt budget the digest may take: every later turn re-sends it."""
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,8 @@ def budget_from_settings(settings: config.Settings) -> reasoning.Budget:
         max_steps=settings.llm_max_steps,
         max_tokens=settings.llm_max_tokens,
         max_seconds=settings.llm_max_seconds,
+        max_prompt_tokens=settings.llm_max_prompt_tokens,
+        max_completion_tokens=settings.llm_max_session_completion_tokens,
     )
 
 
@@ -394,20 +398,29 @@ class _Session:
         nonce: str,
         clock: Callable[[], float],
     ) -> None:
-        self.client, self.digest, self.budget = client, digest, budget
+        room = max(1, int(budget.max_prompt_tokens * DIGEST_SHARE))
+        self.digest = reasoning.fit_digest(digest, max_tokens=room, nonce=nonce)
+        self.client, self.budget = client, budget
         self.toolbox, self.nonce, self.clock = toolbox, nonce, clock
         self.deadline = clock() + budget.max_seconds
         self.usage = reasoning.Usage()
         self.seen: set[tuple[str, str]] = set()
         self.answers: list[str] = []
-        self.answer_tool = reasoning.answer_tool(digest)
+        names = [t.name for t in toolbox.specs()] if toolbox else []
+        system = reasoning.system_prompt(nonce=nonce, with_tools=bool(toolbox), tools=names)
         self.messages: list[Message] = [
-            {
-                "role": "system",
-                "content": reasoning.system_prompt(nonce=nonce, with_tools=bool(toolbox)),
-            },
-            {"role": "user", "content": reasoning.render_digest(digest, nonce=nonce)},
+            {"role": "system", "content": system},
+            {"role": "user", "content": reasoning.render_digest(self.digest, nonce=nonce)},
         ]
+
+    @property
+    def citable(self) -> reasoning.Digest:
+        """The digest plus the evidence the tool calls gathered: what an answer may cite."""
+        return self.digest.with_evidence(self.toolbox.gathered()) if self.toolbox else self.digest
+
+    @property
+    def answer_tool(self) -> reasoning.ToolSpec:
+        return reasoning.answer_tool(self.citable)
 
     def run(self) -> reasoning.Reasoning:
         try:
@@ -419,8 +432,8 @@ class _Session:
 
     def _explore(self) -> reasoning.Reasoning:
         assert self.toolbox is not None
-        tools = [*self.toolbox.specs(), self.answer_tool]
-        while self.usage.requests < self.budget.max_steps - 2:  # keep two: answer and repair
+        while self.usage.requests < self.budget.max_steps - 2 and self._room_to_explore():
+            tools = [*self.toolbox.specs(), self.answer_tool]
             reply = self._ask(tools=tools, tool_choice="auto")
             answer = reply.call_named(reasoning.ANSWER_TOOL)
             if answer is not None or not reply.tool_calls:
@@ -441,7 +454,7 @@ class _Session:
         self, reply: Reply, text: str | None, *, repairs: int, earlier: tuple[str, ...]
     ) -> reasoning.Reasoning:
         self.answers.append((text or "")[:_MAX_ANSWER_CHARS])
-        checked = reasoning.validate_answer(text, digest=self.digest, nonce=self.nonce)
+        checked = reasoning.validate_answer(text, digest=self.citable, nonce=self.nonce)
         if checked.accepted:
             return self._outcome(reasoning.ReasoningStatus.ACCEPTED, claims=checked.claims)
         label = "after repair: " if earlier else ""
@@ -459,28 +472,60 @@ class _Session:
             return self._outcome(reasoning.ReasoningStatus.REJECTED, reasons=reasons)
 
     def _ask(self, *, tools: Sequence[reasoning.ToolSpec], tool_choice: JSON) -> Reply:
-        remaining_s, remaining_tokens = self._remaining()
-        reply = self.client.complete(
-            self.messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            max_tokens=remaining_tokens,
-            timeout_s=remaining_s,
-        )
+        remaining_s, remaining_tokens = self._remaining(tools)
+        began = self.clock()
+        try:
+            reply = self.client.complete(
+                self.messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                max_tokens=remaining_tokens,
+                timeout_s=remaining_s,
+            )
+        except errors.SourceError:
+            self.usage = self.usage.fail(seconds=self.clock() - began)
+            raise
         self.usage = self.usage.add(
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            seconds=self.clock() - began,
         )
         return reply
 
-    def _remaining(self) -> tuple[float, int]:
-        if self.usage.requests >= self.budget.max_steps:
-            raise _StopError(f"step budget spent ({self.budget.max_steps} requests)")
-        tokens = self.budget.max_tokens - self.usage.total
+    def _prompt_estimate(self, tools: Sequence[reasoning.ToolSpec]) -> int:
+        """Tokens the next request's prompt is likely to cost (messages and tool schemas)."""
+        text = json.dumps(self.messages) + json.dumps([t.to_openai() for t in tools])
+        return reasoning.estimate_tokens(text)
+
+    def _room_to_explore(self) -> bool:
+        """Another tool turn fits only if the answer after it still fits the prompt budget."""
+        assert self.toolbox is not None
+        tools = [*self.toolbox.specs(), self.answer_tool]
+        needed = 2 * self._prompt_estimate(tools)
+        return self.usage.prompt_tokens + needed <= self.budget.max_prompt_tokens
+
+    def _remaining(self, tools: Sequence[reasoning.ToolSpec]) -> tuple[float, int]:
+        budget = self.budget
+        if self.usage.requests >= budget.max_steps:
+            raise _StopError(f"step budget spent ({budget.max_steps} requests)")
+        tokens = min(
+            budget.max_tokens - self.usage.total,
+            budget.max_completion_tokens - self.usage.completion_tokens,
+        )
         if tokens <= 0:
-            raise _StopError(f"token budget spent ({self.usage.total} of {self.budget.max_tokens})")
+            raise _StopError(
+                f"token budget spent ({self.usage.prompt_tokens} prompt and "
+                f"{self.usage.completion_tokens} completion tokens)"
+            )
+        prompt = self.usage.prompt_tokens + self._prompt_estimate(tools)
+        if prompt > budget.max_prompt_tokens:
+            raise _StopError(
+                f"prompt token budget: about {prompt} prompt tokens would exceed "
+                f"{budget.max_prompt_tokens}"
+            )
         seconds = self.deadline - self.clock()
         if seconds <= 0:
-            raise _StopError(f"time budget spent ({self.budget.max_seconds:g} s)")
+            raise _StopError(f"time budget spent ({budget.max_seconds:g} s)")
         return seconds, tokens
 
     def _run_tools(self, reply: Reply) -> None:

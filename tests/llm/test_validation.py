@@ -198,5 +198,13 @@ def test_a_budget_needs_room() -> None:
 def test_no_model_is_an_unavailable_outcome_that_used_nothing() -> None:
     outcome = reasoning.absent()
     assert outcome.status is reasoning.ReasoningStatus.UNAVAILABLE
-    assert outcome.report() == {"used": False, "prompt_tokens": 0, "completion_tokens": 0}
+    assert outcome.report() == {
+        "used": False,
+        "status": "unavailable",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "calls": 0,
+        "failed_calls": 0,
+        "seconds": 0.0,
+    }
     assert "DIAGNOSE_LLM_BASE_URL" in outcome.reasons[0]

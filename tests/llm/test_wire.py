@@ -238,7 +238,9 @@ def test_the_token_budget_stops_the_session(
     outcome = reasoner.reason(digest, budget=budget, toolbox=toolbox(digest))
     assert outcome.status is Status.STOPPED and "token budget" in outcome.reasons[0]
     assert len(server.chats) == 1
-    assert outcome.report() == {"used": True, "prompt_tokens": 900, "completion_tokens": 200}
+    report = outcome.report()
+    assert (report["prompt_tokens"], report["completion_tokens"]) == (900, 200)
+    assert (report["used"], report["calls"], report["status"]) == (True, 1, "stopped")
 
 
 def test_max_tokens_never_exceeds_what_the_budget_has_left(
@@ -257,8 +259,10 @@ def test_token_usage_is_summed_for_the_report(
         answer(digest, prompt_tokens=1200, completion_tokens=80),
     )
     outcome = reasoner.reason(digest, budget=reasoning.Budget(), toolbox=toolbox(digest))
-    assert outcome.report() == {"used": True, "prompt_tokens": 2200, "completion_tokens": 130}
-    assert outcome.to_dict()["status"] == "accepted"
+    report = outcome.report()
+    assert (report["prompt_tokens"], report["completion_tokens"]) == (2200, 130)
+    assert (report["used"], report["calls"], report["failed_calls"]) == (True, 2, 0)
+    assert report["seconds"] >= 0 and outcome.to_dict()["status"] == "accepted"
 
 
 def test_evidence_reaches_the_model_fenced_and_redacted(
