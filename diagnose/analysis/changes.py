@@ -11,8 +11,11 @@ revision it is a limits change. A ConfigMap/Secret belongs to the workload named
 (``app.kubernetes.io/name``, ``app``, ``app.kubernetes.io/instance``) or an annotation naming a
 deployment, else to the longest deployment name it starts with (``checkout-config`` →
 ``checkout``). Containers' last terminations (OOMKilled, errors) are restarts; Warning events
-about nodes are node changes, and ScalingReplicaSet events on a ReplicaSet older than the event
-are scale changes.
+about nodes are node changes, except a kernel's report of one container hitting its own memory
+limit (a restart of that container); Warning events that a pod's node is in trouble (the node
+controller's ``NodeNotReady``, a node-pressure eviction, a node shutdown) become one node change
+per node, on the node the pod runs on. ScalingReplicaSet events on a ReplicaSet older than the
+event are scale changes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ _SCALED = re.compile(
 _OWNER_LABELS = ("app.kubernetes.io/name", "app", "app.kubernetes.io/instance", "component")
 _OWNER_ANNOTATIONS = ("diagnose.io/workload", "app.kubernetes.io/part-of")
 _ROLLOUT_GRACE = timedelta(minutes=2)
+_NODE_TROUBLE = frozenset({"NodeNotReady", "NodeShutdown", "NodeUnreachable"})
+"""Reasons of pod events that report the pod's node in trouble, not the pod."""
+_NODE_PRESSURE = re.compile(r"\bnode (?:was|is) low on resource", re.IGNORECASE)
+_CGROUP_OOM = re.compile(r"Memory cgroup out of memory: Killed process \d+ \((?P<proc>[^)]+)\)")
 
 
 @dataclass
@@ -85,6 +92,7 @@ def list_changes(view: ClusterView, *, known: Sequence[str] = ()) -> list[models
         *_config_edits(view, workloads=workloads),
         *_restarts(view),
         *_event_changes(view),
+        *_node_trouble(view),
     ]
     return sorted(found, key=lambda c: (c.at, c.ref))
 
@@ -258,7 +266,10 @@ def _event_change(
         return _scale_event(event, at=at, source=source, created=created)
     if event.get("type") != "Warning":
         return None
-    if kind == "node":
+    oom = _CGROUP_OOM.search(message) if kind == "node" else None
+    if oom is not None:  # one container over its own limit, reported by the node's kernel
+        change_kind, component = models.ChangeKind.RESTART, oom["proc"]
+    elif kind == "node":
         change_kind, component = models.ChangeKind.NODE, f"node/{name}"
     elif reason in ("OOMKilling", "OOMKilled", "BackOff", "Evicted", "Killing"):
         change_kind = models.ChangeKind.RESTART
@@ -274,6 +285,56 @@ def _event_change(
         f"{reason}: {message}"[:240],
         source,
     )
+
+
+def node_trouble(event: Item) -> bool:
+    """Whether a pod's Warning event reports its node in trouble rather than the pod."""
+    if event.get("type") != "Warning" or not str(event.get("object") or "").startswith("pod/"):
+        return False
+    reason, message = str(event.get("reason") or ""), str(event.get("message") or "")
+    return reason in _NODE_TROUBLE or (reason == "Evicted" and bool(_NODE_PRESSURE.search(message)))
+
+
+def placement(view: ClusterView) -> dict[str, frozenset[str]]:
+    """Node → the workloads with a pod on it, from the pods' ``node``."""
+    hosted: dict[str, set[str]] = {}
+    for pod, _ in view.pods:
+        if pod.get("node"):
+            hosted.setdefault(str(pod["node"]), set()).add(_pod_workload(pod))
+    return {node: frozenset(names) for node, names in hosted.items()}
+
+
+def _node_trouble(view: ClusterView) -> list[models.Change]:
+    """One node change per node whose pods' events report it in trouble, at the first one."""
+    nodes = {str(pod["name"]): str(pod["node"]) for pod, _ in view.pods if pod.get("node")}
+    by_node: dict[str, list[tuple[datetime, Item, str]]] = {}
+    for event, source in view.events:
+        at = _time(event.get("first")) or _time(event.get("last"))
+        pod = str(event.get("object") or "").removeprefix("pod/")
+        if at is not None and node_trouble(event) and pod in nodes:
+            by_node.setdefault(nodes[pod], []).append((at, event, source))
+    changes = []
+    for node, found in sorted(by_node.items()):
+        found.sort(key=lambda item: item[0])
+        at, first, source = found[0]
+        pods = sorted({str(e["object"]).removeprefix("pod/") for _, e, _ in found})
+        reasons = sorted({str(e["reason"]) for _, e, _ in found})
+        detail = (
+            f"{'/'.join(reasons)} on {len(pods)} pod(s) on node {node} "
+            f"({', '.join(pods[:6])}): {first.get('message')}"
+        )
+        changes.append(
+            models.Change(
+                models.ChangeKind.NODE,
+                f"node/{node}",
+                f"node/{node}",
+                str(first.get("namespace") or ""),
+                at,
+                detail[:240],
+                source,
+            )
+        )
+    return changes
 
 
 def _scale_event(

@@ -100,6 +100,7 @@ def correlate(
         since=trigger.at - _RECENT,
         policy=policy.confidence,
         traces=seen,
+        placement=changes_.placement(view),
     )
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)
     if abstained:

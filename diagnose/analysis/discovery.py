@@ -31,6 +31,9 @@ SERVICE_LABELS = (
 _SELECTOR_LABELS = (*SERVICE_LABELS, "source_workload")
 _POD_SUFFIX = re.compile(r"^(?P<base>.+?)(?:-[a-z0-9]{6,10})?-[a-z0-9]{5}$")
 _ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
+_NODE_PREFIXES = ("node_", "kube_node_")
+"""Node-level series (node-exporter, kube-state-metrics' nodes): they belong to a node."""
+_PORT = re.compile(r":\d+$")
 _DROPPED_PREFIXES = ("scrape_", "prometheus_", "promhttp_", "go_gc_", "process_start_")
 _DROPPED_SUFFIXES = ("_created", "_info")
 _DESIRED_STATE = re.compile(
@@ -189,10 +192,16 @@ def component_of(labels: Mapping[str, str]) -> str | None:
     """The workload a series belongs to, from its labels in :data:`SERVICE_LABELS` order.
 
     postgres_exporter series (``pg_*`` with ``datname``) belong to ``postgres/<datname>``;
-    a pod name loses its ReplicaSet hash (``checkout-7d9f8c6b5d-x2x9q`` → ``checkout``) or
-    StatefulSet ordinal (``web-0`` → ``web``)."""
-    if labels.get("__name__", "").startswith("pg_") and labels.get("datname"):
+    node-level series (``node_*``, ``kube_node_*``) with a ``node`` or ``instance`` label to
+    ``node/<name>`` (the instance without its port); a pod name loses its ReplicaSet hash
+    (``checkout-7d9f8c6b5d-x2x9q`` → ``checkout``) or StatefulSet ordinal (``web-0`` → ``web``).
+    """
+    name = labels.get("__name__", "")
+    if name.startswith("pg_") and labels.get("datname"):
         return f"postgres/{labels['datname']}"
+    host = labels.get("node") or labels.get("instance")
+    if name.startswith(_NODE_PREFIXES) and host:
+        return f"node/{_PORT.sub('', host)}"
     for label in SERVICE_LABELS:
         value = labels.get(label, "")
         if not value or (label == "container" and value == "POD"):

@@ -4,8 +4,10 @@ A change explains a component when it belongs to it and comes shortly before its
 (:func:`precedence`); a change after the onset is counter-evidence. Each anomalous component
 yields one hypothesis: the kind of its best explaining change (rollout → deploy, config edit →
 config, limits or restart → resource), else what its own signals say (a database, an external
-dependency, resources). A broad rise in request rate at the alerting entry, with no change
-explaining it, is a traffic hypothesis. Changes on components that show no anomaly are listed
+dependency, resources). A node that hosts several anomalous workloads and whose pods reported it
+in trouble is a hypothesis of its own, and those workloads its symptoms (:func:`node_drafts`).
+A broad rise in request rate at the alerting entry, with no change explaining it, is a traffic
+hypothesis. Changes on components that show no anomaly are listed
 last, with that as counter-evidence. Trace findings (:mod:`tracing`), when there are any,
 corroborate a component's hypothesis or add their own (:func:`merge_traces`). Confidence is in
 docs/analysis.md.
@@ -49,6 +51,17 @@ class ConfidencePolicy:
     """Fit of a failing canary whose rollout the cluster evidence shows (``trace_fit`` if not)."""
     waiting_penalty: float = 0.6
     """A component that calls, in the traces, a suspect seen only there: × this."""
+    node_late_s: float = 600.0
+    """A node's trouble is reported after it began (the kubelet's and node controller's grace
+    periods, probe thresholds): a node event up to this long after an onset still fits it."""
+    node_min_workloads: int = 2
+    """A node is blamed only when it hosts at least this many anomalous workloads that no
+    change of their own explains: with one, the workload itself is the simpler explanation."""
+    node_symptom: float = 0.5
+    """The workloads a blamed node hosts are its symptoms: their ordering score × this."""
+    cause_weights: tuple[tuple[str, float], ...] = ()
+    """Optional (cause kind, factor) pairs on the ordering score of that kind's hypotheses
+    (a playbook's ``weights``); kinds not named keep factor 1."""
 
 
 _WEIGHTS = {
@@ -116,9 +129,11 @@ def draft_hypotheses(
     since: datetime,
     policy: ConfidencePolicy,
     traces: tracing.TraceFindings = tracing.NOTHING,
+    placement: Mapping[str, frozenset[str]] | None = None,
 ) -> list[Draft]:
-    """One draft per anomalous component (merged with the trace suspects), a traffic draft when
-    there is one, then changes on quiet components; best first."""
+    """One draft per anomalous component (merged with the trace suspects), node drafts
+    (``placement``: node → the workloads with a pod on it), a traffic draft when there is one,
+    then changes on quiet components; best first."""
     drafts = [
         _component_draft(c, changes=changes, change_evidence=change_evidence, policy=policy)
         for c in ranked
@@ -132,8 +147,19 @@ def draft_hypotheses(
         change_evidence=change_evidence,
         policy=policy,
     )
+    drafts = node_drafts(
+        drafts,
+        ranked=ranked,
+        changes=changes,
+        placement=placement,
+        change_evidence=change_evidence,
+        policy=policy,
+    )
     if traffic is not None:
         drafts = [_explained_by_traffic(d, traffic=traffic) for d in drafts] + [traffic]
+    if policy.cause_weights:
+        weights = dict(policy.cause_weights)
+        drafts = [replace(d, score=d.score * weights.get(d.kind.value, 1.0)) for d in drafts]
     drafts.sort(key=lambda d: -d.score)
     if not drafts:
         drafts = [_quiet_draft(c) for c in ranked[:3]]
@@ -171,6 +197,115 @@ def finish(
             )
         )
     return out, out[0].confidence < policy.abstain_below
+
+
+# --- nodes ---------------------------------------------------------------------------------------
+
+
+def node_timing(event_at: datetime, onset: datetime | None, *, policy: ConfidencePolicy) -> float:
+    """How well a node event's time fits an onset: like :func:`precedence` before it, and fully
+    up to ``node_late_s`` after it (a node's trouble is observed late, not made at a moment)."""
+    if onset is None:
+        return 0.0
+    late = (event_at - onset).total_seconds()
+    if 0 <= late <= policy.node_late_s:
+        return 1.0
+    return precedence(event_at, onset, policy=policy)
+
+
+def node_drafts(
+    drafts: Sequence[Draft],
+    *,
+    ranked: Sequence[components_.ComponentScore],
+    changes: Sequence[models.Change],
+    placement: Mapping[str, frozenset[str]] | None,
+    change_evidence: Mapping[str, str],
+    policy: ConfidencePolicy,
+) -> list[Draft]:
+    """A node whose pods reported it in trouble, hosting at least ``node_min_workloads``
+    anomalous workloads that no change of their own explains, is a ``resource`` hypothesis
+    (its change the node); those workloads become its symptoms. Its ordering score is the best
+    hosted workload's rank * (1 + change_bonus * fit), fit = timing * the share of the anomalous
+    workloads it hosts."""
+    out = list(drafts)
+    for node, hosted in sorted((placement or {}).items()):
+        events = [
+            c for c in changes if c.kind is models.ChangeKind.NODE and c.ref == f"node/{node}"
+        ]
+        unexplained = {d.component for d in out if d.change is None}
+        affected = [
+            c
+            for c in ranked
+            if c.anomalous
+            and c.component in unexplained
+            and any(components_.same_workload(c.component, w) for w in hosted)
+        ]
+        onsets = [c.onset for c in affected if c.onset]
+        if not events or len(affected) < policy.node_min_workloads or not onsets:
+            continue
+        first = min(events, key=lambda c: c.at)
+        timing = node_timing(first.at, min(onsets), policy=policy)
+        workloads = [c for c in ranked if c.anomalous and "/" not in c.component]
+        fit = timing * len(affected) / max(1, len(workloads))
+        if fit < 0.3:
+            continue
+        names = {c.component for c in affected}
+        out = [_hosted(d, node=node, policy=policy) if d.component in names else d for d in out]
+        draft = _node_draft(
+            node, first=first, affected=affected, fit=fit, evidence=change_evidence, policy=policy
+        )
+        own = next((d for d in out if d.component == draft.component), None)
+        if own is not None:  # the node's own metrics (node-exporter) are anomalous too
+            out.remove(own)
+            draft = replace(
+                draft,
+                score=max(draft.score, own.score),
+                strength=max(draft.strength, own.strength),
+                summary=f"{draft.summary}; its own metrics: {own.summary}",
+                evidence=(*draft.evidence, *own.evidence),
+            )
+        out.append(draft)
+    return out
+
+
+def _node_draft(
+    node: str,
+    *,
+    first: models.Change,
+    affected: Sequence[components_.ComponentScore],
+    fit: float,
+    evidence: Mapping[str, str],
+    policy: ConfidencePolicy,
+) -> Draft:
+    best = max(affected, key=lambda c: c.rank)
+    onset = min(c.onset for c in affected if c.onset)
+    lead = (onset - first.at).total_seconds()
+    when = _ago(lead) if lead >= 0 else f"{-lead:.0f}s after"
+    names = ", ".join(c.component for c in affected)
+    cited = [evidence[first.ref + first.at.isoformat()], first.evidence]
+    cited += [e for c in affected for e in (c.evidence, *(s.evidence for s in c.signals[:1])) if e]
+    return Draft(
+        models.CauseKind.RESOURCE,
+        f"node/{node}",
+        best.rank * (1.0 + policy.change_bonus * fit),
+        max(c.score for c in affected),
+        0.7 + 0.3 * fit,
+        f"node {node} in trouble ({first.detail}) {when} the onset; it runs pods of "
+        f"{len(affected)} anomalous workloads ({names}) that no change of their own explains: "
+        f"{best.component} {_describe(best)}",
+        tuple(cited),
+        (),
+        first.ref,
+        onset,
+    )
+
+
+def _hosted(draft: Draft, *, node: str, policy: ConfidencePolicy) -> Draft:
+    return replace(
+        draft,
+        score=draft.score * policy.node_symptom,
+        summary=f"{draft.summary}; it runs a pod on node {node}, which reported trouble",
+    )
 
 
 # --- per component -----------------------------------------------------------------------------

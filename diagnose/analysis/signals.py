@@ -723,6 +723,9 @@ def _component_matcher(component: str, sample: Mapping[str, str]) -> dict[str, s
         return {label: f'{label}="{sample[label]}"'}
     if component.startswith("postgres/"):
         return {"datname": f'datname="{sample["datname"]}"'}
+    if component.startswith("node/"):
+        label = "node" if sample.get("node") else "instance"
+        return {label: f'{label}="{sample[label]}"'}
     for label in discovery.SERVICE_LABELS:
         value = sample.get(label, "")
         if value and not (label == "container" and value == "POD"):

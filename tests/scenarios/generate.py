@@ -102,6 +102,7 @@ class Revision:
     mem_limit: str
     hash: str
     uid: str
+    cpu_factor: float = 1.0  # CPU per request relative to the workload's usual cost
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Pod:
     mem_limit: int
     restarts_before: int = 0
     down: list[tuple[int, int]] = field(default_factory=list)  # crash-loop gaps [from, to)
+    unready: list[tuple[int, int]] = field(default_factory=list)  # running, not ready [from, to)
     restarts: list[int] = field(default_factory=list)  # steps where a new container starts
     mem_override: Any = None
     last_terminated: dict[str, Any] | None = None
@@ -257,6 +259,22 @@ CLIENT_EDGES = (
 )
 """(caller, server_address, callee route): the callers that export ``http_client_*``."""
 
+Spec = tuple[int, str, str, int, float, str, int]
+
+
+@dataclass(frozen=True)
+class Shop:
+    """What runs in the namespace: workloads (as in :data:`SERVICES`), their ConfigMaps, the
+    routes (callers first), and the callers that export client histograms."""
+
+    services: dict[str, Spec]
+    configs: dict[str, dict[str, str]]
+    routes: Callable[[], list[Route]]
+    client_edges: tuple[tuple[str, str, str], ...]
+
+
+SHOP = Shop(SERVICES, CONFIGS, shop_routes, CLIENT_EDGES)
+
 
 # --- the world --------------------------------------------------------------------------------
 
@@ -264,20 +282,23 @@ CLIENT_EDGES = (
 class World:
     """One scenario's cluster: workloads, pods, routes and what happened to them."""
 
-    def __init__(self, *, name: str, end: datetime) -> None:
+    def __init__(self, *, name: str, end: datetime, shop: Shop = SHOP) -> None:
         self.name = name
+        self.shop = shop
         self.end = end
         self.start = end - WINDOW
         self.n = int(WINDOW.total_seconds()) // STEP_S + 1
         self.t0 = int(self.start.timestamp())
         self.rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
-        self.routes = {r.key: r for r in shop_routes()}
+        self.routes = {r.key: r for r in shop.routes()}
         self.workloads: dict[str, Workload] = {}
         self.pods: list[Pod] = []
         self.configmaps: dict[str, ConfigMap] = {}
         self.events: list[dict[str, Any]] = []
         self.node_events: list[dict[str, Any]] = []
         self._ips: set[str] = set()
+        self.avoid: set[str] = set()  # nodes the scheduler does not pick for new pods
+        self.node_steal: dict[str, np.ndarray] = {}  # node → CPU steal share (node-exporter)
         for r in self.routes.values():
             r.latency_mult = np.ones(self.n)
             r.error_add = np.zeros(self.n)
@@ -285,9 +306,10 @@ class World:
             r.served = np.ones(self.n)
             r.rate = np.zeros(self.n)
         self.entry_mult = np.ones(self.n)
-        for name_, spec in SERVICES.items():
+        for name_, spec in shop.services.items():
             self._add_workload(name_, spec)
-        targets = [f"otel/{s}" for s in SERVICES] + [f"cadvisor/{n}" for n in NODES] + ["ksm"]
+        targets = [f"otel/{s}" for s in shop.services]
+        targets += [f"cadvisor/{n}" for n in NODES] + ["ksm"]
         self.gaps = {target: self._gaps() for target in targets}
 
     def _gaps(self) -> set[int]:
@@ -320,7 +342,7 @@ class World:
 
     # setup -----------------------------------------------------------------------------------
 
-    def _add_workload(self, name: str, spec: tuple[int, str, str, int, float, str, int]) -> None:
+    def _add_workload(self, name: str, spec: Spec) -> None:
         replicas, cpu, mem, mem_base, per_req, tag, revision = spec
         created = self.start - timedelta(days=int(self.rng.integers(90, 400)), hours=3)
         w = Workload(
@@ -352,8 +374,8 @@ class World:
             self._new_pod(w, w.current, created=w.current.created + timedelta(seconds=20))
         self.configmaps[name] = ConfigMap(
             name=f"{name}-config",
-            data=dict(CONFIGS[name]),
-            applied_data=dict(CONFIGS[name]),
+            data=dict(self.shop.configs[name]),
+            applied_data=dict(self.shop.configs[name]),
             created=created + timedelta(seconds=2),
             uid=self.uid(),
         )
@@ -378,7 +400,7 @@ class World:
             name=f"{w.name}-{rev.hash}-{self.suffix(5)}",
             workload=w.name,
             revision=rev,
-            node=str(self.rng.choice(NODES)),
+            node=str(self.rng.choice([n for n in NODES if n not in self.avoid])),
             ip=self.ip(),
             uid=self.uid(),
             created=created.replace(microsecond=0),
@@ -630,7 +652,8 @@ class World:
             mean_thr = np.zeros(self.n)
             for pod, s in zip(pods, share, strict=True):
                 noise = np.exp(self.rng.normal(0, 0.06, self.n))
-                demand = (0.012 + w.cpu_per_request * handled[name] * s) * noise
+                per_request = w.cpu_per_request * pod.revision.cpu_factor
+                demand = (0.012 + per_request * handled[name] * s) * noise
                 usage = np.minimum(demand, pod.cpu_limit * 0.97)
                 thr = np.clip((demand / pod.cpu_limit - 0.5) / 0.9, 0, 0.9)
                 thr = thr + self.rng.uniform(0, 0.004, self.n)
@@ -642,7 +665,7 @@ class World:
     def ready_mask(self, pod: Pod) -> np.ndarray:
         mask = np.zeros(self.n, dtype=bool)
         mask[pod.ready : pod.last] = True
-        for a, b in pod.down:
+        for a, b in [*pod.down, *pod.unready]:
             mask[a:b] = False
         return mask
 
@@ -673,6 +696,98 @@ class World:
         """``size`` for ``seconds`` from ``at``, 0 elsewhere."""
         elapsed = (np.arange(self.n) - self.step(at)) * STEP_S
         return np.where((elapsed >= 0) & (elapsed < seconds), size, 0.0)
+
+    # a node in trouble -----------------------------------------------------------------------
+
+    def place(self, node: str, pods: dict[str, int]) -> None:
+        """Put exactly ``pods[workload]`` of each workload's running pods on ``node`` and the
+        others elsewhere (as the scheduler happened to spread them)."""
+        others = [n for n in NODES if n != node]
+        for name in self.workloads:
+            running = [p for p in self.live_pods(name) if p.last == self.n]
+            for k, pod in enumerate(running):
+                if k < pods.get(name, 0):
+                    pod.node = node
+                elif pod.node == node:
+                    pod.node = others[k % len(others)]
+
+    def pods_on(self, node: str) -> list[Pod]:
+        return [p for p in self.pods if p.node == node and p.last == self.n]
+
+    def node_share(self, name: str, node: str) -> np.ndarray:
+        """The share of a workload's traffic that its pods on ``node`` serve, per step."""
+        pods = self.live_pods(name)
+        ready = np.array([self.ready_mask(p) for p in pods], dtype=float)
+        mine = np.array([p.node == node for p in pods], dtype=float)
+        return (ready * mine[:, None]).sum(axis=0) / np.maximum(ready.sum(axis=0), 1)
+
+    def noisy_neighbour(
+        self, node: str, at: datetime, *, steal: float, slow: float, not_ready: tuple[int, int]
+    ) -> None:
+        """CPU steal on one node from ``at`` (another tenant of its hypervisor): every pod on it
+        serves ``slow`` times slower and its readiness probes time out; the kubelet misses its
+        heartbeats for ``not_ready`` = (seconds after ``at``, seconds long), the node goes
+        NotReady, the node controller marks its pods not ready and nobody scrapes its cAdvisor."""
+        ramp = self.ramp(at, seconds=90, size=1.0)
+        self.node_steal[node] = steal * ramp
+        down = self.step(at + timedelta(seconds=not_ready[0]))
+        up = self.step(at + timedelta(seconds=not_ready[0] + not_ready[1]))
+        pods = self.pods_on(node)
+        for pod in pods:
+            pod.unready.append((down, up))
+        self.gaps[f"cadvisor/{node}"].update(range(down, up))
+        for name in sorted({p.workload for p in pods}):
+            share = self.node_share(name, node)
+            for r in self.routes.values():
+                if r.service == name and not r.external:
+                    r.latency_mult = r.latency_mult * (1 + slow * share * ramp)
+                    r.sigma_add = r.sigma_add + 0.25 * share * ramp
+                    r.served = self.any_ready(name)
+        self._node_records(node, pods, at=at, down=self.at(down), up=self.at(up))
+
+    def _node_records(
+        self, node: str, pods: list[Pod], *, at: datetime, down: datetime, up: datetime
+    ) -> None:
+        ref = {"kind": "Node", "name": node, "uid": node, "apiVersion": "v1"}
+        for reason, when, source in (
+            ("NodeNotReady", down, "node-controller"),
+            ("NodeReady", up, "kubelet"),
+        ):
+            self.node_events.append(
+                {
+                    "ref": ref,
+                    "reason": reason,
+                    "source": source,
+                    "message": f"Node {node} status is now: {reason}",
+                    "first": when,
+                    "last": when,
+                    "count": 1,
+                    "host": node if source == "kubelet" else None,
+                    "type": "Normal",
+                }
+            )
+        for pod in pods:
+            self.event(
+                self.pod_ref(pod),
+                "NodeNotReady",
+                "Node is not ready",
+                down + timedelta(seconds=int(self.rng.integers(0, 3))),
+                source="node-controller",
+                warning=True,
+            )
+            first = at + timedelta(seconds=int(self.rng.integers(40, 80)))
+            self.event(
+                self.pod_ref(pod, container=True),
+                "Unhealthy",
+                f'Readiness probe failed: Get "http://{pod.ip}:8080/healthz": context deadline '
+                "exceeded (Client.Timeout exceeded while awaiting headers)",
+                first,
+                last=self.end - timedelta(seconds=int(self.rng.integers(5, 40))),
+                count=int((self.end - first).total_seconds() // 5 * self.rng.uniform(0.2, 0.4)),
+                source="kubelet",
+                host=pod.node,
+                warning=True,
+            )
 
     # a crash loop ----------------------------------------------------------------------------
 
@@ -888,7 +1003,7 @@ class MetricsWriter:
         self.family(
             "http_client_request_duration_seconds", "histogram", "Duration of HTTP client requests."
         )
-        for caller, address, callee_key in CLIENT_EDGES:
+        for caller, address, callee_key in w.shop.client_edges:
             callee = w.routes[callee_key]
             labels = {
                 "service_name": caller,
@@ -1081,6 +1196,32 @@ class MetricsWriter:
             target="otel/checkout",
         )
 
+    def node_exporter(self) -> None:
+        """node-exporter's CPU seconds per node, CPU and mode, when a scenario has a node in
+        trouble (relabelled as kube-prometheus does: ``instance`` is the node's name)."""
+        w = self.w
+        if not w.node_steal:
+            return
+        self.family("node_cpu_seconds", "counter", "Seconds the CPUs spent in each mode.")
+        for node in NODES:
+            target = f"node-exporter/{node}"
+            w.gaps.setdefault(target, w._gaps())
+            uptime = float(self.rng.uniform(5, 40)) * 86400
+            for cpu in ("0", "1"):
+                modes = {
+                    "user": (0.16 + 0.1 * w.diurnal()) * w.ar_noise(0.03, keep=0.9),
+                    "system": 0.045 * w.ar_noise(0.03, keep=0.9),
+                    "iowait": 0.008 * w.ar_noise(0.05, keep=0.8),
+                    "steal": 0.002 * w.ar_noise(0.05, keep=0.8)
+                    + w.node_steal.get(node, np.zeros(w.n)) * w.ar_noise(0.04, keep=0.9),
+                }
+                modes["idle"] = np.clip(1 - sum(modes.values()), 0.01, 1)
+                for mode in ("idle", "iowait", "steal", "system", "user"):
+                    share = modes[mode]
+                    labels = {"cpu": cpu, "instance": node, "job": "node-exporter", "mode": mode}
+                    values = uptime * float(share[0]) + np.cumsum(share * STEP_S)
+                    self.series("node_cpu_seconds_total", labels, values, fmt=".2f", target=target)
+
 
 def _erf(x: np.ndarray) -> np.ndarray:
     """Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and scipy is not needed."""
@@ -1099,6 +1240,7 @@ def render_metrics(world: World) -> str:
     writer.cadvisor()
     writer.kube_state()
     writer.app()
+    writer.node_exporter()
     return writer.text()
 
 
@@ -1772,6 +1914,74 @@ def oomkill_memory_limit() -> Incident:
     )
 
 
+def bad_deploy_latency() -> Incident:
+    world = World(name="bad-deploy-latency", end=utc("2026-03-23T14:15:00Z"))
+    world.edit_configmap(  # on the alerting service itself, 25 minutes before: harmless
+        "frontend", utc("2026-03-23T13:41:17Z"), {"FEATURE_RECOMMENDATIONS": "true"}
+    )
+    rev = world.rollout("catalog", utc("2026-03-23T14:06:02Z"), tag="1.32.0")
+    rev.cpu_factor = 1.8
+    share = world.revision_share("catalog", rev)
+    products = world.route("catalog GET /api/v1/products/{id}")
+    products.latency_mult = 1 + 5 * share
+    products.sigma_add = 0.2 * share
+    world.compute()
+    detail = (
+        "catalog 1.32.0 loads each product's variants one query at a time: its lookups become "
+        "about 6x slower and cost 1.8x the CPU from the moment its pods take traffic, with no "
+        "errors; frontend's product pages slow down with it and the p95 alert fires. A "
+        "frontend-config edit 25 minutes earlier is unrelated."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: frontend's latency alert fires.",
+        _alert(
+            "2026-03-23T14:12:00Z",
+            service="frontend",
+            severity="warning",
+            title="FrontendLatencyHigh: frontend p95 latency above 60ms for 3m",
+        ),
+        {
+            "root_cause": _cause(
+                "deploy", "catalog", change=f"deployment/catalog@{rev.number}", detail=detail
+            ),
+            "fix": "rollback",
+        },
+    )
+
+
+def noisy_node() -> Incident:
+    world = World(name="noisy-node", end=utc("2026-03-30T02:25:00Z"))
+    node = NODES[1]
+    world.place(node, {"frontend": 1, "catalog": 1, "inventory": 1})
+    world.avoid = {node}
+    world.rollout("cart", utc("2026-03-30T02:02:48Z"), tag="4.2.1")  # harmless, elsewhere
+    world.noisy_neighbour(
+        node, utc("2026-03-30T02:15:40Z"), steal=0.45, slow=5.0, not_ready=(150, 75)
+    )
+    world.compute()
+    detail = (
+        f"Another tenant of {node}'s hypervisor takes ~45% of its CPU (steal): every pod on "
+        "it (a frontend, a catalog and the only inventory pod) serves about 6x slower and "
+        "fails its readiness probes; the kubelet misses its heartbeats and the node is "
+        "NotReady for 75 s, during which inventory has no ready pod. Only pods on that node "
+        "are affected; a cart rollout 13 minutes earlier, on another node, is unrelated."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: frontend's latency alert fires.",
+        _page(
+            "2026-03-30T02:22:00Z",
+            service="frontend",
+            title="frontend: p95 latency SLO burning 10x (5m window)",
+        ),
+        {
+            "root_cause": _cause("resource", f"node/{node}", change=f"node/{node}", detail=detail),
+            "fix": "none",
+        },
+    )
+
+
 def traffic_surge() -> Incident:
     world = World(name="traffic-surge", end=utc("2026-03-02T13:20:00Z"))
     world.edit_configmap("cart", utc("2026-03-02T12:38:52Z"), {"CART_TTL_HOURS": "48"})
@@ -1876,6 +2086,8 @@ SCENARIOS: dict[str, Callable[[], Incident]] = {
     "traffic-surge": traffic_surge,
     "slow-dependency": slow_dependency,
     "no-clear-cause": no_clear_cause,
+    "bad-deploy-latency": bad_deploy_latency,
+    "noisy-node": noisy_node,
 }
 
 
