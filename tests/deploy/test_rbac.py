@@ -1,0 +1,173 @@
+"""What each ServiceAccount of the chart may do, computed from the rendered RBAC objects the way
+the API server would: bindings → roles → rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.deploy.conftest import NAMESPACE, VALUE_SETS, Rendered, full, iter_pod_specs
+
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+AGENT_READS = frozenset(
+    {
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "pods"),
+        ("", "configmaps"),
+        ("", "events"),
+    }
+)
+"""What connectors/kubernetes.py lists: rollouts, ReplicaSets, pods, ConfigMaps, events."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    namespace: str | None  # None: every namespace
+    group: str
+    resource: str
+    verb: str
+
+
+def grants_of(rendered: Rendered, account: str, *, namespace: str = NAMESPACE) -> set[Grant]:
+    """Everything the ServiceAccount may do, from every binding that names it."""
+    roles = {
+        (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]): m
+        for m in rendered.of_kind("ClusterRole") + rendered.of_kind("Role")
+    }
+    found: set[Grant] = set()
+    for binding in rendered.of_kind("ClusterRoleBinding") + rendered.of_kind("RoleBinding"):
+        subjects = binding.get("subjects") or []
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account and s["namespace"] == namespace
+            for s in subjects
+        ):
+            continue
+        scope = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        ref = binding["roleRef"]
+        role_ns = None if ref["kind"] == "ClusterRole" else scope
+        role = roles.get((ref["kind"], role_ns, ref["name"]))
+        assert role is not None, f"{binding['metadata']['name']} binds a role the chart lacks"
+        for rule in role.get("rules", []):
+            assert "nonResourceURLs" not in rule
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        found.add(Grant(scope, group, resource, verb))
+    return found
+
+
+def every_rule_verb(rendered: Rendered) -> set[str]:
+    return {
+        verb
+        for role in rendered.of_kind("ClusterRole") + rendered.of_kind("Role")
+        for rule in role.get("rules", [])
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_default_service_account_can_get_list_watch_what_the_agent_reads_and_nothing_else(
+    default_chart: Rendered,
+) -> None:
+    grants = grants_of(default_chart, full(""))
+    assert {(g.group, g.resource) for g in grants} == AGENT_READS
+    assert {g.verb for g in grants} == READ_VERBS
+    assert {g.namespace for g in grants} == {None}, "read access is cluster-wide by default"
+    # Every resource gets exactly the three read verbs.
+    for group, resource in AGENT_READS:
+        assert {g.verb for g in grants if (g.group, g.resource) == (group, resource)} == READ_VERBS
+
+
+@pytest.mark.parametrize("name", sorted(set(VALUE_SETS) - {"actions"}))
+def test_without_actions_no_write_verb_is_rendered_anywhere(
+    name: str, rendered_sets: dict[str, Rendered]
+) -> None:
+    rendered = rendered_sets[name]
+    assert every_rule_verb(rendered) <= READ_VERBS
+    assert full("actions") not in rendered.names("ServiceAccount")
+    for grant in grants_of(rendered, full("")):
+        assert (grant.group, grant.resource) != ("", "secrets") or grant.verb == "list"
+        assert "*" not in (grant.group, grant.resource, grant.verb)
+
+
+def test_secrets_are_never_readable_by_default_and_only_listable_on_request(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    assert not any(g.resource == "secrets" for g in grants_of(rendered_sets["default"], full("")))
+    opted_in = {
+        g for g in grants_of(rendered_sets["everything"], full("")) if g.resource == "secrets"
+    }
+    assert {g.verb for g in opted_in} == {"list"}, "metadata listing needs list, never get"
+
+
+def test_extra_read_rules_add_reads_only(rendered_sets: dict[str, Rendered]) -> None:
+    grants = grants_of(rendered_sets["everything"], full(""))
+    hpa = {g.verb for g in grants if g.resource == "horizontalpodautoscalers"}
+    assert hpa == {"get", "list"}
+
+
+def test_read_access_can_be_limited_to_namespaces(rendered_sets: dict[str, Rendered]) -> None:
+    rendered = rendered_sets["actions"]
+    assert rendered.of_kind("ClusterRoleBinding") == []
+    grants = grants_of(rendered, full(""))
+    assert {g.namespace for g in grants} == {"shop", "payments", "ops"}
+    assert {g.verb for g in grants} == READ_VERBS
+
+
+def test_with_actions_the_write_verbs_go_to_a_separate_account_in_the_named_namespaces_only(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    rendered = rendered_sets["actions"]
+    writer = full("actions")
+    assert writer in rendered.names("ServiceAccount")
+    writes = {g for g in grants_of(rendered, writer) if g.verb not in READ_VERBS}
+    assert {(g.group, g.resource, g.verb) for g in writes} == {
+        ("apps", "deployments", "patch"),  # rollout undo, set resources, rollout restart
+        ("apps", "deployments/scale", "patch"),  # scale
+        ("", "configmaps", "patch"),  # config revert
+    }
+    assert {g.namespace for g in writes} == {"shop", "payments"}, "never cluster-wide"
+    assert not {"create", "delete", "deletecollection", "update", "escalate", "bind", "*"} & {
+        g.verb for g in grants_of(rendered, writer)
+    }
+    # The read-only account stays read-only even with actions on.
+    assert {g.verb for g in grants_of(rendered, full(""))} == READ_VERBS
+    # The writer also reads what the agent reads, where the agent reads.
+    assert {(g.group, g.resource) for g in grants_of(rendered, writer)} >= AGENT_READS
+
+
+def test_only_the_api_pods_run_as_the_writer(rendered_sets: dict[str, Rendered]) -> None:
+    """Approved runs resume in the API process; workers only diagnose."""
+    accounts = {
+        manifest["metadata"]["name"]: spec.get("serviceAccountName")
+        for manifest, spec in iter_pod_specs(rendered_sets["actions"])
+    }
+    assert accounts == {full("api"): full("actions"), full("worker"): full("")}
+    default = {
+        m["metadata"]["name"]: s["serviceAccountName"]
+        for m, s in iter_pod_specs(rendered_sets["default"])
+    }
+    assert default == {full("api"): full(""), full("worker"): full("")}
+
+
+def test_the_model_server_gets_no_kubernetes_credentials(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    spec = rendered_sets["vllm"].get("Deployment", full("vllm"))["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in spec
+
+
+def test_service_accounts_do_not_hand_out_tokens_unasked(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    """Tokens are mounted only into the pods that call the API server, and only when
+    kubernetes.enabled."""
+    for account in rendered_sets["actions"].of_kind("ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
+    for _, spec in iter_pod_specs(rendered_sets["minimal"]):
+        assert spec["automountServiceAccountToken"] is False
+    for _, spec in iter_pod_specs(rendered_sets["default"]):
+        assert spec["automountServiceAccountToken"] is True
