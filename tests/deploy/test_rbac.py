@@ -4,10 +4,11 @@ the API server would: bindings → roles → rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import NAMESPACE, VALUE_SETS, Rendered, full, iter_pod_specs
+from tests.deploy.conftest import NAMESPACE, VALUE_SETS, Rendered, full, iter_pod_specs, render
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 
@@ -87,6 +88,7 @@ def test_without_actions_no_write_verb_is_rendered_anywhere(
     rendered = rendered_sets[name]
     assert every_rule_verb(rendered) <= READ_VERBS
     assert full("actions") not in rendered.names("ServiceAccount")
+    assert rendered.of_kind("Secret") == []
     for grant in grants_of(rendered, full("")):
         assert (grant.group, grant.resource) != ("", "secrets") or grant.verb == "list"
         assert "*" not in (grant.group, grant.resource, grant.verb)
@@ -116,40 +118,86 @@ def test_read_access_can_be_limited_to_namespaces(rendered_sets: dict[str, Rende
     assert {g.verb for g in grants} == READ_VERBS
 
 
-def test_with_actions_the_write_verbs_go_to_a_separate_account_in_the_named_namespaces_only(
+WRITER_GRANTS = frozenset(
+    {
+        ("apps", "deployments", "patch"),  # rollback, scale, raise limits (and their dry runs)
+        ("apps", "deployments", "get"),  # the writer reads the live object it patches
+        ("apps", "replicasets", "get"),  # a rollback copies the old revision's pod template
+        ("apps", "replicasets", "list"),
+    }
+)
+
+
+def test_with_actions_the_write_verb_goes_to_a_separate_account_in_the_named_namespaces_only(
     rendered_sets: dict[str, Rendered],
 ) -> None:
     rendered = rendered_sets["actions"]
     writer = full("actions")
     assert writer in rendered.names("ServiceAccount")
-    writes = {g for g in grants_of(rendered, writer) if g.verb not in READ_VERBS}
-    assert {(g.group, g.resource, g.verb) for g in writes} == {
-        ("apps", "deployments", "patch"),  # rollout undo, set resources, rollout restart
-        ("apps", "deployments/scale", "patch"),  # scale
-        ("", "configmaps", "patch"),  # config revert
-    }
-    assert {g.namespace for g in writes} == {"shop", "payments"}, "never cluster-wide"
-    assert not {"create", "delete", "deletecollection", "update", "escalate", "bind", "*"} & {
-        g.verb for g in grants_of(rendered, writer)
-    }
-    # The read-only account stays read-only even with actions on.
+    grants = grants_of(rendered, writer)
+    assert {(g.group, g.resource, g.verb) for g in grants} == WRITER_GRANTS
+    assert {g.namespace for g in grants} == {"shop", "payments"}, "never cluster-wide"
+    # The agent's own identity stays read-only with actions on.
     assert {g.verb for g in grants_of(rendered, full(""))} == READ_VERBS
-    # The writer also reads what the agent reads, where the agent reads.
-    assert {(g.group, g.resource) for g in grants_of(rendered, writer)} >= AGENT_READS
+    assert every_rule_verb(rendered) - READ_VERBS == {"patch"}
 
 
-def test_only_the_api_pods_run_as_the_writer(rendered_sets: dict[str, Rendered]) -> None:
-    """Approved runs resume in the API process; workers only diagnose."""
-    accounts = {
-        manifest["metadata"]["name"]: spec.get("serviceAccountName")
-        for manifest, spec in iter_pod_specs(rendered_sets["actions"])
-    }
-    assert accounts == {full("api"): full("actions"), full("worker"): full("")}
-    default = {
-        m["metadata"]["name"]: s["serviceAccountName"]
-        for m, s in iter_pod_specs(rendered_sets["default"])
-    }
-    assert default == {full("api"): full(""), full("worker"): full("")}
+def test_no_pod_runs_as_the_writer_its_token_comes_as_a_separate_kubeconfig(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    """The write credentials are a file of their own (DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG),
+    never the pod's identity: dry runs happen in workers, approved fixes where runs resume."""
+    rendered = rendered_sets["actions"]
+    writer = full("actions")
+    token = rendered.get("Secret", f"{writer}-token")
+    assert token["type"] == "kubernetes.io/service-account-token"
+    assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": writer}
+    assert "data" not in token and "stringData" not in token
+    for manifest, spec in iter_pod_specs(rendered):
+        assert spec["serviceAccountName"] == full(""), manifest["metadata"]["name"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        sources = volumes["actions"]["projected"]["sources"]
+        assert sources[0]["secret"]["name"] == f"{writer}-token"
+        assert sources[1]["configMap"]["name"] == f"{writer}-kubeconfig"
+        container = spec["containers"][0]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "actions")
+        assert mount == {"name": "actions", "mountPath": "/etc/diagnose/actions", "readOnly": True}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG"] == "/etc/diagnose/actions/kubeconfig"
+        assert env["DIAGNOSE_KUBERNETES_WRITE_CONTEXT"] == "diagnose-actions"
+        assert env["DIAGNOSE_EXECUTE"] == "false"
+    for _, spec in iter_pod_specs(rendered_sets["default"]):
+        assert "actions" not in {v["name"] for v in spec["volumes"]}
+        names = {e["name"] for e in spec["containers"][0]["env"]}
+        assert not names & {"DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG", "DIAGNOSE_EXECUTE"}
+
+
+def test_the_write_kubeconfig_loads_with_the_kubernetes_client(
+    rendered_sets: dict[str, Rendered], tmp_path: Path
+) -> None:
+    """The real client's loader turns it into the writer's bearer token and the cluster CA."""
+    from kubernetes import client, config
+
+    rendered = rendered_sets["actions"]
+    text = rendered.get("ConfigMap", f"{full('actions')}-kubeconfig")["data"]["kubeconfig"]
+    (tmp_path / "token").write_text("writer-token-123", encoding="utf-8")
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(text.replace("/etc/diagnose/actions", str(tmp_path)), encoding="utf-8")
+    configuration = client.Configuration()
+    config.load_kube_config(
+        config_file=str(kubeconfig), context="diagnose-actions", client_configuration=configuration
+    )
+    assert configuration.host == "https://kubernetes.default.svc"
+    assert configuration.api_key["BearerToken"] == "Bearer writer-token-123"
+    assert configuration.ssl_ca_cert == str(tmp_path / "ca.crt")
+
+
+def test_execution_is_a_separate_switch() -> None:
+    rendered = render({"actions": {"enabled": True, "execute": True, "namespaces": ["shop"]}})
+    for _, spec in iter_pod_specs(rendered):
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert env["DIAGNOSE_EXECUTE"] == "true"
 
 
 def test_the_model_server_gets_no_kubernetes_credentials(

@@ -46,7 +46,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* The second ServiceAccount, holding the write rules; only with actions.enabled. */}}
+{{/* The second ServiceAccount, holding the write rules; only with actions.enabled. No pod
+runs as it: the agent reads its token from a mounted Secret, as write credentials of its own. */}}
 {{- define "diagnose.actionsServiceAccountName" -}}
 {{- printf "%s-actions" (include "diagnose.fullname" .) -}}
 {{- end -}}
@@ -70,9 +71,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- if and .Values.actions.enabled (not .Values.rbac.create) -}}
 {{- fail "actions.enabled needs rbac.create=true: the write rules are granted by the chart's Role bindings." -}}
-{{- end -}}
-{{- if and .Values.actions.enabled (not .Values.serviceAccount.create) -}}
-{{- fail "actions.enabled needs serviceAccount.create=true: write rights go to a separate ServiceAccount the chart creates." -}}
 {{- end -}}
 {{- if and (eq .Values.vllm.weights.source "image") (not .Values.vllm.weights.image.reference) .Values.vllm.enabled -}}
 {{- fail "vllm.weights.source=image needs vllm.weights.image.reference: the OCI image that holds the model directory." -}}
@@ -159,6 +157,14 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_MAX_CONCURRENT_RUNS" "value" .Values.queue.maxConcurrentRuns) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_JOB_LEASE_S" "value" .Values.queue.jobLeaseSeconds) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_JOB_MAX_ATTEMPTS" "value" .Values.queue.jobMaxAttempts) }}
+{{- if .Values.actions.enabled }}
+- name: DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG
+  value: /etc/diagnose/actions/kubeconfig
+- name: DIAGNOSE_KUBERNETES_WRITE_CONTEXT
+  value: diagnose-actions
+- name: DIAGNOSE_EXECUTE
+  value: {{ .Values.actions.execute | toString | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -184,6 +190,24 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
         path: {{ .Values.approvals.tokensSecret.key }}
     defaultMode: 0440
 {{- end }}
+{{- if .Values.actions.enabled }}
+- name: actions
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "diagnose.actionsServiceAccountName" . }}-token
+          items:
+            - key: token
+              path: token
+            - key: ca.crt
+              path: ca.crt
+      - configMap:
+          name: {{ include "diagnose.actionsServiceAccountName" . }}-kubeconfig
+          items:
+            - key: kubeconfig
+              path: kubeconfig
+{{- end }}
 {{- end -}}
 
 {{- define "diagnose.volumeMounts" -}}
@@ -197,6 +221,11 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 {{- if .Values.approvals.tokensSecret.name }}
 - name: api-tokens
   mountPath: /etc/diagnose/api-tokens
+  readOnly: true
+{{- end }}
+{{- if .Values.actions.enabled }}
+- name: actions
+  mountPath: /etc/diagnose/actions
   readOnly: true
 {{- end }}
 {{- end -}}
