@@ -307,6 +307,8 @@ def replay(folder: Path, as_json: JsonOpt = False) -> None:
             "now": manifest["now"],
             "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
         }
+        if manifest.get("playbook"):
+            state["playbook"] = manifest["playbook"]
         state["correlation"] = diagnosis.analyse(state, evidence=evidence)
         state["correlation"].pop("derived")
         state["fixes"] = diagnosis.proposals(state, evidence=evidence)
@@ -373,6 +375,78 @@ def lab_down(name: Annotated[str | None, typer.Argument()] = None) -> None:
     with _failures():
         stopped = lab.down(name, state_dir=_settings().lab_dir)
     out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+playbooks_app = typer.Typer(help="Check playbooks, and see which one an alert would run.")
+app.add_typer(playbooks_app, name="playbooks")
+
+
+@playbooks_app.command("lint")
+def playbooks_lint(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Playbook files or folders (default: the configured playbooks)."),
+    ] = None,
+) -> None:
+    """Validate playbooks: fields, PromQL syntax, template variables, probe names. Every
+    problem is printed as FILE:LINE: message; the exit code is 1 when there is any."""
+    from diagnose import playbook
+    from sandbox import catalogue
+
+    with _failures():
+        targets = list(paths or _settings().playbooks or [playbook.DEFAULT_DIR])
+        names = [entry.probe.name for entry in catalogue.load().entries]
+        problems = playbook.lint(targets, probe_names=names)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise typer.Exit(EXIT_UNUSABLE)
+    files = playbook.files_in(targets)
+    err.print(f"{len(files)} playbook file(s) valid", highlight=False)
+
+
+@playbooks_app.command("explain")
+def playbooks_explain(
+    alert: Annotated[
+        list[str],
+        typer.Argument(help="The alert: its title, and/or labels as key=value (alertname=…)."),
+    ],
+    service: Annotated[str | None, typer.Option(help="The alerting service.")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Its namespace.")] = "",
+    window: Annotated[int, typer.Option(help="Rate window in seconds.")] = 300,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show which playbook an alert would run, how it matched, and what it would query."""
+    from diagnose import playbook
+    from diagnose.analysis import signals
+
+    labels = dict(item.split("=", 1) for item in alert if re.match(r"^[A-Za-z_]\w*=", item))
+    title = " ".join(item for item in alert if not re.match(r"^[A-Za-z_]\w*=", item))
+    chosen_service = service or labels.get("service") or labels.get("service_name") or "SERVICE"
+    trigger = models.Trigger(
+        source="manual",
+        title=title or labels.get("alertname", ""),
+        service=chosen_service,
+        namespace=namespace or labels.get("namespace", ""),
+        at=datetime.now(UTC),
+        labels=labels,
+    )
+    with _failures():
+        loaded = wiring.load_playbooks(_settings())
+    candidates = [item for item in loaded if playbook.matches(item.playbook, trigger)]
+    chosen = playbook.choose(loaded, trigger)
+    explained: dict[str, Any] = {
+        "playbook": None,
+        "also_matched": [c.playbook.name for c in candidates if c is not chosen],
+    }
+    if chosen is not None:
+        explained["playbook"] = playbook.summary(
+            chosen, trigger, window_s=window, kind_of=lambda n: signals.classify(n)[0]
+        ) | {"description": chosen.playbook.description, "path": str(chosen.path)}
+    if as_json:
+        print(json.dumps(explained, indent=2))
+    else:
+        rendering.playbook_explained(out, explained)
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
         Panel.fit(
             f"[bold]{trigger.get('title', '')}[/bold]\n"
             f"service {trigger.get('service')} · namespace {trigger.get('namespace') or '-'} · "
-            f"fired {trigger.get('at')}\nrun {state.get('run_id')} · evidence in {bundle_dir}",
+            f"fired {trigger.get('at')}\nrun {state.get('run_id')} · evidence in {bundle_dir}"
+            + _playbook_line(state.get("playbook")),
             title="incident",
         )
     )
@@ -42,6 +43,35 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
     for note in notes:
         console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)
+
+
+def _playbook_line(matched: dict[str, Any] | None) -> str:
+    if not matched:
+        return "\nplaybook: none matched (discovered series only)"
+    return f"\nplaybook: {matched['name']} ({matched['file']}, matched by {matched['matched_by']})"
+
+
+def playbook_explained(console: Console, explained: dict[str, Any]) -> None:
+    """What ``diagnose playbooks explain`` found: the playbook and what it would query."""
+    matched = explained.get("playbook")
+    if not matched:
+        console.print("no playbook matches: only the series discovered by label would be read")
+        return
+    console.print(
+        f"[bold]{matched['name']}[/bold] ({matched['path']}), matched by {matched['matched_by']}"
+        f"\n{matched['description']}",
+        highlight=False,
+    )
+    for query in matched["queries"]:
+        console.print(f"[cyan]{query['signal']}[/cyan] ({query['kind']}):", highlight=False)
+        console.print(f"  {query['query']}", highlight=False, soft_wrap=True)
+    for key in ("probes", "fixes"):
+        console.print(f"{key}: {', '.join(matched[key]) or '-'}", highlight=False)
+    for key in ("thresholds", "weights"):
+        pairs = ", ".join(f"{k}={v}" for k, v in matched[key].items())
+        console.print(f"{key}: {pairs or 'defaults'}", highlight=False)
+    if explained.get("also_matched"):
+        console.print(f"also matched: {', '.join(explained['also_matched'])}", highlight=False)
 
 
 def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:

@@ -145,7 +145,7 @@ class Settings(BaseModel):
 
     llm_max_prompt_tokens: int = Field(16_000, ge=1)
     """``DIAGNOSE_LLM_MAX_PROMPT_TOKENS``: prompt tokens per diagnosis, summed over requests
-    (each request re-sends the conversation); the digest takes at most 40% of it."""
+    (each request re-sends the conversation); the digest takes at most 15% of it."""
 
     llm_max_session_completion_tokens: int = Field(16_000, ge=1)
     """``DIAGNOSE_LLM_MAX_SESSION_COMPLETION_TOKENS``: completion tokens per diagnosis, summed."""
@@ -227,6 +227,19 @@ class Settings(BaseModel):
     job_max_attempts: int = Field(3, ge=1, le=20)
     """``DIAGNOSE_JOB_MAX_ATTEMPTS``: a job that failed or lost its worker this often is marked
     failed instead of being tried again (a poison incident must not take every worker down)."""
+
+    playbooks: list[Path] = Field(default_factory=list)
+    """``DIAGNOSE_PLAYBOOKS``: playbook files or folders, separated by ``:`` (docs/playbooks.md).
+    Empty: the playbooks shipped in ``playbooks/``. A file that does not validate stops the run
+    with its file and line."""
+
+    @field_validator("playbooks", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        """``a:b`` from the environment; a list as given."""
+        if isinstance(value, str):
+            return [item for item in value.split(":") if item.strip()]
+        return value
 
     @field_validator("service_map", "namespace_map", mode="before")
     @classmethod

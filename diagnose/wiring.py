@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from connectors import audit, bundle, kubernetes, llm, postgres, prometheus, traces
+from diagnose import playbook
 from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
 from graphs.state import Context, GatherPolicy
-from sandbox import probing
+from sandbox import catalogue, probing
 
 
 @contextmanager
@@ -55,6 +56,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
     )
     store = bundle.FileEvidenceStore(settings.bundles_dir)
     return Context(
+        playbooks=tuple(load_playbooks(settings)),
         store=store,
         metrics=metrics,
         cluster=cluster,
@@ -66,6 +68,14 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         policy=policy,
         progress=progress,
     )
+
+
+def load_playbooks(settings: Settings) -> list[playbook.Loaded]:
+    """The playbooks named by the settings (the shipped ones by default), checked against the
+    probe catalogue; a bad file stops here with its file and line."""
+    paths = settings.playbooks or [playbook.DEFAULT_DIR]
+    names = [entry.probe.name for entry in catalogue.load().entries]
+    return playbook.load(paths, probe_names=names)
 
 
 def _database(settings: Settings) -> postgres.PostgresProbes | None:
@@ -127,6 +137,8 @@ def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterat
             yield runner.Agent(context=context, checkpointer=saver)
     finally:
         log.close()
+        if isinstance(context.reasoner, llm.OpenAIReasoner):
+            context.reasoner.close()
 
 
 def open_audit(settings: Settings) -> audit.SqliteAudit | audit.PostgresAudit:

@@ -11,6 +11,7 @@ hands the exact command to a human.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -25,11 +26,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
 
-from diagnose.analysis import correlating, discovery, fixing, ranking
+from diagnose import playbook
+from diagnose.analysis import correlating, discovery, fixing, ranking, scoring, signals
+from diagnose.domain import database as database_ports
 from diagnose.domain import errors, models
 from graphs import approval, reasoning, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
-from sandbox import advising
+from sandbox import advising, catalogue
 from sandbox import findings as db_findings
 
 Update = dict[str, Any]
@@ -69,8 +72,23 @@ def scope(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     window = models.Window(start=start, end=end)
     step = max(1.0, float(math.ceil(window.seconds / policy.points_per_series)))
     manifest = {"trigger": trigger.to_dict(), "window": window.to_dict(), "now": state["now"]}
-    runtime.context.store.write_manifest(state["run_id"], manifest | {"step_s": step})
-    return {"window": window.to_dict(), "step_s": step}
+    matched = _playbook_for(trigger, runtime, step)
+    runtime.context.store.write_manifest(state["run_id"], manifest | {"step_s": step} | matched)
+    return {"window": window.to_dict(), "step_s": step} | matched
+
+
+def _playbook_for(trigger: models.Trigger, runtime: Runtime[Context], step: float) -> Update:
+    """The playbook matching the trigger, as plain data (its rendered queries and knobs)."""
+    chosen = playbook.choose(runtime.context.playbooks, trigger)
+    if chosen is None:
+        return {}
+    runtime.context.progress(f"playbook: {chosen.playbook.name}")
+    window_s = max(60.0, 4 * step)
+    return {
+        "playbook": playbook.summary(
+            chosen, trigger, window_s=window_s, kind_of=lambda n: signals.classify(n)[0]
+        )
+    }
 
 
 def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -115,7 +133,39 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
                 for p in planned
             ]
             gathered += _in_parallel(calls, workers=runtime.context.policy.workers)
+    gathered += _playbook_queries(state, runtime, plan=plan, window=window)
     return _keep(state, runtime, gathered) | {"plan": plan}
+
+
+def _playbook_queries(
+    state: DiagnosisState,
+    runtime: Runtime[Context],
+    *,
+    plan: list[dict[str, Any]],
+    window: models.Window,
+) -> list[models.Evidence]:
+    """Run the matched playbook's queries (their results are analysed like discovered series)
+    and add them to the plan."""
+    source = runtime.context.metrics
+    queries = (state.get("playbook") or {}).get("queries", [])
+    if source is None or not queries:
+        return []
+    name = state["playbook"]["name"]
+    plan += [
+        {
+            "query": q["query"],
+            "metric": q["series"],
+            "family": "playbook",
+            "reason": f"playbook {name}: {q['signal']} ({q['kind']})",
+            "run": True,
+        }
+        for q in queries
+    ]
+    calls = [
+        functools.partial(source.query_range, q["query"], window=window, step_s=state["step_s"])
+        for q in queries
+    ]
+    return _in_parallel(calls, workers=runtime.context.policy.workers)
 
 
 def gather_changes(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -193,10 +243,44 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
         cluster=[e for e in mine if e.source == "kubernetes"],
         now=models.parse_time(state["now"]),
         traces=[e for e in mine if e.source == "traces"],
+        policy=analysis_policy(state.get("playbook")),
     )
     data: dict[str, Any] = result.to_dict()
+    _with_playbook_queries(data, state.get("playbook"))
     data["derived"] = [e.to_dict() for e in result.derived]
     return data
+
+
+def analysis_policy(matched: dict[str, Any] | None) -> correlating.AnalysisPolicy:
+    """The analysis's thresholds and weights, with the matched playbook's over the defaults."""
+    if not matched:
+        return correlating.AnalysisPolicy()
+    thresholds = matched.get("thresholds") or {}
+    anomaly = scoring.ScoringPolicy()
+    confidence = ranking.ConfidencePolicy()
+    if "anomalous_z" in thresholds:
+        anomaly = dataclasses.replace(anomaly, anomalous=float(thresholds["anomalous_z"]))
+    if "abstain_below" in thresholds:
+        confidence = dataclasses.replace(
+            confidence, abstain_below=float(thresholds["abstain_below"])
+        )
+    if "change_window_minutes" in thresholds:
+        confidence = dataclasses.replace(
+            confidence, near_s=60.0 * float(thresholds["change_window_minutes"])
+        )
+    weights = tuple(sorted((str(k), float(v)) for k, v in (matched.get("weights") or {}).items()))
+    confidence = dataclasses.replace(confidence, cause_weights=weights)
+    return correlating.AnalysisPolicy(anomaly=anomaly, confidence=confidence)
+
+
+def _with_playbook_queries(data: dict[str, Any], matched: dict[str, Any] | None) -> None:
+    """Signals computed from a playbook query cite that query (it re-runs as it is), not the
+    selector of the series name the query gave its results."""
+    queries = {q["series"]: q["query"] for q in (matched or {}).get("queries", [])}
+    for component in data.get("components", []) if queries else []:
+        for signal in component.get("signals", []):
+            if signal.get("metric") in queries:
+                signal["query"] = queries[signal["metric"]]
 
 
 def needs_database(state: DiagnosisState, runtime: Runtime[Context]) -> str:
@@ -212,7 +296,8 @@ def needs_database(state: DiagnosisState, runtime: Runtime[Context]) -> str:
         for c in correlation.get("components", [])
         if c.get("anomalous")
     )
-    return "probe_db" if pointed or correlation.get("abstained", True) else "reason"
+    asked = bool((state.get("playbook") or {}).get("probes"))
+    return "probe_db" if pointed or asked or correlation.get("abstained", True) else "reason"
 
 
 def probe_db(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -220,23 +305,57 @@ def probe_db(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     source = runtime.context.database
     assert source is not None  # routed here only when configured
     name = runtime.context.database_name
-    gathered = source.run_catalogue(database=name)
+    wanted = (state.get("playbook") or {}).get("probes", [])
+    if wanted:
+        gathered = run_probes(source, wanted, database=name, workers=runtime.context.policy.workers)
+    else:
+        gathered = source.run_catalogue(database=name)
     kept = _keep(state, runtime, gathered)
     advice = advising.advise(db_findings.find_all(gathered), default_database=name)
-    correlation = merge_hypotheses(state.get("correlation") or {}, [a.hypothesis for a in advice])
+    correlation = merge_hypotheses(
+        state.get("correlation") or {},
+        [a.hypothesis for a in advice],
+        abstain_below=analysis_policy(state.get("playbook")).confidence.abstain_below,
+    )
     db_fixes = [{"summary": a.hypothesis.summary, "fix": a.fix.to_dict()} for a in advice if a.fix]
     return kept | {"correlation": correlation, "db_fixes": db_fixes}
 
 
+def run_probes(
+    source: database_ports.DatabaseSource, names: Sequence[str], *, database: str, workers: int
+) -> list[models.Evidence]:
+    """The named catalogue probes (a playbook's request) and the generic plans of the
+    statements they single out, as :meth:`run_catalogue` does for the whole catalogue."""
+    probes = catalogue.load()
+    calls = [
+        functools.partial(
+            source.run_probe, p.name, p.sql, params=p.params, database=database or None
+        )
+        for p in (probes.probe(n) for n in dict.fromkeys(names))
+    ]
+    found = _in_parallel(calls, workers=workers)
+    chosen = [
+        e for e in found if isinstance(e.raw, dict) and e.raw.get("probe") in probes.explain_from
+    ]
+    suspects = catalogue.suspect_statements(chosen, limit=probes.explain_max)
+    plans = [
+        functools.partial(source.explain_generic, s, database=database or None) for s in suspects
+    ]
+    return found + _in_parallel(plans, workers=workers)
+
+
 def merge_hypotheses(
-    correlation: dict[str, Any], extra: Sequence[models.Hypothesis]
+    correlation: dict[str, Any],
+    extra: Sequence[models.Hypothesis],
+    *,
+    abstain_below: float | None = None,
 ) -> dict[str, Any]:
     """The correlation with more hypotheses ranked in by confidence; abstains as the analysis
-    does when the best stays under its threshold."""
+    does when the best stays under its threshold (``abstain_below``, default the analysis's)."""
     merged = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
     merged += extra
     merged.sort(key=lambda h: -h.confidence)
-    threshold = ranking.ConfidencePolicy().abstain_below
+    threshold = ranking.ConfidencePolicy().abstain_below if abstain_below is None else abstain_below
     abstained = not merged or merged[0].confidence < threshold
     notes = [n for n in correlation.get("notes", []) if not n.startswith("abstained")]
     if abstained:

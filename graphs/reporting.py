@@ -27,6 +27,7 @@ def result(state: DiagnosisState) -> dict[str, Any]:
         "evidence": [_brief(e) for e in state.get("evidence", [])],
         "decision": state.get("decision"),
         "rejected_before": state.get("past_rejections", []),
+        "playbook": _playbook(state),
         "timings_s": stages | {"stages": timings},
         "llm": _llm(state),
         "reasoning": state.get("reasoning"),
@@ -59,3 +60,12 @@ def _llm(state: DiagnosisState) -> dict[str, Any]:
         "prompt_tokens": int(block.get("prompt_tokens", 0)),
         "completion_tokens": int(block.get("completion_tokens", 0)),
     }
+
+
+def _playbook(state: DiagnosisState) -> dict[str, Any] | None:
+    """The playbook that ran: its name, file, how it matched, and what it queried."""
+    matched = state.get("playbook")
+    if not matched:
+        return None
+    keys = ("name", "file", "matched_by", "queries", "probes", "fixes")
+    return {k: matched.get(k) for k in keys}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
+from diagnose import playbook
 from diagnose.domain import database as database_ports
 from diagnose.domain import ports, reasoning
 from diagnose.domain import traces as trace_ports
@@ -37,6 +38,7 @@ class DiagnosisState(TypedDict, total=False):
     db_fixes: list[dict[str, Any]]  # fixes the database probes support, by hypothesis summary
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
+    playbook: dict[str, Any]  # playbook.summary(): the matched playbook, its queries and knobs
     past_rejections: list[dict[str, Any]]  # earlier rejections on the same components
     approval_errors: list[str]  # why the last answer at the approval step was refused
     decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
@@ -78,5 +80,6 @@ class Context:
     reasoner: reasoning.Reasoner | None = None
     budget: reasoning.Budget = field(default_factory=reasoning.Budget)
     policy: GatherPolicy = field(default_factory=GatherPolicy)
+    playbooks: tuple[playbook.Loaded, ...] = ()  # matched against the trigger in ``scope``
     clock: Callable[[], datetime] = _utcnow
     progress: Callable[[str], None] = lambda _message: None
