@@ -276,18 +276,273 @@ class Shop:
 SHOP = Shop(SERVICES, CONFIGS, shop_routes, CLIENT_EDGES)
 
 
+# The shop grown into a platform: 30 workloads, 40 routes, an API gateway beside the frontend.
+PLATFORM_SERVICES: dict[str, Spec] = {
+    **SERVICES,
+    "api-gateway": (3, "1", "512Mi", 180 * MIB, 0.0016, "5.2.0", 61),
+    "recommendations": (2, "1", "1Gi", 520 * MIB, 0.009, "2.7.3", 33),
+    "reviews": (2, "500m", "384Mi", 150 * MIB, 0.004, "1.12.0", 18),
+    "ratings": (1, "250m", "256Mi", 90 * MIB, 0.002, "0.9.4", 7),
+    "ads": (2, "500m", "384Mi", 140 * MIB, 0.003, "3.3.1", 40),
+    "pricing": (2, "1", "512Mi", 230 * MIB, 0.005, "2.2.0", 26),
+    "currency": (2, "500m", "256Mi", 80 * MIB, 0.0012, "3.3.2", 15),
+    "tax": (1, "250m", "256Mi", 70 * MIB, 0.0015, "1.4.0", 9),
+    "coupons": (1, "250m", "256Mi", 75 * MIB, 0.002, "0.6.1", 11),
+    "search": (3, "1", "1Gi", 610 * MIB, 0.012, "4.0.2", 52),
+    "search-index": (2, "2", "2Gi", 1300 * MIB, 0.02, "4.0.0", 24),
+    "user-profile": (2, "500m", "384Mi", 160 * MIB, 0.003, "2.9.0", 31),
+    "auth": (3, "500m", "256Mi", 110 * MIB, 0.0025, "6.1.4", 47),
+    "sessions": (2, "500m", "512Mi", 260 * MIB, 0.001, "1.8.2", 14),
+    "feature-flags": (1, "250m", "128Mi", 50 * MIB, 0.0006, "0.22.0", 21),
+    "media": (2, "1", "512Mi", 240 * MIB, 0.004, "1.5.5", 12),
+    "wishlist": (1, "250m", "256Mi", 85 * MIB, 0.002, "0.4.2", 6),
+    "loyalty": (1, "250m", "256Mi", 95 * MIB, 0.003, "0.3.0", 4),
+    "shipping": (1, "500m", "256Mi", 100 * MIB, 0.004, "2.0.1", 16),
+    "fraud-check": (2, "1", "768Mi", 420 * MIB, 0.015, "1.1.0", 10),
+    "notifications": (1, "250m", "256Mi", 90 * MIB, 0.002, "1.0.7", 8),
+    "email": (1, "250m", "256Mi", 70 * MIB, 0.002, "0.8.0", 5),
+    "geo": (1, "250m", "256Mi", 60 * MIB, 0.001, "0.2.3", 3),
+    "audit-log": (1, "250m", "256Mi", 110 * MIB, 0.001, "1.2.0", 9),
+}
+
+PLATFORM_CONFIGS: dict[str, dict[str, str]] = {
+    **CONFIGS,
+    **{
+        name: {"LOG_LEVEL": "info", "HTTP_TIMEOUT_MS": "2000"}
+        for name in PLATFORM_SERVICES
+        if name not in CONFIGS
+    },
+    "search": {"INDEX_URL": "http://search-index:8080", "MAX_RESULTS": "50", "LOG_LEVEL": "info"},
+    "currency": {"RATES_REFRESH_S": "60", "LOG_LEVEL": "info"},
+}
+
+
+def platform_routes() -> list[Route]:
+    """The platform's routes, callers first: two entries (frontend, api-gateway), a mid tier,
+    then the leaves (the shop's own routes keep their place in that order)."""
+    shop = {r.key: r for r in shop_routes()}
+    products = shop["frontend GET /product/{id}"]
+    products.calls = (
+        *products.calls,
+        ("pricing GET /v1/prices", 1.0),
+        ("reviews GET /v1/reviews", 1.0),
+        ("recommendations GET /v1/recommendations", 1.0),
+        ("media GET /v1/images", 3.0),
+    )
+    checkout = shop["checkout POST /api/v1/orders"]
+    checkout.calls = (
+        *checkout.calls,
+        ("pricing GET /v1/prices", 1.0),
+        ("coupons GET /v1/coupons", 1.0),
+        ("fraud-check POST /v1/score", 1.0),
+        ("shipping POST /v1/quotes", 1.0),
+    )
+    r = Route
+    return [
+        products,
+        shop["frontend POST /checkout"],
+        r(
+            "frontend",
+            "/",
+            "GET",
+            0.004,
+            entry_rate=11.0,
+            error_status="502",
+            calls=(
+                ("recommendations GET /v1/recommendations", 1.0),
+                ("ads GET /v1/ads", 2.0),
+                ("feature-flags GET /v1/flags", 1.0),
+                ("sessions GET /v1/sessions/{id}", 1.0),
+            ),
+        ),
+        r(
+            "frontend",
+            "/search",
+            "GET",
+            0.005,
+            entry_rate=6.0,
+            error_status="502",
+            calls=(
+                ("search GET /v1/search", 1.0),
+                ("ads GET /v1/ads", 1.0),
+            ),
+        ),
+        r(
+            "api-gateway",
+            "/v1/products/{id}",
+            "GET",
+            0.003,
+            entry_rate=16.0,
+            calls=(
+                ("auth POST /v1/tokens/verify", 1.0),
+                ("catalog GET /api/v1/products/{id}", 1.0),
+                ("pricing GET /v1/prices", 1.0),
+                ("media GET /v1/images", 1.0),
+            ),
+        ),
+        r(
+            "api-gateway",
+            "/v1/me",
+            "GET",
+            0.003,
+            entry_rate=7.0,
+            calls=(
+                ("auth POST /v1/tokens/verify", 1.0),
+                ("user-profile GET /v1/profiles/{id}", 1.0),
+                ("wishlist GET /v1/wishlists/{id}", 1.0),
+                ("loyalty GET /v1/points/{id}", 1.0),
+            ),
+        ),
+        r(
+            "api-gateway",
+            "/v1/search",
+            "GET",
+            0.003,
+            entry_rate=4.0,
+            calls=(
+                ("auth POST /v1/tokens/verify", 1.0),
+                ("search GET /v1/search", 1.0),
+            ),
+        ),
+        r(
+            "api-gateway",
+            "/v1/orders",
+            "POST",
+            0.004,
+            entry_rate=0.9,
+            calls=(
+                ("auth POST /v1/tokens/verify", 1.0),
+                ("checkout POST /api/v1/orders", 1.0),
+            ),
+        ),
+        checkout,
+        r(
+            "notifications",
+            "/v1/events",
+            "POST",
+            0.006,
+            entry_rate=1.5,
+            calls=(
+                ("email POST /v1/send", 0.4),
+                ("user-profile GET /v1/profiles/{id}", 1.0),
+            ),
+        ),
+        r(
+            "search",
+            "/v1/search",
+            "GET",
+            0.025,
+            sigma=0.6,
+            calls=(
+                ("search-index POST /v1/query", 1.2),
+                ("pricing GET /v1/prices", 1.0),
+            ),
+        ),
+        r(
+            "recommendations",
+            "/v1/recommendations",
+            "GET",
+            0.03,
+            sigma=0.55,
+            calls=(
+                ("catalog GET /api/v1/products/{id}", 0.5),
+                ("ratings GET /v1/ratings", 1.0),
+            ),
+        ),
+        r(
+            "reviews",
+            "/v1/reviews",
+            "GET",
+            0.008,
+            calls=(
+                ("ratings GET /v1/ratings", 1.0),
+                ("user-profile GET /v1/profiles/{id}", 0.3),
+            ),
+        ),
+        r(
+            "pricing",
+            "/v1/prices",
+            "GET",
+            0.004,
+            error=0.0,
+            calls=(
+                ("currency GET /v1/convert", 1.0),
+                ("tax GET /v1/rates", 0.5),
+            ),
+        ),
+        r(
+            "fraud-check",
+            "/v1/score",
+            "POST",
+            0.04,
+            sigma=0.9,
+            calls=(("geo GET /v1/lookup", 1.0),),
+        ),
+        r("shipping", "/v1/quotes", "POST", 0.02, calls=(("geo GET /v1/lookup", 1.0),)),
+        r(
+            "auth",
+            "/v1/tokens/verify",
+            "POST",
+            0.002,
+            sigma=0.35,
+            calls=(("sessions GET /v1/sessions/{id}", 1.0),),
+        ),
+        shop["payments POST /v1/charges"],
+        shop["cart GET /api/v1/carts/{user_id}"],
+        shop["catalog GET /api/v1/products/{id}"],
+        shop["inventory GET /api/v1/stock"],
+        r("search-index", "/v1/query", "POST", 0.012, sigma=0.5),
+        r("ratings", "/v1/ratings", "GET", 0.003, error=0.0),
+        r("user-profile", "/v1/profiles/{id}", "GET", 0.004, error=0.0),
+        r("wishlist", "/v1/wishlists/{id}", "GET", 0.005, error=0.0),
+        r("loyalty", "/v1/points/{id}", "GET", 0.006, sigma=0.7, error=0.0),
+        r("currency", "/v1/convert", "GET", 0.0015, sigma=0.35, error=0.0),
+        r("tax", "/v1/rates", "GET", 0.002, error=0.0),
+        r("coupons", "/v1/coupons", "GET", 0.003, error=0.0),
+        r("ads", "/v1/ads", "GET", 0.006, sigma=0.5, error=0.0),
+        r("media", "/v1/images", "GET", 0.009, sigma=0.6, error=0.0),
+        r("feature-flags", "/v1/flags", "GET", 0.001, error=0.0),
+        r("sessions", "/v1/sessions/{id}", "GET", 0.0015, error=0.0),
+        r("geo", "/v1/lookup", "GET", 0.002, error=0.0),
+        r("email", "/v1/send", "POST", 0.08, sigma=0.6, error=0.004),
+        shop["api.bank.example POST /v2/charges"],
+    ]
+
+
+PLATFORM_CLIENT_EDGES = (
+    *CLIENT_EDGES,
+    ("api-gateway", "auth", "auth POST /v1/tokens/verify"),
+    ("api-gateway", "pricing", "pricing GET /v1/prices"),
+    ("frontend", "pricing", "pricing GET /v1/prices"),
+    ("frontend", "recommendations", "recommendations GET /v1/recommendations"),
+    ("frontend", "search", "search GET /v1/search"),
+    ("checkout", "pricing", "pricing GET /v1/prices"),
+    ("search", "pricing", "pricing GET /v1/prices"),
+    ("search", "search-index", "search-index POST /v1/query"),
+    ("pricing", "currency", "currency GET /v1/convert"),
+    ("recommendations", "catalog", "catalog GET /api/v1/products/{id}"),
+    ("reviews", "ratings", "ratings GET /v1/ratings"),
+    ("fraud-check", "geo", "geo GET /v1/lookup"),
+)
+"""The platform's instrumented HTTP clients (the others use an SDK without client metrics)."""
+
+PLATFORM = Shop(PLATFORM_SERVICES, PLATFORM_CONFIGS, platform_routes, PLATFORM_CLIENT_EDGES)
+
+
 # --- the world --------------------------------------------------------------------------------
 
 
 class World:
     """One scenario's cluster: workloads, pods, routes and what happened to them."""
 
-    def __init__(self, *, name: str, end: datetime, shop: Shop = SHOP) -> None:
+    def __init__(
+        self, *, name: str, end: datetime, shop: Shop = SHOP, window: timedelta = WINDOW
+    ) -> None:
         self.name = name
         self.shop = shop
         self.end = end
-        self.start = end - WINDOW
-        self.n = int(WINDOW.total_seconds()) // STEP_S + 1
+        self.start = end - window
+        self.n = int(window.total_seconds()) // STEP_S + 1
         self.t0 = int(self.start.timestamp())
         self.rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
         self.routes = {r.key: r for r in shop.routes()}
@@ -653,7 +908,7 @@ class World:
             for pod, s in zip(pods, share, strict=True):
                 noise = np.exp(self.rng.normal(0, 0.06, self.n))
                 per_request = w.cpu_per_request * pod.revision.cpu_factor
-                demand = (0.012 + per_request * handled[name] * s) * noise
+                demand = (0.012 + per_request * handled.get(name, 0.2) * s) * noise
                 usage = np.minimum(demand, pod.cpu_limit * 0.97)
                 thr = np.clip((demand / pod.cpu_limit - 0.5) / 0.9, 0, 0.9)
                 thr = thr + self.rng.uniform(0, 0.004, self.n)
@@ -1982,6 +2237,51 @@ def noisy_node() -> Incident:
     )
 
 
+def platform_deep_deploy() -> Incident:
+    """Several hundred series in scope: 30 workloads, one real cause three calls deep."""
+    world = World(
+        name="platform-deep-deploy",
+        end=utc("2026-04-06T18:50:00Z"),
+        shop=PLATFORM,
+        window=timedelta(minutes=75),  # five times the shop's series: a shorter recording
+    )
+    world.edit_configmap(  # harmless: fewer results per page
+        "search", utc("2026-04-06T18:17:40Z"), {"MAX_RESULTS": "40"}
+    )
+    world.route("media GET /v1/images").latency_mult += world.blip(
+        utc("2026-04-06T18:05:10Z"), seconds=50, size=1.5
+    )
+    world.rollout("ads", utc("2026-04-06T18:32:10Z"), tag="3.4.0")  # harmless
+    rev = world.rollout("currency", utc("2026-04-06T18:38:27Z"), tag="3.4.0")
+    share = world.revision_share("currency", rev)
+    convert = world.route("currency GET /v1/convert")
+    convert.error_add = 0.09 * share
+    convert.latency_mult = 1 + 1.0 * share
+    world.compute()
+    detail = (
+        "currency 3.4.0 fails 9% of conversions (a rates provider it no longer parses) and is "
+        "twice as slow: pricing, which calls it for every price, fails with it, and so do "
+        "api-gateway's product route, frontend's product pages, search and checkout. An ads "
+        "rollout 6 minutes earlier, a search-config edit and a media latency blip are "
+        "unrelated; fraud-check and loyalty are always noisy."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: api-gateway's 5xx alert fires.",
+        _alert(
+            "2026-04-06T18:44:00Z",
+            service="api-gateway",
+            title="GatewayHighErrorRate: api-gateway 5xx ratio above 2% for 5m",
+        ),
+        {
+            "root_cause": _cause(
+                "deploy", "currency", change=f"deployment/currency@{rev.number}", detail=detail
+            ),
+            "fix": "rollback",
+        },
+    )
+
+
 def traffic_surge() -> Incident:
     world = World(name="traffic-surge", end=utc("2026-03-02T13:20:00Z"))
     world.edit_configmap("cart", utc("2026-03-02T12:38:52Z"), {"CART_TTL_HOURS": "48"})
@@ -2088,6 +2388,7 @@ SCENARIOS: dict[str, Callable[[], Incident]] = {
     "no-clear-cause": no_clear_cause,
     "bad-deploy-latency": bad_deploy_latency,
     "noisy-node": noisy_node,
+    "platform-deep-deploy": platform_deep_deploy,
 }
 
 
