@@ -36,6 +36,20 @@ STARTED_REF = "manifest.json#now"
 SLOTH_OBJECTIVE = "slo:objective:ratio"
 """Sloth's recording rule holding an SLO's objective (0.999); with ``slo:time_period:days``."""
 SLOTH_PERIOD = "slo:time_period:days"
+SIGNAL_PREFERENCE = (
+    "errors",
+    "latency",
+    "availability",
+    "saturation",
+    "throttling",
+    "restarts",
+    "memory",
+    "cpu",
+    "database",
+    "traffic",
+)
+"""Which signals tell the story first: what users feel, then the resources behind it."""
+STRONG_Z = 3.0
 
 
 @dataclass(frozen=True)
@@ -306,7 +320,7 @@ def _impact(facts: _Facts, *, slo: Slo | None, resolution: Resolution | None) ->
         duration=duration,
         requests=tuple(requests),
         requests_text=tuple(_requests_text(facts, requests=requests, onset=onset)),
-        budget=_budget(facts, requests=requests, slo=slo),
+        budget=_budget(facts, requests=requests, slo=slo, onset=onset[0] if onset else None),
     )
 
 
@@ -318,10 +332,23 @@ def _data_end(facts: _Facts) -> datetime | None:
 
 
 def _lead_signal(component: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not component:
-        return None
-    ranked = sorted(component.get("signals") or [], key=lambda s: -abs(float(s.get("z") or 0)))
+    ranked = _ranked_signals(component)
     return ranked[0] if ranked else None
+
+
+def _ranked_signals(component: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The component's signals, the telling ones first: strong ones (|z| ≥ 3) by what users
+    feel first (errors, latency, …, resources), then the rest by strength."""
+    if not component:
+        return []
+
+    def telling(signal: Mapping[str, Any]) -> tuple[int, int, float]:
+        z = abs(float(signal.get("z") or 0.0))
+        kind = str(signal.get("kind"))
+        order = SIGNAL_PREFERENCE.index(kind) if kind in SIGNAL_PREFERENCE else 99
+        return (0, order, -z) if z >= STRONG_Z else (1, 0, -z)
+
+    return sorted(component.get("signals") or [], key=telling)
 
 
 def _recovery(facts: _Facts) -> tuple[datetime, str] | None:
@@ -331,7 +358,7 @@ def _recovery(facts: _Facts) -> tuple[datetime, str] | None:
     lead = _lead_signal(component)
     if onset is None or lead is None or component is None:
         return None
-    series = _series(facts, component=str(component["component"]), query=str(lead["query"]))
+    series = _series(facts, component=str(component["component"]), signal=lead)
     if series is None:
         return None
     times, values = series
@@ -360,14 +387,29 @@ def _trailing_true(flags: np.ndarray) -> int:
     return count
 
 
-def _series(facts: _Facts, *, component: str, query: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _series(
+    facts: _Facts, *, component: str, signal: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A signal's values over time: rebuilt from the bundle's series as the analysis built
+    them, or, for a signal computed by its own query (a playbook's), that query's answer for
+    the component."""
     found = facts.signals
-    if found is None:
-        return None
-    for row, info in enumerate(found.info):
+    query = str(signal.get("query"))
+    for row, info in enumerate(found.info if found is not None else []):
         if info.component == component and info.query == query:
+            assert found is not None
             return found.grid.times, found.values[row]
-    return None
+    record = facts.evidence.get(str(signal.get("evidence")))
+    raw = record.raw if record is not None and isinstance(record.raw, list) else []
+    mine = [
+        s
+        for s in raw
+        if isinstance(s, Mapping) and component in (s.get("labels") or {}).values() and s.get("t")
+    ]
+    if len(mine) != 1:
+        return None
+    values = [math.nan if v is None else float(v) for v in mine[0].get("v") or []]
+    return np.asarray(mine[0]["t"], dtype=float), np.asarray(values, dtype=float)
 
 
 def _rows(facts: _Facts, *, component: str, kind: str) -> list[tuple[signals_.SignalInfo, Any]]:
@@ -439,7 +481,7 @@ def _requests_text(
     facts: _Facts, *, requests: Sequence[Requests], onset: tuple[datetime, str] | None
 ) -> list[str]:
     if onset is None:
-        return ["Affected requests: unknown (no onset, so no interval to count over)."]
+        return ["unknown (no onset was found, so there is no interval to count over)"]
     lines = [
         f"{r.service}: ≈ {_count(r.failed)} failed requests of ≈ {_count(r.total)} "
         f"(≈ {_count(r.excess)} above the pre-onset error ratio of {r.baseline_ratio:.2%}), "
@@ -450,7 +492,7 @@ def _requests_text(
     service = str(facts.trigger.get("service") or "")
     if service and service not in counted:
         lines.append(f"{service}: unknown (no request/error-ratio series for it in the evidence)")
-    return lines or ["Affected requests: unknown (no request/error-ratio series in the evidence)."]
+    return lines or ["unknown (no request/error-ratio series in the evidence)"]
 
 
 def _slo_in_evidence(facts: _Facts) -> Slo | None:
@@ -473,7 +515,9 @@ def _slo_in_evidence(facts: _Facts) -> Slo | None:
     return Slo(target=target, window_days=days, source=f"{SLOTH_OBJECTIVE} in the evidence")
 
 
-def _budget(facts: _Facts, *, requests: Sequence[Requests], slo: Slo | None) -> str:
+def _budget(
+    facts: _Facts, *, requests: Sequence[Requests], slo: Slo | None, onset: datetime | None
+) -> str:
     service = str(facts.trigger.get("service") or "")
     if slo is None:
         return (
@@ -481,6 +525,11 @@ def _budget(facts: _Facts, *, requests: Sequence[Requests], slo: Slo | None) -> 
             f"(`--slo-target`) or found in the evidence (`{SLOTH_OBJECTIVE}`)"
         )
     counted = next((r for r in requests if r.service == service), None)
+    if onset is None:
+        return (
+            f"unknown: the {_percent(slo.target)} objective ({slo.source}) is known, but no "
+            "onset was found, so there is no interval to count failures over"
+        )
     if counted is None or counted.baseline_rate <= 0:
         return (
             f"unknown: the {_percent(slo.target)} objective ({slo.source}) is known, but no "
@@ -830,33 +879,49 @@ def _actions(facts: _Facts, *, impact: Impact, slo_known: bool) -> list[str]:
 
 
 def _plots(facts: _Facts, *, impact: Impact, timeline: Sequence[Line]) -> list[Plot]:
+    """The root's and the alerting service's most telling signals that have a series."""
     markers = tuple(_markers(facts, impact=impact, timeline=timeline))
-    chosen: list[tuple[str, dict[str, Any]]] = []
+    plots: list[Plot] = []
+    done: set[str] = set()
     for component in (facts.root, facts.alerting):
-        if not component or any(name == component["component"] for name, _ in chosen):
+        if not component or component["component"] in done:
             continue
-        ranked = sorted(component.get("signals") or [], key=lambda s: -abs(float(s.get("z") or 0)))
-        strong = [s for s in ranked if abs(float(s.get("z") or 0)) >= 3.0]
-        for signal in (strong or ranked[:1])[: facts.policy.signals_per_plot_component]:
-            chosen.append((str(component["component"]), signal))
-    plots = []
-    for number, (name, signal) in enumerate(chosen, start=1):
-        series = _series(facts, component=name, query=str(signal["query"]))
-        if series is None:
-            continue
-        times, values = series
-        label = " ".join(p for p in (signal["kind"], signal["metric"], signal["detail"]) if p)
-        plots.append(
-            Plot(
-                name=f"plot-{number}-{_slug(name)}-{_slug(str(signal['kind']))}",
-                title=f"{name}: {label} (z={float(signal.get('z') or 0):+.1f})",
-                times=tuple(float(t) for t in times),
-                values=tuple(float(v) if math.isfinite(v) else None for v in values),
-                evidence=str(signal["evidence"]),
-                markers=markers,
+        name = str(component["component"])
+        done.add(name)
+        ranked = _ranked_signals(component)
+        strong = [s for s in ranked if abs(float(s.get("z") or 0)) >= STRONG_Z]
+        drawn = 0
+        for signal in strong or ranked:
+            series = _series(facts, component=name, signal=signal)
+            if series is None:
+                continue
+            plots.append(
+                _plot(len(plots) + 1, name=name, signal=signal, series=series, markers=markers)
             )
-        )
+            drawn += 1
+            if drawn == facts.policy.signals_per_plot_component or not strong:
+                break
     return plots
+
+
+def _plot(
+    number: int,
+    *,
+    name: str,
+    signal: Mapping[str, Any],
+    series: tuple[np.ndarray, np.ndarray],
+    markers: tuple[Marker, ...],
+) -> Plot:
+    times, values = series
+    label = " ".join(str(p) for p in (signal["kind"], signal["metric"], signal["detail"]) if p)
+    return Plot(
+        name=f"plot-{number}-{_slug(name)}-{_slug(str(signal['kind']))}",
+        title=f"{name}: {label} (z={float(signal.get('z') or 0):+.1f})",
+        times=tuple(float(t) for t in times),
+        values=tuple(float(v) if math.isfinite(v) else None for v in values),
+        evidence=str(signal["evidence"]),
+        markers=markers,
+    )
 
 
 def _markers(facts: _Facts, *, impact: Impact, timeline: Sequence[Line]) -> list[Marker]:
@@ -975,7 +1040,8 @@ def markdown(postmortem: Postmortem, *, images: Mapping[str, str] | None = None)
     out += ["", "## Summary", "", *(f"- {line}" for line in pm.summary)]
     out += ["", "## Impact", ""]
     out.append(f"- Onset: {_when(impact.onset)}")
-    out.append(f"- End: {_when(impact.end)} ({impact.end_kind})")
+    ended = f" ({impact.end_kind})" if impact.end_kind != UNKNOWN else ""
+    out.append(f"- End: {_when(impact.end)}{ended}")
     out.append(f"- Duration: {impact.duration}")
     out += [f"- Affected requests: {line}" for line in impact.requests_text]
     out.append(f"- Error budget burned: {impact.budget}")

@@ -1,0 +1,86 @@
+"""PagerDuty's incident.resolved drafts the postmortem of the run the incident started, with
+the lab's real servers behind the diagnosis."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from connectors import bundle
+from diagnose import wiring
+from diagnose.domain import models
+from diagnose.server import app, intake
+from tests.conftest import LabRunFactory
+from tests.server import payloads
+from tests.server.conftest import SECRET, drain, make_settings, make_worker, open_service, serving
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+CITED = re.compile(r"^- (?P<at>\S+): .+ — \[(?P<ref>[^\]]+)\]\(#[a-z0-9-]+\)$")
+
+
+def _post(base_url: str, body: dict[str, object], *, webhook_id: str) -> httpx.Response:
+    raw, headers = payloads.signed(body, SECRET, webhook_id=webhook_id)
+    return httpx.post(f"{base_url}/webhooks/pagerduty", content=raw, headers=headers)
+
+
+def test_a_resolved_incident_drafts_the_postmortem_of_the_run_it_started(
+    tmp_path: Path, lab_run: LabRunFactory
+) -> None:
+    running = lab_run(SCENARIOS / "bad-deploy-5xx")
+    base = make_settings(tmp_path / "state", default_namespace="shop")
+    settings = wiring.with_endpoints(base, running.endpoints)
+    incident = payloads.incident("PLAB001", service="frontend") | {
+        "created_at": models.format_time(running.trigger.at),
+        "title": running.trigger.title,
+    }
+    resolved_at = running.trigger.at + timedelta(minutes=25)
+    resolved = payloads.event("incident.resolved", incident, event_id="ev-resolved")
+    resolved["event"]["occurred_at"] = models.format_time(resolved_at)
+    triggered = payloads.event("incident.triggered", incident)
+
+    with open_service(settings) as service, serving(app.create_app(service)) as url:
+        assert _post(url, triggered, webhook_id="t-1").status_code == 202
+        assert _post(url, resolved, webhook_id="r-1").status_code == 202
+        assert drain(make_worker(service)) == 2
+        (diagnosed,) = service.queue.list_jobs(kind="diagnose")
+        (job,) = service.queue.list_jobs(kind=intake.POSTMORTEM)
+        served = httpx.get(
+            f"{url}/api/v1/incidents/PLAB001/postmortem",
+            headers={"Authorization": "Bearer alice-token-123"},
+        )
+        audit = {f"audit:{e['key']}" for e in service.agent.context.audit.entries(diagnosed.run_id)}
+
+    assert job.state == "done" and job.result is not None
+    assert job.result["run_id"] == diagnosed.run_id
+    text = job.result["markdown"]
+    assert served.status_code == 200 and served.text == text
+    folder = Path(job.result["folder"])
+    assert (folder / "postmortem.md").read_text() == text
+
+    run_bundle = settings.bundles_dir / str(diagnosed.run_id)
+    evidence = {e.id for e in bundle.read_evidence(run_bundle)}
+    timeline = text.split("## Timeline (UTC)\n", 1)[1].split("\n## ", 1)[0].strip().splitlines()
+    refs = []
+    for line in timeline:
+        found = CITED.match(line)
+        assert found, line
+        refs.append(found["ref"])
+    stored = evidence | audit | {"manifest.json#trigger", "manifest.json#now"}
+    assert set(refs) - stored == {f"queue-job:{job.id}"}
+    assert timeline[-1].startswith(f"- {models.format_time(resolved_at)}: incident resolved")
+    assert job.payload["resolved_at"] == models.format_time(resolved_at)
+    assert "- End: " + models.format_time(resolved_at) + " (resolved)" in text
+    assert any("deployment/checkout@14" in line for line in timeline)
+
+    assert job.result["images"]
+    for name in job.result["images"]:
+        with Image.open(folder / name) as image:
+            assert image.format == "PNG" and image.size == (900, 360)
+        assert f"]({name})" in text
