@@ -45,8 +45,9 @@ _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REASONING_KEYS = ("reasoning", "reasoning_content")
 _MAX_ANSWER_CHARS = 8000
 _NOT_RUN = f"not run: answer by calling {reasoning.ANSWER_TOOL}"
-DIGEST_SHARE = 0.4
-"""The share of the prompt budget the digest may take: every later turn re-sends it."""
+DIGEST_SHARE = 0.15
+"""The share of the prompt budget the digest may take: every later turn re-sends it, and the
+default budget must hold a tool turn, the answer and its repair."""
 
 
 @dataclass(frozen=True)
@@ -498,10 +499,11 @@ class _Session:
         return reasoning.estimate_tokens(text)
 
     def _room_to_explore(self) -> bool:
-        """Another tool turn fits only if the answer after it still fits the prompt budget."""
+        """Another tool turn fits only if the answer and its repair still fit after it (each
+        re-sends at least as much as this turn does)."""
         assert self.toolbox is not None
         tools = [*self.toolbox.specs(), self.answer_tool]
-        needed = 2 * self._prompt_estimate(tools)
+        needed = 3 * self._prompt_estimate(tools)
         return self.usage.prompt_tokens + needed <= self.budget.max_prompt_tokens
 
     def _remaining(self, tools: Sequence[reasoning.ToolSpec]) -> tuple[float, int]:

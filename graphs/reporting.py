@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphs import approval
 from graphs.state import DiagnosisState
 
 
@@ -40,6 +41,8 @@ def build(state: DiagnosisState) -> dict[str, Any]:
     report["trigger"] = state.get("trigger")
     report["window"] = state.get("window")
     report["actions"] = state.get("actions", [])
+    report["verification"] = state.get("verification")
+    report["what_would_prove_it_wrong"] = approval.challenges(state)
     return report
 
 
@@ -54,11 +57,17 @@ def _brief(evidence: dict[str, Any]) -> dict[str, Any]:
 
 
 def _llm(state: DiagnosisState) -> dict[str, Any]:
+    """What the language model cost this run: tokens, calls (answered and failed), latency."""
     block = state.get("reasoning") or {}
     return {
         "used": bool(block.get("used", False)),
+        "status": block.get("status", "unavailable"),
+        "model": block.get("model"),
         "prompt_tokens": int(block.get("prompt_tokens", 0)),
         "completion_tokens": int(block.get("completion_tokens", 0)),
+        "calls": int(block.get("calls", block.get("requests", 0))),
+        "failed_calls": int(block.get("failed_calls", 0)),
+        "seconds": float(block.get("seconds", 0.0)),
     }
 
 

@@ -2,8 +2,9 @@
 exact response shape of OpenAI and vLLM, and records every request it was sent.
 
 It runs on ``127.0.0.1`` in a thread. Each test queues :class:`Answer` records; a chat request
-takes the next one (a status, a body, an optional delay). ``GET /v1/models`` always lists
-:data:`MODEL`, as vLLM does.
+takes the next one (a status, a body, an optional delay). When the queue is empty and a
+:attr:`ScriptedServer.responder` is set, it answers from the request's body instead (a model
+that adapts to what it is shown). ``GET /v1/models`` always lists :data:`MODEL`, as vLLM does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,6 +48,7 @@ class ScriptedServer:
     requests: list[Recorded] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
     port: int = 0
+    responder: Callable[[Any], Answer | Mapping[str, Any]] | None = None
 
     @property
     def url(self) -> str:
@@ -162,6 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(json.loads(raw) if raw else None)
         if self.path != "/v1/chat/completions":
             self._send(Answer({"object": "error", "message": "not found"}, status=404))
+        elif not self.state.answers and self.state.responder is not None:
+            made = self.state.responder(self.state.requests[-1].body)
+            self._send(made if isinstance(made, Answer) else Answer(made))
         elif not self.state.answers:
             self._send(Answer({"object": "error", "message": "the script ran out"}, status=599))
         else:
