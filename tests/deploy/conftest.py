@@ -134,6 +134,7 @@ def render(values: Mapping[str, Any] | None = None) -> Rendered:
     manifests = tuple(
         doc
         for name in sorted(files)
+        if name.endswith(".yaml")  # NOTES.txt is text for the person installing
         for doc in yaml.safe_load_all(files[name])
         if doc  # templates switched off render as blank
     )
