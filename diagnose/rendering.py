@@ -120,20 +120,33 @@ def _evidence(console: Console, state: Any) -> None:
 
 def _reasoning(console: Console, block: dict[str, Any]) -> None:
     status = block.get("status")
-    if not status or status == "unavailable":
+    if not status or (status == "unavailable" and not block.get("used")):
         return
+    cost = (
+        f"{block.get('calls', 0)} call(s), {block.get('prompt_tokens', 0)} prompt + "
+        f"{block.get('completion_tokens', 0)} completion tokens, {block.get('seconds', 0)} s"
+    )
     if status != "accepted":
         reasons = "; ".join(block.get("reasons") or []) or "no reason given"
-        console.print(f"[dim]model ({block.get('model')}): {status}: {reasons}[/dim]")
+        console.print(
+            f"[dim]model ({block.get('model')}; {cost}): {status}: {reasons}[/dim]",
+            highlight=False,
+        )
         return
     console.print(
-        f"[bold]Model's reading[/bold] ({block.get('model')}; advisory: the ranking above is "
-        "computed by code, the model's citations were checked)"
+        f"[bold]Model's reading[/bold] ({block.get('model')}; {cost}; advisory: every claim was "
+        "checked by code, confidence is computed by code)",
+        highlight=False,
     )
-    for claim in block.get("claims") or []:
+    for settled in block.get("settled") or []:
+        claim = settled["claim"]
+        verdict = {
+            "confirms": f"confirms hypothesis #{(settled.get('confirms') or 0) + 1}",
+            "added": f"added below the analysis at {settled.get('confidence')}",
+        }.get(settled["outcome"], "refused: " + "; ".join(settled.get("reasons") or []))
         console.print(
-            f"  {claim['kind']} {claim['component']}: {claim.get('rationale') or ''} "
-            f"[{', '.join(claim.get('evidence') or [])}]",
+            f"  {claim['kind']} {claim['component']} [{', '.join(claim.get('evidence') or [])}]: "
+            f"{verdict}",
             highlight=False,
         )
 
