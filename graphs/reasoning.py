@@ -83,7 +83,7 @@ def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
         "reasoning": block,
         "correlation": merge_claims(correlation, settled),
         "evidence": [e.to_dict(with_raw=False) for e in gathered],
-        "notes": [note_of(outcome, settled)],
+        "notes": note_of(outcome),
     }
 
 
@@ -338,15 +338,9 @@ def merge_claims(correlation: dict[str, Any], settled: Sequence[Settled]) -> dic
     return {**correlation, "hypotheses": merged, "abstained": abstained}
 
 
-def note_of(outcome: llm_reasoning.Reasoning, settled: Sequence[Settled]) -> str:
-    """One line for the report: what the model's part came to."""
-    status = outcome.status
-    if status is not llm_reasoning.ReasoningStatus.ACCEPTED:
-        why = "; ".join(outcome.reasons[:3]) or "no reason given"
-        return f"llm: {status.value} ({why}); the ranking is the deterministic analysis alone"
-    counts = {k: sum(1 for s in settled if s.outcome == k) for k in ("confirms", "added")}
-    refused = sum(1 for s in settled if s.outcome == "refused")
-    return (
-        f"llm: {len(settled)} claim(s) checked by code: {counts['confirms']} confirm the "
-        f"analysis, {counts['added']} added below it, {refused} refused"
-    )
+def note_of(outcome: llm_reasoning.Reasoning) -> list[str]:
+    """The report's note when the model's part came to nothing, and why."""
+    if outcome.status is llm_reasoning.ReasoningStatus.ACCEPTED:
+        return []
+    why = "; ".join(outcome.reasons[:3]) or "no reason given"
+    return [f"llm: {outcome.status.value} ({why}); the ranking is the deterministic analysis alone"]

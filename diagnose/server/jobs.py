@@ -67,6 +67,7 @@ def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
         "title": trigger.title,
         "abstained": result["abstained"],
         "hypotheses": len(result["hypotheses"]),
+        "llm": result["llm"],
     }
 
 

@@ -6,8 +6,9 @@ do not collide.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import prometheus_client
 
@@ -48,6 +49,30 @@ class Metrics:
             ["verdict", "outcome"],
             registry=self.registry,
         )
+        self.llm_tokens = prometheus_client.Counter(
+            "diagnose_llm_tokens_total",
+            "Tokens the language model counted, by side (prompt, completion).",
+            ["side"],
+            registry=self.registry,
+        )
+        self.llm_calls = prometheus_client.Counter(
+            "diagnose_llm_calls_total",
+            "Chat requests to the language model, by result (answered, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.llm_sessions = prometheus_client.Counter(
+            "diagnose_llm_sessions_total",
+            "Diagnoses that asked the language model, by how its part ended.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.llm_seconds = prometheus_client.Histogram(
+            "diagnose_llm_duration_seconds",
+            "Time one diagnosis spent waiting for the language model.",
+            buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
 
     def webhook(self, source: str, *, outcome: str) -> None:
         self.webhooks.labels(source=source, outcome=outcome).inc()
@@ -64,6 +89,17 @@ class Metrics:
     def finished(self, kind: str, *, outcome: str, seconds: float) -> None:
         self.jobs.labels(kind=kind, outcome=outcome).inc()
         self.job_seconds.labels(kind=kind).observe(seconds)
+
+    def llm_used(self, block: Mapping[str, Any] | None) -> None:
+        """Count one diagnosis' language-model cost (its report's ``llm`` block)."""
+        if not block or not (block.get("calls") or block.get("failed_calls")):
+            return
+        self.llm_tokens.labels(side="prompt").inc(int(block.get("prompt_tokens") or 0))
+        self.llm_tokens.labels(side="completion").inc(int(block.get("completion_tokens") or 0))
+        self.llm_calls.labels(result="answered").inc(int(block.get("calls") or 0))
+        self.llm_calls.labels(result="failed").inc(int(block.get("failed_calls") or 0))
+        self.llm_sessions.labels(status=str(block.get("status") or "unknown")).inc()
+        self.llm_seconds.observe(float(block.get("seconds") or 0.0))
 
     def render(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

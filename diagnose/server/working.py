@@ -101,6 +101,7 @@ class Worker:
             self.metrics.finished(job.kind, outcome="failed", seconds=time.perf_counter() - began)
             return
         kept = self.tools.queue.finish(job.id, worker=self.name, result=result)
+        self.metrics.llm_used(result.get("llm"))
         outcome = "done" if kept else "lease_lost"
         self.metrics.finished(job.kind, outcome=outcome, seconds=time.perf_counter() - began)
 

@@ -98,4 +98,5 @@ def test_the_liar_saw_only_refusals_for_its_hostile_calls(
     assert all(s["outcome"] == "refused" for s in result["reasoning"]["settled"])
     listing = answered[0].split("evidence id: ", 1)[1].split()[0]
     assert listing in {e["id"] for e in result["evidence"]}
-    assert any(n.startswith("llm: 2 claim(s) checked by code") for n in result["notes"])
+    assert len(result["reasoning"]["settled"]) == 2
+    assert not any(n.startswith("llm:") for n in result["notes"])
