@@ -583,8 +583,8 @@ def _change_lines(facts: _Facts) -> list[Line]:
     culprit = (facts.top or {}).get("change") if not facts.abstained else None
     inside = [c for c in changes if start <= models.parse_time(c["at"]) <= end]
     onset = facts.onset
-    if onset is not None:
-        inside.sort(key=lambda c: abs((models.parse_time(c["at"]) - onset[0]).total_seconds()))
+    anchor = onset[0] if onset else models.parse_time(facts.trigger.get("at") or window["end"])
+    inside.sort(key=lambda c: abs((models.parse_time(c["at"]) - anchor).total_seconds()))
     lines = []
     for change in inside[: facts.policy.max_changes]:
         ref = _change_ref(facts, change)
@@ -823,8 +823,16 @@ def _went_badly(facts: _Facts, *, impact: Impact) -> list[str]:
         f"{e.source} failed ({e.status.value}): {e.summary} [{e.id}](#{_anchor(e.id)})"
         for e in _failures(facts)
     ]
-    lines += [f"Not consulted: {note}" for note in facts.state.get("notes") or [] if "no " in note]
+    lines += [f"Not consulted: {note}" for note in _unconfigured(facts)]
     return lines or ["Nothing the stored data shows as going badly; to be written."]
+
+
+_UNCONFIGURED = re.compile(r"\bno\b.*\bconfigured\b")
+
+
+def _unconfigured(facts: _Facts) -> list[str]:
+    """The run's notes about sources it had no access to ("traces: no Tempo … configured")."""
+    return [n for n in facts.state.get("notes") or [] if _UNCONFIGURED.search(str(n))]
 
 
 def _failures(facts: _Facts) -> list[models.Evidence]:
@@ -864,9 +872,7 @@ def _actions(facts: _Facts, *, impact: Impact, slo_known: bool) -> list[str]:
     if detected is not None and detected.total_seconds() > facts.policy.slow_detection_s:
         items.append(f"Alert sooner: the alert fired {_span(detected)} after the onset.")
     items += [f"Restore access to {e.source}: {e.summary}" for e in _failures(facts)]
-    items += [
-        f"Configure the missing source: {n}" for n in facts.state.get("notes") or [] if "no " in n
-    ]
+    items += [f"Configure the missing source: {note}" for note in _unconfigured(facts)]
     if not slo_known:
         items.append(
             f"Define an SLO for {facts.trigger.get('service') or 'the service'} so the next "

@@ -195,8 +195,16 @@ def test_a_failed_source_went_badly_and_becomes_an_action_item() -> None:
         status=models.Status.ERROR,
         summary="Tempo at http://tempo:3200 timed out after 10s",
     )
-    draft = drafting.draft(record_of("bad-deploy-5xx", extra_evidence=[failed]))
+    notes = [
+        "traces: Tempo at http://tempo:3200 timed out after 10s",
+        "changes: no Kubernetes API configured: rollouts not considered",
+    ]
+    record = record_of("bad-deploy-5xx", extra_evidence=[failed], notes=notes)
+    draft = drafting.draft(record)
     assert any("Tempo at http://tempo:3200 timed out" in line for line in draft.went_badly)
+    assert [line for line in draft.went_badly if line.startswith("Not consulted")] == [
+        "Not consulted: changes: no Kubernetes API configured: rollouts not considered"
+    ]
     assert any(item.startswith("Restore access to traces") for item in draft.actions)
     assert not any(line.startswith("Every source answered") for line in draft.went_well)
 
