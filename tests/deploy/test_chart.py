@@ -501,3 +501,24 @@ def test_the_values_file_documents_every_key_the_schema_knows() -> None:
                 walk(child, value[key], f"{path}.{key}")
 
     walk(schema, values, "values")
+
+
+def test_what_authenticates_callers_reaches_the_api_pods_only(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    """Workers answer no request: they get no webhook secret and no approval tokens."""
+    inbound = {
+        "DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET",
+        "DIAGNOSE_ALERTMANAGER_TOKEN",
+        "DIAGNOSE_API_TOKENS_FILE",
+    }
+    rendered = rendered_sets["everything"]
+    api = rendered.get("Deployment", full("api"))["spec"]["template"]["spec"]
+    worker = rendered.get("Deployment", full("worker"))["spec"]["template"]["spec"]
+    assert inbound <= set(env_of(api["containers"][0]))
+    assert not inbound & set(env_of(worker["containers"][0]))
+    assert "api-tokens" in {v["name"] for v in api["volumes"]}
+    assert "api-tokens" not in {v["name"] for v in worker["volumes"]}
+    # What workers call out with, they keep: PagerDuty notes, the model, the probes.
+    for name in ("DIAGNOSE_PAGERDUTY_API_TOKEN", "DIAGNOSE_LLM_API_KEY", "DIAGNOSE_POSTGRES_URL"):
+        assert name in env_of(worker["containers"][0])

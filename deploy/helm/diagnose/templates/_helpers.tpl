@@ -111,8 +111,11 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 /etc/diagnose/playbooks
 {{- end -}}
 
-{{/* The DIAGNOSE_* environment every agent container gets. */}}
+{{/* The DIAGNOSE_* environment of an agent container: (dict "root" $ "component" "api").
+What authenticates inbound requests (webhook secrets, API tokens) goes to the API only. */}}
 {{- define "diagnose.env" -}}
+{{- $api := eq .component "api" -}}
+{{- with .root -}}
 - name: DIAGNOSE_STATE_DIR
   value: /var/lib/diagnose
 - name: TMPDIR
@@ -129,16 +132,18 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_TRACES_TENANT" "value" .Values.traces.tenant) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_TRACES_TOKEN" "ref" .Values.traces.tokenSecret) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_POSTGRES_URL" "ref" .Values.postgresProbes.dsnSecret) }}
+{{- if $api }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET" "ref" .Values.pagerduty.webhookSecret) }}
-{{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_TOKEN" "ref" .Values.pagerduty.apiTokenSecret) }}
-{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_FROM_EMAIL" "value" .Values.pagerduty.fromEmail) }}
-{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_USER_ID" "value" .Values.pagerduty.userId) }}
-{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_URL" "value" .Values.pagerduty.apiUrl) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_ALERTMANAGER_TOKEN" "ref" .Values.alertmanager.tokenSecret) }}
 {{- if .Values.approvals.tokensSecret.name }}
 - name: DIAGNOSE_API_TOKENS_FILE
   value: /etc/diagnose/api-tokens/{{ .Values.approvals.tokensSecret.key }}
 {{- end }}
+{{- end }}
+{{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_TOKEN" "ref" .Values.pagerduty.apiTokenSecret) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_FROM_EMAIL" "value" .Values.pagerduty.fromEmail) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_USER_ID" "value" .Values.pagerduty.userId) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_URL" "value" .Values.pagerduty.apiUrl) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PUBLIC_URL" "value" .Values.approvals.publicUrl) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_SERVICE_MAP" "value" (include "diagnose.pairs" .Values.naming.serviceMap)) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_NAMESPACE_MAP" "value" (include "diagnose.pairs" .Values.naming.namespaceMap)) }}
@@ -168,10 +173,13 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
 {{- end -}}
 
-{{/* Volumes and mounts every agent container gets. */}}
+{{/* Volumes and mounts of an agent pod: (dict "root" $ "component" "api"). */}}
 {{- define "diagnose.volumes" -}}
+{{- $api := eq .component "api" -}}
+{{- with .root -}}
 - name: state
   emptyDir:
     sizeLimit: {{ .Values.stateVolume.sizeLimit }}
@@ -181,7 +189,7 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 - name: playbooks
   configMap:
     name: {{ include "diagnose.playbooksConfigMap" . }}
-{{- if .Values.approvals.tokensSecret.name }}
+{{- if and $api .Values.approvals.tokensSecret.name }}
 - name: api-tokens
   secret:
     secretName: {{ .Values.approvals.tokensSecret.name }}
@@ -208,9 +216,12 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
             - key: kubeconfig
               path: kubeconfig
 {{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "diagnose.volumeMounts" -}}
+{{- $api := eq .component "api" -}}
+{{- with .root -}}
 - name: state
   mountPath: /var/lib/diagnose
 - name: tmp
@@ -218,7 +229,7 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 - name: playbooks
   mountPath: {{ include "diagnose.playbooksPath" . }}
   readOnly: true
-{{- if .Values.approvals.tokensSecret.name }}
+{{- if and $api .Values.approvals.tokensSecret.name }}
 - name: api-tokens
   mountPath: /etc/diagnose/api-tokens
   readOnly: true
@@ -227,6 +238,7 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 - name: actions
   mountPath: /etc/diagnose/actions
   readOnly: true
+{{- end }}
 {{- end }}
 {{- end -}}
 
