@@ -231,7 +231,8 @@ def test_the_installed_layout_finds_the_mounted_catalogue(
     default_chart: Rendered, tmp_path: Path
 ) -> None:
     """As in the image: the packages in a site-packages folder whose playbooks/ links to the
-    mounted ConfigMap. The agent's own code finds and loads the catalogue there."""
+    mounted ConfigMap. The agent's own start-up code finds the probe catalogue and the
+    playbooks there."""
     site = tmp_path / "site-packages"
     site.mkdir()
     for package in ("diagnose", "connectors", "graphs", "sandbox"):
@@ -247,8 +248,13 @@ def test_the_installed_layout_finds_the_mounted_catalogue(
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
         "from sandbox import catalogue\n"
+        "from diagnose import playbook, wiring\n"
+        "from diagnose.settings import Settings\n"
         "assert str(catalogue.DEFAULT_PATH).startswith(sys.argv[1]), catalogue.DEFAULT_PATH\n"
-        "print(len(catalogue.load().entries))\n"
+        "assert str(playbook.DEFAULT_DIR).startswith(sys.argv[1]), playbook.DEFAULT_DIR\n"
+        "loaded = wiring.load_playbooks(Settings.from_env({}))\n"
+        "assert all(str(p.path).startswith(sys.argv[1]) for p in loaded)\n"
+        "print(len(catalogue.load().entries), len(loaded))\n"
     )
     # -S: no site hooks, so the development checkout's editable install cannot step in.
     done = subprocess.run(
@@ -259,4 +265,6 @@ def test_the_installed_layout_finds_the_mounted_catalogue(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout) > 0
+    probes, playbooks = map(int, done.stdout.split())
+    shipped = [p for p in (ROOT / "playbooks").glob("*.yaml") if p.name != "probes.yaml"]
+    assert probes > 0 and playbooks == len(shipped) > 0
