@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from diagnose.analysis import components as components_
-from diagnose.analysis import traces
+from diagnose.analysis import scoring, traces
 from diagnose.domain import models
 
 SOURCE = "analysis"
 TRACES = "traces"
 _MAX_HINTS = 5
+_ONE_SIDED_95 = 1.645
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class TraceHint:
 
     component: str  # as the traces name it: a service, ``postgres/<db>``, ``external/<host>``
     score: float  # the suspect's score, 0..1
-    strength: float  # compressed |z| of the test behind its headline change
+    strength: float  # compressed z of its headline change (:func:`change_strength`)
     version: str | None  # a failing canary's service.version
     evidence: tuple[str, ...]  # the derived record, then the incident sample
     exemplars: tuple[str, ...]  # incident trace ids
@@ -109,7 +110,7 @@ def _describe_suspects(
             TraceHint(
                 component=suspect.component,
                 score=suspect.score,
-                strength=components_.compress(abs(z)),
+                strength=change_strength(operation, z=z),
                 version=suspect.version,
                 evidence=(record.id, sample.id),
                 exemplars=suspect.exemplars,
@@ -196,6 +197,33 @@ def _headline(
         )
         zs.append(z)
     return f"{name}: " + ", ".join(parts), max(zs, key=abs)
+
+
+def change_strength(
+    operation: traces.OperationChange | None,
+    *,
+    z: float,
+    policy: scoring.ScoringPolicy | None = None,
+) -> float:
+    """How strong a trace finding is, on the scale of the metrics' scores: the compressed |z|
+    of its test, or, for a rise in errors, the rise in the metrics' own unit for error ratios
+    (``error_floor``, one point) if larger. The rise counted is its one-sided 95 % lower bound,
+    so a handful of sampled spans cannot claim a large effect. A test's z grows with the sample,
+    an effect does not: without this, the same failure reads weaker in sampled traces than in
+    the metrics."""
+    best = abs(z)
+    if operation is not None and operation.errors_changed:
+        before, after = operation.baseline, operation.incident
+        spread = math.sqrt(
+            _variance(before.error_ratio, before.count) + _variance(after.error_ratio, after.count)
+        )
+        lower = _rise(operation) - _ONE_SIDED_95 * spread
+        best = max(best, lower / (policy or scoring.ScoringPolicy()).error_floor)
+    return components_.compress(best)
+
+
+def _variance(ratio: float, count: int) -> float:
+    return ratio * (1 - ratio) / count if count else 0.0
 
 
 def proportion_z(errors_a: int, total_a: int, errors_b: int, total_b: int) -> float:
