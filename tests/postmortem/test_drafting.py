@@ -347,3 +347,19 @@ def test_a_sloth_objective_in_the_evidence_gives_the_error_budget() -> None:
     assert share == pytest.approx(12000 / 1_555_200, rel=0.05)
     assert draft.impact.budget.startswith(f"≈ {share:.1%} of the 30-day error budget of api's 99%")
     assert "slo:objective:ratio in the evidence" in draft.impact.budget
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["config-latency", "cpu-throttling", "slow-dependency", "noisy-node", "traffic-surge"],
+)
+def test_other_kinds_of_incident_draft_with_cited_lines_and_plots(scenario: str) -> None:
+    record = record_of(scenario)
+    draft = drafting.draft(record)
+    assert draft.timeline and all(_resolves(line.ref, record) for line in draft.timeline)
+    assert draft.impact.onset is not None
+    assert draft.impact.end_kind == "ongoing" and draft.impact.end is None
+    assert draft.plots
+    text = drafting.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
+    positions = [text.index(section) for section in SECTIONS]
+    assert positions == sorted(positions)
