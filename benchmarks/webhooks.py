@@ -348,7 +348,7 @@ def service_env(*, database_url: str, prometheus_url: str, state_dir: Path) -> d
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket  # noqa: PLC0415 (only here)
 
     with socket.socket() as sock:
@@ -365,7 +365,7 @@ def running_stack(
     env = service_env(
         database_url=database_url, prometheus_url=prometheus_url, state_dir=workdir / "state"
     )
-    port = _free_port()
+    port = free_port()
     with ExitStack() as stack:
         server = _spawn(
             [bin_dir / "diagnose", "serve", "--workers", "0", "--port", str(port)],
@@ -374,7 +374,7 @@ def running_stack(
             stack=stack,
         )
         base_url = f"http://127.0.0.1:{port}"
-        _wait_ready(base_url, server=server, log=workdir / "serve.log")
+        wait_ready(base_url, server=server, log=workdir / "serve.log")
         spawned = [
             _spawn(
                 [bin_dir / "diagnose", "worker", "--concurrency", "2"],
@@ -407,7 +407,7 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
             child.wait(timeout=5)
 
 
-def _wait_ready(base_url: str, *, server: subprocess.Popen[bytes], log: Path) -> None:
+def wait_ready(base_url: str, *, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:

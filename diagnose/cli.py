@@ -449,6 +449,71 @@ def playbooks_explain(
         rendering.playbook_explained(out, explained)
 
 
+@app.callback(invoke_without_command=True)
+def attach(
+    ctx: typer.Context,
+    incident: Annotated[
+        str | None,
+        typer.Option(
+            "--incident",
+            help="Attach to the run a PagerDuty incident started (its id, e.g. P123) and "
+            "follow it to the approval step.",
+        ),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="With --incident: wait for the run.")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="With --follow: seconds to wait.")] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the root cause of a production incident, show the evidence, propose a fix."""
+    if ctx.invoked_subcommand is not None:
+        if incident is not None:
+            err.print("[bold red]error:[/bold red] give --incident without a command")
+            raise typer.Exit(EXIT_UNUSABLE)
+        return
+    if incident is None:
+        out.print(ctx.get_help(), highlight=False)
+        raise typer.Exit(0)
+    with _failures():
+        _attach(incident, follow=follow, timeout_s=timeout, as_json=as_json)
+
+
+def _attach(incident: str, *, follow: bool, timeout_s: float, as_json: bool) -> None:
+    from diagnose.server import attaching
+
+    settings = _settings()
+    work_queue = attaching.open_queue(settings)
+    try:
+        with wiring.open_agent(settings, progress=_progress) as agent:
+            if follow:
+                found = attaching.follow(
+                    work_queue, agent, incident_id=incident, timeout_s=timeout_s, progress=_progress
+                )
+            else:
+                found = attaching.look(work_queue, agent, incident_id=incident)
+                _progress(attaching.describe(found))
+    finally:
+        work_queue.close()
+    paused = found.paused
+    if as_json:
+        result = reporting.result(paused.state) if paused else {}
+        job = {k: getattr(found.job, k) for k in ("id", "state", "attempts", "error", "run_id")}
+        waiting = bool(paused and paused.waiting)
+        print(json.dumps({"incident_id": incident, "job": job, "waiting": waiting} | result))
+    elif paused is not None and found.settled:
+        rendering.show(out, paused.state, bundle_dir=settings.bundles_dir / paused.run_id)
+        if paused.waiting:
+            rendering.paused_hint(out, paused.run_id)
+        else:
+            rendering.show_outcome(out, paused.state)
+    if found.job.state == "failed":
+        raise typer.Exit(EXIT_UNUSABLE)
+    if not found.settled:
+        err.print(f"still {found.job.state}: run `kubectl diagnose --incident {incident}` again")
+        raise typer.Exit(EXIT_NOTHING_CONCLUDED)
+
+
 def main() -> None:
     app(prog_name="diagnose")
 
