@@ -237,15 +237,10 @@ def _change_support(
     problems: list[str],
 ) -> float | None:
     """Seconds the claim's change leads the onset (None without a change); problems appended."""
-    changes = {c["ref"]: c for c in correlation.get("changes", [])}
-    cited_changes = [
-        c["ref"]
-        for c in correlation.get("changes", [])
-        if c.get("evidence") in claim.evidence and c.get("component") == claim.component
-    ]
-    ref = claim.change or (cited_changes[0] if len(cited_changes) == 1 else None)
+    ref = claim.change
     if ref is None:
         return None
+    changes = {c["ref"]: c for c in correlation.get("changes", [])}
     change = changes.get(ref)
     if change is None:
         problems.append(f"names change {ref}, which the analysis did not find")
