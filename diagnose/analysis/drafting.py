@@ -797,7 +797,7 @@ def _went_well(facts: _Facts, *, impact: Impact) -> list[str]:
         )
     failed = _failures(facts)
     if facts.evidence and not failed:
-        lines.append(f"Every source answered: {len(facts.evidence)} evidence records, none failed.")
+        lines.append(f"No source failed or refused ({len(facts.evidence)} evidence records).")
     return lines or ["Nothing the stored data shows as going well; to be written."]
 
 

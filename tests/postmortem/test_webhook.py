@@ -4,6 +4,7 @@ the lab's real servers behind the diagnosis."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,11 +31,18 @@ def _post(base_url: str, body: dict[str, object], *, webhook_id: str) -> httpx.R
     return httpx.post(f"{base_url}/webhooks/pagerduty", content=raw, headers=headers)
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_resolved_incident_drafts_the_postmortem_of_the_run_it_started(
-    tmp_path: Path, lab_run: LabRunFactory
+    store: str, tmp_path: Path, lab_run: LabRunFactory, request: pytest.FixtureRequest
 ) -> None:
     running = lab_run(SCENARIOS / "bad-deploy-5xx")
-    base = make_settings(tmp_path / "state", default_namespace="shop")
+    extra: dict[str, str] = {}
+    if store == "postgres":  # checkpoints, queue and audit log in PostgreSQL
+        cluster = request.getfixturevalue("postgres_cluster")
+        name = "pm_" + uuid.uuid4().hex[:10]
+        cluster.create_database(name)
+        extra["database_url"] = cluster.dsn(name)
+    base = make_settings(tmp_path / "state", default_namespace="shop", **extra)
     settings = wiring.with_endpoints(base, running.endpoints)
     incident = payloads.incident("PLAB001", service="frontend") | {
         "created_at": models.format_time(running.trigger.at),
