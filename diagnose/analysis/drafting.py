@@ -110,7 +110,7 @@ class Line:
     what: str
     ref: str
     kind: str = ""  # alert | change | culprit | onset | started | proposal | approval |
-    # rejection | action | recovery | data_end | resolved
+    # rejection | action | applied | verification | recovery | data_end | resolved
 
 
 @dataclass(frozen=True)
@@ -295,12 +295,16 @@ def _impact(facts: _Facts, *, slo: Slo | None, resolution: Resolution | None) ->
     onset = facts.onset
     data_end = _data_end(facts)
     recovered = _recovery(facts)
+    verified = _verified_recovery(facts)
     if onset is None:
         end, end_kind = None, UNKNOWN
         duration = "unknown: no onset was found in the series"
     elif recovered is not None:
         end, end_kind = recovered[0], "recovered"
         duration = f"{_span(end - onset[0])} (onset to recovery in the series)"
+    elif verified is not None:
+        end, end_kind = verified[0], "recovered"
+        duration = f"{_span(end - onset[0])} (onset to the verification that saw recovery)"
     elif resolution is not None:
         end, end_kind = resolution.at, "resolved"
         duration = (
@@ -653,10 +657,30 @@ def _audit_lines(facts: _Facts) -> list[Line]:
         elif kind == "action":
             at = models.parse_time(entry["at"])
             what = _action_text(body)
+            kind = "applied" if body.get("executed") else "action"
+        elif kind == "verification":
+            at = _verified_at(entry)
+            why = f" ({body['why']})" if body.get("why") else ""
+            what = f"verification of {key.partition(':')[2]}: {body.get('outcome', UNKNOWN)}{why}"
         else:
             continue
         lines.append(Line(at, what, f"audit:{key}", str(kind)))
     return lines
+
+
+def _verified_at(entry: Mapping[str, Any]) -> datetime:
+    """When a verification watch ended: its last sample, else when it was recorded."""
+    samples = (entry.get("entry") or {}).get("samples") or []
+    last = samples[-1].get("at") if samples and isinstance(samples[-1], Mapping) else None
+    return models.parse_time(last or entry["at"])
+
+
+def _verified_recovery(facts: _Facts) -> tuple[datetime, str] | None:
+    """The watch after an applied fix saw the verification query recover (audit log)."""
+    for entry in facts.entries("verification"):
+        if (entry.get("entry") or {}).get("outcome") == "recovered":
+            return _verified_at(entry), f"audit:{entry.get('key')}"
+    return None
 
 
 def _action_text(action: Mapping[str, Any]) -> str:
@@ -863,10 +887,16 @@ def _actions(facts: _Facts, *, impact: Impact, slo_known: bool) -> list[str]:
         items.append(
             f"Decide on the proposed fix {first['id']} ({first['kind']} {first['target']})."
         )
-    if fix is not None:
+    applied = any((e.get("entry") or {}).get("executed") for e in facts.entries("action"))
+    if fix is not None and not applied:
         items.append(
             f"Confirm {fix['id']} was applied (`{fix['command']}`) and that `{fix['verify']}` "
             "returned to its baseline."
+        )
+    elif fix is not None and _verified_recovery(facts) is None:
+        items.append(
+            f"{fix['id']} was applied but its verification did not see `{fix['verify']}` "
+            "recover: check it by hand."
         )
     detected = _detection(facts, impact=impact)
     if detected is not None and detected.total_seconds() > facts.policy.slow_detection_s:
@@ -941,6 +971,8 @@ def _markers(facts: _Facts, *, impact: Impact, timeline: Sequence[Line]) -> list
         "approval": ("approved", "decision"),
         "rejection": ("rejected", "decision"),
         "action": ("fix handed over", "action"),
+        "applied": ("fix applied", "action"),
+        "verification": ("verified", "recovered"),
     }
     for line in timeline:
         if line.kind in labels:

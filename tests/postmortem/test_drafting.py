@@ -12,7 +12,7 @@ import pytest
 
 from diagnose.analysis import correlating, drafting
 from diagnose.domain import models
-from tests.postmortem.conftest import record_of
+from tests.postmortem.conftest import audit_entry, record_of
 
 SECTIONS = [
     "## Summary",
@@ -364,3 +364,34 @@ def test_other_kinds_of_incident_draft_with_cited_lines_and_plots(scenario: str)
     text = drafting.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
     positions = [text.index(section) for section in SECTIONS]
     assert positions == sorted(positions)
+
+
+def test_an_applied_fix_whose_verification_saw_recovery_ends_the_impact(
+    bad_deploy: drafting.RunRecord,
+) -> None:
+    decision = _approval(bad_deploy)
+    decided = record_of("bad-deploy-5xx", decision=decision)
+    fix = decided.state["fixes"][0]
+    seen = decision.at + timedelta(minutes=3)
+    audit = [
+        e | {"entry": e["entry"] | {"executed": True}} if e["kind"] == "action" else e
+        for e in decided.audit
+    ]
+    watch = {
+        "query": fix["verify"],
+        "outcome": "recovered",
+        "why": "back under the halfway line on two polls",
+        "samples": [{"at": models.format_time(seen), "value": 0.0, "recovered": True}],
+    }
+    audit.append(audit_entry("verification", "verification:fix-1", at=seen, entry=watch))
+    draft = drafting.draft(drafting.RunRecord(decided.state, decided.evidence, audit))
+    assert draft.impact.end == seen and draft.impact.end_kind == "recovered"
+    assert "onset to the verification that saw recovery" in draft.impact.duration
+    (checked,) = [line for line in draft.timeline if line.kind == "verification"]
+    assert checked.ref == "audit:verification:fix-1"
+    assert checked.what.startswith("verification of fix-1: recovered")
+    assert [line.kind for line in draft.timeline if line.ref.startswith("audit:action")] == [
+        "applied"
+    ]
+    assert not any("Confirm fix-1 was applied" in item for item in draft.actions)
+    assert {"recovered", "action"} <= {m.kind for m in draft.plots[0].markers}
