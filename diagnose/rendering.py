@@ -40,9 +40,25 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
             f"{past['run_id']} was rejected by {past['approver']} ({past['at']}): {past['reason']}",
             highlight=False,
         )
+    _memory(console, state.get("memory") or {})
     notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
     for note in notes:
         console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)
+
+
+def _memory(console: Console, memory: dict[str, Any]) -> None:
+    """Past incidents on the same components, and hypotheses people rejected before."""
+    for flag in memory.get("rejected_again") or []:
+        console.print(
+            f"[bold magenta]hypothesis #{flag['hypothesis'] + 1} {flag['note']}[/bold magenta]",
+            highlight=False,
+        )
+    for past in memory.get("similar") or []:
+        console.print(
+            f"[magenta]similar past incident[/magenta] {past['run_id']} ({past['at']}, "
+            f'{round(past["similarity"] * 100)}% alike, "{past["title"]}"): {past["outcome"]}',
+            highlight=False,
+        )
 
 
 def _playbook_line(matched: dict[str, Any] | None) -> str:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from connectors import audit, bundle, kubernetes, llm, postgres, prometheus, traces
+from connectors import memory as memory_store
 from diagnose import playbook
 from diagnose.domain import errors
 from diagnose.settings import Settings
@@ -131,14 +132,25 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
 def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterator[runner.Agent]:
     """An agent wired from settings, its checkpointer closed on exit."""
     log = open_audit(settings)
-    context = dataclasses.replace(make_context(settings, progress=progress), audit=log)
+    memory = open_memory(settings)
+    context = dataclasses.replace(
+        make_context(settings, progress=progress), audit=log, memory=memory
+    )
     try:
         with open_checkpointer(settings) as saver:
             yield runner.Agent(context=context, checkpointer=saver)
     finally:
         log.close()
+        memory.close()
         if isinstance(context.reasoner, llm.OpenAIReasoner):
             context.reasoner.close()
+
+
+def open_memory(settings: Settings) -> memory_store.SqliteMemory | memory_store.PostgresMemory:
+    """Past incidents next to the audit log: PostgreSQL when configured, else SQLite."""
+    if settings.database_url:
+        return memory_store.PostgresMemory(settings.database_url)
+    return memory_store.SqliteMemory(settings.state_dir / "memory.sqlite")
 
 
 def open_audit(settings: Settings) -> audit.SqliteAudit | audit.PostgresAudit:

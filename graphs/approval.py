@@ -28,6 +28,7 @@ def request(state: DiagnosisState) -> dict[str, Any]:
         "problems_with_last_answer": state.get("approval_errors", []),
         "approvals_so_far": state.get("approvals", []),
         "rejected_before": state.get("past_rejections", []),
+        "past_incidents": state.get("memory") or {},
         "answer_shape": {
             "verdict": "approve | reject",
             "approver": "your name (required)",

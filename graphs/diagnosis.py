@@ -30,7 +30,7 @@ from diagnose import playbook
 from diagnose.analysis import correlating, discovery, fixing, ranking, scoring, signals
 from diagnose.domain import database as database_ports
 from diagnose.domain import errors, models
-from graphs import approval, reasoning, reporting
+from graphs import approval, reasoning, remembering, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
@@ -380,7 +380,17 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             key=f"proposal:{fix['id']}",
             entry={"fix": fix, "hypothesis": hypotheses[fix["hypothesis"]]},
         )
-    return {"fixes": fixes, "past_rejections": past_rejections(runtime, state)}
+    return {
+        "fixes": fixes,
+        "past_rejections": past_rejections(runtime, state),
+        "memory": _recall(runtime, state),
+    }
+
+
+def _recall(runtime: Runtime[Context], state: DiagnosisState) -> dict[str, Any]:
+    """Similar past incidents, and the hypotheses people rejected before on this evidence."""
+    memory = runtime.context.memory
+    return remembering.recall(memory, state) if memory is not None else {}
 
 
 def past_rejections(runtime: Runtime[Context], state: DiagnosisState) -> list[dict[str, Any]]:
@@ -502,6 +512,8 @@ def report(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     _audit_approvals(runtime, state)
     if state.get("decision"):
         _audit(runtime, state, kind="decision", key="decision", entry=state["decision"])
+    if runtime.context.memory is not None:
+        runtime.context.memory.record(remembering.run_record(state))
     return {"report": reporting.build(state)}
 
 

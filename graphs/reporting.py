@@ -29,6 +29,7 @@ def result(state: DiagnosisState) -> dict[str, Any]:
         "decision": state.get("decision"),
         "rejected_before": state.get("past_rejections", []),
         "playbook": _playbook(state),
+        "past_incidents": state.get("memory") or {},
         "timings_s": stages | {"stages": timings},
         "llm": _llm(state),
         "reasoning": state.get("reasoning"),

@@ -40,6 +40,7 @@ class DiagnosisState(TypedDict, total=False):
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     playbook: dict[str, Any]  # playbook.summary(): the matched playbook, its queries and knobs
     past_rejections: list[dict[str, Any]]  # earlier rejections on the same components
+    memory: dict[str, Any]  # remembering.recall(): similar past incidents, repeated rejections
     approval_errors: list[str]  # why the last answer at the approval step was refused
     decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
     approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)
@@ -72,6 +73,7 @@ class Context:
 
     store: ports.EvidenceStore
     audit: ports.AuditLog | None = None
+    memory: ports.IncidentMemory | None = None  # past incidents, recalled and recorded
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None

@@ -149,3 +149,17 @@ class AuditLog(Protocol):
     def append(self, run_id: str, *, kind: str, key: str, entry: Mapping[str, JSON]) -> None: ...
 
     def entries(self, run_id: str | None = None) -> list[dict[str, JSON]]: ...
+
+
+class IncidentMemory(Protocol):
+    """Finished runs, kept to recall on later incidents: what the evidence showed, what was
+    proposed, and what people decided and why. Recording a run again replaces it."""
+
+    def record(self, run: Mapping[str, JSON]) -> None:
+        """Keep one finished run (``run_id``, ``at``, ``components`` and the rest, as
+        ``graphs.remembering.run_record`` builds it)."""
+        ...
+
+    def recall(self, *, components: Sequence[str], limit: int) -> list[dict[str, JSON]]:
+        """Runs that involved any of ``components``, newest first, at most ``limit``."""
+        ...
