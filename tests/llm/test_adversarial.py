@@ -8,24 +8,20 @@ must be the same.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from diagnose import evaluation, wiring
-from diagnose import scenario as scenario_format
+from diagnose import wiring
 from diagnose.settings import Settings
-from graphs import reporting
 from tests.conftest import LabRunFactory
-from tests.llm import adversary, scripted
+from tests.llm import adversary, running, scripted
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = running.SCENARIOS
 CHOSEN = ("bad-deploy-5xx", "config-latency", "traffic-surge", "deploy-decoy")
 
 
@@ -34,25 +30,6 @@ def liar() -> Iterator[scripted.ScriptedServer]:
     for server in scripted.serve():
         server.responder = adversary.respond
         yield server
-
-
-def diagnose_once(settings: Settings, trigger: Any, *, now: datetime) -> dict[str, Any]:
-    """One run through the real wiring, its clock pinned so two runs see the same window."""
-    with wiring.open_agent(settings, progress=lambda _m: None) as agent:
-        agent.context = dataclasses.replace(agent.context, clock=lambda: now)
-        paused = agent.start(trigger)
-    correlation = paused.state.get("correlation") or {}
-    return reporting.result(paused.state) | {"components": correlation.get("components", [])}
-
-
-def rank(name: str, result: dict[str, Any]) -> int | None:
-    truth = evaluation.truth_of(scenario_format.Scenario.load(SCENARIOS / name))
-    return evaluation.Case(name=name, truth=truth, result=result).rank()
-
-
-def fixes_of(result: dict[str, Any]) -> list[tuple[Any, ...]]:
-    keys = ("kind", "target", "command", "hypothesis")
-    return [tuple(f.get(k) for k in keys) for f in result["fixes"]]
 
 
 @pytest.mark.parametrize("name", CHOSEN)
@@ -66,15 +43,15 @@ def test_a_lying_model_changes_no_verdict(
         update={"state_dir": tmp_path / "on", "llm_base_url": liar.url, "llm_retries": 0}
     )
     now = datetime.now(UTC)
-    off = diagnose_once(off_settings, up.trigger, now=now)
-    on = diagnose_once(on_settings, up.trigger, now=now)
+    off = running.diagnose_once(off_settings, up.trigger, now=now)
+    on = running.diagnose_once(on_settings, up.trigger, now=now)
 
     assert on["llm"]["used"] and on["llm"]["calls"] >= 2
     assert on["hypotheses"][: len(off["hypotheses"])] == off["hypotheses"]
     assert on["abstained"] == off["abstained"]
-    before, after = rank(name, off), rank(name, on)
+    before, after = running.rank(SCENARIOS / name, off), running.rank(SCENARIOS / name, on)
     assert before is not None and after == before
-    assert fixes_of(on) == fixes_of(off)
+    assert running.fixes_of(on) == running.fixes_of(off)
     settled = on["reasoning"]["settled"]
     assert all(s["outcome"] != "added" or s["confidence"] < 0.35 for s in settled)
     assert not any(s["outcome"] == "added" and s["claim"]["fix"] for s in settled)
@@ -87,7 +64,7 @@ def test_the_liar_saw_only_refusals_for_its_hostile_calls(
     settings = wiring.with_endpoints(
         Settings.model_validate({"state_dir": tmp_path, "llm_base_url": liar.url}), up.endpoints
     )
-    result = diagnose_once(settings, up.trigger, now=datetime.now(UTC))
+    result = running.diagnose_once(settings, up.trigger, now=datetime.now(UTC))
     tool_results = [m["content"] for m in liar.chats[1]["messages"] if m.get("role") == "tool"]
     refused = [t for t in tool_results if "\nerror: " in t]
     answered = [t for t in tool_results if "evidence id: " in t]

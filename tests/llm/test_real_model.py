@@ -13,13 +13,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from connectors import _http, llm
+from diagnose import wiring
 from diagnose.domain import reasoning
+from diagnose.settings import Settings
+from tests.conftest import LabRunFactory
+from tests.llm import running
 
 pytestmark = pytest.mark.slow
 Status = reasoning.ReasoningStatus
@@ -145,3 +150,43 @@ def test_a_tight_token_budget_stops_a_real_session(
     assert outcome.status in {Status.ACCEPTED, Status.REJECTED}
     if outcome.status is Status.REJECTED:
         assert "token budget" in outcome.reasons[-1]
+
+
+@pytest.mark.lab
+def test_a_real_model_in_the_loop_leaves_a_correct_diagnosis_correct(
+    model_url: str, lab_run: LabRunFactory, tmp_path: Path
+) -> None:
+    """The bundled bad-deploy scenario, diagnosed with no model and with Gemma in the loop (its
+    tools over the lab's real servers): same ranking on top, same rank of the true cause, same
+    fixes, and the model's part counted."""
+    folder = running.SCENARIOS / "bad-deploy-5xx"
+    up = lab_run(folder)
+    now = datetime.now(UTC)
+    off_settings = wiring.with_endpoints(
+        Settings.model_validate({"state_dir": tmp_path / "off"}), up.endpoints
+    )
+    on_settings = off_settings.model_copy(
+        update={
+            "state_dir": tmp_path / "on",
+            "llm_base_url": model_url,
+            "llm_model": "gemma-3-270m",
+            "llm_max_steps": 3,
+            "llm_max_prompt_tokens": 9000,  # the server's context is 4,096 tokens per request
+            "llm_max_completion_tokens": 200,
+            "llm_max_seconds": 300.0,
+        }
+    )
+    off = running.diagnose_once(off_settings, up.trigger, now=now)
+    on = running.diagnose_once(on_settings, up.trigger, now=now)
+    assert on["llm"]["used"] and on["llm"]["prompt_tokens"] > 0, on["reasoning"]
+    assert on["reasoning"]["status"] != "unavailable", on["reasoning"]
+    assert on["hypotheses"][: len(off["hypotheses"])] == off["hypotheses"]
+    assert running.rank(folder, on) == running.rank(folder, off) == 1
+    assert on["abstained"] == off["abstained"]
+    assert {s["outcome"] for s in on["reasoning"].get("settled", [])} <= {
+        "confirms",
+        "added",
+        "refused",
+    }
+    added = on["hypotheses"][len(off["hypotheses"]) :]
+    assert all(h["confidence"] < 0.35 for h in added)
