@@ -35,6 +35,7 @@ import httpx
 
 from connectors import _http
 from diagnose import settings as config
+from diagnose import telemetry
 from diagnose.domain import errors, reasoning
 from diagnose.domain.models import JSON
 
@@ -190,6 +191,15 @@ class ChatClient:
         return body
 
     def _request(self, method: str, path: str, *, body: JSON, timeout_s: float | None) -> JSON:
+        """The one way out to the server, in a telemetry span (GenAI attributes for a chat)."""
+        with telemetry.model_call(
+            base_url=self.base_url, path=path, method=method, body=body
+        ) as call:
+            data = self._send(method, path, body=body, timeout_s=timeout_s)
+            call.answered(data)
+            return data
+
+    def _send(self, method: str, path: str, *, body: JSON, timeout_s: float | None) -> JSON:
         timeout = self._timeout if timeout_s is None else _shrink(self._timeout, timeout_s)
 
         def attempt() -> httpx.Response:
