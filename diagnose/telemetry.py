@@ -172,13 +172,13 @@ def node_span(name: str, *, run_id: str) -> Iterator[trace.Span]:
 
 def with_traced_ports(context: T, ports: Sequence[str]) -> T:
     """A copy of a frozen dataclass whose named port fields are wrapped by :func:`traced`
-    (None fields stay None). Unchanged when telemetry is off."""
+    (fields that are None or absent are left alone). Unchanged when telemetry is off."""
     if not enabled():
         return context
     changes = {
         name: traced(getattr(context, name), port=name)
         for name in ports
-        if getattr(context, name) is not None
+        if getattr(context, name, None) is not None
     }
     return dataclasses.replace(context, **changes)  # type: ignore[type-var]
 
