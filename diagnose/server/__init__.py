@@ -9,5 +9,6 @@ approval API. ``docs/service.md`` is the user's guide.
 Modules: ``signing`` (webhook signatures), ``intake`` (payloads → triggers and jobs), ``auth``
 (tokens → users), ``jobs`` (what a worker does with each kind of job), ``working`` (the worker
 loop, leases and heartbeats), ``telemetry`` (the agent's own metrics), ``app`` (the HTTP
-routes), ``commands`` (the ``serve`` and ``worker`` commands).
+routes), ``commands`` (the ``serve`` and ``worker`` commands), ``attaching`` (``kubectl diagnose
+--incident``: an incident's run found in the queue and followed).
 """
