@@ -186,6 +186,9 @@ def approve(
         str, typer.Option(help="Comma-separated evidence ids you checked yourself.")
     ] = "",
     reject: Annotated[bool, typer.Option("--reject", help="Reject every proposed fix.")] = False,
+    digest: Annotated[
+        str | None, typer.Option(help="The digest of the fix you read; refused if it changed.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve one proposed fix of a paused run, or reject them, from any process."""
@@ -198,7 +201,7 @@ def approve(
         "reason": reason,
         "fix": None if reject else fix,
         "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
-    }
+    } | ({"fix_digest": digest} if digest else {})
     with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
         before = len(agent.status(run_id).state.get("approvals") or [])
         paused = agent.resume(run_id, answer)
@@ -213,6 +216,18 @@ def approve(
             print(json.dumps(paused.state.get("report"), indent=2))
         else:
             rendering.show_outcome(out, paused.state)
+
+
+@app.command()
+def finish(run_id: str, as_json: JsonOpt = False) -> None:
+    """Finish a run that stopped after its decision was recorded (its process died): nothing
+    approved is lost, and nothing already done is done again."""
+    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+        paused = agent.recover(run_id)
+    if as_json:
+        print(json.dumps(paused.state.get("report"), indent=2))
+    else:
+        rendering.show_outcome(out, paused.state)
 
 
 @app.command()

@@ -16,6 +16,8 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
+from graphs import approval
+
 
 def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     """Print the ranked hypotheses, the evidence they cite, the fixes and what is missing."""
@@ -33,6 +35,7 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     _hypotheses(console, correlation)
     _evidence(console, state)
     _reasoning(console, state.get("reasoning") or {})
+    _challenges(console, approval.challenges(state))
     _fixes(console, state.get("fixes") or [])
     for past in state.get("past_rejections") or []:
         console.print(
@@ -172,20 +175,64 @@ def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
         console.print("No catalogue fix applies to these hypotheses.")
         return
     table = Table(title="proposed fixes (none runs without approval)", show_lines=True)
-    for column in ("id", "for #", "kind", "command", "risk", "blast radius", "undo", "verify"):
+    columns = (
+        "id",
+        "for #",
+        "kind",
+        "command",
+        "dry run",
+        "risk",
+        "blast radius",
+        "undo",
+        "verify",
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     for f in fixes:
         table.add_row(
-            f["id"],
+            f"{f['id']}\n{str(f.get('digest') or '')[:19]}",
             str(f["hypothesis"] + 1),
             f["kind"],
             f["command"],
+            dry_run_text(f),
             f["risk"],
             f["blast_radius"],
             f["rollback"],
             f["verify"] or "-",
         )
     console.print(table)
+    for f in fixes:
+        for found in f.get("sweep") or []:
+            console.print(
+                f"[cyan]same pattern elsewhere[/cyan] ({f['id']}, not fixed): "
+                f"{found['target']}: {found['why']}",
+                highlight=False,
+            )
+
+
+def dry_run_text(fix: dict[str, Any]) -> str:
+    """One fix's dry run as a reviewer reads it: the outcome first, then the API's words."""
+    result = fix.get("dry_run_result") or {}
+    outcome = str(result.get("outcome") or "not run")
+    colour = {"accepted": "green", "refused": "red", "unreachable": "red"}.get(outcome, "yellow")
+    text = f"[{colour}]{outcome}[/{colour}]: {result.get('message') or ''}"
+    if fix.get("dry_run"):
+        text += f"\nby hand: {fix['dry_run']}"
+    return text
+
+
+def _challenges(console: Console, challenges: list[dict[str, Any]]) -> None:
+    """What would prove each leading hypothesis wrong: counter-evidence, alternatives and the
+    conditions to check, before any fix is shown."""
+    for item in challenges:
+        lines = [f"[bold]#{item['rank']} {item['hypothesis']} is wrong if:[/bold]"]
+        lines += [f"  - {condition}" for condition in item["wrong_if"]]
+        for counter in item["counter_evidence"]:
+            lines.append(f"  against: {counter['id']} {counter['summary']} ({counter['query']})")
+        if item["alternatives"]:
+            lines.append("  alternatives:")
+            lines += [f"    {alternative}" for alternative in item["alternatives"]]
+        console.print("\n".join(lines), highlight=False)
 
 
 def paused_hint(console: Console, run_id: str) -> None:
@@ -208,6 +255,7 @@ def prompt_decision(console: Console, state: Any) -> dict[str, Any]:
         reason = Prompt.ask("Why reject?", default="not convinced by the evidence", console=console)
         return {"verdict": "reject", "approver": approver, "reason": reason}
     fix = next(f for f in fixes if f["id"] == choice)
+    console.print(f"Dry run of {choice}: {dry_run_text(fix)}", highlight=False)
     cited = state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
     console.print("Which of these did you check yourself? " + ", ".join(cited), highlight=False)
     checked = Prompt.ask("Evidence ids, comma-separated", console=console)
@@ -217,6 +265,7 @@ def prompt_decision(console: Console, state: Any) -> dict[str, Any]:
         "approver": approver,
         "reason": reason,
         "fix": choice,
+        "fix_digest": fix.get("digest"),
         "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
     }
 
@@ -239,9 +288,23 @@ def show_outcome(console: Console, state: Any) -> None:
         highlight=False,
     )
     for action in state.get("actions") or []:
+        if action.get("executed"):
+            console.print(
+                f"Executed {action['fix']} ({action['outcome']}, key {action['key']}): "
+                f"{action.get('message', '')}\n  {action['command']}",
+                highlight=False,
+            )
+            continue
         console.print(
-            f"Not executed ({action['why_not_executed']}):\n  {action['command']}\n"
+            f"Not executed ({action['why_not_executed']}):\n  {action['command'] or '-'}\n"
             f"verify with: {action['verify'] or '-'}",
+            highlight=False,
+        )
+    verification = state.get("verification")
+    if verification:
+        console.print(
+            f"[bold]{verification['outcome']}[/bold] after watching {verification['query']} "
+            f"for up to {verification['watched_s']:g}s: {verification['why']}",
             highlight=False,
         )
 

@@ -68,6 +68,32 @@ class Settings(BaseModel):
     kubernetes_timeout_s: float = Field(10.0, gt=0, le=300)
     """``DIAGNOSE_KUBERNETES_TIMEOUT_S``: per request, seconds."""
 
+    execute: bool = False
+    """``DIAGNOSE_EXECUTE``: carry out approved Kubernetes catalogue fixes (rollback, scale,
+    raise limits) with the write credentials below, then watch their verification query. Off:
+    every approved fix is handed to a human as a command. Database fixes are never executed."""
+
+    kubernetes_write_url: str | None = None
+    """``DIAGNOSE_KUBERNETES_WRITE_URL``: an API server URL for writes without credentials (the
+    lab). Otherwise writes use ``kubernetes_write_context``; never the read credentials."""
+
+    kubernetes_write_context: str | None = None
+    """``DIAGNOSE_KUBERNETES_WRITE_CONTEXT``: the kubeconfig context whose user has ``patch`` on
+    deployments (docs/approval.md has the role). Needed for execution; also used for the dry
+    runs shown before approval, which a read-only role is refused."""
+
+    kubernetes_write_kubeconfig: Path | None = None
+    """``DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG``: the kubeconfig file holding that context, when
+    it is not in ``$KUBECONFIG`` (keep write credentials in a file of their own)."""
+
+    verify_watch_s: float = Field(300.0, gt=0, le=6 * 3600)
+    """``DIAGNOSE_VERIFY_WATCH_S``: after applying a fix, seconds to watch its verification
+    query before reporting "not recovered". 300: most rollouts settle within five minutes."""
+
+    verify_interval_s: float = Field(15.0, gt=0, le=600)
+    """``DIAGNOSE_VERIFY_INTERVAL_S``: seconds between two looks at the verification query
+    (the usual Prometheus scrape interval)."""
+
     tempo_url: str | None = None
     """``DIAGNOSE_TEMPO_URL``: Grafana Tempo's query frontend (``http://tempo:3200``)."""
 

@@ -17,7 +17,7 @@ from diagnose import playbook, telemetry
 from diagnose.domain import errors
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
-from graphs.state import Context, GatherPolicy
+from graphs.state import Context, ExecutionPolicy, GatherPolicy
 from sandbox import catalogue, probing
 
 
@@ -68,6 +68,49 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         budget=llm.budget_from_settings(settings),
         policy=policy,
         progress=progress,
+        dry_runner=_writer(settings, dry_run_only=True, read_path=cluster is not None),
+        executor=_writer(settings, dry_run_only=False) if settings.execute else None,
+        execution=ExecutionPolicy(
+            enabled=settings.execute,
+            watch_s=settings.verify_watch_s,
+            interval_s=settings.verify_interval_s,
+        ),
+    )
+
+
+def _writer(
+    settings: Settings, *, dry_run_only: bool, read_path: bool = False
+) -> kubernetes.KubernetesWriter | None:
+    """Kubernetes writes through the write credentials, never the read ones. Dry runs fall back
+    to the read credentials (``read_path``) when no write credentials are set: a least-privilege
+    read role is refused, and the dry run shows that refusal."""
+    timeout = settings.kubernetes_timeout_s
+    if settings.kubernetes_write_url:
+        return kubernetes.KubernetesWriter(
+            host=settings.kubernetes_write_url, timeout_s=timeout, dry_run_only=dry_run_only
+        )
+    if settings.kubernetes_write_context or settings.kubernetes_write_kubeconfig:
+        kubeconfig = settings.kubernetes_write_kubeconfig
+        return kubernetes.KubernetesWriter.from_environment(
+            context=settings.kubernetes_write_context,
+            config_file=str(kubeconfig) if kubeconfig else None,
+            timeout_s=timeout,
+            dry_run_only=dry_run_only,
+        )
+    if not dry_run_only:
+        raise errors.ConfigurationError(
+            "DIAGNOSE_EXECUTE=true needs write credentials of their own: set "
+            "DIAGNOSE_KUBERNETES_WRITE_CONTEXT (and DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG), see "
+            "docs/approval.md; the read credentials are never used to write"
+        )
+    if not read_path:
+        return None
+    if settings.kubernetes_url:
+        return kubernetes.KubernetesWriter(
+            host=settings.kubernetes_url, timeout_s=timeout, dry_run_only=True
+        )
+    return kubernetes.KubernetesWriter.from_environment(
+        context=settings.kubernetes_context, timeout_s=timeout, dry_run_only=True
     )
 
 
@@ -121,6 +164,7 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
             "prometheus_url": endpoints.prometheus_url,
             "kubernetes_url": endpoints.kubernetes_url,
             "kubernetes_enabled": endpoints.kubernetes_url is not None,
+            "kubernetes_write_url": endpoints.kubernetes_url if settings.execute else None,
             "tempo_url": endpoints.tempo_url,
             "jaeger_url": None if endpoints.tempo_url else endpoints.jaeger_url,
             "postgres_url": endpoints.postgres_dsn,

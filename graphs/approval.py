@@ -8,7 +8,9 @@ model says can change that.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +27,7 @@ def request(state: DiagnosisState) -> dict[str, Any]:
         "hypotheses": correlation.get("hypotheses", [])[:5],
         "abstained": bool(correlation.get("abstained", False)),
         "fixes": state.get("fixes", []),
+        "what_would_prove_it_wrong": challenges(state),
         "problems_with_last_answer": state.get("approval_errors", []),
         "approvals_so_far": state.get("approvals", []),
         "rejected_before": state.get("past_rejections", []),
@@ -34,9 +37,94 @@ def request(state: DiagnosisState) -> dict[str, Any]:
             "approver": "your name (required)",
             "reason": "why (required)",
             "fix": "a fix id, when approving",
+            "fix_digest": "optional: the digest of the fix you read; refused if it changed",
             "checked_evidence": "ids of the evidence you looked at, when approving",
         },
     }
+
+
+DIGESTED = (
+    "id",
+    "kind",
+    "target",
+    "command",
+    "rollback",
+    "verify",
+    "risk",
+    "hypothesis",
+    "action",
+    "patch",
+)
+"""What a fix's digest covers: everything that decides what would be done. The dry-run result
+and the sweep are commentary on it, shown but not hashed."""
+
+
+def digest(fix: Mapping[str, Any], *, run_id: str) -> str:
+    """The content hash of one fix of one run: an approval names it, and only a fix with the
+    same hash in the same run can be carried out under that approval."""
+    content = {key: fix.get(key) for key in DIGESTED} | {"run_id": run_id}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def action_key(fix: Mapping[str, Any], *, run_id: str) -> str:
+    """The idempotency key of carrying out one approved fix: recorded on the object it changes
+    and in the audit log, so a repeated attempt can tell the first one landed."""
+    return f"{run_id}/{fix['id']}/{str(fix.get('digest') or '')[7:23]}"
+
+
+def challenges(state: DiagnosisState) -> list[dict[str, Any]]:
+    """For each of the leading hypotheses, what would show it is wrong: the counter-evidence
+    the analysis saw (with its query, to re-run), the alternatives that explain the same
+    signals, and the claim's own checkable conditions."""
+    correlation = state.get("correlation") or {}
+    hypotheses = correlation.get("hypotheses", [])[:3]
+    by_id = {e["id"]: e for e in state.get("evidence", [])}
+    found = []
+    for rank, hypothesis in enumerate(hypotheses, start=1):
+        counter = [
+            {k: by_id.get(ev, {}).get(k, "") for k in ("summary", "query")} | {"id": ev}
+            for ev in hypothesis.get("counter_evidence") or []
+        ]
+        others = [
+            f"#{n} {h['kind']} {h['component']} ({h['confidence']:.2f}): {h.get('summary', '')}"
+            for n, h in enumerate(correlation.get("hypotheses", [])[:5], start=1)
+            if n != rank
+        ]
+        found.append(
+            {
+                "rank": rank,
+                "hypothesis": f"{hypothesis['kind']} {hypothesis['component']}",
+                "counter_evidence": counter,
+                "alternatives": others,
+                "wrong_if": _wrong_if(
+                    hypothesis, counter=counter, abstained=bool(correlation.get("abstained"))
+                ),
+            }
+        )
+    return found
+
+
+def _wrong_if(
+    hypothesis: Mapping[str, Any], *, counter: Sequence[Mapping[str, Any]], abstained: bool
+) -> list[str]:
+    conditions = []
+    if hypothesis.get("change") and hypothesis.get("onset"):
+        conditions.append(
+            f"the symptoms began before {hypothesis['change']} took effect (onset measured "
+            f"{hypothesis['onset']}): re-run the cited queries over the minutes before it"
+        )
+    elif hypothesis.get("change"):
+        conditions.append(f"{hypothesis['change']} did not precede the symptoms")
+    conditions.append(
+        f"{hypothesis['component']}'s cited signals look normal when you re-run their queries"
+    )
+    conditions += [
+        f"counter-evidence {c['id']} holds: {c['summary'] or c['query']}" for c in counter
+    ]
+    if abstained:
+        conditions.append("no hypothesis reached the confidence threshold: this is a lead only")
+    return conditions
 
 
 def validate(
@@ -56,11 +144,91 @@ def validate(
             at=now,
             fix=answer.get("fix") or None,
             checked_evidence=tuple(str(e) for e in answer.get("checked_evidence") or ()),
+            fix_digest=_current_digest(answer.get("fix"), state=state),
         )
     except ValueError as exc:
         return None, [str(exc)]
     problems = _fit_problems(decision, state=state)
+    given = answer.get("fix_digest")
+    if not problems and given and given != decision.fix_digest:
+        problems = [
+            f"{decision.fix} is not the fix you read: its digest is {decision.fix_digest}, "
+            f"the answer names {given}; read the proposal again"
+        ]
     return (None, problems) if problems else (decision, [])
+
+
+def _current_digest(fix_id: Any, *, state: DiagnosisState) -> str | None:
+    fix = next((f for f in state.get("fixes", []) if f["id"] == fix_id), None) if fix_id else None
+    return digest(fix, run_id=state["run_id"]) if fix is not None else None
+
+
+def refusals(
+    state: DiagnosisState, *, audit_entries: Sequence[Mapping[str, Any]] | None
+) -> list[str]:
+    """Why the recorded decision cannot be acted on ([] when it can). Checked by ``act`` on
+    the state it is handed, so a decision replayed from another run or another fix, a fix
+    edited after approval, or a state edited around the approval step is refused.
+    ``audit_entries``: this run's audit log entries (None: no audit log configured)."""
+    decision = models.Decision.from_dict(state["decision"])
+    fixes = {f["id"]: f for f in state.get("fixes", [])}
+    fix = fixes.get(decision.fix or "")
+    if decision.verdict is not models.Verdict.APPROVE or fix is None:
+        return [f"no proposed fix {decision.fix!r} was approved in this run"]
+    now = digest(fix, run_id=state["run_id"])
+    if decision.fix_digest != now:
+        return [
+            f"the approval names {decision.fix} with digest {decision.fix_digest}, but that fix "
+            f"now has digest {now}: it changed after approval, or the approval is another's"
+        ]
+    approvers = {
+        a["approver"]
+        for a in state.get("approvals", [])
+        if a.get("fix") == decision.fix and a.get("fix_digest") == now
+    }
+    if decision.approver not in approvers:
+        return [f"the approval of {decision.fix} by {decision.approver} is not on record"]
+    if fix.get("risk") == models.Risk.HIGH.value and len(approvers) < 2:
+        return [f"{decision.fix} is high risk and has {len(approvers)} approver(s), not two"]
+    return _audit_refusals(state, fix=fix, audit_entries=audit_entries)
+
+
+def _audit_refusals(
+    state: DiagnosisState,
+    *,
+    fix: Mapping[str, Any],
+    audit_entries: Sequence[Mapping[str, Any]] | None,
+) -> list[str]:
+    """The fix must be the one the append-only audit log recorded when it was proposed."""
+    if audit_entries is None:
+        return []
+    now = digest(fix, run_id=state["run_id"])
+    decision = models.Decision.from_dict(state["decision"])
+    recorded = {
+        e["entry"]["approver"]
+        for e in audit_entries
+        if e["kind"] == "approval"
+        and e["entry"].get("fix") == fix["id"]
+        and e["entry"].get("fix_digest") == now
+    }
+    if decision.approver not in recorded:
+        return [
+            f"the audit log holds no approval of {fix['id']} (digest {now}) by "
+            f"{decision.approver}: the decision was not given at the approval step"
+        ]
+    if fix.get("risk") == models.Risk.HIGH.value and len(recorded) < 2:
+        return [f"the audit log holds {len(recorded)} approver(s) of high-risk {fix['id']}"]
+    proposed = [
+        e["entry"]["fix"]
+        for e in audit_entries
+        if e["kind"] == "proposal" and e["entry"]["fix"].get("id") == fix["id"]
+    ]
+    if not proposed or digest(proposed[0], run_id=state["run_id"]) != now:
+        return [
+            f"{fix['id']} differs from the proposal the audit log recorded for this run: "
+            "the state was changed after the proposal"
+        ]
+    return []
 
 
 def second_approver_needed(decision: models.Decision, *, state: DiagnosisState) -> str:
@@ -72,7 +240,9 @@ def second_approver_needed(decision: models.Decision, *, state: DiagnosisState) 
     others = {
         a["approver"]
         for a in state.get("approvals", [])
-        if a.get("fix") == decision.fix and a["approver"] != decision.approver
+        if a.get("fix") == decision.fix
+        and a.get("fix_digest") == decision.fix_digest
+        and a["approver"] != decision.approver
     }
     if others:
         return ""
@@ -97,7 +267,9 @@ def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[s
     if decision.verdict is models.Verdict.REJECT:
         return []
     if any(
-        a["approver"] == decision.approver and a.get("fix") == decision.fix
+        a["approver"] == decision.approver
+        and a.get("fix") == decision.fix
+        and a.get("fix_digest") == decision.fix_digest
         for a in state.get("approvals", [])
     ):
         return [f"{decision.approver} already approved {decision.fix}: a different person must"]

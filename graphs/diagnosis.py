@@ -1,12 +1,12 @@
 """The diagnosis state machine.
 
 ``intake → scope → (gather_metrics ‖ gather_changes ‖ gather_traces) → correlate
-→ probe_db? → reason → propose → approve → act? → report``
+→ probe_db? → reason → propose → approve → act? → verify? → report``
 
 Every probe and analysis happens before ``approve``. ``approve`` holds only the
 ``interrupt()`` and the routing, because LangGraph re-runs the whole node on resume; the only
 way into ``act`` is through ``approve`` with a valid approval, and ``act`` by default only
-hands the exact command to a human.
+hands the exact command to a human (execution mode: see ``graphs/acting.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from diagnose import playbook, telemetry
 from diagnose.analysis import correlating, discovery, fixing, ranking, scoring, signals
 from diagnose.domain import database as database_ports
 from diagnose.domain import errors, models
-from graphs import approval, reasoning, remembering, reporting
+from graphs import acting, approval, reasoning, remembering, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
@@ -375,9 +375,13 @@ def merge_hypotheses(
 
 
 def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Attach catalogue fixes to the best hypotheses."""
+    """Attach catalogue fixes to the best hypotheses, each with its sweep for the same fault
+    elsewhere, its exact patch and server-side dry run, and its content digest."""
     evidence = runtime.context.store.load(state["run_id"])
-    fixes = proposals(state, evidence=evidence)
+    fixes, dry_runs = acting.prepare(
+        proposals(state, evidence=evidence), state=state, context=runtime.context, evidence=evidence
+    )
+    runtime.context.store.put(state["run_id"], dry_runs)
     hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
     for fix in fixes:
         _audit(
@@ -391,6 +395,7 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
         "fixes": fixes,
         "past_rejections": past_rejections(runtime, state),
         "memory": _recall(runtime, state),
+        "evidence": [e.to_dict(with_raw=False) for e in dry_runs],
     }
 
 
@@ -431,11 +436,6 @@ def past_rejections(runtime: Runtime[Context], state: DiagnosisState) -> list[di
     ][-10:]
 
 
-def _audit_approvals(runtime: Runtime[Context], state: DiagnosisState) -> None:
-    for number, given in enumerate(state.get("approvals", []), start=1):
-        _audit(runtime, state, kind="approval", key=f"approval:{number}", entry=given)
-
-
 def _audit(
     runtime: Runtime[Context], state: DiagnosisState, *, kind: str, key: str, entry: Any
 ) -> None:
@@ -456,6 +456,7 @@ def proposals(
         for item in e.raw
     ]
     verify = verify_queries(correlation)
+    levels = verify_levels(correlation)
     fixes = fixing.propose_fixes(
         hypotheses,
         namespace=state["trigger"]["namespace"],
@@ -468,13 +469,18 @@ def proposals(
         if hypothesis.summary in by_summary:
             plain.append(by_summary[hypothesis.summary] | {"hypothesis": index})
     plain.sort(key=lambda f: f["hypothesis"])
+    for fix in plain:
+        component = hypotheses[fix["hypothesis"]].component
+        fix["verify_levels"] = levels.get(component, {}) if fix["verify"] else {}
     return [f | {"id": f"fix-{n}"} for n, f in enumerate(plain, start=1)]
 
 
 def approve(
     state: DiagnosisState, runtime: Runtime[Context]
 ) -> Command[Literal["act", "report", "approve"]]:
-    """Ask a named human. Nothing but the interrupt and the routing happens here."""
+    """Ask a named human. Nothing but the interrupt and the routing happens here, and the
+    one record an accepted approval needs: it is appended to the audit log (keyed by fix and
+    approver, so a re-run appends nothing twice), where ``act`` looks for it."""
     answer = interrupt(approval.request(state))
     decision, problems = approval.validate(answer, state=state, now=runtime.context.clock())
     if decision is None:
@@ -483,6 +489,8 @@ def approve(
         return Command(
             goto="report", update={"decision": decision.to_dict(), "approval_errors": []}
         )
+    key = f"approval:{decision.fix}:{decision.approver}"
+    _audit(runtime, state, kind="approval", key=key, entry=decision.to_dict())
     missing = approval.second_approver_needed(decision, state=state)
     if missing:
         approvals = [*state.get("approvals", []), decision.to_dict()]
@@ -497,26 +505,28 @@ def approve(
 
 
 def act(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Hand the approved fix to a human: execution is not enabled in this version."""
-    decision = models.Decision.from_dict(state["decision"])
-    fix = next(f for f in state.get("fixes", []) if f["id"] == decision.fix)
-    action = {
-        "fix": fix["id"],
-        "executed": False,
-        "command": fix["command"],
-        "why_not_executed": "execution is disabled: apply the command yourself, "
-        "then watch the verification query",
-        "verify": fix["verify"],
-    }
-    _audit_approvals(runtime, state)
-    _audit(runtime, state, kind="action", key=f"action:{fix['id']}", entry=action)
-    return {"actions": [action]}
+    """Reachable only from ``approve``. Checks the decision against the fix on record (id,
+    digest, approvers, the audit log's proposal), then hands the command to a human, or, in
+    execution mode and for a Kubernetes catalogue action, applies it exactly once."""
+    update = acting.act(state, context=runtime.context)
+    action = update["actions"][-1]
+    _audit(runtime, state, kind="action", key=f"action:{action['fix']}", entry=action)
+    return update
+
+
+def verify(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Watch the verification query of the fix just applied (execution mode only)."""
+    return acting.verify(state, context=runtime.context)
+
+
+def after_act(state: DiagnosisState) -> str:
+    """Watch a fix that was applied; anything else goes straight to the report."""
+    return "verify" if acting.executed(state) else "report"
 
 
 def report(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Compile the final report of the run, and put every approval and the decision on
-    record."""
-    _audit_approvals(runtime, state)
+    """Compile the final report of the run, and put the decision on record (approvals were
+    recorded when they were given)."""
     if state.get("decision"):
         _audit(runtime, state, kind="decision", key="decision", entry=state["decision"])
     if runtime.context.memory is not None:
@@ -541,6 +551,7 @@ def build(
     graph.add_node("propose", _timed("propose", propose))
     graph.add_node("approve", approve)
     graph.add_node("act", _timed("act", act))
+    graph.add_node("verify", _timed("verify", verify))
     graph.add_node("report", _timed("report", report))
     graph.add_edge(START, "intake")
     graph.add_edge("intake", "scope")
@@ -552,7 +563,8 @@ def build(
     graph.add_edge("probe_db", "reason")
     graph.add_edge("reason", "propose")
     graph.add_edge("propose", "approve")
-    graph.add_edge("act", "report")
+    graph.add_conditional_edges("act", after_act, ["verify", "report"])
+    graph.add_edge("verify", "report")
     graph.add_edge("report", END)
     return graph.compile(checkpointer=checkpointer)
 
@@ -588,6 +600,22 @@ def _keep(
 
 VERIFY_PREFERENCE = ("errors", "latency", "saturation", "throttling", "restarts", "memory", "cpu")
 """Which signal's recovery best shows a fix worked: what users feel first, resources after."""
+
+
+def verify_levels(correlation: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per component, the baseline and incident level of the signal ``verify_queries`` picks:
+    recovery is judged against them."""
+    levels = {}
+    for component in correlation.get("components", []):
+        signals = [s for s in component.get("signals", []) if s.get("query")]
+        if signals:
+            best = min(signals, key=_verify_rank)
+            if best.get("baseline") is not None and best.get("after") is not None:
+                levels[component["component"]] = {
+                    "baseline": float(best["baseline"]),
+                    "incident": float(best["after"]),
+                }
+    return levels
 
 
 def verify_queries(correlation: dict[str, Any]) -> dict[str, str]:

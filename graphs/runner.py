@@ -42,10 +42,27 @@ class Agent:
     def resume(self, run_id: str, answer: dict[str, Any]) -> Paused:
         """Answer the approval step; the run goes on to its report (or asks again)."""
         if not self.status(run_id).waiting:
+            if self.graph.get_state(_config(run_id)).next:
+                raise errors.ConfigurationError(
+                    f"run {run_id} already has its decision and stopped before finishing; "
+                    f"finish it with `diagnose finish {run_id}`"
+                )
             raise errors.ConfigurationError(f"run {run_id} is not waiting for approval")
         self.graph.invoke(
             Command(resume=answer), _config(run_id), context=self.context, durability="sync"
         )
+        return self.status(run_id)
+
+    def recover(self, run_id: str) -> Paused:
+        """Finish a run that stopped between two steps (its process died after the approval
+        was recorded, say): it continues from its last checkpoint. The act step looks up the
+        action's idempotency key first, so nothing is lost and nothing is done twice."""
+        snapshot = self.graph.get_state(_config(run_id))
+        if not snapshot.values:
+            raise errors.RunNotFound(f"no run {run_id!r} in the checkpoint store")
+        waiting = any(task.interrupts for task in snapshot.tasks)
+        if snapshot.next and not waiting:
+            self.graph.invoke(None, _config(run_id), context=self.context, durability="sync")
         return self.status(run_id)
 
     def status(self, run_id: str) -> Paused:

@@ -9,6 +9,7 @@ composition root (``diagnose.wiring``) builds and LangGraph hands to every node.
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ class DiagnosisState(TypedDict, total=False):
     decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
     approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)
     actions: list[dict[str, Any]]  # what the act step did or handed to a human
+    verification: dict[str, Any]  # after an executed fix: recovered / not recovered, and why
     report: dict[str, Any]
     timings_s: Annotated[dict[str, float], merge_dicts]
 
@@ -61,6 +63,15 @@ class GatherPolicy:
     trace_sample: int = 150  # traces sampled per window (baseline, incident)
     incident_s: float = 900.0  # traces: the incident window is the last 15 min to the trigger
     baseline_gap_s: float = 300.0  # …and the baseline ends 5 min before that starts
+
+
+@dataclass(frozen=True)
+class ExecutionPolicy:
+    """Whether approved Kubernetes fixes are carried out, and how long to watch them."""
+
+    enabled: bool = False  # off: every approved fix is handed to a human as a command
+    watch_s: float = 300.0  # how long to watch the verification query after applying
+    interval_s: float = 15.0  # between two looks at it
 
 
 def _utcnow() -> datetime:
@@ -83,5 +94,9 @@ class Context:
     budget: reasoning.Budget = field(default_factory=reasoning.Budget)
     policy: GatherPolicy = field(default_factory=GatherPolicy)
     playbooks: tuple[playbook.Loaded, ...] = ()  # matched against the trigger in ``scope``
+    dry_runner: ports.ClusterWriter | None = None  # dry runs before approval (may be read creds)
+    executor: ports.ClusterWriter | None = None  # write credentials; only in execution mode
+    execution: ExecutionPolicy = field(default_factory=ExecutionPolicy)
     clock: Callable[[], datetime] = _utcnow
+    sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda _message: None

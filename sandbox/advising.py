@@ -9,8 +9,9 @@ needs a named human's approval like every other action.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from diagnose.domain import models
 from sandbox import findings as found
@@ -170,6 +171,19 @@ def _connection_limit(finding: found.Saturation, *, component: str) -> models.Fi
         "transaction) too: more room only buys time",
         hypothesis=0,
     )
+
+
+def sweep(fix: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The same database fault elsewhere (never fixed here): other tables the probes found
+    scanned sequentially for a selective filter, or other blocking sessions. ``others`` are the
+    run's database proposals (``{"summary", "fix"}``)."""
+    if fix.get("kind") not in ("create_index", "cancel_query"):
+        return []
+    return [
+        {"target": str(other["fix"]["target"]), "why": str(other["summary"])}
+        for other in others
+        if other["fix"].get("kind") == fix["kind"] and other["fix"]["target"] != fix["target"]
+    ]
 
 
 def _age(seconds: float | None) -> str:

@@ -68,6 +68,61 @@ def _ns(namespace: str) -> str:
     return f" -n {namespace}" if namespace else ""
 
 
+def _action(op: str, *, name: str, namespace: str, **details: Any) -> dict[str, Any] | None:
+    """The fix as data (``ports.ActionSpec``): what execution mode may carry out after
+    approval. None without a namespace: a patch needs one, and guessing is not allowed."""
+    if not namespace or not _NAME.match(name):
+        return None
+    return {"op": op, "kind": "deployment", "namespace": namespace, "name": name, **details}
+
+
+def sweep(
+    fix: Mapping[str, Any],
+    *,
+    hypothesis: models.Hypothesis,
+    deployments: Sequence[Mapping[str, Any]],
+    replicasets: Sequence[Mapping[str, Any]],
+) -> list[dict[str, str]]:
+    """The same fault elsewhere in scope, for a reviewer to look at (never fixed here): other
+    deployments running the image the culprit revision introduced, or using the changed
+    ConfigMap or Secret."""
+    match = _REF.match(hypothesis.change or "")
+    if not match:
+        return []
+    if fix.get("kind") == "rollback" and match["kind"] == "deployment" and match["revision"]:
+        bad = _introduced_images(match["name"], int(match["revision"]), replicasets)
+        return [
+            {
+                "target": f"deployment/{d['name']}",
+                "why": f"runs the same image {image} that {hypothesis.change} introduced",
+            }
+            for d in deployments
+            if d.get("name") != match["name"]
+            for image in sorted(bad & set(d.get("images") or []))
+        ]
+    if fix.get("kind") == "config_revert" and match["kind"] in ("configmap", "secret"):
+        ref = f"{match['kind']}/{match['name']}"
+        return [
+            {"target": f"deployment/{d['name']}", "why": f"uses {ref} too"}
+            for d in deployments
+            if d.get("name") != hypothesis.component and ref in (d.get("configs") or [])
+        ]
+    return []
+
+
+def _introduced_images(
+    deployment: str, revision: int, replicasets: Sequence[Mapping[str, Any]]
+) -> set[str]:
+    """Images of a revision that the revision before it did not run."""
+    images = {
+        int(rs["revision"]): set(rs.get("images") or [])
+        for rs in replicasets
+        if rs.get("owner") == f"deployment/{deployment}" and rs.get("revision") is not None
+    }
+    before = previous_revision(deployment, revision, replicasets)
+    return images.get(revision, set()) - images.get(before, set()) if before is not None else set()
+
+
 def previous_revision(
     deployment: str, revision: int | None, replicasets: Sequence[Mapping[str, Any]]
 ) -> int | None:
@@ -102,6 +157,7 @@ def _rollback(
         before = previous_revision(name, int(match["revision"]), rs)
         to = f" --to-revision={before}" if before is not None else ""
     command = f"kubectl rollout undo {target}{_ns(namespace)}{to}"
+    revision = int(to.split("=")[1]) if to else None
     return models.Fix(
         id=f"fix-{index + 1}",
         kind="rollback",
@@ -114,6 +170,7 @@ def _rollback(
         risk=models.Risk.MEDIUM,
         blast_radius=f"every pod of {target}; rolls pods one surge at a time",
         hypothesis=index,
+        action=_action("rollback", name=name, namespace=namespace, revision=revision),
     )
 
 
@@ -133,11 +190,15 @@ def _raise_limits(
     revision = int(match["revision"]) if match["revision"] else None
     now = _resources_at(name, revision, rs)
     before = _resources_at(name, previous_revision(name, revision, rs), rs) if revision else {}
-    args = [
-        f"-c {container} --limits={_limits_arg(before.get(container) or _doubled(limits))}"
+    wanted = {
+        container: dict(before.get(container) or _doubled(limits))
         for container, limits in sorted(now.items())
         if limits
-    ] or ["--limits=<the limits before the change>"]
+    }
+    args = [f"-c {c} --limits={_limits_arg(lim)}" for c, lim in wanted.items()] or [
+        "--limits=<the limits before the change>"
+    ]
+    concrete = bool(wanted) and not any("<" in v for lim in wanted.values() for v in lim.values())
     commands = [f"kubectl set resources {target}{_ns(namespace)} {a}" for a in args]
     undo = [
         f"kubectl set resources {target}{_ns(namespace)} -c {c} --limits={_limits_arg(lim)}"
@@ -156,6 +217,9 @@ def _raise_limits(
         blast_radius=f"every pod of {target} restarts with the new limits; node capacity "
         "must fit the larger requests",
         hypothesis=index,
+        action=_action("set_limits", name=name, namespace=namespace, limits=wanted)
+        if concrete
+        else None,
     )
 
 
@@ -241,4 +305,5 @@ def _scale(
         risk=models.Risk.LOW,
         blast_radius=f"adds pods to {target}; no running pod is touched",
         hypothesis=index,
+        action=_action("scale", name=component, namespace=namespace, replicas=None),
     )

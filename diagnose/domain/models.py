@@ -299,6 +299,7 @@ class Fix:
     blast_radius: str
     hypothesis: int  # index of the hypothesis it addresses
     dry_run: str | None = None
+    action: JSON = None  # a Kubernetes catalogue action as data (ports.ActionSpec); None: manual
 
     def to_dict(self) -> dict[str, JSON]:
         return {
@@ -312,6 +313,7 @@ class Fix:
             "blast_radius": self.blast_radius,
             "hypothesis": self.hypothesis,
             "dry_run": self.dry_run,
+            "action": self.action,
         }
 
     @classmethod
@@ -327,6 +329,7 @@ class Fix:
             blast_radius=str(data["blast_radius"]),
             hypothesis=int(data["hypothesis"]),
             dry_run=data.get("dry_run"),
+            action=data.get("action"),
         )
 
 
@@ -345,6 +348,7 @@ class Decision:
     at: datetime
     fix: str | None = None  # the approved fix id; None on rejection
     checked_evidence: tuple[str, ...] = ()  # evidence ids the approver says they looked at
+    fix_digest: str | None = None  # the approved fix's content hash: that exact fix, no other
 
     def __post_init__(self) -> None:
         if not self.approver.strip():
@@ -362,6 +366,7 @@ class Decision:
             "at": format_time(self.at),
             "fix": self.fix,
             "checked_evidence": list(self.checked_evidence),
+            "fix_digest": self.fix_digest,
         }
 
     @classmethod
@@ -373,6 +378,7 @@ class Decision:
             at=parse_time(data["at"]),
             fix=data.get("fix"),
             checked_evidence=tuple(data.get("checked_evidence") or ()),
+            fix_digest=data.get("fix_digest"),
         )
 
 

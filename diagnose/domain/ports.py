@@ -11,7 +11,7 @@ analysis can read evidence from a live run and from a replayed bundle alike.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, TypedDict
+from typing import NotRequired, Protocol, TypedDict
 
 from diagnose.domain.models import JSON, Evidence, Window
 
@@ -49,6 +49,7 @@ class DeploymentPayload(TypedDict):
     revision: int | None
     images: list[str]
     annotations: dict[str, str]
+    configs: NotRequired[list[str]]  # "configmap/NAME", "secret/NAME" its pod template uses
 
 
 class ConfigPayload(TypedDict):
@@ -128,6 +129,57 @@ class ClusterSource(Protocol):
     def list_pods(self, *, namespace: str) -> Evidence: ...
 
     def list_events(self, *, namespace: str, window: Window) -> Evidence: ...
+
+
+class ActionSpec(TypedDict):
+    """A Kubernetes catalogue action as data, before it is resolved against the live object.
+
+    ``op``: ``rollback`` (to ``revision``; None: the one before the current), ``scale`` (to
+    ``replicas``; None: half as many again plus one, read from the live object) or
+    ``set_limits`` (``limits``: container → resource → quantity).
+    """
+
+    op: str
+    kind: str  # "deployment"
+    namespace: str
+    name: str
+    revision: NotRequired[int | None]
+    replicas: NotRequired[int | None]
+    limits: NotRequired[dict[str, dict[str, str]]]
+
+
+class PatchPayload(TypedDict):
+    """One PATCH request, exactly as it will be sent (the idempotency marker aside)."""
+
+    path: str  # "/apis/apps/v1/namespaces/shop/deployments/checkout"
+    namespace: str
+    name: str
+    kind: str  # "deployment"
+    patch_type: str  # "json" | "merge" | "strategic"
+    body: JSON
+
+
+class ClusterWriter(Protocol):
+    """Kubernetes writes for catalogue actions only, with credentials of their own.
+
+    Every method returns evidence: ``ok`` when the API accepted, ``denied`` or ``error`` (with
+    the API's message) when it refused, ``error`` when it could not be reached. raw: for
+    :meth:`resolve` a ``PatchPayload``; for :meth:`patch` the object the API returned.
+    """
+
+    def resolve(self, action: ActionSpec) -> Evidence:
+        """The exact patch that carries the action out, read against the live object."""
+        ...
+
+    def patch(self, request: PatchPayload, *, dry_run: bool, marker: str) -> Evidence:
+        """Send the patch (``dryRun=All`` when ``dry_run``), recording ``marker`` on the
+        object so a later attempt can tell it already landed."""
+        ...
+
+    def marker(self, request: PatchPayload) -> str | None:
+        """The marker the live object carries (None: none), to tell whether a patch landed.
+        Raises :class:`~diagnose.domain.errors.SourceUnavailable` when the API cannot say."""
+        ...
 
 
 class EvidenceStore(Protocol):

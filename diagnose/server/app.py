@@ -46,6 +46,7 @@ class ApproveBody(BaseModel):
     fix: str = Field(min_length=1)
     checked_evidence: list[str] = Field(default_factory=list)
     reason: str = Field(min_length=1)
+    fix_digest: str | None = None  # the digest of the fix read; refused if it changed since
 
 
 class RejectBody(BaseModel):
@@ -257,6 +258,7 @@ def _approvals() -> fastapi.APIRouter:
             "reason": body.reason,
             "fix": body.fix,
             "checked_evidence": body.checked_evidence,
+            "fix_digest": body.fix_digest,
         }
         return _answer(_service(request), run_id, answer)
 

@@ -219,6 +219,7 @@ def test_deployments_carry_revision_selector_and_images(kube_url: str, connect) 
             "revision": 14,
             "images": ["shop/checkout:2.14", "envoy:1.30"],
             "annotations": {"deployment.kubernetes.io/revision": "14"},
+            "configs": [],
         }
     ]
 
