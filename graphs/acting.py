@@ -71,9 +71,9 @@ def _dry_run(
         }, []
     if writer is None:
         fix = fix | {"patch": None}
-        message = "no Kubernetes API configured: not dry-run"
+        message = "no Kubernetes API configured: not dry-run, and cannot be carried out"
         return _digested(fix, run_id) | {
-            "dry_run_result": {"outcome": "unreachable", "message": message}
+            "dry_run_result": {"outcome": "not run", "message": message}
         }, []
     resolved = writer.resolve(cast(ports.ActionSpec, action))
     if resolved.status is not models.Status.OK:
