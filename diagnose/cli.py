@@ -529,6 +529,74 @@ def _attach(incident: str, *, follow: bool, timeout_s: float, as_json: bool) -> 
         raise typer.Exit(EXIT_NOTHING_CONCLUDED)
 
 
+@app.command()
+def tune(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(help="Scenario folders, or folders of them (train and held out)."),
+    ],
+    rounds: Annotated[int, typer.Option(help="Round budget: changes tried at most.")] = 10,
+    playbooks: Annotated[
+        Path | None,
+        typer.Option(help="The playbook folder to start from (default: the configured one)."),
+    ] = None,
+    holdout: Annotated[
+        str | None, typer.Option(help="Scenario names held out, comma-separated.")
+    ] = None,
+    holdout_every: Annotated[int, typer.Option(help="Else hold out every Nth scenario.")] = 3,
+    bundles: Annotated[
+        Path | None, typer.Option(help="Where the scenarios' evidence bundles are kept.")
+    ] = None,
+    lessons: Annotated[
+        Path | None, typer.Option(help="The lessons file, read first and appended to.")
+    ] = None,
+    diff_out: Annotated[
+        Path | None, typer.Option("--diff", help="Write the diff here (default: stdout).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tune playbook thresholds and weights on saved runs of the scenarios: keep a change only
+    when training accuracy rises, check the result on held-out scenarios, print a diff."""
+    from diagnose import evaluation, playbook, tuning
+
+    with _failures():
+        settings = _settings()
+        start_dir = playbooks or (settings.playbooks or [playbook.DEFAULT_DIR])[0]
+        settings = settings.model_copy(update={"playbooks": [start_dir]})
+        loaded = wiring.load_playbooks(settings)
+        folders = [found for path in scenarios for found in evaluation.find_scenarios(path)]
+        held = [n.strip() for n in (holdout or "").split(",") if n.strip()]
+        train, held_out = tuning.split(folders, held_out=held, every=holdout_every)
+        where = settings.state_dir / "tune"
+        recorded = tuning.record(
+            folders, base=settings, bundles=bundles or where / "bundles", progress=_progress
+        )
+        by_name = {r.name: r for r in recorded}
+        names = {f: tuning.scenario_name(f) for f in folders}
+        outcome = tuning.tune(
+            [by_name[names[f]] for f in train],
+            [by_name[names[f]] for f in held_out],
+            start=tuning.knobs_of(loaded),
+            rounds=rounds,
+            lessons=lessons or where / "lessons.jsonl",
+            progress=_progress,
+        )
+    patch = tuning.diff(loaded, outcome.final, root=start_dir.parent) if outcome.written else ""
+    summary = outcome.to_dict()
+    err.print(
+        f"held-out AC@1 {outcome.held_out_before.ac1:.2f} → {outcome.held_out_after.ac1:.2f}, "
+        f"Avg@5 {outcome.held_out_before.avg5:.2f} → {outcome.held_out_after.avg5:.2f}: "
+        f"{outcome.why}",
+        highlight=False,
+    )
+    if diff_out is not None:
+        diff_out.write_text(patch)
+    if as_json:
+        print(json.dumps(summary | {"diff": patch}, indent=2))
+    elif diff_out is None:
+        print(patch, end="")
+
+
 def main() -> None:
     app(prog_name="diagnose")
 

@@ -1,0 +1,495 @@
+"""``diagnose tune``: change one harness knob at a time, keep it only when the evals say so.
+
+The knobs are the playbooks' ranking thresholds and cause weights. Each scenario is stood up in
+the lab **once** and its evidence bundle saved; every round then replays the analysis from the
+saved bundles (the same code as ``diagnose replay``, database findings included), so a round
+takes seconds and every round sees exactly the same evidence. The scenarios are split into a
+training set, which the loop looks at, and a held-out set, which it never sees until the end.
+
+A round proposes one change (resets of knobs set away from their defaults first, then steps up
+and down), scores the training set, and keeps the change only if accuracy (AC@1, then Avg@5)
+rises while wrong abstentions and model tokens do not; otherwise it is reverted. Every round is
+appended to a lessons file, which later rounds and later runs read: a move already tried from
+the same value is not tried again. The loop stops after its round budget or when no move is
+left. The result is scored on the held-out set; when it is worse there than the starting
+configuration, nothing is written. Otherwise the output is a unified diff of the playbook
+files: a human reviews and applies it, nothing is committed.
+
+The language model's knobs (sampling, step budget, digest size) are not in the loop: the
+model's reading is shown beside the ranking and never changes it, so accuracy cannot move with
+them; replaying bundles does not call the model, and tokens stay as recorded (zero).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors import bundle
+from diagnose import evaluation, playbook, wiring
+from diagnose import scenario as scenario_format
+from diagnose.domain import errors, models
+from diagnose.lab import lab
+from diagnose.settings import Settings
+from graphs import diagnosis
+from sandbox import advising
+from sandbox import findings as db_findings
+
+INDEX = "recorded.json"
+DEFAULTS: dict[str, float] = {
+    "thresholds.anomalous_z": 5.0,
+    "thresholds.abstain_below": 0.35,
+    "thresholds.change_window_minutes": 15.0,
+}
+"""The analysis's defaults, which a reset move goes back to (weights default to 1)."""
+CAUSES = ("deploy", "config", "database", "dependency", "resource", "traffic")
+STEPS: dict[str, tuple[Callable[[float], float], ...]] = {
+    "thresholds.anomalous_z": (lambda v: v * 0.8, lambda v: v * 1.25),
+    "thresholds.abstain_below": (lambda v: v - 0.05, lambda v: v + 0.05),
+    "thresholds.change_window_minutes": (lambda v: v / 1.5, lambda v: v * 1.5),
+}
+WEIGHT_STEPS = (lambda v: v * 0.8, lambda v: v * 1.25)
+LIMITS = {
+    "thresholds.anomalous_z": (0.5, 100.0),
+    "thresholds.abstain_below": (0.0, 1.0),
+    "thresholds.change_window_minutes": (1.0, 24 * 60.0),
+}
+
+ALL = "*"
+"""The knob name of a move that sets every knob of a playbook back to its default."""
+
+Knobs = dict[str, dict[str, float]]
+"""Playbook name → ``thresholds.<name>`` / ``weights.<cause>`` → value (absent: default)."""
+
+
+# --- recording ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One scenario's saved run: its bundle, and its truth (for scoring only)."""
+
+    name: str
+    truth: evaluation.Truth
+    bundle: Path
+    database: str
+
+
+def record(
+    folders: Sequence[Path], *, base: Settings, bundles: Path, progress: Callable[[str], None]
+) -> list[Recorded]:
+    """Each scenario's bundle, from ``bundles`` when it was recorded there before, else by
+    standing the scenario up in the lab once (its own state directory: the user's audit log
+    and memory are not touched)."""
+    bundles.mkdir(parents=True, exist_ok=True)
+    index_path = bundles / INDEX
+    index: dict[str, Any] = json.loads(index_path.read_text()) if index_path.exists() else {}
+    settings_base = base.model_copy(update={"state_dir": bundles / "state", "llm_base_url": None})
+    out = []
+    for folder in folders:
+        loaded = scenario_format.Scenario.load(folder)
+        if loaded.name not in index:
+            progress(f"tune: recording {loaded.name} in the lab")
+            with lab.running(folder, now=datetime.now(UTC), progress=lambda _m: None) as up:
+                settings = wiring.with_endpoints(settings_base, up.endpoints)
+                with wiring.open_agent(settings, progress=lambda _m: None) as agent:
+                    run_id = agent.start(up.trigger).run_id
+            database = loaded.postgres.database if loaded.postgres else ""
+            index[loaded.name] = {"run_id": run_id, "database": database}
+            index_path.write_text(json.dumps(index, indent=2, sort_keys=True))
+        entry = index[loaded.name]
+        out.append(
+            Recorded(
+                name=loaded.name,
+                truth=evaluation.truth_of(loaded),
+                bundle=settings_base.bundles_dir / entry["run_id"],
+                database=entry["database"],
+            )
+        )
+    return out
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """What a configuration achieves on a set of scenarios."""
+
+    ac1: float
+    avg5: float
+    wrong_abstentions: int
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "AC@1": round(self.ac1, 4),
+            "Avg@5": round(self.avg5, 4),
+            "wrong_abstentions": self.wrong_abstentions,
+            "tokens": self.tokens,
+        }
+
+    def better_than(self, other: Score) -> bool:
+        """Accuracy rises, abstention no worse, no more tokens."""
+        return (
+            (self.ac1, self.avg5) > (other.ac1, other.avg5)
+            and self.wrong_abstentions <= other.wrong_abstentions
+            and self.tokens <= other.tokens
+        )
+
+    def accuracy(self) -> tuple[float, float]:
+        return (self.ac1, self.avg5)
+
+
+@dataclass
+class _Loaded:
+    recorded: Recorded
+    manifest: dict[str, Any]
+    evidence: list[models.Evidence]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(recorded: Recorded) -> _Loaded:
+    manifest = bundle.read_manifest(recorded.bundle)
+    evidence = bundle.read_evidence(recorded.bundle)
+    state = {
+        "run_id": recorded.bundle.name,
+        "trigger": manifest["trigger"],
+        "window": manifest["window"],
+        "now": manifest["now"],
+        "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
+    }
+    return _Loaded(recorded, manifest, evidence, state)
+
+
+def replay(loaded: _Loaded, knobs: Knobs) -> dict[str, Any]:
+    """The ranking a configuration gives on one saved run (analysis, then the database
+    findings merged in as the live graph does)."""
+    state = dict(loaded.state)
+    matched = loaded.manifest.get("playbook")
+    if matched:
+        state["playbook"] = _with_knobs(matched, knobs.get(matched["name"], {}))
+    correlation = diagnosis.analyse(state, evidence=loaded.evidence)  # type: ignore[arg-type]
+    correlation.pop("derived")
+    probes = [e for e in loaded.evidence if e.source == "postgres"]
+    if probes:
+        advice = advising.advise(
+            db_findings.find_all(probes), default_database=loaded.recorded.database
+        )
+        correlation = diagnosis.merge_hypotheses(
+            correlation,
+            [a.hypothesis for a in advice],
+            abstain_below=diagnosis.analysis_policy(state.get("playbook")).confidence.abstain_below,
+        )
+    return {
+        "hypotheses": correlation.get("hypotheses", []),
+        "abstained": bool(correlation.get("abstained", True)),
+        "llm": {"prompt_tokens": 0, "completion_tokens": 0},
+    }
+
+
+def score(runs: Sequence[_Loaded], knobs: Knobs) -> Score:
+    cases = [
+        evaluation.Case(name=r.recorded.name, truth=r.recorded.truth, result=replay(r, knobs))
+        for r in runs
+    ]
+    scored = [c for c in cases if not c.expects_abstention]
+    ranks = [c.rank() for c in scored]
+    n = max(1, len(ranks))
+    ac = [sum(1 for r in ranks if r is not None and r <= k) / n for k in range(1, 6)]
+    wrong = sum(1 for c in cases if bool(c.result["abstained"]) != c.expects_abstention)
+    tokens = sum(
+        int(c.result["llm"]["prompt_tokens"]) + int(c.result["llm"]["completion_tokens"])
+        for c in cases
+    )
+    return Score(ac1=ac[0], avg5=sum(ac) / 5, wrong_abstentions=wrong, tokens=tokens)
+
+
+def _with_knobs(matched: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
+    thresholds = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("thresholds.")}
+    weights = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("weights.")}
+    return matched | {"thresholds": thresholds, "weights": weights}
+
+
+# --- moves and lessons --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    """One change of one knob of one playbook (``to`` None: back to the default)."""
+
+    playbook: str
+    knob: str
+    before: float | None
+    to: float | None
+
+    def describe(self) -> str:
+        if self.knob == ALL:
+            return f"{self.playbook}: every knob → default"
+        old = "default" if self.before is None else f"{self.before:g}"
+        new = "default" if self.to is None else f"{self.to:g}"
+        return f"{self.playbook}: {self.knob} {old} → {new}"
+
+    def key(self) -> tuple[str, str, float | None, float | None]:
+        return (self.playbook, self.knob, self.before, self.to)
+
+
+def knobs_of(loaded: Sequence[playbook.Loaded]) -> Knobs:
+    """The knobs each playbook sets."""
+    knobs: Knobs = {}
+    for item in loaded:
+        book = item.playbook
+        mine = {
+            f"thresholds.{k}": float(v)
+            for k, v in book.thresholds.model_dump(exclude_none=True).items()
+        }
+        mine |= {f"weights.{k}": float(v) for k, v in book.weights.items()}
+        knobs[book.name] = mine
+    return knobs
+
+
+def moves(knobs: Knobs, *, used: Sequence[str]) -> Iterator[Move]:
+    """Candidate moves for the playbooks the training set uses: a playbook's knobs all back to
+    their defaults (knobs can hurt together and help only together), each knob set away from
+    its default back to it, then a step down and up of every knob."""
+    for name in used:
+        if len([k for k, v in knobs.get(name, {}).items() if v != DEFAULTS.get(k, 1.0)]) > 1:
+            yield Move(name, ALL, None, None)
+    for name in used:
+        for knob, value in sorted(knobs.get(name, {}).items()):
+            default = DEFAULTS.get(knob, 1.0)
+            if abs(value - default) > 1e-9:
+                yield Move(name, knob, value, None)
+    for name in used:
+        current = knobs.get(name, {})
+        for knob in [*STEPS, *(f"weights.{c}" for c in CAUSES)]:
+            setting = current.get(knob)
+            base = DEFAULTS.get(knob, 1.0) if setting is None else setting
+            for step in STEPS.get(knob, WEIGHT_STEPS):
+                low, high = LIMITS.get(knob, (0.05, 10.0))
+                to = round(min(high, max(low, step(base))), 4)
+                if abs(to - base) > 1e-9:
+                    yield Move(name, knob, setting, to)
+
+
+def apply(knobs: Knobs, move: Move) -> Knobs:
+    changed = copy.deepcopy(knobs)
+    mine = changed.setdefault(move.playbook, {})
+    if move.knob == ALL:
+        mine.clear()
+    elif move.to is None:
+        mine.pop(move.knob, None)
+    else:
+        mine[move.knob] = move.to
+    return changed
+
+
+def read_lessons(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _tried(lessons: Sequence[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """Moves reverted before, each with the configuration it was tried on."""
+    return {
+        (item["playbook"], item["knob"], item["from"], item["to"], item.get("config"))
+        for item in lessons
+        if not item["kept"]
+    }
+
+
+def fingerprint(knobs: Knobs) -> str:
+    """A short name for a configuration: a move reverted on it is not tried on it again."""
+    text = json.dumps({k: v for k, v in knobs.items() if v}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What ``tune`` found, printed and returned."""
+
+    rounds: list[dict[str, Any]]
+    train_before: Score
+    train_after: Score
+    held_out_before: Score
+    held_out_after: Score
+    start: Knobs
+    final: Knobs
+    written: bool
+    why: str
+    lessons_read: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rounds": self.rounds,
+            "train": {"before": self.train_before.to_dict(), "after": self.train_after.to_dict()},
+            "held_out": {
+                "before": self.held_out_before.to_dict(),
+                "after": self.held_out_after.to_dict(),
+                "gain_AC@1": round(self.held_out_after.ac1 - self.held_out_before.ac1, 4),
+                "gain_Avg@5": round(self.held_out_after.avg5 - self.held_out_before.avg5, 4),
+            },
+            "written": self.written,
+            "why": self.why,
+            "lessons_read": self.lessons_read,
+        }
+
+
+def tune(
+    train: Sequence[Recorded],
+    held_out: Sequence[Recorded],
+    *,
+    start: Knobs,
+    rounds: int,
+    lessons: Path,
+    progress: Callable[[str], None],
+) -> Outcome:
+    """The keep-or-revert loop over ``rounds`` rounds; the held-out set is scored only at
+    the end."""
+    training = [_load(r) for r in train]
+    used = sorted({(r.manifest.get("playbook") or {}).get("name", "") for r in training} - {""})
+    past = read_lessons(lessons)
+    tried = _tried(past)
+    knobs = copy.deepcopy(start)
+    current = first = score(training, knobs)
+    log: list[dict[str, Any]] = []
+    number = max((int(item.get("round", 0)) for item in past), default=0)
+    for _ in range(rounds):
+        here = fingerprint(knobs)
+        move = next((m for m in moves(knobs, used=used) if (*m.key(), here) not in tried), None)
+        if move is None:
+            progress("tune: no untried move left")
+            break
+        number += 1
+        candidate = apply(knobs, move)
+        result = score(training, candidate)
+        kept = result.better_than(current)
+        entry = {
+            "round": number,
+            "playbook": move.playbook,
+            "knob": move.knob,
+            "from": move.before,
+            "to": move.to,
+            "config": here,
+            "train_before": current.to_dict(),
+            "train_after": result.to_dict(),
+            "kept": kept,
+        }
+        progress(
+            f"round {number}: {'kept' if kept else 'reverted'}: {move.describe()} "
+            f"(train AC@1 {current.ac1:.2f}→{result.ac1:.2f}, Avg@5 {current.avg5:.2f}→"
+            f"{result.avg5:.2f}, wrong abstentions {current.wrong_abstentions}→"
+            f"{result.wrong_abstentions})"
+        )
+        with lessons.open("a") as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        log.append(entry)
+        tried.add((*move.key(), here))
+        if kept:
+            knobs, current = candidate, result
+    holding = [_load(r) for r in held_out]
+    before, after = score(holding, start), score(holding, knobs)
+    written, why = decide(changed=knobs != start, before=before, after=after)
+    return Outcome(log, first, current, before, after, start, knobs, written, why, len(past))
+
+
+def decide(*, changed: bool, before: Score, after: Score) -> tuple[bool, str]:
+    """Whether to write the tuned configuration, and why: never when it is less accurate on
+    the held-out scenarios than where tuning started."""
+    if not changed:
+        return False, "no change was kept"
+    if after.accuracy() < before.accuracy():
+        return False, "refused: the tuned configuration is less accurate on the held-out scenarios"
+    return True, "the tuned configuration is at least as accurate on the held-out scenarios"
+
+
+def scenario_name(folder: Path) -> str:
+    return scenario_format.Scenario.load(folder).name
+
+
+def split(
+    folders: Sequence[Path], *, held_out: Sequence[str] = (), every: int = 3
+) -> tuple[list[Path], list[Path]]:
+    """Training and held-out folders: the named ones held out, else every ``every``-th."""
+    ordered = sorted(folders, key=lambda p: p.name)
+    if held_out:
+        unknown = set(held_out) - {p.name for p in ordered}
+        if unknown:
+            raise errors.ScenarioError(f"--holdout names unknown scenarios: {sorted(unknown)}")
+        out = [p for p in ordered if p.name in held_out]
+    else:
+        out = ordered[every - 1 :: every]
+    train = [p for p in ordered if p not in out]
+    if not train or not out:
+        raise errors.ScenarioError("tuning needs at least one training and one held-out scenario")
+    return train, out
+
+
+# --- the diff -----------------------------------------------------------------------------------
+
+
+def diff(loaded: Sequence[playbook.Loaded], final: Knobs, *, root: Path) -> str:
+    """A unified diff turning the playbook files into the tuned ones (only their
+    ``thresholds`` and ``weights`` blocks change)."""
+    chunks: list[str] = []
+    for item in loaded:
+        text = tuned = item.path.read_text()
+        knobs = final.get(item.playbook.name, {})
+        before = knobs_of([item]).get(item.playbook.name, {})
+        for block in ("thresholds", "weights"):
+            old, new = _group(before, f"{block}."), _group(knobs, f"{block}.")
+            if old != new:
+                ordered = {k: new[k] for k in old if k in new} | new
+                tuned = _set_block(tuned, block, {k: _plain(v) for k, v in ordered.items()})
+        if tuned != text:
+            name = item.path.relative_to(root) if item.path.is_relative_to(root) else item.path
+            chunks += difflib.unified_diff(
+                text.splitlines(keepends=True),
+                tuned.splitlines(keepends=True),
+                fromfile=f"a/{name}",
+                tofile=f"b/{name}",
+            )
+    return "".join(chunks)
+
+
+def _group(knobs: dict[str, float], prefix: str) -> dict[str, float]:
+    return {k[len(prefix) :]: v for k, v in knobs.items() if k.startswith(prefix)}
+
+
+def _plain(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+_TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_]+):", re.MULTILINE)
+
+
+def _set_block(text: str, key: str, values: dict[str, float | int]) -> str:
+    """``text`` with its top-level ``key:`` block replaced by ``values`` (removed when empty,
+    appended when missing); the rest of the file, comments included, as it was."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"{key}:")), None)
+    block = yaml.safe_dump({key: values}, sort_keys=False, default_flow_style=False)
+    if start is None:
+        if not values:
+            return text
+        return text + ("" if text.endswith("\n") else "\n") + block
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return "".join([*lines[:start], *([block] if values else []), *lines[end:]])
