@@ -1,6 +1,7 @@
-"""Run the benchmarks (``make bench``): traces, metric analysis, end to end, webhooks, in that
-order, then a summary. ``python -m benchmarks analysis`` runs one; arguments after its name go
-to it (``python -m benchmarks analysis --series 2000``)."""
+"""Run the benchmarks (``make bench``): traces, metric analysis, end to end, webhooks, the
+model's digest and validation (reasoning), in that order, then a summary. ``python -m
+benchmarks analysis`` runs one; arguments after its name go to it (``python -m benchmarks
+analysis --series 2000``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import analysis, endtoend, traces, webhooks
+from benchmarks import analysis, endtoend, reasoning, traces, webhooks
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], int]] = {
     "traces": traces.main,
     "analysis": analysis.main,
     "endtoend": endtoend.main,
     "webhooks": webhooks.main,
+    "reasoning": reasoning.main,
 }
 
 

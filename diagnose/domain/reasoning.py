@@ -770,13 +770,21 @@ def fit_digest(digest: Digest, *, max_tokens: int, nonce: str) -> Digest:
     """The digest with evidence dropped from the end until it renders within ``max_tokens``.
 
     Evidence comes best first (what the top candidates cite, then derived findings), so what
-    goes is what matters least; the candidates and the components always stay.
+    goes is what matters least; the candidates and the components always stay. Each piece is
+    rendered once, so fitting costs about one rendering.
     """
-    kept = list(digest.evidence)
-    fitted = digest
+    if estimate_tokens(render_digest(digest, nonce=nonce)) <= max_tokens:
+        return digest
+    bare = replace(digest, evidence=())
+    room = max_tokens * CHARS_PER_TOKEN - len(render_digest(bare, nonce=nonce))
+    kept = 0
+    for evidence in digest.evidence:
+        room -= len(_render_one(evidence, nonce=nonce)) + 1
+        if room < 0:
+            break
+        kept += 1
+    fitted = replace(digest, evidence=digest.evidence[:kept])
     while kept and estimate_tokens(render_digest(fitted, nonce=nonce)) > max_tokens:
-        over = estimate_tokens(render_digest(fitted, nonce=nonce)) - max_tokens
-        drop = max(1, min(len(kept) // 2, over // 400))
-        kept = kept[:-drop]
-        fitted = replace(digest, evidence=tuple(kept))
+        kept -= 1
+        fitted = replace(digest, evidence=digest.evidence[:kept])
     return fitted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from diagnose.domain import reasoning
+from diagnose.domain.models import Evidence, Status
 
 NONCE = "0123456789abcdef"
 
@@ -94,3 +95,32 @@ def test_the_evidence_tool_reads_by_id_only(digest: reasoning.Digest) -> None:
     assert first in toolbox.call(reasoning.READ_EVIDENCE_TOOL, {"evidence_id": first})
     assert toolbox.call(reasoning.READ_EVIDENCE_TOOL, {"evidence_id": "nope"}).startswith("error")
     assert toolbox.call("rm_rf", {}).startswith("error")
+
+
+def test_a_digest_is_fitted_to_its_token_share_by_dropping_the_least_evidence(
+    digest: reasoning.Digest,
+) -> None:
+    nonce = "0123456789abcdef"
+    more = tuple(
+        Evidence.make(
+            source="analysis",
+            query=f"finding {i}",
+            window=None,
+            status=Status.OK,
+            summary="x" * 500,
+        )
+        for i in range(40)
+    )
+    big = reasoning.Digest(
+        incident=digest.incident,
+        components=digest.components,
+        evidence=digest.evidence + more,
+        changes=digest.changes,
+        candidates=digest.candidates,
+    )
+    assert reasoning.fit_digest(digest, max_tokens=10_000, nonce=nonce) == digest
+    fitted = reasoning.fit_digest(big, max_tokens=3000, nonce=nonce)
+    assert reasoning.estimate_tokens(reasoning.render_digest(fitted, nonce=nonce)) <= 3000
+    assert 2 < len(fitted.evidence) < len(big.evidence)
+    assert fitted.evidence == big.evidence[: len(fitted.evidence)]
+    assert fitted.candidates == big.candidates and fitted.components == big.components
