@@ -191,6 +191,8 @@ def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterat
         memory.close()
         if isinstance(context.reasoner, llm.OpenAIReasoner):
             context.reasoner.close()
+        if isinstance(context.database, postgres.PostgresProbes):
+            context.database.close()  # its connection pools, before their event loop goes
 
 
 def open_memory(settings: Settings) -> memory_store.SqliteMemory | memory_store.PostgresMemory:
