@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,9 @@ _IDENTITY = frozenset(
     }
 )
 _RATE_WINDOW_STEPS = 1
+LOOKBACK_S = 300.0
+"""Prometheus's default query lookback: after a series' last scrape, ``query_range`` repeats
+that sample for this long (no staleness marker when the data simply ends, as in a recording)."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,9 @@ def build_signals(evidence: Sequence[models.Evidence], *, window: models.Window)
     usable = [e for e in evidence if _series_of(e)]
     grid = _grid_for(usable, window=window)
     builder = _Builder(grid)
+    until = window.end.timestamp()
     for record in usable:
-        builder.add(_align(record, grid=grid))
+        builder.add(_without_stale_tail(_align(record, grid=grid), grid=grid, until=until))
     return builder.finish()
 
 
@@ -172,6 +176,30 @@ def _align(record: models.Evidence, *, grid: Grid) -> _Block:
     if values is None:
         values = _scatter(series, grid=grid)
     return _Block(evidence=record, labels=labels, values=values)
+
+
+def _without_stale_tail(block: _Block, *, grid: Grid, until: float) -> _Block:
+    """A record whose data stops before the window ends (a recording replayed later, a target
+    gone) ends in Prometheus's lookback: every series repeats its last sample. Read as data,
+    that flat tail is a sudden stop of every rate. Those repeated samples are blanked: the
+    trailing run (at most :data:`LOOKBACK_S`) where no series of the record changes."""
+    values = block.values
+    finite = np.isfinite(values)
+    present = np.flatnonzero(finite.any(axis=0))
+    if present.size < 3 or grid.start + present[-1] * grid.step >= until - 2 * grid.step:
+        return block
+    last = int(present[-1])
+    first = max(int(present[0]), last - int(LOOKBACK_S // grid.step))
+    tail = values[:, first : last + 1]
+    alive = finite[:, first : last + 1]
+    same = np.all((tail[:, 1:] == tail[:, :-1]) | (~alive[:, 1:] & ~alive[:, :-1]), axis=0)
+    changed = np.flatnonzero(~same)
+    keep = first + (int(changed[-1]) + 1 if changed.size else 0)
+    if keep >= last:
+        return block
+    trimmed = values.copy()
+    trimmed[:, keep + 1 : last + 1] = np.nan
+    return replace(block, values=trimmed)
 
 
 def _on_grid(series: Sequence[Mapping[str, Any]], *, grid: Grid) -> Array | None:

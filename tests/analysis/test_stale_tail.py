@@ -1,0 +1,55 @@
+"""A recording replayed after it ends: Prometheus's lookback repeats the last samples."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from diagnose.analysis import signals
+from diagnose.domain import models
+from tests.support import synthetic
+
+STEP = 5.0
+
+
+def _requests(points: int, *, flat_tail: int) -> models.Evidence:
+    """A busy request counter; its last ``flat_tail`` points repeat the sample before them."""
+    rng = np.random.default_rng(3)
+    counts = np.cumsum(rng.poisson(50, points)).astype(float)
+    if flat_tail:
+        counts[-flat_tail:] = counts[-flat_tail - 1]
+    t = synthetic.START.timestamp() + STEP * np.arange(points)
+    series = {
+        "labels": {"__name__": "http_requests_total", "service": "shop", "namespace": "shop"},
+        "t": t.tolist(),
+        "v": counts.tolist(),
+    }
+    return models.Evidence.make(
+        source="prometheus",
+        query='{__name__="http_requests_total",namespace="shop"}',
+        window=None,
+        status=models.Status.OK,
+        summary="1 series",
+        raw=[series],
+    )
+
+
+def _rate(record: models.Evidence, *, window_end_s: float) -> np.ndarray:
+    window = models.Window(synthetic.START, synthetic.START + timedelta(seconds=window_end_s))
+    found = signals.build_signals([record], window=window)
+    (row,) = [i for i, info in enumerate(found.info) if info.kind == "traffic"]
+    return np.asarray(found.values[row])
+
+
+def test_the_repeated_tail_of_data_that_stopped_early_is_no_sample_not_a_stop() -> None:
+    """Data ends 7 minutes before the window; its last 5 minutes are lookback repeats."""
+    rate = _rate(_requests(720, flat_tail=60), window_end_s=STEP * 720 + 120)
+    assert np.all(np.isnan(rate[-59:]))
+    assert np.nanmin(rate[-200:-60]) > 5
+
+
+def test_a_flat_tail_that_reaches_the_window_end_is_kept() -> None:
+    """Up to now: a counter that stopped moving is a real stop (no requests)."""
+    rate = _rate(_requests(720, flat_tail=60), window_end_s=STEP * 719)
+    assert np.all(rate[-50:] == 0)
