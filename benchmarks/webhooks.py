@@ -230,13 +230,19 @@ def with_health_checks(deliveries: list[Delivery], *, every: int = 10) -> list[D
 
 
 async def send_all(
-    base_url: str, deliveries: list[Delivery], *, rate: float, max_in_flight: int = 200
+    base_url: str,
+    deliveries: list[Delivery],
+    *,
+    rate: float,
+    max_in_flight: int = 200,
+    timeout_s: float = 60.0,
 ) -> list[Outcome]:
     """Send each delivery at its slot (open loop: a slow reply does not delay the next
     request), with at most ``max_in_flight`` outstanding. Webhook slots are ``1/rate`` apart;
-    health checks ride along at no extra slot."""
+    health checks ride along at no extra slot. The generous ``timeout_s`` keeps a starved
+    machine's slow replies as slow replies (reported) rather than failures."""
     limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=64)
-    timeout = httpx.Timeout(10.0)
+    timeout = httpx.Timeout(timeout_s)
     gate = asyncio.Semaphore(max_in_flight)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
         loop = asyncio.get_running_loop()

@@ -46,6 +46,7 @@ RUN_ID = "diagnose.run_id"
 """The span attribute (and baggage key) naming the run."""
 
 SERVICE_NAME = "diagnose"
+_UNTRACED = frozenset({"close"})
 _QUERY_CHARS = 1000
 _log = logging.getLogger("diagnose.telemetry")
 T = TypeVar("T")
@@ -151,23 +152,45 @@ def _run_parent(run_id: str) -> trace.NonRecordingSpan:
 
 
 @contextmanager
-def node_span(name: str, *, run_id: str) -> Iterator[trace.Span]:
-    """A span around one graph node, in the run's trace (or under the caller's span, if any),
-    with the run id in the baggage so that every span below it carries it."""
+def run_span(
+    name: str, *, run_id: str | None, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span]:
+    """A span in the run's trace (or under the caller's span, if any), with the run id in the
+    baggage so that every span below it carries it. Without a run id: a span of its own."""
     if not enabled():
         yield trace.INVALID_SPAN
+        return
+    if run_id is None:
+        with _tracer().start_as_current_span(name, attributes=attributes) as span:
+            yield span
         return
     current = otel_context.get_current()
     if not trace.get_current_span(current).get_span_context().is_valid:
         current = trace.set_span_in_context(_run_parent(run_id), current)
     token = otel_context.attach(baggage.set_baggage(RUN_ID, run_id, current))
     try:
-        attributes = {"diagnose.node": name, RUN_ID: run_id}
-        with _tracer().start_as_current_span(f"node {name}", attributes=attributes) as span:
+        given = {**(attributes or {}), RUN_ID: run_id}
+        with _tracer().start_as_current_span(name, attributes=given) as span:
             yield span
-            _log.info("node %s done", name)
     finally:
         otel_context.detach(token)
+
+
+@contextmanager
+def node_span(name: str, *, run_id: str) -> Iterator[trace.Span]:
+    """A span around one graph node, in the run's trace."""
+    with run_span(f"node {name}", run_id=run_id, attributes={"diagnose.node": name}) as span:
+        yield span
+        _log.info("node %s done", name)
+
+
+@contextmanager
+def job_span(kind: str, *, job_id: int, attempt: int, run_id: str | None) -> Iterator[None]:
+    """A span around one queue job a worker runs; a diagnosis' nodes become its children."""
+    attributes = {"diagnose.job.kind": kind, "diagnose.job.id": job_id}
+    attributes["diagnose.job.attempt"] = attempt
+    with run_span(f"job {kind}", run_id=run_id, attributes=attributes):
+        yield
 
 
 def with_traced_ports(context: T, ports: Sequence[str]) -> T:
@@ -184,9 +207,11 @@ def with_traced_ports(context: T, ports: Sequence[str]) -> T:
 
 
 def traced(target: T, *, port: str) -> T:
-    """``target`` with a span around each of its public method calls, named ``PORT METHOD``.
-    Calls made from threads the caller's context did not reach (a pool of workers) are parented
-    to the span that was current when this wrapper was made."""
+    """``target`` with a span around each of its public method calls, named ``PORT METHOD``
+    (``target`` itself when telemetry is off). Calls made from threads the caller's context did
+    not reach (a pool of workers) are parented to the span current when this wrapper was made."""
+    if not enabled():
+        return target
     return _Traced(target, port=port, parent=otel_context.get_current())  # type: ignore[return-value]
 
 
@@ -198,7 +223,7 @@ class _Traced:
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._target, name)
-        if name.startswith("_") or not callable(found):
+        if name.startswith("_") or name in _UNTRACED or not callable(found):
             return found
         return functools.partial(_call_traced, found, f"{self._port} {name}", self._parent)
 

@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from connectors import pagerduty, queue
+from diagnose import telemetry as telemetry_spans
 from diagnose import wiring
 from diagnose.domain import errors
 from diagnose.server import intake, jobs, telemetry
@@ -44,12 +45,13 @@ def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
     """A PagerDuty client when an API token is set."""
     if settings.pagerduty_api_token is None:
         return None
-    return pagerduty.PagerDutyClient(
+    client = pagerduty.PagerDutyClient(
         token=settings.pagerduty_api_token.get_secret_value(),
         base_url=settings.pagerduty_api_url,
         from_email=settings.pagerduty_from_email,
         timeout_s=settings.pagerduty_timeout_s,
     )
+    return telemetry_spans.traced(client, port="pagerduty")
 
 
 def naming(settings: Settings) -> intake.Naming:
@@ -88,8 +90,12 @@ class Worker:
 
     def _run(self, job: queue.Job) -> None:
         began = time.perf_counter()
+        run_id = job.run_id or job.payload.get("run_id")
         try:
-            result = jobs.handle(job, tools=self.tools)
+            with telemetry_spans.job_span(
+                job.kind, job_id=job.id, attempt=job.attempts, run_id=run_id
+            ):
+                result = jobs.handle(job, tools=self.tools)
         except errors.DiagnoseError as exc:
             self.tools.progress(f"job {job.id} ({job.kind}) failed: {exc}")
             self.tools.queue.fail(
