@@ -14,9 +14,9 @@ The same ports the graph gathers with, on a short leash:
 
 Arguments are enums, numbers, names and one short PromQL string, never copied text: vLLM's
 MiniMax tool parser cuts an argument at a raw ``</parameter>``. Each call's answer is stored as
-:class:`~diagnose.domain.models.Evidence` in the run's bundle, its id returned to the model and
-citable in the answer. Bad arguments are an ``error: …`` answer, never an exception and never
-a call to the outside world.
+:class:`~diagnose.domain.models.Evidence` in the run's bundle (source ``<port>/model``, which the
+analysis never reads), its id returned to the model and citable in the answer. Bad arguments
+are an ``error: …`` answer, never an exception and never a call to the outside world.
 """
 
 from __future__ import annotations
@@ -354,11 +354,13 @@ def _replaced(answer: Evidence, *, summary: str, raw: Any) -> Evidence:
 
 
 def _as_tool_answer(answer: Evidence, *, tool: str) -> Evidence:
-    """The answer under an id of its own, so it never overwrites what the graph gathered with
-    the same query (replays of the run's analysis stay exact)."""
-    own = models.evidence_id(answer.source, f"{tool}: {answer.query}", answer.window)
+    """The answer under a source and an id of its own (``prometheus/model``, …): it never
+    overwrites what the graph gathered with the same query, and the analysis (live or
+    replayed from the bundle) never reads it as its own input."""
+    source = f"{answer.source}/model"
+    own = models.evidence_id(source, f"{tool}: {answer.query}", answer.window)
     return Evidence(
-        own, answer.source, answer.query, answer.window, answer.status, answer.summary, answer.raw
+        own, source, answer.query, answer.window, answer.status, answer.summary, answer.raw
     )
 
 

@@ -190,6 +190,7 @@ def test_a_query_is_bounded_in_range_step_and_series(
     (stored,) = kept
     assert len(stored.raw) == toolbox.MAX_SERIES and "showing 10 of 25 series" in stored.summary
     assert f"evidence id: {stored.id}" in text and tools.gathered() == (stored,)
+    assert stored.source == "prometheus/model"  # never read back as the analysis' own input
 
 
 @pytest.mark.parametrize(
