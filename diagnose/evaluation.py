@@ -125,7 +125,7 @@ def run_case(folder: Path, *, base: Settings, shift: bool, progress: Callable[[s
     try:
         with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=progress) as up:
             settings = wiring.with_endpoints(base, up.endpoints)
-            with wiring.open_agent(settings, progress=progress) as agent:
+            with wiring.open_agent(settings, progress=progress, remember=False) as agent:
                 paused = agent.start(up.trigger)
                 case.result = reporting.result(paused.state) | {
                     "components": (paused.state.get("correlation") or {}).get("components", [])

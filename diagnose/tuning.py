@@ -102,7 +102,7 @@ def record(
             progress(f"tune: recording {loaded.name} in the lab")
             with lab.running(folder, now=datetime.now(UTC), progress=lambda _m: None) as up:
                 settings = wiring.with_endpoints(settings_base, up.endpoints)
-                with wiring.open_agent(settings, progress=lambda _m: None) as agent:
+                with wiring.open_agent(settings, progress=lambda _m: None, remember=False) as agent:
                     run_id = agent.start(up.trigger).run_id
             database = loaded.postgres.database if loaded.postgres else ""
             index[loaded.name] = {"run_id": run_id, "database": database}

@@ -173,13 +173,16 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
 
 
 @contextmanager
-def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterator[runner.Agent]:
-    """An agent wired from settings, its checkpointer closed on exit."""
+def open_agent(
+    settings: Settings, *, progress: Callable[[str], None], remember: bool = True
+) -> Iterator[runner.Agent]:
+    """An agent wired from settings, its checkpointer closed on exit. ``remember=False``: its
+    runs neither recall past incidents nor are kept as one (evaluation runs)."""
     telemetry.configure(otlp_endpoint=settings.otlp_endpoint)
     if settings.log_json:
         telemetry.log_json_lines()
     log = open_audit(settings)
-    memory = open_memory(settings)
+    memory = open_memory(settings) if remember else None
     context = dataclasses.replace(
         make_context(settings, progress=progress), audit=log, memory=memory
     )
@@ -188,7 +191,8 @@ def open_agent(settings: Settings, *, progress: Callable[[str], None]) -> Iterat
             yield runner.Agent(context=context, checkpointer=saver)
     finally:
         log.close()
-        memory.close()
+        if memory is not None:
+            memory.close()
         if isinstance(context.reasoner, llm.OpenAIReasoner):
             context.reasoner.close()
         if isinstance(context.database, postgres.PostgresProbes):

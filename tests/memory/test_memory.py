@@ -165,3 +165,19 @@ def test_a_rejection_with_its_reason_is_shown_on_the_next_similar_incident(
         question = agent.status(second["run_id"]).question
     assert question is not None  # paused at the approval step
     assert question["past_incidents"]["rejected_again"][0]["reason"] == reason
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_evaluation_runs_are_not_kept_as_past_incidents(tmp_path: Path) -> None:
+    """``diagnose eval`` rejects every run to finish it: those are not people's decisions."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGNOSE_")}
+    env |= {"DIAGNOSE_STATE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    done = _diagnose("eval", str(SCENARIOS / "bad-deploy-5xx"), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["scenarios"] == 1
+    kept = memory.SqliteMemory(tmp_path / "memory.sqlite")
+    try:
+        assert kept.recall(components=["frontend", "checkout"], limit=10) == []
+    finally:
+        kept.close()
