@@ -241,7 +241,11 @@ async def send_all(
     request), with at most ``max_in_flight`` outstanding. Webhook slots are ``1/rate`` apart;
     health checks ride along at no extra slot. The generous ``timeout_s`` keeps a starved
     machine's slow replies as slow replies (reported) rather than failures."""
-    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=64)
+    # Idle connections are dropped well before uvicorn closes them (after 5 s): reusing one the
+    # server is closing at that moment fails the request without the server ever reading it.
+    limits = httpx.Limits(
+        max_connections=max_in_flight, max_keepalive_connections=64, keepalive_expiry=1.0
+    )
     timeout = httpx.Timeout(timeout_s)
     gate = asyncio.Semaphore(max_in_flight)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
