@@ -253,7 +253,6 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
         policy=analysis_policy(state.get("playbook")),
     )
     data: dict[str, Any] = result.to_dict()
-    _with_playbook_queries(data, state.get("playbook"))
     data["derived"] = [e.to_dict() for e in result.derived]
     return data
 
@@ -277,17 +276,8 @@ def analysis_policy(matched: dict[str, Any] | None) -> correlating.AnalysisPolic
         )
     weights = tuple(sorted((str(k), float(v)) for k, v in (matched.get("weights") or {}).items()))
     confidence = dataclasses.replace(confidence, cause_weights=weights)
-    return correlating.AnalysisPolicy(anomaly=anomaly, confidence=confidence)
-
-
-def _with_playbook_queries(data: dict[str, Any], matched: dict[str, Any] | None) -> None:
-    """Signals computed from a playbook query cite that query (it re-runs as it is), not the
-    selector of the series name the query gave its results."""
-    queries = {q["series"]: q["query"] for q in (matched or {}).get("queries", [])}
-    for component in data.get("components", []) if queries else []:
-        for signal in component.get("signals", []):
-            if signal.get("metric") in queries:
-                signal["query"] = queries[signal["metric"]]
+    cited = tuple((q["series"], q["query"]) for q in matched.get("queries", []))
+    return correlating.AnalysisPolicy(anomaly=anomaly, confidence=confidence, cited_queries=cited)
 
 
 def needs_database(state: DiagnosisState, runtime: Runtime[Context]) -> str:

@@ -40,6 +40,9 @@ class AnalysisPolicy:
     anomaly: scoring.ScoringPolicy = field(default_factory=scoring.ScoringPolicy)
     roots: components_.RankingPolicy = field(default_factory=components_.RankingPolicy)
     confidence: ranking.ConfidencePolicy = field(default_factory=ranking.ConfidencePolicy)
+    cited_queries: tuple[tuple[str, str], ...] = ()
+    """Optional (series name, query) pairs: signals of these series cite the query (a
+    playbook's, which re-runs as written) instead of a selector of the series name."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ def correlate(
     window = models.Window(window.start, min(window.end, max(now, window.start)))
     notes = _source_notes(metrics, cluster)
     found = signals.build_signals(metrics, window=window)
+    if policy.cited_queries:
+        cited = dict(policy.cited_queries)
+        info = [dataclasses.replace(i, query=cited.get(i.metric, i.query)) for i in found.info]
+        found = dataclasses.replace(found, info=info)
     seen = tracing.read_traces(traces) if traces else tracing.NOTHING
     found = _with_trace_edges(found, seen)
     ranked = _score(found, trigger=trigger, policy=policy)

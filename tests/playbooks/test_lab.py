@@ -119,3 +119,5 @@ def test_the_documented_playbook_is_matched_linted_and_used(tmp_path: Path) -> N
     assert evidence[errors["query"]]["id"] in top["evidence"]
     rollback = next(f for f in result["fixes"] if f["kind"] == "rollback")
     assert rollback["verify"] == errors["query"]
+    names = [f'__name__="{q["series"]}"' for q in result["playbook"]["queries"]]
+    assert not [e["query"] for e in result["evidence"] if any(n in e["query"] for n in names)]
