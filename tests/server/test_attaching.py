@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from connectors import queue
+from diagnose import cli
 from diagnose.domain import errors
-from diagnose.server import app, attaching
+from diagnose.server import app, attaching, intake
 from diagnose.settings import Settings
 from tests.server import payloads
 from tests.server.conftest import SECRET, drain, make_settings, make_worker
@@ -83,3 +88,48 @@ def test_a_missing_sqlite_queue_is_refused_not_created(tmp_path: Path) -> None:
     with pytest.raises(errors.RunNotFound, match="DIAGNOSE_DATABASE_URL"):
         attaching.open_queue(settings)
     assert not (tmp_path / "empty" / "queue.sqlite").exists()
+
+
+def _cli(state_dir: Path, *args: str) -> Any:
+    env = {"DIAGNOSE_STATE_DIR": str(state_dir), "DIAGNOSE_KUBERNETES_ENABLED": "false"}
+    return CliRunner().invoke(cli.app, list(args), env=env)
+
+
+def _job(incident_id: str) -> queue.NewJob:
+    trigger = payloads.event("incident.triggered", payloads.incident(incident_id))
+    found = intake.pagerduty_event(trigger, naming=intake.Naming())
+    (job,) = found.jobs
+    return job
+
+
+def test_the_command_says_a_run_still_queued_when_the_wait_runs_out(tmp_path: Path) -> None:
+    store = queue.SqliteQueue(tmp_path / "queue.sqlite")
+    try:
+        store.enqueue([_job("PCLI1")])
+    finally:
+        store.close()
+    done = _cli(tmp_path, "--incident", "PCLI1", "--timeout", "0")
+    assert done.exit_code == cli.EXIT_NOTHING_CONCLUDED
+    assert "still queued" in done.stderr and "queued" in done.stderr
+
+
+def test_the_command_fails_with_the_workers_error_when_the_job_failed(tmp_path: Path) -> None:
+    store = queue.SqliteQueue(tmp_path / "queue.sqlite", max_attempts=1)
+    try:
+        store.enqueue([_job("PCLI2")])
+        claimed = store.claim("w", lease_s=30, max_running=4)
+        assert claimed is not None
+        store.fail(claimed.id, worker="w", error="Prometheus refused", retry_in_s=0)
+    finally:
+        store.close()
+    done = _cli(tmp_path, "--incident", "PCLI2", "--json")
+    assert done.exit_code == cli.EXIT_UNUSABLE
+    shown = json.loads(done.stdout)
+    assert shown["job"]["state"] == "failed" and shown["job"]["error"] == "Prometheus refused"
+    assert "failed after 1 attempts: Prometheus refused" in done.stderr
+
+
+def test_incident_with_a_command_is_refused(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "--incident", "P1", "show", "run-x")
+    assert done.exit_code == cli.EXIT_UNUSABLE
+    assert "without a command" in done.stderr
