@@ -59,6 +59,15 @@ def _triggered(incident_id: str, *, at: str) -> bytes:
     return json.dumps({"event": event}).encode()
 
 
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_plugin_list_finds_the_installed_plugin() -> None:
+    env = os.environ | {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    listed = subprocess.run(
+        ["kubectl", "plugin", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert str(BIN / "kubectl-diagnose") in listed.stdout.splitlines()
+
+
 @pytest.mark.lab
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
