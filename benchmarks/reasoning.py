@@ -5,24 +5,40 @@ it fenced and redacted (:func:`diagnose.domain.reasoning.render_digest`), estima
 validates a five-hypothesis answer against it and settles the claims in code. In the same
 process it times a plain baseline over the same data (``json.dumps`` of the digest, ``json.loads``
 of the answer and set look-ups of its ids) and prints the ratio. It also prints what the default
-budget sends: the digest fitted to its share of ``DIAGNOSE_LLM_MAX_PROMPT_TOKENS``::
+budget sends: the digest fitted to its share of ``DIAGNOSE_LLM_MAX_PROMPT_TOKENS``.
 
-    python -m benchmarks.reasoning [--tokens 16000] [--repeat 5]
+Then, across the bundled scenarios, each stood up in the lab and diagnosed with the default
+budget against a stand-in OpenAI-compatible server on loopback (it reads one piece of evidence,
+then answers with a well-formed claim, and reports each request's prompt tokens as estimated
+here), it prints the prompt tokens each diagnosis sent and names the largest; it exits 1 when
+any run sent more than the default budget::
+
+    python -m benchmarks.reasoning [--tokens 16000] [--repeat 5] [--no-suite] [FOLDER ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from benchmarks import endtoend
 from connectors import llm
-from diagnose.domain import models, reasoning
+from diagnose import wiring
+from diagnose.domain import errors, models, reasoning
+from diagnose.lab import lab
+from diagnose.settings import Settings
 from graphs import reasoning as reason_step
+from graphs import reporting
 
 AT = datetime(2026, 1, 10, 10, 7, tzinfo=UTC)
 NONCE = "0123456789abcdef"
@@ -174,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reasoning")
     parser.add_argument("--tokens", type=int, default=16_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-suite", dest="suite", action="store_false")
+    parser.add_argument("folders", nargs="*", type=Path)
     args = parser.parse_args(argv)
     reason_step.MAX_DIGEST_EVIDENCE = 10_000  # let the digest grow to the size asked for
     state, evidence, digest = sized_run(args.tokens)
@@ -200,7 +218,121 @@ def main(argv: list[str] | None = None) -> int:
         f"tokens keeps {len(fitted.evidence)} of {len(digest.evidence)} evidence "
         f"(~{fitted_tokens:,} tokens) in {fit_s * 1000:.2f} ms"
     )
-    return 0 if ours_s * 1000 < TARGET_MS else 1
+    code = 0 if ours_s * 1000 < TARGET_MS else 1
+    reason_step.MAX_DIGEST_EVIDENCE = 60
+    if args.suite:
+        code = max(code, suite(endtoend.find_scenarios(args.folders), budget=budget))
+    return code
+
+
+# --- across the bundled scenarios --------------------------------------------------------------
+
+
+def suite(folders: list[Path], *, budget: reasoning.Budget) -> int:
+    """Prompt tokens each diagnosis sends with the default budget; 1 when any run exceeds it."""
+    print(f"\nreasoning across {len(folders)} scenarios (default budget, stand-in model)")
+    print(f"  {'scenario':<28} {'requests':>8} {'prompt tokens':>14} {'largest request':>16}")
+    sent: list[tuple[int, str]] = []
+    with stand_in() as (url, seen):
+        for folder in folders:
+            seen.clear()
+            try:
+                llm_block = _diagnose(folder, url=url)
+            except errors.DiagnoseError as exc:
+                print(f"  {folder.name:<28} could not run: {exc}")
+                continue
+            total = int(llm_block["prompt_tokens"])
+            sent.append((total, folder.name))
+            print(f"  {folder.name:<28} {len(seen):>8} {total:>14,} {max(seen, default=0):>16,}")
+    if not sent:
+        return 1
+    largest, name = max(sent)
+    limit = budget.max_prompt_tokens
+    print(f"  largest: {name}, {largest:,} prompt tokens (budget {limit:,})")
+    return 0 if largest <= limit else 1
+
+
+def _diagnose(folder: Path, *, url: str) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="diagnose-bench-") as state_dir,
+        lab.running(folder, now=datetime.now(UTC)) as run,
+    ):
+        settings = Settings.model_validate({"state_dir": state_dir, "llm_base_url": url})
+        with wiring.open_agent(
+            wiring.with_endpoints(settings, run.endpoints), progress=lambda _m: None
+        ) as agent:
+            paused = agent.start(run.trigger)
+    return dict(reporting.result(paused.state)["llm"])
+
+
+@contextlib.contextmanager
+def stand_in() -> Iterator[tuple[str, list[int]]]:
+    """A loopback OpenAI-compatible server; ``seen`` collects each request's prompt estimate."""
+    seen: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = json.dumps(body["messages"]) + json.dumps(body.get("tools") or [])
+            seen.append(reasoning.estimate_tokens(prompt))
+            self._send(_stand_in_answer(body, prompt_tokens=seen[-1]))
+
+        def _send(self, answer: dict[str, Any]) -> None:
+            payload = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _stand_in_answer(body: dict[str, Any], *, prompt_tokens: int) -> dict[str, Any]:
+    tools = {t["function"]["name"]: t["function"]["parameters"] for t in body.get("tools") or []}
+    explored = any(m.get("role") == "tool" for m in body["messages"])
+    read = tools.get(reasoning.READ_EVIDENCE_TOOL)
+    if body.get("tool_choice") == "auto" and read and not explored:
+        ids = read["properties"]["evidence_id"].get("enum") or ["-"]
+        call = {
+            "name": reasoning.READ_EVIDENCE_TOOL,
+            "arguments": json.dumps({"evidence_id": ids[0]}),
+        }
+    else:
+        item = tools[reasoning.ANSWER_TOOL]["properties"]["hypotheses"]["items"]["properties"]
+        hypothesis = {
+            "kind": "deploy",
+            "component": (item["component"].get("enum") or ["-"])[0],
+            "change": None,
+            "evidence": (item["evidence"]["items"].get("enum") or ["-"])[:1],
+            "rationale": "The first candidate fits the evidence.",
+            "fix": None,
+        }
+        call = {
+            "name": reasoning.ANSWER_TOOL,
+            "arguments": json.dumps({"hypotheses": [hypothesis]}),
+        }
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": call}],
+    }
+    return {
+        "id": "bench",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 40},
+    }
 
 
 if __name__ == "__main__":
