@@ -426,6 +426,8 @@ _INJECTION = re.compile(
     r"|<<<\s*(DATA|END DATA)",
     re.IGNORECASE,
 )
+_WORD = re.compile(r"[^\W\d_]{2,}")
+MIN_RATIONALE_WORDS = 3
 _HYPOTHESIS_KEYS = frozenset({"kind", "component", "change", "evidence", "rationale", "fix"})
 
 
@@ -556,6 +558,8 @@ def _check_rationale(value: JSON, *, nonce: str | None, problems: list[str]) -> 
         return None
     if len(value) > MAX_RATIONALE_CHARS:
         problems.append(f"rationale is {len(value)} characters; at most {MAX_RATIONALE_CHARS}")
+    if len(_WORD.findall(value)) < MIN_RATIONALE_WORDS:
+        problems.append(f"rationale must say why in at least {MIN_RATIONALE_WORDS} words")
     if _INJECTION.search(value) or (nonce and nonce in value):
         problems.append("rationale echoes instructions or fenced data instead of reasoning")
     return value.strip()

@@ -89,7 +89,13 @@ def test_nonsense_is_rejected_with_a_reason(
         ({"rationale": ""}, "non-empty string"),
         ({"rationale": 7}, "non-empty string"),
         ({"rationale": "x" * 5000}, "at most"),
+        ({"rationale": "]["}, "in at least 3 words"),
+        ({"rationale": "14 -> 15 !!"}, "in at least 3 words"),
         ({"confidence": 0.99}, "unexpected key"),
+        ({"fix": {"action": "delete_namespace", "target": "checkout"}}, "not in the catalogue"),
+        ({"fix": {"action": "rollback", "target": "kube-system"}}, "not in the digest"),
+        ({"fix": {"action": "rollback"}}, "exactly 'action' and 'target'"),
+        ({"fix": "rollback"}, "exactly 'action' and 'target'"),
     ],
 )
 def test_wrong_fields_are_rejected(
