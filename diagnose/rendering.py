@@ -208,6 +208,13 @@ def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
                 f"{found['target']}: {found['why']}",
                 highlight=False,
             )
+            if found.get("command"):  # its own migration, for a separate proposal
+                console.print(
+                    f"    {found.get('approval') or 'listed only'}:\n    {found['command']}\n"
+                    f"    undo: {found.get('rollback') or '-'}",
+                    highlight=False,
+                    markup=False,
+                )
 
 
 def dry_run_text(fix: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from diagnose.domain import errors, models, ports
 from graphs import approval
 from graphs.state import Context, DiagnosisState
 from sandbox import advising
+from sandbox import findings as db_findings
 
 Update = dict[str, Any]
 
@@ -40,13 +41,16 @@ def prepare(
     ]
     deployments = _raw(evidence, "deployments")
     replicasets = _raw(evidence, "replicasets")
+    foreign_keys = advising.foreign_keys(
+        db_findings.find_unindexed_foreign_keys(evidence), default_database=context.database_name
+    )
     produced: list[models.Evidence] = []
     prepared = []
     for proposed in fixes:
         hypothesis = hypotheses[proposed["hypothesis"]]
         similar = fixing.sweep(
             proposed, hypothesis=hypothesis, deployments=deployments, replicasets=replicasets
-        ) + advising.sweep(proposed, others=state.get("db_fixes", []))
+        ) + advising.sweep(proposed, others=state.get("db_fixes", []), foreign_keys=foreign_keys)
         fix, made = _dry_run(
             proposed | {"sweep": similar}, run_id=state["run_id"], writer=context.dry_runner
         )

@@ -4,6 +4,10 @@ Confidence is computed here, by code, from what the probes measured; the fixes a
 catalogue's database actions (``create_index``, ``cancel_query``) with their exact SQL. None of
 them is ever executed by the agent: a migration is handed to a human, and cancelling a backend
 needs a named human's approval like every other action.
+
+The sweep lists the same fault elsewhere next to a fix, never as part of it: other tables
+scanned for a selective filter, other blockers, and, when an index fix is on a foreign key, the
+other foreign keys no index serves, each with its own migration for a separate proposal.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pglast import ast, parser
+
 from diagnose.domain import models
+from diagnose.domain.models import JSON
 from sandbox import findings as found
 
 WAITING_LOCKS = "SELECT count(*) AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -173,17 +180,137 @@ def _connection_limit(finding: found.Saturation, *, component: str) -> models.Fi
     )
 
 
-def sweep(fix: Mapping[str, Any], *, others: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+def sweep(
+    fix: Mapping[str, Any],
+    *,
+    others: Sequence[Mapping[str, Any]],
+    foreign_keys: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, str]]:
     """The same database fault elsewhere (never fixed here): other tables the probes found
-    scanned sequentially for a selective filter, or other blocking sessions. ``others`` are the
-    run's database proposals (``{"summary", "fix"}``)."""
+    scanned sequentially for a selective filter, or other blocking sessions; and, when an index
+    fix is on a foreign key's columns, the other unindexed foreign keys (:func:`foreign_key_sweep`).
+    ``others`` are the run's database proposals (``{"summary", "fix"}``), ``foreign_keys`` the
+    run's :func:`foreign_keys`."""
     if fix.get("kind") not in ("create_index", "cancel_query"):
         return []
-    return [
+    similar = [
         {"target": str(other["fix"]["target"]), "why": str(other["summary"])}
         for other in others
         if other["fix"].get("kind") == fix["kind"] and other["fix"]["target"] != fix["target"]
     ]
+    proposed = {str(other["fix"].get("command")) for other in others}
+    return similar + [
+        item
+        for item in foreign_key_sweep(fix, foreign_keys=foreign_keys)
+        if item.get("command") not in proposed
+    ]
+
+
+def foreign_keys(
+    findings: Sequence[found.Finding], *, default_database: str
+) -> list[dict[str, JSON]]:
+    """The unindexed foreign keys among the findings, as plain data for the sweep, each naming
+    its database. They support no hypothesis on their own: an unindexed foreign key is a latent
+    fault, and only a scan the diagnosis found on one makes it part of this incident."""
+    return [
+        f.to_dict() | {"database": f.database or default_database}
+        for f in findings
+        if isinstance(f, found.UnindexedForeignKey)
+    ]
+
+
+@dataclass(frozen=True)
+class _Index:
+    database: str | None
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+
+    def serves(self, key: Mapping[str, Any]) -> bool:
+        """Whether the index leads with exactly the key's columns (in any order)."""
+        wanted = set(key["columns"])
+        return self.on(key) and set(self.columns[: len(wanted)]) == wanted
+
+    def on(self, key: Mapping[str, Any]) -> bool:
+        same_database = None in (self.database, key.get("database")) or (
+            self.database == key.get("database")
+        )
+        return same_database and (self.schema, self.table) == (key["schema"], key["table"])
+
+
+def foreign_key_sweep(
+    fix: Mapping[str, Any], *, foreign_keys: Sequence[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """When an index fix is on a table and column of an unindexed foreign key (the scanned
+    statement filters on it), the other foreign keys no index serves, the most sequentially
+    scanned first, each with its own migration: listed for a separate proposal, never applied
+    and never approved with this fix."""
+    index = _index_of(fix)
+    if index is None:
+        return []
+    if not any(index.on(key) and set(key["columns"]) & set(index.columns) for key in foreign_keys):
+        return []
+    rest = [key for key in foreign_keys if not index.serves(key)]
+    rest.sort(key=lambda k: (-int(k.get("seq_scan") or 0), -int(k.get("rows_estimate") or 0)))
+    return [
+        _foreign_key_item(key, index=index, fix_id=str(fix.get("id") or "this fix")) for key in rest
+    ]
+
+
+def _index_of(fix: Mapping[str, Any]) -> _Index | None:
+    """The table and leading plain columns of a ``create_index`` fix's migration."""
+    if fix.get("kind") != "create_index":
+        return None
+    try:
+        statements = parser.parse_sql(str(fix.get("command") or ""))
+    except parser.ParseError:
+        return None
+    statement = statements[0].stmt if len(statements) == 1 else None
+    if not isinstance(statement, ast.IndexStmt) or statement.relation is None:
+        return None
+    columns: list[str] = []
+    for element in statement.indexParams or ():
+        if not isinstance(element, ast.IndexElem) or not element.name:
+            break  # an expression: the columns after it do not lead
+        columns.append(str(element.name))
+    parts = str(fix.get("target") or "").split("/")
+    return _Index(
+        database=parts[1] if len(parts) > 2 and parts[0] == "postgres" else None,
+        schema=str(statement.relation.schemaname or "public"),
+        table=str(statement.relation.relname),
+        columns=tuple(columns),
+    )
+
+
+def _foreign_key_item(key: Mapping[str, Any], *, index: _Index, fix_id: str) -> dict[str, str]:
+    columns = ", ".join(key["columns"])
+    count = int(key.get("seq_scan") or 0)
+    scans = (
+        f"{count} sequential scan{'' if count == 1 else 's'}, "
+        f"about {key.get('rows_estimate') or 0} rows"
+    )
+    deletes = key.get("referenced_deletes")
+    if deletes:
+        scans += f", {deletes} deletes on {key['referenced_table']} each checking it"
+    why = (
+        f"foreign key {key['constraint']} ({columns}) → {key['referenced_schema']}."
+        f"{key['referenced_table']} has no index leading with its columns either: {scans}"
+    )
+    if index.on(key):
+        why = f"also on this table: the proposed index does not lead with ({columns}); " + why
+    item = {
+        "target": f"postgres/{key['database']}/{key['schema']}.{key['table']}",
+        "why": why,
+        "kind": "create_index",
+        "approval": f"listed only: not applied, and not approved with {fix_id}; "
+        "propose it on its own",
+    }
+    if key.get("migration"):
+        return item | {"command": str(key["migration"]), "rollback": str(key["rollback"])}
+    return item | {
+        "why": why + ". Partitioned: CREATE INDEX CONCURRENTLY cannot build on it; build the "
+        "index on each partition concurrently and attach each to one created ON ONLY the table"
+    }
 
 
 def _age(seconds: float | None) -> str:

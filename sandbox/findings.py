@@ -6,6 +6,8 @@
   with the statement that would end it, which needs a human's approval.
 - :class:`Saturation`: connections of the server, a database or a user near their limit.
 - :class:`IdleInTransaction`: a session sitting in an open transaction, holding its locks.
+- :class:`UnindexedForeignKey`: a foreign key no index leads with; a latent fault, not a cause on
+  its own: the sweep lists them next to an index fix on a foreign key (sandbox/advising.py).
 
 Each finding cites the evidence ids it was read from and converts to plain data (``to_dict``);
 the graph turns findings into hypotheses and fixes.
@@ -115,7 +117,35 @@ class IdleInTransaction:
         return _plain(self)
 
 
-Finding = MissingIndex | LockPileUp | Saturation | IdleInTransaction
+@dataclass(frozen=True)
+class UnindexedForeignKey:
+    """A foreign key whose columns no valid, non-partial index on its table leads with."""
+
+    database: str | None
+    schema: str
+    table: str
+    constraint: str
+    columns: tuple[str, ...]
+    referenced_schema: str
+    referenced_table: str
+    partitioned: bool
+    rows_estimate: int
+    bytes_estimate: int
+    seq_scan: int
+    seq_tup_read: int
+    idx_scan: int
+    referenced_deletes: int | None
+    migration: str | None
+    """None on a partitioned table: CREATE INDEX CONCURRENTLY cannot build on one."""
+    rollback: str | None
+    evidence: tuple[str, ...]
+    kind: str = "unindexed_foreign_key"
+
+    def to_dict(self) -> dict[str, JSON]:
+        return _plain(self)
+
+
+Finding = MissingIndex | LockPileUp | Saturation | IdleInTransaction | UnindexedForeignKey
 
 
 def find_all(
@@ -128,6 +158,7 @@ def find_all(
         *find_missing_indexes(evidence, thresholds=limits),
         *find_saturation(evidence, thresholds=limits),
         *find_idle_in_transaction(evidence, thresholds=limits),
+        *find_unindexed_foreign_keys(evidence),
     ]
 
 
@@ -181,8 +212,7 @@ def _missing_index(
         calls=int(stats[1]["calls"]) if stats and stats[1].get("calls") is not None else None,
         mean_ms=_number(stats[1].get("mean_ms")) if stats else None,
         migration=create_index_statement(schema, name, columns),
-        rollback=f"DROP INDEX CONCURRENTLY IF EXISTS {_ident(schema)}."
-        f"{_ident(index_name(name, columns))};",
+        rollback=drop_index_statement(schema, name, columns),
         evidence=tuple(dict.fromkeys(cited)),
     )  # fmt: skip
 
@@ -216,6 +246,13 @@ def create_index_statement(schema: str, table: str, columns: Sequence[str]) -> s
     return (
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_ident(name)} "
         f"ON {_ident(schema)}.{_ident(table)} ({column_list});"
+    )
+
+
+def drop_index_statement(schema: str, table: str, columns: Sequence[str]) -> str:
+    """The rollback of :func:`create_index_statement`."""
+    return (
+        f"DROP INDEX CONCURRENTLY IF EXISTS {_ident(schema)}.{_ident(index_name(table, columns))};"
     )
 
 
@@ -276,6 +313,37 @@ def _by_statement(evidence: Sequence[Evidence]) -> dict[str, tuple[Evidence, dic
         for item, row in _rows_of(evidence, probe):
             stats.setdefault(str(row.get("query")), (item, row))
     return stats
+
+
+# --- unindexed foreign keys ------------------------------------------------------------------
+
+
+def find_unindexed_foreign_keys(evidence: Sequence[Evidence]) -> list[UnindexedForeignKey]:
+    """Every foreign key the ``unindexed_foreign_keys`` probe reported, the most sequentially
+    scanned tables first, then the largest."""
+    found = [_unindexed(item, row) for item, row in _rows_of(evidence, "unindexed_foreign_keys")]
+    return sorted(found, key=lambda f: (-f.seq_scan, -f.rows_estimate, f.schema, f.table))
+
+
+def _unindexed(item: Evidence, row: dict[str, JSON]) -> UnindexedForeignKey:
+    schema, table = str(row["schema"]), str(row["table"])
+    listed = row.get("columns")
+    columns = tuple(str(c) for c in listed) if isinstance(listed, list) else ()
+    partitioned = row.get("relkind") == "p"
+    return UnindexedForeignKey(
+        database=item.raw.get("database"), schema=schema, table=table,
+        constraint=str(row["constraint"]), columns=columns,
+        referenced_schema=str(row["referenced_schema"]),
+        referenced_table=str(row["referenced_table"]), partitioned=partitioned,
+        rows_estimate=int(row.get("rows_estimate") or 0),
+        bytes_estimate=int(row.get("table_bytes_estimate") or 0),
+        seq_scan=int(row.get("seq_scan") or 0), seq_tup_read=int(row.get("seq_tup_read") or 0),
+        idx_scan=int(row.get("idx_scan") or 0),
+        referenced_deletes=_integer(row.get("referenced_deletes")),
+        migration=None if partitioned else create_index_statement(schema, table, columns),
+        rollback=None if partitioned else drop_index_statement(schema, table, columns),
+        evidence=(item.id,),
+    )  # fmt: skip
 
 
 # --- lock pile-ups ----------------------------------------------------------------------------
@@ -404,6 +472,10 @@ def _rows_of(evidence: Sequence[Evidence], probe: str) -> list[tuple[Evidence, d
 
 def _number(value: JSON) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _integer(value: JSON) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _ident(name: str) -> str:
