@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from diagnose.domain import errors, models
+from diagnose.domain.labels import WORKLOAD_LABELS
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "playbooks"
 """The playbooks shipped with the agent."""
@@ -67,19 +68,8 @@ KIND_TOKENS: Mapping[str, str] = {
 classifies series by name; ``tests/playbooks`` checks every token against it). Database
 signals start with ``pg_`` so a ``datname`` label makes them count for ``postgres/<datname>``."""
 
-COMPONENT_LABELS = (
-    "service_name",
-    "service",
-    "app",
-    "app_kubernetes_io_name",
-    "destination_workload",
-    "deployment",
-    "container",
-    "job",
-    "name",
-    "pod",
-)
-"""Labels that name a workload (the analysis's own list; a test keeps the two equal). A signal
+COMPONENT_LABELS = WORKLOAD_LABELS
+"""Labels that name a workload (the analysis reads the same list). A signal
 whose query keeps none of them counts for the alerting service."""
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

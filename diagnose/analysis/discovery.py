@@ -13,19 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from diagnose.domain import models
+from diagnose.domain.labels import WORKLOAD_LABELS
 
-SERVICE_LABELS = (
-    "service_name",
-    "service",
-    "app",
-    "app_kubernetes_io_name",
-    "destination_workload",
-    "deployment",
-    "container",
-    "job",
-    "name",
-    "pod",
-)
+SERVICE_LABELS = WORKLOAD_LABELS
 """Labels that name a workload, in the order :func:`component_of` trusts them."""
 
 _SELECTOR_LABELS = (*SERVICE_LABELS, "source_workload")

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from diagnose import cli, playbook
-from diagnose.analysis import discovery, signals
+from diagnose.analysis import signals
 from diagnose.domain import models
 from graphs import diagnosis
 from sandbox import catalogue
@@ -172,7 +172,6 @@ def test_series_names_are_read_as_their_kind_by_the_analysis() -> None:
     for kind in playbook.KIND_TOKENS:
         assert signals.classify(playbook.series_name("p", "s", kind=kind))[0] == kind
         assert signals.classify(f"{playbook.KIND_TOKENS[kind]}:playbook_signal_1")[0] == kind
-    assert playbook.COMPONENT_LABELS == discovery.SERVICE_LABELS
 
 
 def test_a_query_without_a_workload_label_counts_for_the_alerting_service(tmp_path: Path) -> None:
