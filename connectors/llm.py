@@ -410,6 +410,7 @@ class _Session:
         clock: Callable[[], float],
     ) -> None:
         room = max(1, int(budget.max_prompt_tokens * DIGEST_SHARE))
+        self.whole = digest
         self.digest = reasoning.fit_digest(digest, max_tokens=room, nonce=nonce)
         self.client, self.budget = client, budget
         self.toolbox, self.nonce, self.clock = toolbox, nonce, clock
@@ -426,8 +427,9 @@ class _Session:
 
     @property
     def citable(self) -> reasoning.Digest:
-        """The digest plus the evidence the tool calls gathered: what an answer may cite."""
-        return self.digest.with_evidence(self.toolbox.gathered()) if self.toolbox else self.digest
+        """What an answer may cite: the whole digest (its evidence the candidates cite, even
+        what fitting left out of the prompt) and the evidence the tool calls gathered."""
+        return self.whole.with_evidence(self.toolbox.gathered()) if self.toolbox else self.whole
 
     @property
     def answer_tool(self) -> reasoning.ToolSpec:

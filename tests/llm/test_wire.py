@@ -12,6 +12,8 @@ import pytest
 from connectors import _http, llm
 from diagnose import settings as config
 from diagnose.domain import errors, reasoning
+from diagnose.domain.models import Evidence
+from diagnose.domain.models import Status as EvidenceStatus
 from tests.llm import scripted
 from tests.llm.conftest import good_answer
 from tests.llm.scripted import Answer, call, completion
@@ -315,3 +317,38 @@ def test_settings_configure_the_client(
     body = server.chats[0]
     assert body["model"] == "any/other-model" and body["top_k"] == 20
     assert server.requests[0].headers["authorization"] == "Bearer from-env"
+
+
+def test_the_prompt_budget_fits_the_digest_yet_its_left_out_evidence_stays_citable(
+    server: scripted.ScriptedServer, reasoner: llm.OpenAIReasoner, digest: reasoning.Digest
+) -> None:
+    findings = tuple(
+        Evidence.make(
+            source="analysis",
+            query=f"finding {i}",
+            window=None,
+            status=EvidenceStatus.OK,
+            summary="checkout p99 rose " + "x" * 600,
+        )
+        for i in range(30)
+    )
+    big = digest.with_evidence(findings)
+    last = findings[-1].id
+    claim = good_answer(digest)
+    claim["hypotheses"][0]["evidence"] = [last]  # type: ignore[index]
+    server.script(completion(tool_calls=[call(reasoning.ANSWER_TOOL, claim)]))
+    budget = reasoning.Budget(max_prompt_tokens=8000)
+    outcome = reasoner.reason(big, budget=budget)
+    prompt = server.chats[0]["messages"][1]["content"]
+    assert f"id {last}:" not in prompt and f"id {digest.evidence_ids[0]}:" in prompt
+    assert reasoning.estimate_tokens(prompt) <= 8000 * llm.DIGEST_SHARE
+    assert outcome.status is Status.ACCEPTED, outcome.reasons
+    assert outcome.claims[0].evidence == (last,)
+
+
+def test_a_request_that_would_cross_the_prompt_budget_is_not_sent(
+    server: scripted.ScriptedServer, reasoner: llm.OpenAIReasoner, digest: reasoning.Digest
+) -> None:
+    outcome = reasoner.reason(digest, budget=reasoning.Budget(max_prompt_tokens=300))
+    assert outcome.status is Status.STOPPED and "prompt token budget" in outcome.reasons[0]
+    assert server.chats == []
