@@ -236,7 +236,7 @@ def _challenges(console: Console, challenges: list[dict[str, Any]]) -> None:
         lines += [f"  - {condition}" for condition in item["wrong_if"]]
         for counter in item["counter_evidence"]:
             lines.append(f"  against: {counter['id']} {counter['summary']} ({counter['query']})")
-        if item["alternatives"]:
+        if item["alternatives"] and item["rank"] == 1:  # the same list for the others
             lines.append("  alternatives:")
             lines += [f"    {alternative}" for alternative in item["alternatives"]]
         console.print("\n".join(lines), highlight=False)

@@ -109,7 +109,16 @@ def _wrong_if(
     hypothesis: Mapping[str, Any], *, counter: Sequence[Mapping[str, Any]], abstained: bool
 ) -> list[str]:
     conditions = []
-    if hypothesis.get("change") and hypothesis.get("onset"):
+    component = str(hypothesis.get("component", ""))
+    if component.startswith("node/"):
+        # A node's trouble is read from its pods; its events may trail the onset, so the
+        # falsifier is placement, not timing.
+        node = component.removeprefix("node/")
+        conditions.append(
+            f"workloads with no pod on {node} show the same anomaly from the same time "
+            f"(compare the cited signals per pod: kubectl get pods -o wide shows placement)"
+        )
+    elif hypothesis.get("change") and hypothesis.get("onset"):
         conditions.append(
             f"the symptoms began before {hypothesis['change']} took effect (onset measured "
             f"{hypothesis['onset']}): re-run the cited queries over the minutes before it"
