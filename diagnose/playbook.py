@@ -20,7 +20,14 @@ from typing import Any, Literal
 
 import promql_parser
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from diagnose.domain import errors, models
 from diagnose.domain.labels import WORKLOAD_LABELS
@@ -51,6 +58,13 @@ CauseName = Literal["deploy", "config", "database", "dependency", "resource", "t
 FixKind = Literal[
     "rollback", "scale", "config_revert", "create_index", "cancel_query", "raise_limits"
 ]
+
+SCALE_FACTOR = (1.5, 1.1, 3.0)
+"""A ``scale`` template's ``factor``: default, least and most. Scaling sets the replicas to
+``factor`` times the current count plus one; the catalogue allows no more than tripling."""
+LIMIT_MULTIPLIER = (2.0, 1.1, 4.0)
+"""A ``raise_limits`` template's ``multiplier``: default, least and most. It applies when no
+earlier revision's limits are recorded to go back to."""
 
 KIND_TOKENS: Mapping[str, str] = {
     "errors": "errors",
@@ -130,6 +144,37 @@ class Signal(_Strict):
     description: str = ""
 
 
+class FixTemplate(_Strict):
+    """One catalogue fix kind that fits the alert, with its parameters where the kind has any.
+    Written as the bare kind (``rollback``) or as a mapping (``{kind: scale, factor: 2}``).
+    Parameters only size the catalogue's own action, within its bounds: no template adds an
+    action or changes its target."""
+
+    kind: FixKind
+    factor: float | None = Field(None, ge=SCALE_FACTOR[1], le=SCALE_FACTOR[2])
+    """``scale`` only: replicas become ``factor`` × the current count + 1 (default 1.5)."""
+    multiplier: float | None = Field(None, ge=LIMIT_MULTIPLIER[1], le=LIMIT_MULTIPLIER[2])
+    """``raise_limits`` only: limits become ``multiplier`` × the current ones when no earlier
+    revision's limits are recorded (default 2)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_kind(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _parameters_fit_kind(self) -> FixTemplate:
+        if self.factor is not None and self.kind != "scale":
+            raise ValueError(f"'factor' applies to scale only, not to {self.kind}")
+        if self.multiplier is not None and self.kind != "raise_limits":
+            raise ValueError(f"'multiplier' applies to raise_limits only, not to {self.kind}")
+        return self
+
+    def parameters(self) -> dict[str, float]:
+        """The parameters set (none for a bare kind)."""
+        return self.model_dump(exclude_none=True, exclude={"kind"})
+
+
 class Thresholds(_Strict):
     """Thresholds of the ranking (docs/analysis.md); unset ones keep the defaults."""
 
@@ -159,8 +204,13 @@ class Playbook(_Strict):
     thresholds: Thresholds = Field(default_factory=lambda: Thresholds.model_validate({}))
     weights: dict[CauseName, float] = Field(default_factory=dict)
     """Cause kind → factor on its hypotheses' ordering score (1: neutral)."""
-    fixes: list[FixKind] = Field(default_factory=list)
-    """The catalogue fix kinds that fit this alert."""
+    fixes: list[FixTemplate] = Field(default_factory=list)
+    """The catalogue fix kinds that fit this alert, with their parameters. Fixes of other
+    kinds are still proposed, marked as outside the playbook and after these."""
+
+    @property
+    def fix_kinds(self) -> list[str]:
+        return [f.kind for f in self.fixes]
 
     @field_validator("weights")
     @classmethod
@@ -168,6 +218,15 @@ class Playbook(_Strict):
         for kind, weight in value.items():
             if not 0 < weight <= 10:
                 raise ValueError(f"weight of {kind} must be in (0, 10], got {weight}")
+        return value
+
+    @field_validator("fixes")
+    @classmethod
+    def _unique_fixes(cls, value: list[FixTemplate]) -> list[FixTemplate]:
+        kinds = [f.kind for f in value]
+        twice = sorted({k for k in kinds if kinds.count(k) > 1})
+        if twice:
+            raise ValueError(f"fix kinds listed more than once: {', '.join(twice)}")
         return value
 
     @field_validator("signals")
@@ -487,5 +546,6 @@ def summary(
         "probes": list(playbook.probes),
         "thresholds": playbook.thresholds.model_dump(exclude_none=True),
         "weights": dict(playbook.weights),
-        "fixes": list(playbook.fixes),
+        "fixes": playbook.fix_kinds,
+        "fix_templates": {f.kind: f.parameters() for f in playbook.fixes if f.parameters()},
     }

@@ -84,8 +84,13 @@ def playbook_explained(console: Console, explained: dict[str, Any]) -> None:
     for query in matched["queries"]:
         console.print(f"[cyan]{query['signal']}[/cyan] ({query['kind']}):", highlight=False)
         console.print(f"  {query['query']}", highlight=False, soft_wrap=True)
-    for key in ("probes", "fixes"):
-        console.print(f"{key}: {', '.join(matched[key]) or '-'}", highlight=False)
+    templates = matched.get("fix_templates") or {}
+    fixes = [
+        kind + "".join(f" ({k}={v:g})" for k, v in templates.get(kind, {}).items())
+        for kind in matched["fixes"]
+    ]
+    console.print(f"probes: {', '.join(matched['probes']) or '-'}", highlight=False)
+    console.print(f"fixes: {', '.join(fixes) or '-'}", highlight=False)
     for key in ("thresholds", "weights"):
         pairs = ", ".join(f"{k}={v}" for k, v in matched[key].items())
         console.print(f"{key}: {pairs or 'defaults'}", highlight=False)
@@ -192,7 +197,8 @@ def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
         table.add_row(
             f"{f['id']}\n{str(f.get('digest') or '')[:19]}",
             str(f["hypothesis"] + 1),
-            f["kind"],
+            f["kind"]
+            + (f"\n[yellow]{f['outside_playbook']}[/yellow]" if f.get("outside_playbook") else ""),
             f["command"],
             dry_run_text(f),
             f["risk"],

@@ -447,11 +447,13 @@ def proposals(
     ]
     verify = verify_queries(correlation)
     levels = verify_levels(correlation)
+    matched = state.get("playbook") or {}
     fixes = fixing.propose_fixes(
         hypotheses,
         namespace=state["trigger"]["namespace"],
         replicasets=replicasets,
         verify_queries=verify,
+        sizing=_sizing(matched, evidence=evidence),
     )
     plain = [f.to_dict() for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in state.get("db_fixes", [])}
@@ -462,7 +464,39 @@ def proposals(
     for fix in plain:
         component = hypotheses[fix["hypothesis"]].component
         fix["verify_levels"] = levels.get(component, {}) if fix["verify"] else {}
+    plain = fit_to_playbook(plain, matched=matched)
     return [f | {"id": f"fix-{n}"} for n, f in enumerate(plain, start=1)]
+
+
+def fit_to_playbook(
+    fixes: Sequence[dict[str, Any]], *, matched: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The fixes with the kinds the matched playbook lists first. A fix of another kind stays
+    (a playbook must not hide the right fix), marked ``outside_playbook`` and after them; a
+    playbook that lists no fixes changes nothing."""
+    listed = [str(k) for k in matched.get("fixes") or []]
+    if not listed:
+        return list(fixes)
+    outside = f"outside playbook {matched['name']}'s fixes ({', '.join(listed)})"
+    marked = [f if f["kind"] in listed else f | {"outside_playbook": outside} for f in fixes]
+    return sorted(marked, key=lambda f: "outside_playbook" in f)
+
+
+def _sizing(matched: dict[str, Any], *, evidence: Sequence[models.Evidence]) -> fixing.Sizing:
+    """The matched playbook's fix template parameters, and the replica counts on record."""
+    templates = matched.get("fix_templates") or {}
+    replicas = {
+        str(item["name"]): int(item["replicas"])
+        for e in evidence
+        if e.source == "kubernetes" and " deployments " in e.query and isinstance(e.raw, list)
+        for item in e.raw
+        if item.get("replicas") is not None
+    }
+    return fixing.Sizing(
+        scale_factor=(templates.get("scale") or {}).get("factor"),
+        limit_multiplier=(templates.get("raise_limits") or {}).get("multiplier"),
+        replicas=replicas,
+    )
 
 
 def approve(

@@ -7,14 +7,28 @@ whether it worked, its risk and blast radius. None of them runs without approval
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from diagnose.domain import models
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REF = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(?:@(?P<revision>\d+))?$")
+
+SCALE_FACTOR = (1.5, 1.1, 3.0)
+"""Scaling's factor: default, least and most. Replicas become factor × the current count + 1."""
+LIMIT_MULTIPLIER = (2.0, 1.1, 4.0)
+"""Raising limits with no earlier revision's limits to go back to: default, least and most."""
+
+
+def bounded(value: float | None, bounds: tuple[float, float, float]) -> float:
+    """A template's parameter held within the catalogue's bounds (the default when unset)."""
+    default, least, most = bounds
+    return default if value is None else min(most, max(least, float(value)))
 
 
 def propose_fixes(
@@ -24,20 +38,39 @@ def propose_fixes(
     replicasets: Sequence[Mapping[str, Any]] = (),
     verify_queries: Mapping[str, str] | None = None,
     limit: int = 3,
+    sizing: Sizing | None = None,
 ) -> list[models.Fix]:
     """One fix (at most) per hypothesis, for the best ``limit`` hypotheses. A namespace that is
-    not a Kubernetes name gets no fix at all: commands are built from it."""
+    not a Kubernetes name gets no fix at all: commands are built from it. ``sizing`` (a
+    playbook's fix templates) sizes scaling and raised limits within the catalogue's bounds."""
     if namespace and not _NAME.match(namespace):
         return []
     fixes: list[models.Fix] = []
     for index, hypothesis in enumerate(hypotheses[:limit]):
         verify = (verify_queries or {}).get(hypothesis.component, "")
         fix = _fix_for(
-            hypothesis, index=index, namespace=namespace, replicasets=replicasets, verify=verify
+            hypothesis,
+            index=index,
+            namespace=namespace,
+            replicasets=replicasets,
+            verify=verify,
+            sizing=sizing or Sizing(),
         )
         if fix is not None:
             fixes.append(fix)
     return fixes
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How big a scale-out or a limit raise is: a playbook's fix template parameters (None:
+    the catalogue's default), always held within the catalogue's bounds. ``replicas``:
+    deployment name → its recorded replica count (a non-default factor needs it to name a
+    count)."""
+
+    scale_factor: float | None = None
+    limit_multiplier: float | None = None
+    replicas: Mapping[str, int] = field(default_factory=dict)
 
 
 def _fix_for(
@@ -47,6 +80,7 @@ def _fix_for(
     namespace: str,
     replicasets: Sequence[Mapping[str, Any]],
     verify: str,
+    sizing: Sizing,
 ) -> models.Fix | None:
     kind = hypothesis.kind
     if kind is models.CauseKind.DEPLOY and hypothesis.change:
@@ -57,10 +91,15 @@ def _fix_for(
         return _config_revert(hypothesis, index=index, namespace=namespace, verify=verify)
     if kind is models.CauseKind.RESOURCE and hypothesis.change:
         return _raise_limits(
-            hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify
+            hypothesis,
+            index=index,
+            namespace=namespace,
+            rs=replicasets,
+            verify=verify,
+            multiplier=bounded(sizing.limit_multiplier, LIMIT_MULTIPLIER),
         )
     if kind is models.CauseKind.TRAFFIC:
-        return _scale(hypothesis, index=index, namespace=namespace, verify=verify)
+        return _scale(hypothesis, index=index, namespace=namespace, verify=verify, sizing=sizing)
     return None  # a resource hog with no change behind it: no catalogue action fits safely
 
 
@@ -181,6 +220,7 @@ def _raise_limits(
     namespace: str,
     rs: Sequence[Mapping[str, Any]],
     verify: str,
+    multiplier: float = LIMIT_MULTIPLIER[0],
 ) -> models.Fix | None:
     match = _REF.match(hypothesis.change or "")
     if not match or match["kind"] != "deployment":
@@ -191,7 +231,7 @@ def _raise_limits(
     now = _resources_at(name, revision, rs)
     before = _resources_at(name, previous_revision(name, revision, rs), rs) if revision else {}
     wanted = {
-        container: dict(before.get(container) or _doubled(limits))
+        container: dict(before.get(container) or _multiplied(limits, by=multiplier))
         for container, limits in sorted(now.items())
         if limits
     }
@@ -240,20 +280,20 @@ def _limits_arg(limits: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(limits.items()))
 
 
-def _doubled(limits: Mapping[str, str]) -> dict[str, str]:
-    """Twice each limit, kept in the quantity's own unit (``500m`` → ``1000m``, ``1Gi`` →
-    ``2Gi``); a quantity we cannot read is left for the human to fill in."""
+def _multiplied(limits: Mapping[str, str], *, by: float) -> dict[str, str]:
+    """Each limit times ``by``, kept in the quantity's own unit (twice: ``500m`` → ``1000m``,
+    ``1Gi`` → ``2Gi``); a quantity we cannot read is left for the human to fill in."""
     match_number = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[A-Za-z]*)$")
-    doubled = {}
+    raised = {}
     for key, value in limits.items():
         found = match_number.match(value)
         if found:
-            number = float(found["n"]) * 2
+            number = round(float(found["n"]) * by, 3)
             text = str(int(number)) if number.is_integer() else f"{number:g}"
-            doubled[key] = text + found["unit"]
+            raised[key] = text + found["unit"]
         else:
-            doubled[key] = f"<more than {value}>"
-    return doubled
+            raised[key] = f"<more than {value}>"
+    return raised
 
 
 def _config_revert(
@@ -282,28 +322,43 @@ def _config_revert(
 
 
 def _scale(
-    hypothesis: models.Hypothesis, *, index: int, namespace: str, verify: str
+    hypothesis: models.Hypothesis, *, index: int, namespace: str, verify: str, sizing: Sizing
 ) -> models.Fix | None:
+    """Half as many replicas again plus one, read from the live object when the fix runs; with
+    another factor, the count it gives from the recorded replicas (no executable action when
+    they are not recorded: execution knows only the default)."""
     component = hypothesis.component
     if "/" in component:  # external/…, postgres/…: not a deployment we can scale
         return None
     target = f"deployment/{component}"
+    ratio = Fraction(bounded(sizing.scale_factor, SCALE_FACTOR)).limit_denominator(10)
     replicas = (
         "$(( $(kubectl get "
         + target
         + _ns(namespace)
-        + " -o jsonpath='{.spec.replicas}') * 3 / 2 + 1 ))"
+        + f" -o jsonpath='{{.spec.replicas}}') * {ratio.numerator} / {ratio.denominator} + 1 ))"
     )
+    undo = "<the current count>"
+    count: int | None = None
+    now = sizing.replicas.get(component)
+    default = ratio == Fraction(SCALE_FACTOR[0]).limit_denominator(10)
+    if not default and now is not None:
+        count = math.floor(now * ratio) + 1
+        replicas, undo = str(count), str(now)
+    action = _action("scale", name=component, namespace=namespace, replicas=count)
+    if not default and count is None:
+        action = None  # execution computes only the default factor from the live object
     return models.Fix(
         id=f"fix-{index + 1}",
         kind="scale",
         target=target,
         command=f"kubectl scale {target}{_ns(namespace)} --replicas={replicas}",
-        dry_run=f"kubectl scale {target}{_ns(namespace)} --replicas=N --dry-run=server",
-        rollback=f"kubectl scale {target}{_ns(namespace)} --replicas=<the current count>",
+        dry_run=f"kubectl scale {target}{_ns(namespace)} --replicas={count or 'N'} "
+        "--dry-run=server",
+        rollback=f"kubectl scale {target}{_ns(namespace)} --replicas={undo}",
         verify=verify,
         risk=models.Risk.LOW,
         blast_radius=f"adds pods to {target}; no running pod is touched",
         hypothesis=index,
-        action=_action("scale", name=component, namespace=namespace, replicas=None),
+        action=action,
     )

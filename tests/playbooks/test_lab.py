@@ -121,3 +121,44 @@ def test_the_documented_playbook_is_matched_linted_and_used(tmp_path: Path) -> N
     assert rollback["verify"] == errors["query"]
     names = [f'__name__="{q["series"]}"' for q in result["playbook"]["queries"]]
     assert not [e["query"] for e in result["evidence"] if any(n in e["query"] for n in names)]
+
+
+SURGE = ROOT / "tests" / "scenarios" / "traffic-surge"
+
+
+@pytest.mark.parametrize(
+    ("fixes", "first", "outside"),
+    [
+        ("[{kind: scale, factor: 2}]", "scale", "config_revert"),
+        ("[config_revert]", "config_revert", "scale"),
+    ],
+)
+def test_the_playbooks_fixes_shape_the_proposals(
+    fixes: str, first: str, outside: str, tmp_path: Path
+) -> None:
+    """traffic-surge under a latency playbook that lists only some fixes: its kinds come first,
+    the other catalogue fix is still proposed, marked and after them, and a scale template's
+    factor sizes the scale-out from the recorded replica count (frontend runs 2)."""
+    books = tmp_path / "books"
+    shutil.copytree(playbook.DEFAULT_DIR, books)
+    target = books / "latency-slo-burn.yaml"
+    text = target.read_text()
+    listed = next(line for line in text.splitlines() if line.startswith("fixes:"))
+    target.write_text(text.replace(listed, f"fixes: {fixes}"))
+    result = _run(SURGE, tmp_path, DIAGNOSE_PLAYBOOKS=str(books))
+    assert result["playbook"]["name"] == "latency-slo-burn"
+    kinds = [f["kind"] for f in result["fixes"]]
+    assert kinds == [first, outside]
+    assert "outside_playbook" not in result["fixes"][0]
+    mark = result["fixes"][1]["outside_playbook"]
+    assert mark.startswith("outside playbook latency-slo-burn's fixes")
+    scale = next(f for f in result["fixes"] if f["kind"] == "scale")
+    assert scale["target"] == "deployment/frontend"
+    if first == "scale":
+        assert scale["command"] == "kubectl scale deployment/frontend -n shop --replicas=5"
+        assert scale["action"]["replicas"] == 5
+        assert scale["dry_run_result"]["outcome"] == "accepted", scale["dry_run_result"]
+    else:
+        assert "* 3 / 2 + 1" in scale["command"]
+    shown = _diagnose("show", result["run_id"], state_dir=tmp_path, DIAGNOSE_PLAYBOOKS=str(books))
+    assert mark in " ".join(shown.stdout.split()), shown.stdout
