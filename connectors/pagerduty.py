@@ -1,4 +1,4 @@
-"""PagerDuty's REST API: read an incident's alerts, post our findings as a note.
+"""PagerDuty's REST API: read an incident's alerts and log entries, post our findings as a note.
 
 The one choke point for PagerDuty: every request carries ``Authorization: Token token=…`` and
 ``Accept: application/vnd.pagerduty+json;version=2``; writes carry ``From`` (the user the note
@@ -26,6 +26,10 @@ NOTE_MARKER = "[diagnose]"
 """First token of every note we post: how our own ``incident.annotated`` events are known."""
 MAX_NOTE_CHARS = 25_000
 """PagerDuty caps a note's content; ours stay far below, this is the guard."""
+PAGE_LIMIT = 100
+"""The most a classic-pagination index returns at once (PagerDuty's "Pagination" page)."""
+MAX_RECORDS = 10_000
+"""Classic pagination refuses ``offset + limit`` beyond this."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Retry:
 
 
 class PagerDutyClient:
-    """A small client for the two calls the agent makes."""
+    """A small client for the three calls the agent makes."""
 
     def __init__(
         self,
@@ -71,6 +75,31 @@ class PagerDutyClient:
         if not isinstance(alerts, list):
             raise errors.SourceRejected("PagerDuty answered alerts without an 'alerts' list")
         return [a for a in alerts if isinstance(a, dict)]
+
+    def list_log_entries(
+        self, incident_id: str, *, max_entries: int = 1000
+    ) -> list[dict[str, Any]]:
+        """The incident's log entries (acknowledgements, escalations, resolution, …), every
+        page, at most ``max_entries``, in the order PagerDuty returns them."""
+        path = f"/incidents/{incident_id}/log_entries"
+        entries: list[dict[str, Any]] = []
+        offset = 0
+        while len(entries) < max_entries:
+            limit = min(PAGE_LIMIT, max_entries - len(entries), MAX_RECORDS - offset)
+            if limit <= 0:
+                break
+            params = {"limit": limit, "offset": offset, "time_zone": "UTC"}
+            answer = self._request("GET", path, params=params)
+            page = answer.get("log_entries")
+            if not isinstance(page, list):
+                raise errors.SourceRejected(
+                    "PagerDuty answered log entries without a 'log_entries' list"
+                )
+            entries += [e for e in page if isinstance(e, dict)]
+            if answer.get("more") is not True or not page:
+                break
+            offset += len(page)
+        return entries[:max_entries]
 
     def create_note(self, incident_id: str, content: str) -> dict[str, Any]:
         """Add a note to the incident as ``from_email``; returns PagerDuty's note object."""

@@ -273,9 +273,15 @@ def postmortem(
     ] = None,
     slo_target: Annotated[
         float | None,
-        typer.Option(help="The alerting service's SLO target, e.g. 99.9 (or 0.999)."),
+        typer.Option(
+            help="The alerting service's SLO target, e.g. 99.9 (or 0.999). "
+            "Default: DIAGNOSE_SLO_TARGETS, else DIAGNOSE_SLO_TARGET."
+        ),
     ] = None,
-    slo_window_days: Annotated[float, typer.Option(help="The SLO's window in days.")] = 30.0,
+    slo_window_days: Annotated[
+        float | None,
+        typer.Option(help="The SLO's window in days (default: DIAGNOSE_SLO_WINDOW_DAYS, 30)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Draft a postmortem of a run: Markdown with its timeline, impact and PNG plots."""
@@ -283,11 +289,14 @@ def postmortem(
 
     settings = _settings()
     with _failures():
-        slo = _slo(slo_target, window_days=slo_window_days)
+        slo = _slo(slo_target, window_days=slo_window_days or settings.slo_window_days)
         with wiring.open_agent(settings, progress=_progress) as agent:
             record = drafts.collect(agent, run_id)
         folder = out_dir or settings.state_dir / "postmortems" / run_id
-        written = drafts.write(record, folder=folder, slo=slo)
+        configured = drafts.objectives(settings, record)
+        written = drafts.write(
+            record, folder=folder, slo=slo or configured.service, default_slo=configured.default
+        )
     if as_json:
         images = [str(p) for p in written.images]
         print(json.dumps({"markdown": str(written.markdown), "images": images}, indent=2))

@@ -254,6 +254,23 @@ class Settings(BaseModel):
     """``DIAGNOSE_JOB_MAX_ATTEMPTS``: a job that failed or lost its worker this often is marked
     failed instead of being tried again (a poison incident must not take every worker down)."""
 
+    slo_target: float | None = Field(None, gt=0, lt=1)
+    """``DIAGNOSE_SLO_TARGET``: the request-success objective postmortem drafts measure the
+    error budget against, as a ratio (``0.999`` for 99.9%), for services without an entry in
+    ``slo_targets`` or a Sloth objective in the evidence. None: the budget stays unknown."""
+
+    slo_targets: dict[str, float] = Field(default_factory=dict)
+    """``DIAGNOSE_SLO_TARGETS``: per-service objectives, ``checkout=0.999,cart=0.995``; they
+    win over a Sloth objective in the evidence and over ``slo_target``."""
+
+    slo_window_days: float = Field(30.0, gt=0, le=366)
+    """``DIAGNOSE_SLO_WINDOW_DAYS``: the objectives' window in days (the budget's length)."""
+
+    worker_heartbeat_file: Path | None = None
+    """``DIAGNOSE_WORKER_HEARTBEAT_FILE``: the file ``diagnose worker`` rewrites while all its
+    job threads are alive and coming back to the queue; ``diagnose worker --check-heartbeat``
+    reads it (a liveness probe). None: ``worker.heartbeat`` in the state directory."""
+
     otlp_endpoint: str | None = None
     """``DIAGNOSE_OTLP_ENDPOINT`` (or the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``): base URL of
     an OTLP/HTTP receiver (``http://otel-collector:4318``); the agent's own spans go to
@@ -286,6 +303,25 @@ class Settings(BaseModel):
         if any(len(pair) != 2 for pair in pairs):
             raise ValueError("expected key=value pairs separated by commas")
         return {key.strip(): val.strip() for key, val in pairs}
+
+    @field_validator("slo_target", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> object:
+        """A percentage (99.9) is a common slip: say what to write instead."""
+        return _objective(value)
+
+    @field_validator("slo_targets", mode="before")
+    @classmethod
+    def _objectives(cls, value: object) -> object:
+        """``svc=0.999,…`` from the environment; each value a ratio between 0 and 1."""
+        pairs = cls._pairs(value)
+        if not isinstance(pairs, Mapping):
+            return pairs
+        return {str(k): _objective(v, service=str(k)) for k, v in pairs.items()}
+
+    @property
+    def heartbeat_path(self) -> Path:
+        return self.worker_heartbeat_file or self.state_dir / "worker.heartbeat"
 
     @property
     def checkpoint_path(self) -> Path:
@@ -322,6 +358,25 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise errors.ConfigurationError(_explain(exc)) from exc
+
+
+def _objective(value: object, *, service: str | None = None) -> object:
+    """An SLO objective as a ratio strictly between 0 and 1, or a message saying how."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        ratio = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        if service is None:
+            return value  # pydantic names the type error
+        raise ValueError(f"the SLO objective for {service} is not a number: {value!r}") from None
+    if not 0.0 < ratio < 1.0:
+        whose = f" for {service}" if service else ""
+        hint = f" ({ratio / 100:g} for {ratio:g}%)" if 1.0 < ratio < 100.0 else ""
+        raise ValueError(
+            f"an SLO objective{whose} is a ratio strictly between 0 and 1{hint}, not {value}"
+        )
+    return ratio
 
 
 def _explain(exc: ValidationError) -> str:

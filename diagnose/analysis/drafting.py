@@ -10,7 +10,8 @@ one of those stores:
 - ``audit:KEY``: the run's audit-log entry with that key (``audit:approval:1``,
   ``audit:decision``, ``audit:action:fix-1``, ``audit:proposal:fix-1``);
 - whatever reference the caller gives for the resolution (``queue-job:N`` for a PagerDuty
-  ``incident.resolved`` delivery).
+  ``incident.resolved`` delivery) and for the incident's own log (:class:`IncidentEvent`:
+  ``queue-job:N#log-entry:ID`` for a PagerDuty log entry stored with that job).
 
 Impact is computed from the bundle's series (request rate, error ratio), never guessed: what
 cannot be computed is written as *unknown*, with the reason.
@@ -91,6 +92,18 @@ class Resolution:
     at: datetime
     ref: str
     detail: str = "incident resolved"
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """A moment of the incident's own record (an acknowledgement, an escalation), the stored
+    record it comes from (``ref``), and what that record is (``stored``)."""
+
+    at: datetime
+    what: str
+    ref: str
+    kind: str  # acknowledged | unacknowledged | escalated | resolved
+    stored: str
 
 
 @dataclass(frozen=True)
@@ -185,12 +198,34 @@ def draft(
     resolution: Resolution | None = None,
     title: str | None = None,
     policy: DraftPolicy | None = None,
+    default_slo: Slo | None = None,
+    incident_log: Sequence[IncidentEvent] = (),
+    incident_log_missing: str | None = None,
 ) -> Postmortem:
-    """The postmortem draft of one run."""
+    """The postmortem draft of one run.
+
+    ``slo`` wins over a Sloth objective in the evidence, which wins over ``default_slo``.
+    ``incident_log`` adds the incident's own moments to the timeline; ``incident_log_missing``
+    says why that log could not be read (a thing that went badly)."""
     policy = policy or DraftPolicy()
     facts = _Facts.of(record, policy=policy)
-    impact = _impact(facts, slo=slo or _slo_in_evidence(facts), resolution=resolution)
+    impact = _impact(
+        facts, slo=slo or _slo_in_evidence(facts) or default_slo, resolution=resolution
+    )
     timeline = _timeline(facts, impact=impact, resolution=resolution)
+    timeline = sorted(
+        [*timeline, *(Line(e.at, e.what, e.ref, e.kind) for e in incident_log)],
+        key=lambda line: line.at,
+    )
+    unread = (
+        [
+            f"The incident's own log could not be read ({incident_log_missing}): its "
+            "acknowledgements and escalations are missing from the timeline."
+        ]
+        if incident_log_missing
+        else []
+    )
+    went_badly = _went_badly(facts, impact=impact, extra=unread)
     plots = _plots(facts, impact=impact, timeline=timeline)
     return Postmortem(
         title=title or str(facts.trigger.get("title") or facts.run_id),
@@ -201,11 +236,14 @@ def draft(
         root_cause=tuple(_root_cause(facts)),
         contributing=tuple(_contributing(facts)),
         went_well=tuple(_went_well(facts, impact=impact)),
-        went_badly=tuple(_went_badly(facts, impact=impact)),
+        went_badly=tuple(went_badly),
         actions=tuple(_actions(facts, impact=impact, slo_known=_has_slo(impact))),
         plots=tuple(plots),
         cited=_cited(
-            facts, refs=_refs_of(timeline, impact=impact, plots=plots), resolution=resolution
+            facts,
+            refs=_refs_of(timeline, impact=impact, plots=plots),
+            resolution=resolution,
+            incident_log=incident_log,
         ),
     )
 
@@ -825,8 +863,8 @@ def _went_well(facts: _Facts, *, impact: Impact) -> list[str]:
     return lines or ["Nothing the stored data shows as going well; to be written."]
 
 
-def _went_badly(facts: _Facts, *, impact: Impact) -> list[str]:
-    lines = []
+def _went_badly(facts: _Facts, *, impact: Impact, extra: Sequence[str] = ()) -> list[str]:
+    lines = list(extra)
     took = _time_to_diagnose(facts)
     if took is not None and took.total_seconds() > facts.policy.quick_diagnosis_s:
         lines.append(f"The diagnosis was ready only {_span(took)} after the alert.")
@@ -991,8 +1029,15 @@ def _refs_of(timeline: Sequence[Line], *, impact: Impact, plots: Sequence[Plot])
     return refs + [p.evidence for p in plots]
 
 
-def _cited(facts: _Facts, *, refs: Sequence[str], resolution: Resolution | None) -> dict[str, str]:
+def _cited(
+    facts: _Facts,
+    *,
+    refs: Sequence[str],
+    resolution: Resolution | None,
+    incident_log: Sequence[IncidentEvent] = (),
+) -> dict[str, str]:
     refs = list(refs)
+    logged = {e.ref: e.stored for e in incident_log}
     for hypothesis in facts.hypotheses[:6]:
         refs += [*hypothesis.get("evidence", []), *hypothesis.get("counter_evidence", [])]
     described: dict[str, str] = {}
@@ -1014,6 +1059,8 @@ def _cited(facts: _Facts, *, refs: Sequence[str], resolution: Resolution | None)
             described[ref] = "the run's manifest: when the diagnosis started"
         elif resolution is not None and ref == resolution.ref:
             described[ref] = f"{resolution.detail} (stored as {ref})"
+        elif ref in logged:
+            described[ref] = logged[ref]
     return described
 
 

@@ -5,12 +5,14 @@
   worker died mid-run (the run id is the checkpoint thread id), then queue the note.
 - ``pagerduty_note``: post the findings on the incident, short enough to read on a phone.
 - ``postmortem``: draft the postmortem (Markdown and PNG plots) from the run the incident
-  started, with the resolution PagerDuty reported.
+  started, with the resolution PagerDuty reported, the incident's acknowledgements and
+  escalations from its PagerDuty log entries (stored in the job's result, which the timeline
+  cites as ``queue-job:N#log-entry:ID``), and the SLO objectives the settings give.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,11 +145,25 @@ def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
         (folder / postmortems.MARKDOWN).write_text(markdown, encoding="utf-8")
         return {"incident_id": incident_id, "run_id": None, "markdown": markdown, "images": []}
     run_id = str(runs[0].run_id)
+    record = postmortems.collect(tools.agent, run_id)
+    slos = postmortems.objectives(tools.settings, record)
+    entries, missing = _log_entries(incident_id, tools=tools)
+    events = incident_events(entries, job_ref=f"queue-job:{job.id}")
+    resolved = [e for e in events if e.kind == "resolved"]
+    resolution = _resolution(job)
+    if resolved:  # the latest resolution, now with who resolved it
+        last = resolved[-1]
+        events.remove(last)
+        resolution = drafting.Resolution(at=last.at, ref=last.ref, detail=last.what)
     written = postmortems.write(
-        postmortems.collect(tools.agent, run_id),
+        record,
         folder=folder,
-        resolution=_resolution(job),
+        slo=slos.service,
+        default_slo=slos.default,
+        resolution=resolution,
         title=job.payload.get("title"),
+        incident_log=events,
+        incident_log_missing=missing,
     )
     return {
         "incident_id": incident_id,
@@ -155,7 +171,66 @@ def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
         "markdown": written.text,
         "folder": str(folder),
         "images": [p.name for p in written.images],
+        "pagerduty_log_entries": entries,
     }
+
+
+LOGGED = {
+    "acknowledge_log_entry": ("acknowledged", "acknowledged"),
+    "unacknowledge_log_entry": ("unacknowledged", "unacknowledged"),
+    "escalate_log_entry": ("escalated", "escalated"),
+    "resolve_log_entry": ("resolved", "resolved"),
+}
+"""PagerDuty log entry types the timeline shows: kind, and the verb when the entry has no
+summary. Triggers are the alert line already; notifications and notes would drown it."""
+
+
+def _log_entries(incident_id: str, *, tools: Tools) -> tuple[list[dict[str, Any]], str | None]:
+    """The incident's log entries as stored (compact), or why they could not be read."""
+    if tools.pagerduty is None:
+        return [], None
+    try:
+        found = tools.pagerduty.list_log_entries(incident_id)
+    except errors.SourceError as exc:
+        tools.progress(f"pagerduty: log entries of {incident_id} not read ({exc})")
+        return [], f"PagerDuty: {exc}"
+    return [_compact(e) for e in found], None
+
+
+def _compact(entry: Mapping[str, Any]) -> dict[str, Any]:
+    found = entry.get("agent")
+    agent: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    return {
+        "id": str(entry.get("id") or ""),
+        "type": str(entry.get("type") or ""),
+        "created_at": entry.get("created_at"),
+        "summary": entry.get("summary"),
+        "agent": {k: agent.get(k) for k in ("id", "type", "summary") if agent.get(k)},
+    }
+
+
+def incident_events(
+    entries: Sequence[Mapping[str, Any]], *, job_ref: str
+) -> list[drafting.IncidentEvent]:
+    """Timeline moments from stored PagerDuty log entries, oldest first; each cites its entry
+    in the job's result (``{job_ref}#log-entry:ID``)."""
+    events = []
+    for entry in entries:
+        shown = LOGGED.get(str(entry.get("type")))
+        if shown is None or not entry.get("id"):
+            continue
+        try:
+            at = models.parse_time(str(entry.get("created_at")))
+        except ValueError:
+            continue
+        kind, verb = shown
+        agent = (entry.get("agent") or {}).get("summary")
+        said = " ".join(str(entry.get("summary") or "").split())[:200]
+        what = said or (f"{verb} by {agent}" if agent else verb)
+        ref = f"{job_ref}#log-entry:{entry['id']}"
+        stored = f"PagerDuty log entry {entry['id']} ({entry['type']}), stored with {job_ref}"
+        events.append(drafting.IncidentEvent(at, f"PagerDuty: {what}", ref, kind, stored))
+    return sorted(events, key=lambda e: e.at)
 
 
 def _resolution(job: queue.Job) -> drafting.Resolution | None:

@@ -395,3 +395,22 @@ def test_an_applied_fix_whose_verification_saw_recovery_ends_the_impact(
     ]
     assert not any("Confirm fix-1 was applied" in item for item in draft.actions)
     assert {"recovered", "action"} <= {m.kind for m in draft.plots[0].markers}
+
+
+def test_a_sloth_objective_wins_over_the_default_objective_but_not_over_a_given_one() -> None:
+    record = _recovered_outage(slo_series=True)
+    default = drafting.Slo(target=0.9, source="DIAGNOSE_SLO_TARGET")
+    assert "99% objective" in drafting.draft(record, default_slo=default).impact.budget
+    given = drafting.Slo(target=0.995, source="DIAGNOSE_SLO_TARGETS api")
+    budget = drafting.draft(record, slo=given, default_slo=default).impact.budget
+    assert "99.5% objective (DIAGNOSE_SLO_TARGETS api)" in budget
+
+
+def test_the_default_objective_gives_the_budget_when_nothing_else_does() -> None:
+    default = drafting.Slo(target=0.99, source="DIAGNOSE_SLO_TARGET")
+    draft = drafting.draft(_recovered_outage(), default_slo=default)
+    (api,) = draft.impact.requests
+    share = api.failed / (0.01 * api.baseline_rate * 30 * 86400)
+    assert draft.impact.budget.startswith(f"≈ {share:.1%} of the 30-day error budget of api's 99%")
+    assert "(DIAGNOSE_SLO_TARGET)" in draft.impact.budget
+    assert not any("define" in a.lower() and "slo" in a.lower() for a in draft.actions)

@@ -1,5 +1,5 @@
 """PagerDuty's incident.resolved drafts the postmortem of the run the incident started, with
-the lab's real servers behind the diagnosis."""
+the lab's real servers behind the diagnosis, and the error budget the SLO settings give."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ from tests.server.conftest import SECRET, drain, make_settings, make_worker, ope
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+BURNED = re.compile(
+    r"^- Error budget burned: ≈ (?P<share>[\d.]+)% of the 30-day error budget of .+: "
+    r"≈ (?P<failed>[\d,]+) failed requests against a budget of ≈ (?P<budget>[\d,]+), "
+    r"assuming the pre-onset rate of (?P<rate>[\d.]+) req/s",
+    re.M,
+)
 CITED = re.compile(r"^- (?P<at>\S+): .+ — \[(?P<ref>[^\]]+)\]\(#[a-z0-9-]+\)$")
 
 
@@ -31,12 +37,24 @@ def _post(base_url: str, body: dict[str, object], *, webhook_id: str) -> httpx.R
     return httpx.post(f"{base_url}/webhooks/pagerduty", content=raw, headers=headers)
 
 
+# SQLite: the default objective; PostgreSQL: the alerting service's own, which wins.
+OBJECTIVES = {
+    "sqlite": ({"slo_target": "0.999"}, 0.999, "frontend's 99.9% objective (DIAGNOSE_SLO_TARGET)"),
+    "postgres": (
+        {"slo_target": "0.9", "slo_targets": "frontend=0.995,checkout=0.99"},
+        0.995,
+        "frontend's 99.5% objective (DIAGNOSE_SLO_TARGETS frontend)",
+    ),
+}
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_resolved_incident_drafts_the_postmortem_of_the_run_it_started(
     store: str, tmp_path: Path, lab_run: LabRunFactory, request: pytest.FixtureRequest
 ) -> None:
     running = lab_run(SCENARIOS / "bad-deploy-5xx")
-    extra: dict[str, str] = {}
+    objectives, target, objective = OBJECTIVES[store]
+    extra: dict[str, str] = dict(objectives)
     if store == "postgres":  # checkpoints, queue and audit log in PostgreSQL
         cluster = request.getfixturevalue("postgres_cluster")
         name = "pm_" + uuid.uuid4().hex[:10]
@@ -86,6 +104,12 @@ def test_a_resolved_incident_drafts_the_postmortem_of_the_run_it_started(
     assert job.payload["resolved_at"] == models.format_time(resolved_at)
     assert "- End: " + models.format_time(resolved_at) + " (resolved)" in text
     assert any("deployment/checkout@14" in line for line in timeline)
+    burned = BURNED.search(text)
+    assert burned and objective in burned[0], text
+    failed, budget = (float(burned[k].replace(",", "")) for k in ("failed", "budget"))
+    assert failed > 0
+    assert budget == pytest.approx((1 - target) * float(burned["rate"]) * 30 * 86400, rel=0.01)
+    assert float(burned["share"]) == pytest.approx(100 * failed / budget, abs=0.06)
 
     assert job.result["images"]
     for name in job.result["images"]:

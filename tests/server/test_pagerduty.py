@@ -6,79 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import fastapi
 import pytest
-from fastapi import responses
 
 from connectors import pagerduty
 from diagnose.domain import errors
 from diagnose.server import intake, jobs
 from tests.server.conftest import serving
-
-TOKEN = "y_NbAkKc66ryYTWUXYEu"
-
-
-class FakePagerDuty:
-    """Records requests; fails the first ``busy`` note attempts with 429."""
-
-    def __init__(self, *, busy: int = 0) -> None:
-        self.busy = busy
-        self.requests: list[dict[str, Any]] = []
-        self.app = fastapi.FastAPI()
-        self.app.get("/incidents/{incident_id}/alerts")(self.alerts)
-        self.app.post("/incidents/{incident_id}/notes")(self.notes)
-
-    def _auth(self, request: fastapi.Request) -> responses.JSONResponse | None:
-        if request.headers.get("authorization") != f"Token token={TOKEN}":
-            error = {"message": "Authentication failed", "code": 2006}
-            return responses.JSONResponse({"error": error}, status_code=401)
-        return None
-
-    async def alerts(self, incident_id: str, request: fastapi.Request) -> Any:
-        self.requests.append({"path": request.url.path, "headers": dict(request.headers)})
-        alert = {
-            "id": "PT4KHLK",
-            "type": "alert",
-            "status": "triggered",
-            "body": {
-                "type": "alert_body",
-                "contexts": [],
-                "details": {"labels": {"service": "cart", "namespace": "shop"}},
-            },
-        }
-        return self._auth(request) or {
-            "alerts": [alert],
-            "limit": 25,
-            "offset": 0,
-            "more": False,
-            "total": None,
-        }
-
-    async def notes(self, incident_id: str, request: fastapi.Request) -> Any:
-        body = await request.json()
-        self.requests.append(
-            {"path": request.url.path, "headers": dict(request.headers), "body": body}
-        )
-        if self.busy:
-            self.busy -= 1
-            error = {"message": "Rate Limit Exceeded", "code": 2020}
-            return responses.JSONResponse(
-                {"error": error}, status_code=429, headers={"ratelimit-reset": "0"}
-            )
-        if not request.headers.get("from"):
-            error = {
-                "message": "Invalid Input Provided",
-                "code": 2001,
-                "errors": ["Requester User Not Found"],
-            }
-            return responses.JSONResponse({"error": error}, status_code=400)
-        note = {
-            "id": "PWL7QXS",
-            "content": body["note"]["content"],
-            "created_at": "2026-03-01T12:05:00Z",
-            "user": {"id": "PBOT123"},
-        }
-        return self._auth(request) or responses.JSONResponse({"note": note}, status_code=201)
+from tests.server.pagerduty_api import TOKEN, FakePagerDuty, log_entry
 
 
 @pytest.fixture
@@ -205,3 +139,133 @@ def test_a_worker_diagnoses_then_posts_the_findings_on_the_incident(
     assert trigger["service"] == "checkout"  # the payload as queued; the run saw the alerts
     posted = fake.requests[-1]["body"]["note"]["content"]
     assert posted.startswith(f"[diagnose] diagnosis {diagnosis.run_id}")
+
+
+def _timeline_of(entries: int) -> list[dict[str, Any]]:
+    """An incident's log: triggered, then acknowledged and escalated in turn, then resolved."""
+    kinds = ("acknowledge_log_entry", "escalate_log_entry", "notify_log_entry")
+    made = [log_entry("R0TRIG", "trigger_log_entry", "2026-03-01T12:00:00Z", summary="Triggered")]
+    for n in range(entries - 2):
+        kind = kinds[n % len(kinds)]
+        at = f"2026-03-01T12:{1 + n // 60:02d}:{n % 60:02d}Z"
+        made.append(log_entry(f"R{n:04d}", kind, at, summary=f"{kind} {n}"))
+    made.append(
+        log_entry("R0RES", "resolve_log_entry", "2026-03-01T14:00:00Z", summary="Resolved by Ann")
+    )
+    return made
+
+
+def test_log_entries_are_read_page_by_page_after_waiting_as_a_429_asks() -> None:
+    fake = FakePagerDuty(log_entries=_timeline_of(230), busy_log=1, retry_after="7")
+    waits: list[float] = []
+    with serving(fake.app) as url:
+        client = pagerduty.PagerDutyClient(
+            token=TOKEN, base_url=url, retry=pagerduty.Retry(backoff_s=0.01), sleep=waits.append
+        )
+        entries = client.list_log_entries("PGR0VU2")
+        client.close()
+    assert len(entries) == 230 and len({e["id"] for e in entries}) == 230
+    assert waits == [7.0]  # Retry-After, not our 10 ms backoff
+    pages = [(r["params"]["offset"], r["params"]["limit"]) for r in fake.requests]
+    assert pages == [("0", "100"), ("0", "100"), ("100", "100"), ("200", "100")]
+    headers = fake.requests[-1]["headers"]
+    assert headers["accept"] == "application/vnd.pagerduty+json;version=2"
+    assert headers["authorization"] == f"Token token={TOKEN}"
+
+
+def test_log_entries_stop_at_the_cap_asked_for() -> None:
+    fake = FakePagerDuty(log_entries=_timeline_of(60))
+    with serving(fake.app) as url:
+        client = pagerduty.PagerDutyClient(token=TOKEN, base_url=url)
+        entries = client.list_log_entries("PGR0VU2", max_entries=30)
+        client.close()
+    assert len(entries) == 30
+    assert [r["params"]["limit"] for r in fake.requests] == ["30"]
+
+
+def test_a_resolved_incident_s_draft_shows_its_acknowledgements_and_escalations(
+    settings: Any,
+) -> None:
+    """Through the webhook: each PagerDuty line cites a log entry stored with the job."""
+    import httpx
+
+    from diagnose.server import app
+    from tests.server import payloads
+    from tests.server.conftest import SECRET, drain, make_worker, open_service
+
+    entries = [
+        log_entry("R1ACK", "acknowledge_log_entry", "2026-03-01T12:04:00Z", summary=""),
+        log_entry("R2ESC", "escalate_log_entry", "2026-03-01T12:09:00Z", summary="Escalated"),
+        log_entry("R3NOTE", "annotate_log_entry", "2026-03-01T12:10:00Z", summary="Note added"),
+        log_entry("R4RES", "resolve_log_entry", "2026-03-01T12:29:59Z", summary="Resolved by Ann"),
+    ]
+    fake = FakePagerDuty(log_entries=entries, busy_log=1)
+    incident = payloads.incident()
+    with serving(fake.app) as pd_url, open_service(settings) as service:
+        client = pagerduty.PagerDutyClient(
+            token=TOKEN,
+            base_url=pd_url,
+            from_email="bot@acme.test",
+            retry=pagerduty.Retry(backoff_s=0.01),
+        )
+        with serving(app.create_app(service)) as url:
+            for kind, webhook_id in (("incident.triggered", "t-1"), ("incident.resolved", "r-1")):
+                body = payloads.event(kind, incident, event_id=f"ev-{webhook_id}")
+                raw, headers = payloads.signed(body, SECRET, webhook_id=webhook_id)
+                posted = httpx.post(f"{url}/webhooks/pagerduty", content=raw, headers=headers)
+                assert posted.status_code == 202
+        worker = make_worker(service)
+        worker.tools.pagerduty = client
+        assert drain(worker) == 3  # the diagnosis, its note, then the draft
+        (job,) = service.queue.list_jobs(kind=intake.POSTMORTEM)
+        client.close()
+    assert job.state == "done" and job.result is not None
+    stored = {
+        f"queue-job:{job.id}#log-entry:{e['id']}" for e in job.result["pagerduty_log_entries"]
+    }
+    assert len(stored) == 4
+    text = job.result["markdown"]
+    timeline = text.split("## Timeline (UTC)\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    logged = [line for line in timeline if "PagerDuty:" in line]
+    assert [line.split(": ", 1)[0] for line in logged] == [
+        "- 2026-03-01T12:04:00Z",
+        "- 2026-03-01T12:09:00Z",
+        "- 2026-03-01T12:29:59Z",
+    ]
+    assert "PagerDuty: acknowledged by Laura Haley" in logged[0]
+    assert "PagerDuty: Escalated" in logged[1]
+    assert "PagerDuty: Resolved by Ann" in logged[2]
+    assert not any("incident.resolved" in line for line in timeline)  # one resolution line
+    for line in logged:
+        ref = line.rsplit("[", 1)[1].split("]", 1)[0]
+        assert ref in stored
+        assert f"`{ref}`: " in text  # described under "Evidence cited"
+    assert "Note added" not in text
+
+
+def test_a_draft_says_when_pagerduty_s_log_could_not_be_read(settings: Any) -> None:
+    from tests.server import payloads
+    from tests.server.conftest import drain, make_worker, open_service
+
+    fake = FakePagerDuty(busy_log=10)
+    with serving(fake.app) as pd_url, open_service(settings) as service:
+        for kind in ("incident.triggered", "incident.resolved"):
+            found = intake.pagerduty_event(
+                payloads.event(kind, payloads.incident(), event_id=kind), naming=service.naming
+            )
+            service.queue.enqueue(found.jobs)
+        worker = make_worker(service)
+        worker.tools.pagerduty = pagerduty.PagerDutyClient(
+            token=TOKEN,
+            base_url=pd_url,
+            from_email="bot@acme.test",
+            retry=pagerduty.Retry(attempts=2, backoff_s=0.01),
+        )
+        assert drain(worker) == 3  # the diagnosis, its note, the draft
+        (job,) = service.queue.list_jobs(kind=intake.POSTMORTEM)
+        worker.tools.pagerduty.close()
+    assert job.state == "done" and job.result is not None
+    assert job.result["pagerduty_log_entries"] == []
+    text = job.result["markdown"]
+    assert "The incident's own log could not be read (PagerDuty:" in text
+    assert "429" in text
