@@ -611,6 +611,15 @@ def main() -> None:
 
 
 def kubectl_main() -> None:
-    """Entry point of the kubectl plugin: ``kubectl diagnose ...``."""
+    """Entry point of the kubectl plugin: ``kubectl diagnose ...``. As kubectl's own verbs
+    take a resource first, ``kubectl diagnose deploy/checkout -n shop`` means ``run``."""
     os.environ.setdefault("DIAGNOSE_KUBERNETES_ENABLED", "true")
+    sys.argv[1:] = kubectl_arguments(sys.argv[1:])
     app(prog_name="kubectl diagnose")
+
+
+def kubectl_arguments(argv: list[str]) -> list[str]:
+    """``run`` inserted before a leading ``KIND/NAME`` target; anything else unchanged."""
+    if argv and re.fullmatch(r"[A-Za-z.]+/[a-z0-9]([-a-z0-9.]*[a-z0-9])?", argv[0]):
+        return ["run", *argv]
+    return argv

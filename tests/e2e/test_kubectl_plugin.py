@@ -57,8 +57,7 @@ def test_kubectl_diagnose_a_deployment_live_against_the_lab(tmp_path: Path) -> N
             [
                 "kubectl",
                 "diagnose",
-                "run",
-                "deploy/checkout",
+                "deploy/checkout",  # kubectl's own order: the resource first, `run` implied
                 "-n",
                 "shop",
                 "--since",
