@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
@@ -105,6 +106,9 @@ def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
             "[bold yellow]Not sure.[/bold yellow] No hypothesis is strong enough to stand on; "
             "the ranking below is a lead, not a conclusion."
         )
+    if console.width < _WIDE:
+        _hypotheses_narrow(console, hypotheses[:5])
+        return
     table = Table(title="root-cause hypotheses (best first)", show_lines=True)
     for column in ("#", "kind", "component", "change", "confidence", "why", "evidence"):
         table.add_column(column)
@@ -125,6 +129,26 @@ def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
     console.print(table)
 
 
+_WIDE = 120
+"""Below this many columns the hypotheses print as blocks: a seven-column table would squeeze
+the reasoning into a sliver."""
+
+
+def _hypotheses_narrow(console: Console, hypotheses: list[dict[str, Any]]) -> None:
+    console.print("[bold]root-cause hypotheses (best first)[/bold]")
+    for rank, h in enumerate(hypotheses, start=1):
+        change = f" after {h['change']}" if h.get("change") else ""
+        lines = [
+            f"[bold]#{rank} {h['kind']} {h['component']}{change}[/bold]  "
+            f"confidence {h['confidence']:.2f}",
+            f"  {h.get('summary', '')}",
+            f"  evidence: {', '.join(h.get('evidence') or []) or '-'}",
+        ]
+        if h.get("counter_evidence"):
+            lines.append(f"  [magenta]against:[/magenta] {', '.join(h['counter_evidence'])}")
+        console.print("\n".join(lines), highlight=False)
+
+
 def _evidence(console: Console, state: Any) -> None:
     cited = {
         ev
@@ -133,6 +157,15 @@ def _evidence(console: Console, state: Any) -> None:
     }
     rows = [e for e in state.get("evidence") or [] if e["id"] in cited]
     if not rows:
+        return
+    if console.width < _WIDE:  # blocks, so a query stays copyable in one piece
+        console.print("[bold]cited evidence (re-run the query to check it yourself)[/bold]")
+        for e in rows:
+            console.print(
+                f"{e['id']} {e['source']} {e['status']}: {e['summary']}\n  {e['query']}",
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     table = Table(title="cited evidence (re-run the query to check it yourself)")
     for column in ("id", "source", "status", "summary", "query"):
@@ -179,34 +212,26 @@ def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
     if not fixes:
         console.print("No catalogue fix applies to these hypotheses.")
         return
-    table = Table(title="proposed fixes (none runs without approval)", show_lines=True)
-    columns = (
-        "id",
-        "for #",
-        "kind",
-        "command",
-        "dry run",
-        "risk",
-        "blast radius",
-        "undo",
-        "verify",
-    )
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    # Blocks, not a table: a command folded across table cells cannot be copied whole.
+    console.print("[bold]proposed fixes (none runs without approval)[/bold]")
     for f in fixes:
-        table.add_row(
-            f"{f['id']}\n{str(f.get('digest') or '')[:19]}",
-            str(f["hypothesis"] + 1),
-            f["kind"]
-            + (f"\n[yellow]{f['outside_playbook']}[/yellow]" if f.get("outside_playbook") else ""),
-            f["command"],
-            dry_run_text(f),
-            f["risk"],
-            f["blast_radius"],
-            f["rollback"],
-            f["verify"] or "-",
+        digest = str(f.get("digest") or "")[:19]
+        console.print(
+            f"[bold]{f['id']}[/bold] {f['kind']} for hypothesis #{f['hypothesis'] + 1}"
+            f"  risk [bold]{f['risk']}[/bold]  {digest}",
+            highlight=False,
         )
-    console.print(table)
+        if f.get("outside_playbook"):
+            console.print(f"  [yellow]{f['outside_playbook']}[/yellow]", highlight=False)
+        for label, value in (
+            ("command", f["command"]),
+            ("dry run", dry_run_text(f)),
+            ("blast radius", f["blast_radius"]),
+            ("undo", f["rollback"]),
+            ("verify", f["verify"] or "-"),
+        ):
+            console.print(f"  {label}: ", end="", highlight=False)
+            console.print(value, highlight=False, markup=label == "dry run", soft_wrap=True)
     for f in fixes:
         for found in f.get("sweep") or []:
             console.print(
@@ -228,9 +253,12 @@ def dry_run_text(fix: dict[str, Any]) -> str:
     result = fix.get("dry_run_result") or {}
     outcome = str(result.get("outcome") or "not run")
     colour = {"accepted": "green", "refused": "red", "unreachable": "red"}.get(outcome, "yellow")
-    text = f"[{colour}]{outcome}[/{colour}]: {result.get('message') or ''}"
+    message = str(result.get("message") or "")
+    if message.startswith(outcome):  # the connector's message may lead with the outcome
+        message = message[len(outcome) :].lstrip(" :")
+    text = f"[{colour}]{outcome}[/{colour}]: {escape(message)}"
     if fix.get("dry_run"):
-        text += f"\nby hand: {fix['dry_run']}"
+        text += f"\n    by hand: {escape(fix['dry_run'])}"
     return text
 
 
@@ -239,7 +267,11 @@ def _challenges(console: Console, challenges: list[dict[str, Any]]) -> None:
     conditions to check, before any fix is shown."""
     for item in challenges:
         lines = [f"[bold]#{item['rank']} {item['hypothesis']} is wrong if:[/bold]"]
-        lines += [f"  - {condition}" for condition in item["wrong_if"]]
+        lines += [
+            f"  - {condition}"
+            for condition in item["wrong_if"]
+            if not condition.startswith("counter-evidence ")  # shown with its query below
+        ]
         for counter in item["counter_evidence"]:
             lines.append(f"  against: {counter['id']} {counter['summary']} ({counter['query']})")
         if item["alternatives"] and item["rank"] == 1:  # the same list for the others
