@@ -86,31 +86,80 @@ def open_app(settings: Settings, *, metrics: telemetry.Metrics) -> Iterator[fast
         yield app.create_app(service)
 
 
+HEARTBEAT_EVERY_S = 1.0
+
+
 def worker(
     concurrency: Annotated[int, typer.Option(help="Jobs this process runs at once.")] = 2,
+    check_heartbeat: Annotated[
+        float | None,
+        typer.Option(
+            metavar="MAX_AGE_S",
+            min=1.0,
+            help="Run no worker: exit 0 if the worker's heartbeat file "
+            "(DIAGNOSE_WORKER_HEARTBEAT_FILE) is younger than MAX_AGE_S seconds, 1 if not "
+            "(a liveness probe).",
+        ),
+    ] = None,
 ) -> None:
-    """Run queue workers until SIGTERM or Ctrl-C (needs DIAGNOSE_DATABASE_URL)."""
-    from diagnose.server import telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+    """Run queue workers until SIGTERM or Ctrl-C (needs DIAGNOSE_DATABASE_URL).
 
+    While every job thread is alive and coming back to the queue (or renewing the lease of the
+    job it runs) within a lease, the heartbeat file is rewritten every second."""
     with _failures():
         settings = Settings.from_env()
+        if check_heartbeat is not None:
+            _check_heartbeat(settings, max_age_s=check_heartbeat)
+            return
         if not settings.database_url:
             raise errors.ConfigurationError(
                 "worker processes share a PostgreSQL queue: set DIAGNOSE_DATABASE_URL, or run "
                 "`diagnose serve --workers N` on one machine (SQLite)"
             )
+        from diagnose.server import heartbeat, telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        liveness = heartbeat.Liveness()
         threads = working.run_workers(
-            settings, count=concurrency, stop=stop, metrics=telemetry.Metrics(), progress=_progress
+            settings,
+            count=concurrency,
+            stop=stop,
+            metrics=telemetry.Metrics(),
+            progress=_progress,
+            liveness=liveness,
         )
         _progress(f"{concurrency} workers running; SIGTERM or Ctrl-C stops them")
-        while any(t.is_alive() for t in threads) and not stop.wait(1.0):
-            pass
+        healthy = True
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            alive = [t.is_alive() for t in threads]
+            if not any(alive):
+                break
+            stale = liveness.stale(count=concurrency, within_s=settings.job_lease_s)
+            if all(alive) and not stale:
+                heartbeat.write(settings.heartbeat_path, threads=concurrency)
+            elif healthy:
+                dead = [n for n, up in enumerate(alive) if not up]
+                _progress(f"heartbeat withheld: threads {dead} dead, {stale} not working")
+            healthy = all(alive) and not stale
         stop.set()
         for thread in threads:
             thread.join(timeout=settings.job_lease_s)
+
+
+def _check_heartbeat(settings: Settings, *, max_age_s: float) -> None:
+    from diagnose.server import heartbeat  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+
+    age = heartbeat.age_s(settings.heartbeat_path)
+    if age > max_age_s:
+        print(
+            f"error: the worker's heartbeat ({settings.heartbeat_path}) is {age:.0f} s old, "
+            f"more than {max_age_s:g} s: its job threads are stuck or dead",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
+    print(f"worker heartbeat {age:.1f} s old")
 
 
 @contextmanager

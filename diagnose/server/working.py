@@ -4,6 +4,9 @@ Each worker is a thread with its own agent (its own checkpoint connection). Whil
 a heartbeat renews the lease every third of ``job_lease_s``; a worker that dies stops
 renewing and another worker takes the job over once the lease expires. Failed jobs are retried
 with backoff up to ``job_max_attempts`` times.
+
+Each worker marks a :class:`heartbeat.Liveness` when it comes back to the queue or renews
+the lease of the job it runs; ``diagnose worker`` turns that into a heartbeat file.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from connectors import pagerduty, queue
 from diagnose import telemetry as telemetry_spans
 from diagnose import wiring
 from diagnose.domain import errors
-from diagnose.server import intake, jobs, telemetry
+from diagnose.server import heartbeat, intake, jobs, telemetry
 from diagnose.settings import Settings
 
 IDLE_POLL_S = 0.5
@@ -70,11 +73,18 @@ class Worker:
     name: str
     tools: jobs.Tools
     metrics: telemetry.Metrics
+    liveness: heartbeat.Liveness | None = None
+    index: int = 0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            self.alive()
             if not self.run_one():
                 stop.wait(IDLE_POLL_S)
+
+    def alive(self) -> None:
+        if self.liveness is not None:
+            self.liveness.mark(self.index)
 
     def run_one(self) -> bool:
         """Claim and run one job; False when there was none to take."""
@@ -123,6 +133,7 @@ def _heartbeat(worker: Worker, job: queue.Job) -> Iterator[None]:
             if not worker.tools.queue.heartbeat(job.id, worker=worker.name, lease_s=lease_s):
                 worker.tools.progress(f"job {job.id}: lease lost to another worker")
                 return
+            worker.alive()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
     thread.start()
@@ -140,14 +151,24 @@ def run_workers(
     stop: threading.Event,
     metrics: telemetry.Metrics,
     progress: Callable[[str], None],
+    liveness: heartbeat.Liveness | None = None,
 ) -> list[threading.Thread]:
-    """Start ``count`` worker threads; each opens its own agent, queue and PagerDuty client."""
+    """Start ``count`` worker threads; each opens its own agent, queue and PagerDuty client,
+    and marks ``liveness`` while it works."""
     threads = []
     for index in range(count):
+        if liveness is not None:
+            liveness.mark(index)  # opening the agent counts as working
         thread = threading.Thread(
             target=_work,
             args=(settings,),
-            kwargs={"index": index, "stop": stop, "metrics": metrics, "progress": progress},
+            kwargs={
+                "index": index,
+                "stop": stop,
+                "metrics": metrics,
+                "progress": progress,
+                "liveness": liveness,
+            },
             name=f"diagnose-worker-{index}",
             daemon=True,
         )
@@ -163,6 +184,7 @@ def _work(
     stop: threading.Event,
     metrics: telemetry.Metrics,
     progress: Callable[[str], None],
+    liveness: heartbeat.Liveness | None = None,
 ) -> None:
     with ExitStack() as stack:
         agent = stack.enter_context(wiring.open_agent(settings, progress=progress))
@@ -179,4 +201,7 @@ def _work(
             naming=naming(settings),
             progress=progress,
         )
-        Worker(name=worker_name(index), tools=tools, metrics=metrics).run(stop)
+        worker = Worker(
+            name=worker_name(index), tools=tools, metrics=metrics, liveness=liveness, index=index
+        )
+        worker.run(stop)

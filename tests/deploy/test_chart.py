@@ -209,6 +209,38 @@ def test_the_probes_ask_endpoints_the_api_serves(default_chart: Rendered) -> Non
     assert api["ports"][0]["containerPort"] == 8080
 
 
+def test_the_worker_liveness_probe_checks_the_heartbeat_the_worker_writes(
+    default_chart: Rendered, tmp_path: Path
+) -> None:
+    """The probe's command is a real option, and with the pod's settings it passes on a fresh
+    heartbeat and fails without one; disabled, there is no probe."""
+    import os
+    import subprocess
+    import sys
+
+    from diagnose.server import heartbeat
+
+    worker = containers(default_chart.get("Deployment", full("worker")))[0]
+    probe = worker["livenessProbe"]
+    command = probe["exec"]["command"]
+    assert command[:2] == ["diagnose", "worker"]
+    assert command[2].split("=", 1)[0] in _command_options("worker")
+    assert probe["timeoutSeconds"] >= 5 and probe["periodSeconds"] >= 10
+    settings = _as_settings(worker)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGNOSE_")}
+    env |= {"DIAGNOSE_STATE_DIR": str(tmp_path)}  # the pod's /var/lib/diagnose, here
+
+    def check() -> int:
+        argv = [str(Path(sys.executable).parent / command[0]), *command[1:]]
+        return subprocess.run(argv, env=env, capture_output=True, timeout=60).returncode
+
+    assert check() == 1
+    heartbeat.write(tmp_path / settings.heartbeat_path.name, threads=2)
+    assert check() == 0
+    off = render({"worker": {"livenessProbe": {"enabled": False}}})
+    assert "livenessProbe" not in containers(off.get("Deployment", full("worker")))[0]
+
+
 def test_workers_are_scaled_apart_from_the_api() -> None:
     rendered = render({"api": {"replicas": 3}, "worker": {"replicas": 7, "concurrency": 4}})
     assert rendered.get("Deployment", full("api"))["spec"]["replicas"] == 3
