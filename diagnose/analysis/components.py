@@ -37,6 +37,10 @@ class RankingPolicy:
     tolerance_steps: int = 3
     """Onsets closer than this many steps (and at least ``tolerance_s``) count as simultaneous."""
     tolerance_s: float = 60.0
+    drift_t: float = 8.0
+    """A steady climb before the onset counts as a drift at this t-statistic of its slope."""
+    drift_points: int = 20
+    """A drift needs at least this many points before the onset."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class ComponentScore:
     signals: tuple[SignalScore, ...]
     rows: tuple[int, ...]  # rows of the signal matrix, best first
     evidence: str | None = None  # id of the derived evidence describing it
+    since: datetime | None = None  # when its rise began: the onset, or the start of the data
+    # when a latency or error signal was already drifting up before it (see _drifting)
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -142,6 +148,13 @@ def _draft(
     )
     leading = [r for r in anomalous_rows if scores.score[r] >= 0.5 * top]
     onset_index = min((int(scores.onset[r]) for r in leading), default=-1)
+    since_index = onset_index
+    if onset_index > 0 and any(
+        _drifting(r, found=found, scores=scores, until=onset_index, ranking=ranking)
+        for r in rows
+        if found.info[r].kind in ("latency", "errors") and scores.signed[r] > 0
+    ):
+        since_index = 0
     return ComponentScore(
         component=name,
         score=strength,
@@ -151,7 +164,36 @@ def _draft(
         own=bool(own_rows),
         signals=tuple(_signal(r, found=found, scores=scores, times=times) for r in rows[:5]),
         rows=tuple(rows),
+        since=_at(times, since_index),
     )
+
+
+def _drifting(
+    row: int, *, found: signals.Signals, scores: scoring.Scores, until: int, ranking: RankingPolicy
+) -> bool:
+    """Whether the row was already climbing steadily before ``until`` (the component's onset)
+    and that climb, carried on, accounts for most of its level after it: a drift under way
+    before the data, not a step at the onset. A least-squares line over the points before
+    ``until``: its slope must stand out from the residual noise (t ≥ ``drift_t``) and its
+    extrapolation must reach at least half the rise seen after ``until``."""
+    values = found.values[row]
+    before = np.flatnonzero(np.isfinite(values[:until]))
+    after = np.flatnonzero(np.isfinite(values[until:])) + until
+    if before.size < ranking.drift_points or after.size < 2:
+        return False
+    x, y = before.astype(float), values[before]
+    dx = x - x.mean()
+    leverage = float(np.sqrt(np.sum(dx**2)))
+    slope = float(np.sum(dx * (y - y.mean()))) / leverage**2
+    intercept = float(y.mean()) - slope * float(x.mean())
+    resid = y - (slope * x + intercept)
+    spread = float(np.sqrt(np.sum(resid**2) / (x.size - 2)))
+    if spread <= 0 or slope <= 0 or slope * leverage / spread < ranking.drift_t:
+        return False
+    level = float(np.median(values[after]))
+    start = float(np.median(y[: max(3, y.size // 4)]))
+    projected = float(slope * np.median(after) + intercept)
+    return level > start and projected - start >= 0.5 * (level - start)
 
 
 def _rank(
@@ -203,6 +245,7 @@ def _replace_rank(draft: ComponentScore, rank: float) -> ComponentScore:
         draft.signals,
         draft.rows,
         draft.evidence,
+        draft.since,
     )
 
 

@@ -310,7 +310,16 @@ def _with_evidence(
 ) -> components_.ComponentScore:
     c = component
     return components_.ComponentScore(
-        c.component, c.score, c.rank, c.onset, c.anomalous, c.own, c.signals, c.rows, evidence
+        c.component,
+        c.score,
+        c.rank,
+        c.onset,
+        c.anomalous,
+        c.own,
+        c.signals,
+        c.rows,
+        evidence,
+        c.since,
     )
 
 

@@ -24,6 +24,9 @@ _ORDINAL = re.compile(r"^(?P<base>.+)-\d+$")
 _NODE_PREFIXES = ("node_", "kube_node_")
 """Node-level series (node-exporter, kube-state-metrics' nodes): they belong to a node."""
 _PORT = re.compile(r":\d+$")
+_JOB_PATH = re.compile(r"^(?:[^/]+/)+(?P<name>[^/]+)$")
+"""A ``job`` that is a path names the workload by its last part: OpenTelemetry's OTLP
+translation writes ``<service.namespace>/<service.name>``, PodMonitors ``<namespace>/<name>``."""
 _DROPPED_PREFIXES = ("scrape_", "prometheus_", "promhttp_", "go_gc_", "process_start_")
 _DROPPED_SUFFIXES = ("_created", "_info")
 _DESIRED_STATE = re.compile(
@@ -54,11 +57,15 @@ def scope_selectors(trigger: models.Trigger, *, label_names: Sequence[str]) -> l
     if trigger.namespace:
         names = sorted(n for n in present if "namespace" in n.lower())
         selectors += [f'{{{n}="{_escape(trigger.namespace)}"}}' for n in names]
+    if trigger.namespace and "job" in present:
+        selectors.append(f'{{job=~"{_escape(re.escape(trigger.namespace))}/.+"}}')
     service = _escape(trigger.service)
     for label in _SELECTOR_LABELS:
         if label not in present or not trigger.service:
             continue
-        if label == "pod":
+        if label == "job":
+            selectors.append(f'{{job=~"(?:.+/)?{_escape(re.escape(trigger.service))}"}}')
+        elif label == "pod":
             selectors.append(f'{{pod=~"{re.escape(trigger.service)}-.*"}}'.replace("\\", "\\\\"))
         else:
             selectors.append(f'{{{label}="{service}"}}')
@@ -78,7 +85,7 @@ def components_in_scope(
     for labels in series:
         in_namespace = any(
             "namespace" in k.lower() and v == trigger.namespace for k, v in labels.items()
-        )
+        ) or labels.get("job", "").startswith(f"{trigger.namespace}/")
         component = component_of(labels) if in_namespace else None
         if component and "/" not in component:
             found.add(component)
@@ -93,10 +100,15 @@ def neighbour_selectors(components: Sequence[str], *, label_names: Sequence[str]
     pattern = _alternation(components)
     present = set(label_names)
     return [
-        f'{{{label}=~"{pattern}"}}'
+        f'{{{label}=~"{_label_pattern(label, pattern)}"}}'
         for label in _SELECTOR_LABELS
         if label in present and label != "pod"
     ]
+
+
+def _label_pattern(label: str, pattern: str) -> str:
+    """A ``job`` may carry a path before the workload's name (see :data:`_JOB_PATH`)."""
+    return f"(?:.+/)?(?:{pattern})" if label == "job" else pattern
 
 
 def _alternation(components: Sequence[str]) -> str:
@@ -196,6 +208,9 @@ def component_of(labels: Mapping[str, str]) -> str | None:
         value = labels.get(label, "")
         if not value or (label == "container" and value == "POD"):
             continue
+        if label == "job":
+            path = _JOB_PATH.match(value)
+            return path["name"] if path else value
         return workload_of_pod(value) if label == "pod" else value
     return None
 
@@ -227,7 +242,11 @@ def _plan(
     elif trigger.service:
         service_label = next((n for n in SERVICE_LABELS if n in labels and n != "pod"), None)
         if service_label and len(components) > 1:
-            matchers.append(f'{service_label}=~"{_alternation(components)}"')
+            pattern = _label_pattern(service_label, _alternation(components))
+            matchers.append(f'{service_label}=~"{pattern}"')
+        elif service_label == "job":
+            pattern = _label_pattern("job", _escape(re.escape(trigger.service)))
+            matchers.append(f'job=~"{pattern}"')
         elif service_label:
             matchers.append(f'{service_label}="{_escape(trigger.service)}"')
     family = family_of(name, labels)

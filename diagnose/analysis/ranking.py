@@ -319,15 +319,11 @@ def _component_draft(
     policy: ConfidencePolicy,
 ) -> Draft:
     mine = [c for c in changes if components_.same_workload(c.component, component.component)]
-    scored = [
-        (precedence(c.at, component.onset, policy=policy) * change_weight(c), c) for c in mine
-    ]
+    # a drift already under way before its change-point onset: a change must precede the rise
+    began = min(component.onset, component.since or component.onset) if component.onset else None
+    scored = [(precedence(c.at, began, policy=policy) * change_weight(c), c) for c in mine]
     scored.sort(key=lambda pair: (-pair[0], -pair[1].at.timestamp()))
-    after = [
-        c
-        for c in mine
-        if component.onset and (c.at - component.onset).total_seconds() > policy.slack_s
-    ]
+    after = [c for c in mine if began and (c.at - began).total_seconds() > policy.slack_s]
     evidence = [e for e in (component.evidence, *(s.evidence for s in component.signals[:2])) if e]
     counter = [change_evidence[c.ref + c.at.isoformat()] for c in after]
     if scored and scored[0][0] >= 0.3:

@@ -413,6 +413,8 @@ class _Builder:
         self.edges: set[tuple[str, str]] = set()
         self.samples: dict[str, tuple[str, Mapping[str, str]]] = {}
         self.seen: set[tuple[str, str, str, str]] = set()
+        # per family (name without _sum/_count) and component: rate, evidence id, selector
+        self.totals: dict[str, dict[str, dict[str, tuple[Array, str, str]]]] = {}
 
     def add(self, block: _Block) -> None:
         if not block.labels:
@@ -443,6 +445,7 @@ class _Builder:
             self._gauge(block, metric=metric, labels=labels, comps=comps, values=values)
 
     def finish(self) -> Signals:
+        self._means()
         values = np.vstack(self.values) if self.values else np.empty((0, self.grid.size))
         return Signals(self.grid, values, self.info, frozenset(self.edges))
 
@@ -479,10 +482,40 @@ class _Builder:
         comps: list[str],
         values: Array,
     ) -> None:
-        if metric.endswith("_sum"):
-            return  # a sum of observations means nothing without its count
         rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        if metric.endswith(("_sum", "_count")):
+            self._keep_total(block, metric=metric, comps=comps, rates=rates)
+        if metric.endswith("_sum"):
+            return  # a sum of observations means nothing without its count (see _means)
         self._rates(block, metric=metric, labels=labels, comps=comps, rates=rates)
+
+    def _keep_total(self, block: _Block, *, metric: str, comps: list[str], rates: Array) -> None:
+        """Per component, the summed rate of a ``_sum`` or ``_count`` series, for :meth:`_means`."""
+        family, _, part = metric.rpartition("_")
+        index = {c: i for i, c in enumerate(dict.fromkeys(comps))}
+        groups = np.array([index[c] for c in comps], dtype=np.intp)
+        total = group_reduce(rates, groups, count=len(index), how="sum")
+        kept = self.totals.setdefault(family, {}).setdefault(part, {})
+        for comp, row in index.items():
+            sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
+            kept[comp] = (total[row], block.evidence.id, sel)
+
+    def _means(self) -> None:
+        """The mean of a latency histogram or summary (``_sum`` over ``_count``): unlike a
+        quantile read from coarse buckets, it moves with a slow drift, and a summary without
+        quantiles (Micrometer's timers) has no other latency."""
+        for family, parts in sorted(self.totals.items()):
+            kind, _ = classify(family + "_sum")
+            if kind not in ("latency", "database") or set(parts) != {"sum", "count"}:
+                continue
+            window = self._range()
+            for comp in sorted(set(parts["sum"]) & set(parts["count"])):
+                total, evidence, sum_sel = parts["sum"][comp]
+                count, _, count_sel = parts["count"][comp]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = np.where(count > 0, total / count, np.nan)
+                query = f"sum(rate({sum_sel}[{window}])) / sum(rate({count_sel}[{window}]))"
+                self._emit(SignalInfo(comp, family, kind, 1, query, evidence, "mean"), mean)
 
     def _rates(
         self,

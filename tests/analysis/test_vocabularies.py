@@ -1,0 +1,149 @@
+"""Series named and shaped the way other stacks export them: OpenTelemetry's OTLP ``job``
+paths, timers with only ``_sum`` and ``_count`` (Micrometer), and a latency that drifts up for
+an hour before a change lands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from diagnose.analysis import correlating, discovery, signals
+from diagnose.domain import models
+from tests.support import synthetic as syn
+
+TRIGGER = models.Trigger("alertmanager", "t", "web-bff", "bookings", syn.at(3000))
+
+
+def test_an_otlp_job_path_names_its_workload() -> None:
+    """OTLP's ``job`` is ``<service.namespace>/<service.name>``; a PodMonitor's is
+    ``<namespace>/<name>``: the workload is the last part."""
+    assert discovery.component_of({"job": "bookings/rates", "instance": "f3a1"}) == "rates"
+    assert discovery.component_of({"job": "rates"}) == "rates"
+    assert discovery.component_of({"service_name": "rates", "job": "bookings/x"}) == "rates"
+
+
+def test_series_with_only_a_job_path_are_found_and_planned() -> None:
+    """No namespace and no service label on the series: the job path carries both."""
+    selectors = discovery.scope_selectors(TRIGGER, label_names=["__name__", "job", "instance"])
+    assert '{job=~"bookings/.+"}' in selectors
+    assert '{job=~"(?:.+/)?web\\\\-bff"}' in selectors
+    series = [
+        {"__name__": "http_server_request_duration_seconds_bucket", "job": f"bookings/{name}"}
+        for name in ("web-bff", "rates")
+    ]
+    found = discovery.components_in_scope(series, trigger=TRIGGER)
+    assert found == ["rates", "web-bff"]
+    assert discovery.neighbour_selectors(found, label_names=["job"]) == [
+        '{job=~"(?:.+/)?(?:rates|web\\\\-bff)"}'
+    ]
+    (planned,) = discovery.plan_queries(series, trigger=TRIGGER, components=found)
+    assert 'job=~"(?:.+/)?(?:rates|web\\\\-bff)"' in planned.query
+
+
+def _counter(name: str, labels: dict[str, str], per_second: np.ndarray) -> models.Evidence:
+    t = syn.times()
+    values = np.cumsum(per_second * syn.STEP)
+    window = models.Window(syn.START, syn.START + timedelta(seconds=syn.STEP * (t.size - 1)))
+    raw: list[Any] = [
+        {"labels": {"__name__": name, **labels}, "t": [float(x) for x in t], "v": list(values)}
+    ]
+    return models.Evidence.make(
+        source="prometheus",
+        query=f'{{__name__="{name}",namespace="claims"}}',
+        window=window,
+        status=models.Status.OK,
+        summary="1 series",
+        raw=raw,
+    )
+
+
+def test_a_timer_without_quantiles_gives_its_mean_latency() -> None:
+    """Micrometer's ``http_server_requests_seconds`` has ``_count`` and ``_sum`` only: their
+    rates' ratio is the mean latency, 50 ms and then 250 ms."""
+    t = syn.times() - syn.START.timestamp()
+    labels = {"namespace": "claims", "service": "policy", "uri": "/p/{id}", "status": "200"}
+    rate = np.full(t.size, 10.0)
+    seconds = np.where(t < 2400, 0.05, 0.25) * rate
+    window = models.Window(syn.START, syn.START + timedelta(seconds=float(t[-1])))
+    found = signals.build_signals(
+        [
+            _counter("http_server_requests_seconds_count", labels, rate),
+            _counter("http_server_requests_seconds_sum", labels, seconds),
+        ],
+        window=window,
+    )
+    (row,) = [i for i, info in enumerate(found.info) if info.detail == "mean"]
+    info = found.info[row]
+    assert (info.component, info.kind, info.direction) == ("policy", "latency", 1)
+    assert "_sum" in info.query and "_count" in info.query
+    mean = found.values[row]
+    assert abs(np.nanmedian(mean[t < 2000]) - 0.05) < 1e-6
+    assert abs(np.nanmedian(mean[t > 2800]) - 0.25) < 1e-6
+
+
+def _latency_incident(shapes: dict[str, np.ndarray]) -> syn.Incident:
+    """report's latency series (recording rules: a p95 and a mean) with ``shapes`` on top, and
+    a quiet neighbour's."""
+    rng = np.random.default_rng(7)
+    t = syn.times()
+    window = models.Window(syn.START, syn.START + timedelta(seconds=syn.STEP * (t.size - 1)))
+    metrics = []
+    for name, shape in shapes.items():
+        raw = [
+            {
+                "labels": {"__name__": name, "namespace": "shop", "app": app},
+                "t": [float(x) for x in t],
+                "v": [float(x) for x in 0.2 * (1 + s) * np.exp(rng.normal(0, 0.03, t.size))],
+            }
+            for app, s in (("report", shape), ("quiet", np.zeros(t.size)))
+        ]
+        metrics.append(
+            models.Evidence.make(
+                source="prometheus",
+                query=f'{{__name__="{name}",namespace="shop"}}',
+                window=window,
+                status=models.Status.OK,
+                summary="2 series",
+                raw=raw,
+            )
+        )
+    trigger = models.Trigger("alertmanager", "report latency", "report", "shop", syn.at(3400))
+    return syn.Incident(trigger, window, window.end, metrics)
+
+
+def _top(incident: syn.Incident, change_at: float) -> models.Hypothesis:
+    result = correlating.correlate(
+        trigger=incident.trigger,
+        window=incident.window,
+        metrics=incident.metrics,
+        cluster=syn.cluster(
+            replicasets=syn.rollout("report", at=syn.at(change_at)), window=incident.window
+        ),
+        now=incident.now,
+    )
+    return result.hypotheses[0]
+
+
+def test_a_change_landing_on_a_drift_already_under_way_does_not_explain_it() -> None:
+    """The mean latency climbs steadily all hour; the p95, read from coarse buckets, jumps to
+    the next bucket late, as if it were a step. A rollout a minute before that jump is not the
+    cause: the climb was under way long before it. The same rollout before a real step (the
+    mean jumps with the p95) is."""
+    t = syn.times() - syn.START.timestamp()
+    jump = np.where(t >= 2960, 1.0, 0.0)
+    drift = _top(
+        _latency_incident(
+            {"report_latency_p95_seconds": jump, "report_latency_mean_seconds": 1.2 * t / t[-1]}
+        ),
+        change_at=2900,
+    )
+    assert drift.component == "report" and drift.change is None
+    step = _top(
+        _latency_incident(
+            {"report_latency_p95_seconds": jump, "report_latency_mean_seconds": 0.8 * jump}
+        ),
+        change_at=2900,
+    )
+    assert step.change == "deployment/report@2"
