@@ -4,10 +4,11 @@
   diagnosis to the approval step, or continue it from its last checkpoint when an earlier
   worker died mid-run (the run id is the checkpoint thread id), then queue the note.
 - ``pagerduty_note``: post the findings on the incident, short enough to read on a phone.
-- ``postmortem``: draft the postmortem (Markdown and PNG plots) from the run the incident
-  started, with the resolution PagerDuty reported, the incident's acknowledgements and
-  escalations from its PagerDuty log entries (stored in the job's result, which the timeline
-  cites as ``queue-job:N#log-entry:ID``), and the SLO objectives the settings give.
+- ``postmortem``: draft the postmortem (Markdown and PNG plots) from the incident's latest
+  finished run (a reopened incident's second), with the resolution PagerDuty reported, the
+  incident's acknowledgements and escalations from its PagerDuty log entries (stored in the
+  job's result, which the timeline cites as ``queue-job:N#log-entry:ID``), and the SLO
+  objectives the settings give.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) 
 
 
 def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
-    """Draft the postmortem (Markdown and plots) from the run the incident started."""
+    """Draft the postmortem (Markdown and plots) from the incident's latest finished run."""
     incident_id = str(job.payload["incident_id"])
     runs = [
         j

@@ -4,19 +4,22 @@
 diagnoses read a Prometheus that answers slowly, so they are still running when one worker is
 killed with SIGKILL. Reply times are printed here and benchmarked in ``benchmarks/webhooks.py``
 (against ``/healthz`` in the same run); this test checks what must hold whatever the machine's
-speed: every answer, exactly one run per incident, nothing lost to the dead worker.
+speed: every answer, exactly one run per incident, nothing lost to the dead worker. Some
+incidents are reopened (one more run each) and some resolved (one postmortem draft each), both
+redelivered once by PagerDuty, in slots the plan gave to events that are ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -31,6 +34,54 @@ from diagnose.settings import Settings
 RATE = 200.0
 SECONDS = 60.0
 INCIDENTS = 60
+REOPENED = ("PLD00001", "PLD00002", "PLD00003", "PLD00004")
+RESOLVED = ("PLD00003", "PLD00004", "PLD00005", "PLD00006")  # two of them reopened first
+
+
+def _lifecycle_event(kind: str, incident_id: str, *, n: int) -> webhooks.Delivery:
+    """A signed ``incident.reopened`` or ``incident.resolved`` delivery (PagerDuty V3)."""
+    incident = {
+        "id": incident_id,
+        "type": "incident",
+        "html_url": f"https://acme.pagerduty.com/incidents/{incident_id}",
+        "status": "resolved" if kind == "resolve" else "triggered",
+        "created_at": "2026-03-01T12:00:00Z",
+        "title": f"checkout 5xx ratio above 5% ({incident_id})",
+        "service": {"id": "PSVC001", "summary": "checkout", "type": "service_reference"},
+        "urgency": "high",
+    }
+    event = {
+        "id": f"ev-{kind}-{n}",
+        "event_type": "incident.reopened" if kind == "reopen" else "incident.resolved",
+        "resource_type": "incident",
+        "occurred_at": "2026-03-01T12:30:00.000Z",
+        "agent": {"id": "PUSER01", "type": "user_reference"},
+        "client": None,
+        "data": incident,
+    }
+    body = json.dumps({"event": event}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Webhook-Id": f"wh-{kind}-{n}",
+        "X-PagerDuty-Signature": webhooks.sign(body, secret=webhooks.SECRET),
+    }
+    path = "/webhooks/pagerduty"
+    return webhooks.Delivery(kind, path, body, headers, incident_id, 202, ("queued",))
+
+
+def _with_lifecycle(deliveries: list[webhooks.Delivery]) -> list[webhooks.Delivery]:
+    """Reopen and resolve some incidents in the second half of the minute (resolutions after
+    the reopenings), each delivered twice; ignored events give up their slots."""
+    mixed = list(deliveries)
+    free = [n for n, d in enumerate(mixed) if d.kind == "other" and n > len(mixed) * 0.55]
+    wanted = [("reopen", i) for i in REOPENED] + [("resolve", i) for i in RESOLVED]
+    step = len(free) // (2 * len(wanted) + 1)
+    for k, (kind, incident_id) in enumerate(wanted):
+        first, again = free[k * step], free[(k + len(wanted)) * step]
+        made = _lifecycle_event(kind, incident_id, n=first)
+        mixed[first] = made
+        mixed[again] = replace(made, kind="retry", expect_status=("duplicate",))
+    return mixed
 
 
 @dataclass
@@ -94,7 +145,7 @@ def test_a_minute_at_200_deliveries_per_second_loses_and_duplicates_nothing(
     postgres_cluster.create_database(name)
     dsn = postgres_cluster.dsn(name)
     deliveries = webhooks.with_health_checks(
-        webhooks.plan(rate=RATE, seconds=SECONDS, incidents=INCIDENTS)
+        _with_lifecycle(webhooks.plan(rate=RATE, seconds=SECONDS, incidents=INCIDENTS))
     )
     kinds = Counter(d.kind for d in deliveries)
     sent = sum(n for kind, n in kinds.items() if kind != "health")
@@ -120,8 +171,9 @@ def test_a_minute_at_200_deliveries_per_second_loses_and_duplicates_nothing(
         rows = _wait_until_diagnosed(dsn, timeout_s=60)
         assert stack.server.poll() is None, "diagnose serve died under load"
         assert stack.workers[1].poll() is None, "the surviving worker died"
+        diagnosed = [r for r in rows if r["kind"] == "diagnose"]
         with wiring.open_agent(settings, progress=lambda _m: None) as agent:
-            finals = {str(r["run_id"]): agent.status(str(r["run_id"])).state for r in rows}
+            finals = {str(r["run_id"]): agent.status(str(r["run_id"])).state for r in diagnosed}
         with psycopg.connect(dsn) as conn:
             threads = conn.execute("SELECT count(DISTINCT thread_id) FROM checkpoints").fetchone()
 
@@ -142,14 +194,29 @@ def test_a_minute_at_200_deliveries_per_second_loses_and_duplicates_nothing(
     hook_p99, health_p99 = webhooks.report(outcomes)
     assert hook_p99 <= 3 * max(health_p99, 0.010)
 
-    # Exactly one job and one run per incident, each finished at the approval step.
+    # One run per incident and one more per reopening, each finished at the approval step;
+    # one postmortem draft per resolution, made after the incident's runs.
     incidents = {d.incident_id for d in deliveries if d.kind == "trigger"}
     assert len(incidents) == INCIDENTS
-    assert len(rows) == INCIDENTS, Counter(str(r["kind"]) for r in rows)
+    runs = INCIDENTS + len(REOPENED)
+    assert Counter(str(r["kind"]) for r in rows) == {"diagnose": runs, "postmortem": len(RESOLVED)}
     assert {str(r["ordering_key"]) for r in rows} == {f"pagerduty:{i}" for i in incidents}
     assert {r["state"] for r in rows} == {"done"}, Counter(str(r["state"]) for r in rows)
-    assert len(finals) == INCIDENTS and threads == (INCIDENTS,)
+    per_incident = Counter(str(r["ordering_key"]) for r in diagnosed)
+    assert {k for k, n in per_incident.items() if n != 1} == {f"pagerduty:{i}" for i in REOPENED}
+    assert set(per_incident.values()) == {1, 2}
+    assert len(finals) == runs and threads == (runs,)
     assert all(state.get("fixes") is not None for state in finals.values())
+    drafts = [r for r in rows if r["kind"] == "postmortem"]
+    assert sorted(str(r["ordering_key"]) for r in drafts) == [f"pagerduty:{i}" for i in RESOLVED]
+    for draft in drafts:  # of the incident's latest run: a reopened incident's second
+        latest = max(
+            (r for r in diagnosed if r["ordering_key"] == draft["ordering_key"]),
+            key=lambda r: int(str(r["id"])),
+        )
+        assert int(str(draft["id"])) > int(str(latest["id"]))
+        assert draft["result"]["run_id"] == latest["run_id"]  # type: ignore[index]
+        assert draft["result"]["markdown"].startswith("# Postmortem draft")  # type: ignore[index]
 
     # The killed worker's run was continued by the other from its checkpoint, not restarted.
     assert killed, "no worker was caught mid-run: the diagnoses finished too fast to test"
