@@ -86,6 +86,11 @@ class Settings(BaseModel):
     """``DIAGNOSE_KUBERNETES_WRITE_KUBECONFIG``: the kubeconfig file holding that context, when
     it is not in ``$KUBECONFIG`` (keep write credentials in a file of their own)."""
 
+    fix_min_confidence: float = Field(0.05, ge=0, le=1)
+    """``DIAGNOSE_FIX_MIN_CONFIDENCE``: hypotheses whose computed confidence is below this get
+    no proposed fix (they are still listed). 0.05 keeps fixes off changes whose component
+    shows no anomaly; 0 proposes a fix for every lead that has a catalogue action."""
+
     verify_watch_s: float = Field(300.0, gt=0, le=6 * 3600)
     """``DIAGNOSE_VERIFY_WATCH_S``: after applying a fix, seconds to watch its verification
     query before reporting "not recovered". 300: most rollouts settle within five minutes."""

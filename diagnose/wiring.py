@@ -70,6 +70,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         progress=progress,
         dry_runner=_writer(settings, dry_run_only=True, read_path=cluster is not None),
         executor=_writer(settings, dry_run_only=False) if settings.execute else None,
+        fix_min_confidence=settings.fix_min_confidence,
         execution=ExecutionPolicy(
             enabled=settings.execute,
             watch_s=settings.verify_watch_s,

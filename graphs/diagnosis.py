@@ -369,7 +369,10 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     elsewhere, its exact patch and server-side dry run, and its content digest."""
     evidence = runtime.context.store.load(state["run_id"])
     fixes, dry_runs = acting.prepare(
-        proposals(state, evidence=evidence), state=state, context=runtime.context, evidence=evidence
+        proposals(state, evidence=evidence, min_confidence=runtime.context.fix_min_confidence),
+        state=state,
+        context=runtime.context,
+        evidence=evidence,
     )
     runtime.context.store.put(state["run_id"], dry_runs)
     hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
@@ -434,9 +437,13 @@ def _audit(
 
 
 def proposals(
-    state: DiagnosisState, *, evidence: Sequence[models.Evidence]
+    state: DiagnosisState,
+    *,
+    evidence: Sequence[models.Evidence],
+    min_confidence: float = fixing.MIN_CONFIDENCE,
 ) -> list[dict[str, Any]]:
-    """Fixes for a correlation; shared by the live graph and ``diagnose replay``."""
+    """Fixes for a correlation; shared by the live graph and ``diagnose replay``. Hypotheses
+    below ``min_confidence`` get none."""
     correlation = state.get("correlation") or {}
     hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
     replicasets = [
@@ -454,11 +461,12 @@ def proposals(
         replicasets=replicasets,
         verify_queries=verify,
         sizing=_sizing(matched, evidence=evidence),
+        min_confidence=min_confidence,
     )
     plain = [f.to_dict() for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in state.get("db_fixes", [])}
     for index, hypothesis in enumerate(hypotheses[:3]):
-        if hypothesis.summary in by_summary:
+        if hypothesis.summary in by_summary and hypothesis.confidence >= min_confidence:
             plain.append(by_summary[hypothesis.summary] | {"hypothesis": index})
     plain.sort(key=lambda f: f["hypothesis"])
     for fix in plain:

@@ -97,6 +97,7 @@ class Context:
     dry_runner: ports.ClusterWriter | None = None  # dry runs before approval (may be read creds)
     executor: ports.ClusterWriter | None = None  # write credentials; only in execution mode
     execution: ExecutionPolicy = field(default_factory=ExecutionPolicy)
+    fix_min_confidence: float = 0.05  # hypotheses below it get no fix (analysis.fixing)
     clock: Callable[[], datetime] = _utcnow
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str], None] = lambda _message: None

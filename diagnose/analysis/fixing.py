@@ -31,6 +31,12 @@ def bounded(value: float | None, bounds: tuple[float, float, float]) -> float:
     return default if value is None else min(most, max(least, float(value)))
 
 
+MIN_CONFIDENCE = 0.05
+"""A hypothesis the evidence barely supports (a change on a component that shows no anomaly,
+a bystander on a bad node) gets no fix by default: proposing one invites approving the wrong
+thing under pressure."""
+
+
 def propose_fixes(
     hypotheses: Sequence[models.Hypothesis],
     *,
@@ -39,14 +45,18 @@ def propose_fixes(
     verify_queries: Mapping[str, str] | None = None,
     limit: int = 3,
     sizing: Sizing | None = None,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> list[models.Fix]:
-    """One fix (at most) per hypothesis, for the best ``limit`` hypotheses. A namespace that is
-    not a Kubernetes name gets no fix at all: commands are built from it. ``sizing`` (a
-    playbook's fix templates) sizes scaling and raised limits within the catalogue's bounds."""
+    """One fix (at most) per hypothesis, for the best ``limit`` hypotheses that reach
+    ``min_confidence``. A namespace that is not a Kubernetes name gets no fix at all: commands
+    are built from it. ``sizing`` (a playbook's fix templates) sizes scaling and raised limits
+    within the catalogue's bounds."""
     if namespace and not _NAME.match(namespace):
         return []
     fixes: list[models.Fix] = []
     for index, hypothesis in enumerate(hypotheses[:limit]):
+        if hypothesis.confidence < min_confidence:
+            continue
         verify = (verify_queries or {}).get(hypothesis.component, "")
         fix = _fix_for(
             hypothesis,

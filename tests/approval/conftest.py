@@ -64,6 +64,9 @@ def lab_settings(
         "kubernetes_url": kube.url,
         "llm_base_url": None,
         "verify_watch_s": 3.0,
+        # The forgery tests need a second fix to forge towards: the decoy rollout's, whose
+        # hypothesis the analysis rates near zero, gets one only with the floor lowered.
+        "fix_min_confidence": 0.0,
         "verify_interval_s": 0.5,
     }
     if overrides.get("execute"):
