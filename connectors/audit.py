@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from connectors import _schema
 from diagnose.domain import models
 
 _SQLITE = """
@@ -97,7 +98,7 @@ class PostgresAudit:
         self._conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute(_POSTGRES)
+            _schema.create(self._conn, _POSTGRES, store="audit")
 
     def append(self, run_id: str, *, kind: str, key: str, entry: Mapping[str, Any]) -> None:
         with self._lock:

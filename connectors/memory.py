@@ -20,6 +20,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from connectors import _schema
+
 _SQLITE = """
 CREATE TABLE IF NOT EXISTS incidents (
     run_id TEXT PRIMARY KEY,
@@ -106,7 +108,7 @@ class PostgresMemory:
         self._conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute(_POSTGRES)
+            _schema.create(self._conn, _POSTGRES, store="memory")
 
     def record(self, run: Mapping[str, Any]) -> None:
         with self._lock, self._conn.transaction():

@@ -30,6 +30,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from connectors import _schema
 from diagnose.domain import database as dbport
 from diagnose.domain import errors
 from diagnose.domain.models import JSON, Evidence, Status
@@ -69,6 +70,10 @@ def checkpoint_connection(
         ) from exc
     with conn:
         yield conn
+
+
+schema_lock = _schema.held
+"""Hold while LangGraph's saver creates its tables, so workers starting together do not race."""
 
 
 # --- the probe connector ----------------------------------------------------------------------

@@ -34,6 +34,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from connectors import _schema
 from diagnose.domain import errors
 
 DIAGNOSE = "diagnose"
@@ -183,8 +184,8 @@ class PostgresQueue:
             raise errors.SourceUnavailable(
                 "cannot reach the queue database; check DIAGNOSE_DATABASE_URL"
             ) from exc
-        with self._transaction() as conn:
-            conn.execute(_POSTGRES_SCHEMA)
+        with self._pool.connection() as conn:
+            _schema.create(conn, _POSTGRES_SCHEMA, store="queue")
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[DictRow]]:

@@ -26,7 +26,9 @@ def open_checkpointer(settings: Settings) -> Iterator[Any]:
     """SQLite in the state directory, or PostgreSQL when ``database_url`` is set."""
     if settings.database_url:
         with postgres.checkpoint_connection(settings.database_url) as conn:
-            yield checkpoints.postgres_saver(conn)
+            with postgres.schema_lock(conn, store="checkpoints"):
+                saver = checkpoints.postgres_saver(conn)
+            yield saver
         return
     with checkpoints.sqlite_saver(settings.checkpoint_path) as saver:
         yield saver
