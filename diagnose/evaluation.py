@@ -16,6 +16,7 @@ Only this module reads ``truth``; it never reaches the agent.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -95,10 +96,15 @@ def _max_z(component: dict[str, Any]) -> float:
 
 
 def find_scenarios(root: Path) -> list[Path]:
-    """Every scenario folder at or below ``root`` (a folder holding scenario.yaml)."""
+    """Every scenario folder at or below ``root`` (a folder holding scenario.yaml), following
+    symbolic links, so a suite can be a folder of links to scenarios kept elsewhere."""
     if (root / "scenario.yaml").is_file():
         return [root]
-    found = sorted(p.parent for p in root.rglob("scenario.yaml"))
+    found = sorted(
+        Path(folder)
+        for folder, _, files in os.walk(root, followlinks=True)
+        if "scenario.yaml" in files
+    )
     if not found:
         raise errors.ScenarioError(f"no scenario.yaml at or below {root}")
     return found
