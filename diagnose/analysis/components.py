@@ -137,7 +137,12 @@ def _draft(
 ) -> ComponentScore:
     rows = sorted(rows, key=lambda r: -float(scores.score[r]))
     external = name.startswith(("external/", "postgres/"))
-    best = [compress(float(scores.score[r])) for r in rows[:3]]
+    # a slice of a service's requests (one route) stands in for the whole, never beside it
+    wholes: dict[tuple[str, str, str], int] = {}
+    for r in rows:
+        info = found.info[r]
+        wholes.setdefault((info.metric, info.kind, info.part_of or info.detail), r)
+    best = [compress(float(scores.score[r])) for r in list(wholes.values())[:3]]
     strength = sum(w * s for w, s in zip((1.0, 0.5, 0.25), best, strict=False))
     top = float(scores.score[rows[0]])
     anomalous_rows = [r for r in rows if scores.score[r] >= policy.anomalous]

@@ -38,6 +38,15 @@ STATUS_LABELS = (
 CLIENT_LABELS = ("server_address", "net_peer_name", "peer_service", "destination_service_name")
 """Labels that name the callee on client-side metrics."""
 
+ROUTE_LABELS = ("http_route", "route", "uri", "handler", "grpc_method", "source_workload")
+"""Labels that cut a service's requests into slices (its routes, or its callers for a mesh that
+sees no routes): a slow or failing slice is scored on its own, so the rest of the traffic
+cannot hide it."""
+ROUTE_MIN_SHARE = 0.05
+"""A slice is scored when it carries at least this share of its component's requests."""
+MAX_ROUTES = 8
+"""At most this many slices per component and metric, the busiest."""
+
 _GRPC_FAULTS = frozenset({"Internal", "Unavailable", "DeadlineExceeded", "Unknown", "DataLoss"})
 _IDENTITY = frozenset(
     {
@@ -109,6 +118,7 @@ class SignalInfo:
     query: str  # PromQL that re-computes it
     evidence: str  # id of the evidence whose series it came from
     detail: str  # sub-labels or quantile, for people
+    part_of: str = ""  # for one slice of a service's requests, the detail of the whole
 
 
 @dataclass(frozen=True)
@@ -603,6 +613,7 @@ class _Builder:
                     SignalInfo(comp, metric, kind, 1, query, block.evidence.id, f"p{int(q * 100)}"),
                     value,
                 )
+        self._route_quantiles(block, metric=metric, labels=labels, comps=comps, rates=rates)
         total = np.array([np.isinf(_bound(le)) for le in les])
         self._rates(
             block,
@@ -611,6 +622,56 @@ class _Builder:
             comps=[c for c, keep in zip(comps, total, strict=True) if keep],
             rates=rates[total],
         )
+
+    def _route_quantiles(
+        self,
+        block: _Block,
+        *,
+        metric: str,
+        labels: list[dict[str, str]],
+        comps: list[str],
+        rates: Array,
+    ) -> None:
+        """p95 per busy slice (see :data:`ROUTE_LABELS`) of a component with several."""
+        les = [lab.get("le", "+Inf") for lab in labels]
+        routes = _routes(labels)
+        inf = np.array([np.isinf(_bound(le)) for le in les])
+        picked = _busy_slices(comps, routes, rates=rates, mask=inf)
+        if not picked:
+            return
+        keys = [(c, r, le) for c, r, le in zip(comps, routes, les, strict=True)]
+        keep = np.array([(c, r) in picked for c, r, _ in keys])
+        if not keep.any():
+            return
+        kept = [k for k, ok in zip(keys, keep, strict=True) if ok]
+        index = {k: i for i, k in enumerate(dict.fromkeys(kept))}
+        summed = group_reduce(
+            rates[keep],
+            np.array([index[k] for k in kept], dtype=np.intp),
+            count=len(index),
+            how="sum",
+        )
+        kind, _ = classify(metric)
+        kind = kind if kind in ("latency", "database") else "latency"
+        by_slice: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        for (comp, route, le), row in index.items():
+            by_slice.setdefault((comp, route), []).append((_bound(le), row))
+        for (comp, route), rows in sorted(by_slice.items()):
+            rows.sort()
+            bounds = np.array([b for b, _ in rows])
+            if not np.isinf(bounds[-1]):
+                continue
+            cumulative = np.maximum.accumulate(
+                np.nan_to_num(summed[[r for _, r in rows]], nan=0.0), axis=0
+            )
+            label, _, value = route.partition("\x00")
+            sub = ((label, value),)
+            sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp], sub=sub)
+            query = f"histogram_quantile(0.95, sum by (le) (rate({sel}[{self._range()}])))"
+            p95 = histogram_quantile(0.95, bounds=bounds, cumulative=cumulative)
+            detail = f"p95 {label}={value}"
+            info = SignalInfo(comp, metric, kind, 1, query, block.evidence.id, detail, "p95")
+            self._emit(info, p95)
 
     # -- helpers --
 
@@ -662,17 +723,40 @@ class _Builder:
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(total > 0, failed / total, np.where(total == 0, 0.0, np.nan))
         window = self._range()
+        faults = "5..|Internal|Unavailable|DeadlineExceeded|Unknown|DataLoss"
         for comp, row in index.items():
             sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
-            bad = (
-                sel[:-1]
-                + f',{status_label}=~"5..|Internal|Unavailable|DeadlineExceeded|Unknown|DataLoss"}}'
-            )
+            bad = sel[:-1] + f',{status_label}=~"{faults}"}}'
             query = f"sum(rate({bad}[{window}])) / sum(rate({sel}[{window}]))"
             self._emit(
                 SignalInfo(comp, metric, "errors", 1, query, block.evidence.id, "error ratio"),
                 ratio[row],
             )
+        routes = _routes(labels)
+        picked = _busy_slices(comps, routes, rates=rates, mask=np.ones(len(comps), dtype=bool))
+        if not picked:
+            return
+        slices = {k: i for i, k in enumerate(dict.fromkeys(zip(comps, routes, strict=True)))}
+        groups = np.array([slices[k] for k in zip(comps, routes, strict=True)], dtype=np.intp)
+        total = group_reduce(rates, groups, count=len(slices), how="sum")
+        failed = group_reduce(
+            np.where(errors[:, None], rates, 0.0), groups, count=len(slices), how="sum"
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(total > 0, failed / total, np.where(total == 0, 0.0, np.nan))
+        for (comp, route), row in slices.items():
+            if (comp, route) not in picked:
+                continue
+            label, _, value = route.partition("\x00")
+            sub = ((label, value),)
+            sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp], sub=sub)
+            bad = sel[:-1] + f',{status_label}=~"{faults}"}}'
+            query = f"sum(rate({bad}[{window}])) / sum(rate({sel}[{window}]))"
+            detail = f"error ratio {label}={value}"
+            info = SignalInfo(
+                comp, metric, "errors", 1, query, block.evidence.id, detail, "error ratio"
+            )
+            self._emit(info, ratio[row])
 
     def _note_edges(self, labels: list[dict[str, str]]) -> None:
         for item in labels:
@@ -717,6 +801,43 @@ def _callee(labels: Mapping[str, str]) -> str | None:
     if host.endswith((".svc", ".cluster.local")) or "." not in host:
         return host.split(".")[0]
     return f"external/{host}"
+
+
+def _routes(labels: Sequence[Mapping[str, str]]) -> list[str]:
+    """Each series' slice as ``label\x00value`` ("" when it has no route-like label)."""
+    out = []
+    for lab in labels:
+        name = next((k for k in ROUTE_LABELS if lab.get(k)), None)
+        out.append(f"{name}\x00{lab[name]}" if name else "")
+    return out
+
+
+def _busy_slices(
+    comps: Sequence[str], routes: Sequence[str], *, rates: Array, mask: npt.NDArray[np.bool_]
+) -> dict[tuple[str, str], str]:
+    """The slices worth scoring on their own, as ``(component, value) → label``: at least two
+    per component, each with :data:`ROUTE_MIN_SHARE` of its requests (``rates`` of the series
+    that ``mask`` marks as request counts), the :data:`MAX_ROUTES` busiest."""
+    volume: dict[str, dict[str, float]] = {}
+    for comp, route, row, counted in zip(comps, routes, rates, mask, strict=True):
+        if not route or not counted:
+            continue
+        finite = row[np.isfinite(row)]
+        total = float(finite.sum()) if finite.size else 0.0
+        volume.setdefault(comp, {})
+        volume[comp][route] = volume[comp].get(route, 0.0) + total
+    picked: dict[tuple[str, str], str] = {}
+    for comp, per_route in volume.items():
+        overall = sum(per_route.values())
+        busy = sorted(
+            (r for r, v in per_route.items() if overall > 0 and v >= ROUTE_MIN_SHARE * overall),
+            key=lambda r: -per_route[r],
+        )[:MAX_ROUTES]
+        if len(per_route) < 2:
+            continue
+        for route in busy:
+            picked[(comp, route)] = route.partition("\x00")[0]
+    return picked
 
 
 def _pod_total(labels: Mapping[str, str]) -> bool:

@@ -147,3 +147,50 @@ def test_a_change_landing_on_a_drift_already_under_way_does_not_explain_it() -> 
         change_at=2900,
     )
     assert step.change == "deployment/report@2"
+
+
+def _histogram(
+    routes: dict[str, tuple[float, np.ndarray]], *, bounds: tuple[float, ...]
+) -> models.Evidence:
+    """One service's latency histogram per route: (requests/s, share of requests per bucket
+    over time, one column per bound and +Inf last)."""
+    t = syn.times()
+    window = models.Window(syn.START, syn.START + timedelta(seconds=syn.STEP * (t.size - 1)))
+    raw: list[Any] = []
+    for route, (rate, shares) in routes.items():
+        counts = np.cumsum(rate * syn.STEP * np.cumsum(shares, axis=1), axis=0)
+        for k, le in enumerate([*(f"{b:g}" for b in bounds), "+Inf"]):
+            labels = {
+                "__name__": "http_request_duration_seconds_bucket",
+                "namespace": "media",
+                "service": "web",
+                "handler": route,
+                "le": le,
+            }
+            raw.append({"labels": labels, "t": [float(x) for x in t], "v": list(counts[:, k])})
+    return models.Evidence.make(
+        source="prometheus",
+        query='{__name__="http_request_duration_seconds_bucket",namespace="media"}',
+        window=window,
+        status=models.Status.OK,
+        summary=f"{len(raw)} series",
+        raw=raw,
+    )
+
+
+def test_a_slow_route_is_scored_on_its_own() -> None:
+    """/search (6 % of web's requests) goes from under 100 ms to over 1 s; the route's own
+    p95, which names the route, rises far more than the service-wide one."""
+    t = syn.times() - syn.START.timestamp()
+    fast = np.tile([0.8, 0.18, 0.02, 0.0], (t.size, 1))  # ≤ 0.05, ≤ 0.1, ≤ 1, > 1 s
+    slow = np.where((t >= 2400)[:, None], [0.0, 0.0, 0.5, 0.5], fast)
+    metrics = [_histogram({"/watch": (94.0, fast), "/search": (6.0, slow)}, bounds=(0.05, 0.1, 1))]
+    window = models.Window(syn.START, syn.START + timedelta(seconds=float(t[-1])))
+    found = signals.build_signals(metrics, window=window)
+    rows = {found.info[i].detail: found.values[i] for i in range(len(found.info))}
+    whole, search = rows["p95"], rows["p95 handler=/search"]
+    assert found.info[list(rows).index("p95 handler=/search")].part_of == "p95"
+    before, after = t < 2000, t > 2800
+    rise = np.nanmedian(search[after]) / np.nanmedian(search[before])
+    assert rise > 10
+    assert np.nanmedian(whole[after]) / np.nanmedian(whole[before]) < rise / 1.5
