@@ -564,8 +564,10 @@ def tune(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Tune playbook thresholds and weights on saved runs of the scenarios: keep a change only
-    when training accuracy rises, check the result on held-out scenarios, print a diff."""
+    """Tune playbook thresholds and weights (and, with DIAGNOSE_LLM_BASE_URL set, the model's
+    prompt budget, completion cap, step budget and sampling) on saved runs of the scenarios:
+    keep a change only when the training scores say so, check the result on held-out
+    scenarios, print a diff."""
     from diagnose import evaluation, playbook, tuning
 
     with _failures():
@@ -589,6 +591,7 @@ def tune(
             rounds=rounds,
             lessons=lessons or where / "lessons.jsonl",
             progress=_progress,
+            settings=settings,
         )
     patch = tuning.diff(loaded, outcome.final, root=start_dir.parent) if outcome.written else ""
     summary = outcome.to_dict()
@@ -598,6 +601,8 @@ def tune(
         f"{outcome.why}",
         highlight=False,
     )
+    for name, value in outcome.settings().items():
+        err.print(f"setting to change (not in the diff): {name}={value}", highlight=False)
     if diff_out is not None:
         diff_out.write_text(patch)
     if as_json:

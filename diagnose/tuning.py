@@ -15,9 +15,14 @@ left. The result is scored on the held-out set; when it is worse there than the 
 configuration, nothing is written. Otherwise the output is a unified diff of the playbook
 files: a human reviews and applies it, nothing is committed.
 
-The language model's knobs (sampling, step budget, digest size) are not in the loop: the
-model's reading is shown beside the ranking and never changes it, so accuracy cannot move with
-them; replaying bundles does not call the model, and tokens stay as recorded (zero).
+With a language model configured (``DIAGNOSE_LLM_BASE_URL``), its settings are knobs too:
+the prompt budget (the digest takes a fixed share of it, so it sets the digest's size), the
+per-answer completion cap, the step budget and the sampling. Every replay then also asks the
+model, as the ``reason`` node does, over the digest of the replayed analysis, and the run's
+``llm`` accounting block gives the tokens of each scenario. A change is kept only when
+accuracy is not lower, wrong abstentions and failed model runs are not more, and tokens are
+strictly fewer, or accuracy is higher at no more tokens. Without a model these knobs cannot
+change accuracy or tokens, and they are skipped (the outcome says so).
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ from typing import Any
 
 import yaml
 
-from connectors import bundle
+from connectors import bundle, llm
 from diagnose import evaluation, playbook, wiring
 from diagnose import scenario as scenario_format
 from diagnose.domain import errors, models
+from diagnose.domain import reasoning as llm_reasoning
 from diagnose.lab import lab
 from diagnose.settings import Settings
 from graphs import diagnosis
+from graphs import reasoning as graph_reasoning
 from sandbox import advising
 from sandbox import findings as db_findings
 
@@ -67,6 +74,32 @@ LIMITS = {
 
 ALL = "*"
 """The knob name of a move that sets every knob of a playbook back to its default."""
+
+MODEL = "(model)"
+"""The entry of the language model's settings among the knobs (playbook names are slugs, so
+no playbook can take it)."""
+MODEL_STEPS: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    "llm_max_prompt_tokens": (lambda v: v / 1.5, lambda v: v * 1.5),
+    "llm_max_completion_tokens": (lambda v: v / 2, lambda v: v * 2),
+    "llm_max_steps": (lambda v: v - 2, lambda v: v + 2),
+    "llm_temperature": (lambda v: v - 0.3, lambda v: v + 0.3),
+    "llm_top_p": (lambda v: v - 0.05, lambda v: v + 0.05),
+}
+"""The model's knobs (settings fields) and their step down and up. Steps down come first:
+they are the ones that can save tokens."""
+MODEL_LIMITS = {
+    "llm_max_prompt_tokens": (1000.0, 1_000_000.0),
+    "llm_max_completion_tokens": (16.0, 65_536.0),
+    "llm_max_steps": (1.0, 100.0),
+    "llm_temperature": (0.0, 2.0),
+    "llm_top_p": (0.05, 1.0),
+}
+_WHOLE = frozenset({"llm_max_prompt_tokens", "llm_max_completion_tokens", "llm_max_steps"})
+NO_MODEL = (
+    "model knobs skipped: no language model is configured (DIAGNOSE_LLM_BASE_URL is unset), "
+    "and without one the digest size, sampling and step budget change neither accuracy nor "
+    "tokens"
+)
 
 Knobs = dict[str, dict[str, float]]
 """Playbook name → ``thresholds.<name>`` / ``weights.<cause>`` → value (absent: default)."""
@@ -130,6 +163,10 @@ class Score:
     avg5: float
     wrong_abstentions: int
     tokens: int
+    model_failures: int = 0
+    """Scenarios whose model run did not end in an accepted answer (its notes say why)."""
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per scenario, the run's ``llm`` block: status, prompt and completion tokens."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,15 +174,21 @@ class Score:
             "Avg@5": round(self.avg5, 4),
             "wrong_abstentions": self.wrong_abstentions,
             "tokens": self.tokens,
+            "model_failures": self.model_failures,
+            "scenarios": self.scenarios,
         }
 
     def better_than(self, other: Score) -> bool:
-        """Accuracy rises, abstention no worse, no more tokens."""
-        return (
-            (self.ac1, self.avg5) > (other.ac1, other.avg5)
+        """Accuracy not lower, abstention and model failures no worse, and either strictly
+        fewer tokens, or higher accuracy at no more tokens."""
+        no_worse = (
+            self.accuracy() >= other.accuracy()
             and self.wrong_abstentions <= other.wrong_abstentions
-            and self.tokens <= other.tokens
+            and self.model_failures <= other.model_failures
         )
+        cheaper = self.tokens < other.tokens
+        better = self.accuracy() > other.accuracy() and self.tokens <= other.tokens
+        return no_worse and (cheaper or better)
 
     def accuracy(self) -> tuple[float, float]:
         return (self.ac1, self.avg5)
@@ -172,15 +215,40 @@ def _load(recorded: Recorded) -> _Loaded:
     return _Loaded(recorded, manifest, evidence, state)
 
 
-def replay(loaded: _Loaded, knobs: Knobs) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Model:
+    """A configured language model, asked in every replay: its reasoner and session budget
+    for one configuration of the model's knobs."""
+
+    reasoner: llm.OpenAIReasoner
+    budget: llm_reasoning.Budget
+
+
+def model_knobs_of(settings: Settings) -> dict[str, float]:
+    """The model's knobs as the settings set them."""
+    return {knob: float(getattr(settings, knob)) for knob in MODEL_STEPS}
+
+
+def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
+    if settings is None or not settings.llm_base_url:
+        return None
+    values = {k: int(v) if k in _WHOLE else v for k, v in knobs.get(MODEL, {}).items()}
+    tuned = settings.model_copy(update=values)
+    reasoner = llm.OpenAIReasoner.from_settings(tuned)
+    assert reasoner is not None  # a base URL is set
+    return Model(reasoner, llm.budget_from_settings(tuned))
+
+
+def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict[str, Any]:
     """The ranking a configuration gives on one saved run (analysis, then the database
-    findings merged in as the live graph does)."""
+    findings merged in as the live graph does, then the model's claims settled in code when
+    a model is configured), and the run's ``llm`` accounting block."""
     state = dict(loaded.state)
     matched = loaded.manifest.get("playbook")
     if matched:
         state["playbook"] = _with_knobs(matched, knobs.get(matched["name"], {}))
     correlation = diagnosis.analyse(state, evidence=loaded.evidence)  # type: ignore[arg-type]
-    correlation.pop("derived")
+    derived = [models.Evidence.from_dict(e) for e in correlation.pop("derived")]
     probes = [e for e in loaded.evidence if e.source == "postgres"]
     if probes:
         advice = advising.advise(
@@ -191,16 +259,48 @@ def replay(loaded: _Loaded, knobs: Knobs) -> dict[str, Any]:
             [a.hypothesis for a in advice],
             abstain_below=diagnosis.analysis_policy(state.get("playbook")).confidence.abstain_below,
         )
+    block: dict[str, Any] = llm_reasoning.absent().report()
+    if model is not None:
+        evidence = [e for e in loaded.evidence if e.source != "analysis"] + derived
+        correlation, block = _reason(state | {"correlation": correlation}, evidence, model=model)
     return {
         "hypotheses": correlation.get("hypotheses", []),
         "abstained": bool(correlation.get("abstained", True)),
-        "llm": {"prompt_tokens": 0, "completion_tokens": 0},
+        "llm": block,
     }
 
 
-def score(runs: Sequence[_Loaded], knobs: Knobs) -> Score:
+def _reason(
+    state: dict[str, Any], evidence: Sequence[models.Evidence], *, model: Model
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the ``reason`` node does, offline: the digest of the analysis, a session with the
+    evidence reader as its one tool, the claims settled in code and merged in."""
+    digest = graph_reasoning.digest_of(state, evidence=evidence)  # type: ignore[arg-type]
+    tools = llm_reasoning.EvidenceToolbox.of(digest.evidence)
+    outcome = model.reasoner.reason(digest, budget=model.budget, toolbox=tools)
+    correlation = state["correlation"]
+    settled = graph_reasoning.settle(
+        outcome.claims,
+        correlation=correlation,
+        evidence={e.id: e for e in evidence},
+        trigger_at=models.Trigger.from_dict(state["trigger"]).at,
+    )
+    return graph_reasoning.merge_claims(correlation, settled), outcome.report()
+
+
+def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = None) -> Score:
+    """A configuration's accuracy on saved runs, and what the model cost (with ``settings``
+    naming a model; the model's knobs are in ``knobs[MODEL]``)."""
+    model = _model_for(settings, knobs)
+    try:
+        results = {r.recorded.name: replay(r, knobs, model=model) for r in runs}
+    finally:
+        if model is not None:
+            model.reasoner.close()
     cases = [
-        evaluation.Case(name=r.recorded.name, truth=r.recorded.truth, result=replay(r, knobs))
+        evaluation.Case(
+            name=r.recorded.name, truth=r.recorded.truth, result=results[r.recorded.name]
+        )
         for r in runs
     ]
     scored = [c for c in cases if not c.expects_abstention]
@@ -212,7 +312,19 @@ def score(runs: Sequence[_Loaded], knobs: Knobs) -> Score:
         int(c.result["llm"]["prompt_tokens"]) + int(c.result["llm"]["completion_tokens"])
         for c in cases
     )
-    return Score(ac1=ac[0], avg5=sum(ac) / 5, wrong_abstentions=wrong, tokens=tokens)
+    failed = sum(1 for c in cases if model is not None and c.result["llm"]["status"] != "accepted")
+    spent = {
+        c.name: {k: c.result["llm"][k] for k in ("status", "prompt_tokens", "completion_tokens")}
+        for c in cases
+    }
+    return Score(
+        ac1=ac[0],
+        avg5=sum(ac) / 5,
+        wrong_abstentions=wrong,
+        tokens=tokens,
+        model_failures=failed,
+        scenarios=spent if model is not None else {},
+    )
 
 
 def _with_knobs(matched: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
@@ -258,10 +370,28 @@ def knobs_of(loaded: Sequence[playbook.Loaded]) -> Knobs:
     return knobs
 
 
+def model_moves(knobs: Knobs) -> Iterator[Move]:
+    """Steps of the model's knobs (when they are among ``knobs``): every step down first (the
+    ones that can save tokens), then every step up."""
+    current = knobs.get(MODEL)
+    if current is None:
+        return
+    for direction in (0, 1):
+        for knob, steps in MODEL_STEPS.items():
+            low, high = MODEL_LIMITS[knob]
+            value = current[knob]
+            to = min(high, max(low, steps[direction](value)))
+            to = float(round(to)) if knob in _WHOLE else round(to, 4)
+            if abs(to - value) > 1e-9:
+                yield Move(MODEL, knob, value, to)
+
+
 def moves(knobs: Knobs, *, used: Sequence[str]) -> Iterator[Move]:
-    """Candidate moves for the playbooks the training set uses: a playbook's knobs all back to
-    their defaults (knobs can hurt together and help only together), each knob set away from
-    its default back to it, then a step down and up of every knob."""
+    """Candidate moves: the model's knobs first when a model is configured (see
+    :func:`model_moves`), then for the playbooks the training set uses: a playbook's knobs
+    all back to their defaults (knobs can hurt together and help only together), each knob
+    set away from its default back to it, then a step down and up of every knob."""
+    yield from model_moves(knobs)
     for name in used:
         if len([k for k, v in knobs.get(name, {}).items() if v != DEFAULTS.get(k, 1.0)]) > 1:
             yield Move(name, ALL, None, None)
@@ -332,6 +462,20 @@ class Outcome:
     written: bool
     why: str
     lessons_read: int
+    model: str = ""
+    """Whether the model's knobs were tuned, and why not when they were not."""
+
+    def settings(self) -> dict[str, str]:
+        """The model's settings the tuned configuration changes, as environment variables
+        (empty unless it is written)."""
+        if not self.written:
+            return {}
+        before, after = self.start.get(MODEL, {}), self.final.get(MODEL, {})
+        return {
+            f"DIAGNOSE_{knob.upper()}": f"{_plain(value):g}"
+            for knob, value in after.items()
+            if before.get(knob) != value
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -346,6 +490,8 @@ class Outcome:
             "written": self.written,
             "why": self.why,
             "lessons_read": self.lessons_read,
+            "model": self.model,
+            "settings": self.settings(),
         }
 
 
@@ -357,15 +503,24 @@ def tune(
     rounds: int,
     lessons: Path,
     progress: Callable[[str], None],
+    settings: Settings | None = None,
 ) -> Outcome:
     """The keep-or-revert loop over ``rounds`` rounds; the held-out set is scored only at
-    the end."""
+    the end. With ``settings`` naming a language model, its knobs are tuned too (and every
+    replay asks it); without, the outcome says why they were skipped."""
     training = [_load(r) for r in train]
     used = sorted({(r.manifest.get("playbook") or {}).get("name", "") for r in training} - {""})
     past = read_lessons(lessons)
     tried = _tried(past)
     knobs = copy.deepcopy(start)
-    current = first = score(training, knobs)
+    if settings is not None and settings.llm_base_url:
+        knobs.setdefault(MODEL, model_knobs_of(settings))
+        start = copy.deepcopy(knobs)
+        model = f"tuned: the model at {settings.llm_base_url} is asked in every replay"
+    else:
+        settings, model = None, NO_MODEL
+        progress(f"tune: {NO_MODEL}")
+    current = first = score(training, knobs, settings=settings)
     log: list[dict[str, Any]] = []
     number = max((int(item.get("round", 0)) for item in past), default=0)
     for _ in range(rounds):
@@ -376,7 +531,7 @@ def tune(
             break
         number += 1
         candidate = apply(knobs, move)
-        result = score(training, candidate)
+        result = score(training, candidate, settings=settings)
         kept = result.better_than(current)
         entry = {
             "round": number,
@@ -393,7 +548,13 @@ def tune(
             f"round {number}: {'kept' if kept else 'reverted'}: {move.describe()} "
             f"(train AC@1 {current.ac1:.2f}→{result.ac1:.2f}, Avg@5 {current.avg5:.2f}→"
             f"{result.avg5:.2f}, wrong abstentions {current.wrong_abstentions}→"
-            f"{result.wrong_abstentions})"
+            f"{result.wrong_abstentions}"
+            + (
+                f", tokens {current.tokens}→{result.tokens}, failed model runs "
+                f"{current.model_failures}→{result.model_failures})"
+                if settings is not None
+                else ")"
+            )
         )
         with lessons.open("a") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -402,9 +563,10 @@ def tune(
         if kept:
             knobs, current = candidate, result
     holding = [_load(r) for r in held_out]
-    before, after = score(holding, start), score(holding, knobs)
+    before = score(holding, start, settings=settings)
+    after = score(holding, knobs, settings=settings)
     written, why = decide(changed=knobs != start, before=before, after=after)
-    return Outcome(log, first, current, before, after, start, knobs, written, why, len(past))
+    return Outcome(log, first, current, before, after, start, knobs, written, why, len(past), model)
 
 
 def decide(*, changed: bool, before: Score, after: Score) -> tuple[bool, str]:

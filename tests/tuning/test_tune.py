@@ -103,13 +103,19 @@ def _score(ac1: float, avg5: float, wrong: int = 0, tokens: int = 0) -> tuning.S
     return tuning.Score(ac1=ac1, avg5=avg5, wrong_abstentions=wrong, tokens=tokens)
 
 
-def test_a_change_is_kept_only_when_accuracy_rises_without_costs() -> None:
+def test_a_change_is_kept_only_when_it_gains_without_costs() -> None:
+    """Kept: accuracy higher at no more tokens, or no lower at strictly fewer tokens; never
+    with worse abstention, more failed model runs or lower accuracy."""
     start = _score(0.5, 0.7, wrong=1, tokens=100)
     assert _score(0.6, 0.7, wrong=1, tokens=100).better_than(start)
     assert _score(0.5, 0.8, wrong=0, tokens=90).better_than(start)
-    assert not _score(0.5, 0.7, wrong=0).better_than(start)  # no accuracy gain
+    assert _score(0.5, 0.7, wrong=1, tokens=99).better_than(start)  # same accuracy, cheaper
+    assert not _score(0.5, 0.7, wrong=1, tokens=100).better_than(start)  # no gain at all
+    assert not _score(0.4, 0.9, wrong=1, tokens=10).better_than(start)  # AC@1 lower
     assert not _score(0.9, 0.9, wrong=2).better_than(start)  # worse abstention
     assert not _score(0.9, 0.9, wrong=1, tokens=101).better_than(start)  # more tokens
+    failing = tuning.Score(ac1=0.5, avg5=0.7, wrong_abstentions=1, tokens=50, model_failures=1)
+    assert not failing.better_than(start)  # cheaper because the model's answer failed
 
 
 def test_a_change_that_lowers_held_out_accuracy_is_refused() -> None:
