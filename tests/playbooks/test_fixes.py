@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from diagnose import playbook
+from typer.testing import CliRunner
+
+from diagnose import cli, playbook
 from diagnose.analysis import fixing
 from diagnose.domain import models
 from graphs import diagnosis
@@ -175,3 +177,16 @@ def test_a_factor_without_a_recorded_count_leaves_the_command_to_a_human() -> No
     (scale, *_) = diagnosis.proposals(_state(matched), evidence=[REPLICASETS])  # type: ignore[arg-type]
     assert "* 2 / 1 + 1" in scale["command"]
     assert scale["action"] is None
+
+
+def test_explain_shows_the_templates_parameters(tmp_path: Path) -> None:
+    text = GOOD.replace("fixes: [rollback]\n", "fixes: [rollback, {kind: scale, factor: 2}]\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(
+        cli.app,
+        ["playbooks", "explain", "orders are slow"],
+        env={"DIAGNOSE_PLAYBOOKS": str(path), "NO_COLOR": "1"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "fixes: rollback, scale (factor=2)" in result.stdout
