@@ -449,7 +449,11 @@ class _Builder:
             self._histogram(block, metric=metric, labels=labels, comps=comps, values=values)
         elif family == "summary":
             self._summary(block, metric=metric, labels=labels, comps=comps, values=values)
-        elif family == "counter" or _is_counter(metric):
+        elif (
+            family == "counter"
+            or _is_counter(metric)
+            or (family == "unknown" and _cumulative(values))
+        ):
             self._counter(block, metric=metric, labels=labels, comps=comps, values=values)
         else:
             self._gauge(block, metric=metric, labels=labels, comps=comps, values=values)
@@ -844,6 +848,16 @@ def _pod_total(labels: Mapping[str, str]) -> bool:
     """cAdvisor's pod-level cgroup series (``container=""`` or ``"POD"``) double-count."""
     name = labels.get("__name__", "")
     return name.startswith("container_") and labels.get("container", "x") in ("", "POD")
+
+
+def _cumulative(values: Array) -> bool:
+    """Whether series of a metric whose name does not say its type only ever go up: a counter
+    exported without the ``_total`` suffix (ingress-nginx's ``..._requests``, exporters of the
+    0.0.4 text format era). At least ten moves, at most 1 % of them down (resets); steps
+    that repeat a sample (a grid finer than the scrape interval) are not moves."""
+    steps = np.diff(values, axis=1)
+    moves = steps[np.isfinite(steps) & (steps != 0)]
+    return bool(moves.size >= 10 and (moves < 0).sum() <= 0.01 * moves.size)
 
 
 def _is_counter(metric: str) -> bool:

@@ -194,3 +194,44 @@ def test_a_slow_route_is_scored_on_its_own() -> None:
     rise = np.nanmedian(search[after]) / np.nanmedian(search[before])
     assert rise > 10
     assert np.nanmedian(whole[after]) / np.nanmedian(whole[before]) < rise / 1.5
+
+
+def test_a_counter_without_its_suffix_is_read_as_a_rate() -> None:
+    """ingress-nginx's ``nginx_ingress_controller_requests`` only ever goes up: its rate and its
+    5xx ratio are signals, not its running total. A gauge of unknown type that goes up and down
+    stays a gauge."""
+    t = syn.times() - syn.START.timestamp()
+    window = models.Window(syn.START, syn.START + timedelta(seconds=float(t[-1])))
+    labels = {"namespace": "claims", "service": "web", "ingress": "web"}
+    ok = _counter(
+        "nginx_ingress_controller_requests", {**labels, "status": "200"}, np.full(t.size, 20.0)
+    )
+    failed = _counter(
+        "nginx_ingress_controller_requests", {**labels, "status": "503"}, np.full(t.size, 0.2)
+    )
+    merged = models.Evidence.make(
+        source="prometheus",
+        query=ok.query,
+        window=window,
+        status=models.Status.OK,
+        summary="2 series",
+        raw=[*ok.raw, *failed.raw],
+    )
+    wobbling = np.sin(t / 300) + 5
+    gauge = _counter("web_queue_size_now", labels, np.zeros(t.size))
+    gauge = models.Evidence.make(
+        source="prometheus",
+        query=gauge.query,
+        window=window,
+        status=models.Status.OK,
+        summary="1 series",
+        raw=[{**gauge.raw[0], "v": list(wobbling)}],
+    )
+    found = signals.build_signals([merged, gauge], window=window)
+    rows = {(i.metric, i.kind, i.detail): found.values[k] for k, i in enumerate(found.info)}
+    (rate,) = [v for (m, k, _), v in rows.items() if m.startswith("nginx") and k == "traffic"]
+    ratio = rows[("nginx_ingress_controller_requests", "errors", "error ratio")]
+    assert abs(np.nanmedian(rate) - 20.2) < 0.01
+    assert abs(np.nanmedian(ratio) - 0.2 / 20.2) < 1e-6
+    (queue,) = [v for (m, _, _), v in rows.items() if m == "web_queue_size_now"]
+    assert np.nanmax(queue) > 5.9 and np.nanmin(queue) < 4.1
