@@ -386,12 +386,16 @@ def running_stack(
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, server=server, log=workdir / "serve.log")
+        # In a cluster the API and the workers are separate pods (the chart's two Deployments);
+        # on one small machine the workers' diagnoses would otherwise take the API's CPU, so
+        # they run at a lower scheduling priority, as a stand-in for their own pods.
         spawned = [
             _spawn(
                 [bin_dir / "diagnose", "worker", "--concurrency", "2"],
                 env=env,
                 log=workdir / f"worker-{n}.log",
                 stack=stack,
+                nice=10,
             )
             for n in range(workers)
         ]
@@ -401,11 +405,14 @@ def running_stack(
 
 
 def _spawn(
-    argv: list[Path | str], *, env: dict[str, str], log: Path, stack: ExitStack
+    argv: list[Path | str], *, env: dict[str, str], log: Path, stack: ExitStack, nice: int = 0
 ) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = stack.enter_context(log.open("wb"))
-    child = subprocess.Popen([str(a) for a in argv], env=env, stdout=out, stderr=subprocess.STDOUT)
+    prefix = ["nice", "-n", str(nice)] if nice else []  # nice(1) execs: same pid
+    child = subprocess.Popen(
+        [*prefix, *(str(a) for a in argv)], env=env, stdout=out, stderr=subprocess.STDOUT
+    )
     stack.callback(_stop, child)
     return child
 
