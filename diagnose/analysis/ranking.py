@@ -59,6 +59,9 @@ class ConfidencePolicy:
     change of their own explains: with one, the workload itself is the simpler explanation."""
     node_symptom: float = 0.5
     """The workloads a blamed node hosts are its symptoms: their ordering score × this."""
+    drift_fit: float = 0.75
+    """An unexplained component already drifting up before the window's data: its start, and
+    so its cause, cannot be placed."""
     cause_weights: tuple[tuple[str, float], ...] = ()
     """Optional (cause kind, factor) pairs on the ordering score of that kind's hypotheses
     (a playbook's ``weights``); kinds not named keep factor 1."""
@@ -341,6 +344,9 @@ def _component_draft(
     kind, fit = _unexplained_kind(component)
     why = _describe(component)
     note = f"; {len(after)} change(s) came after the onset" if after else ""
+    if began and component.onset and began < component.onset:
+        fit *= policy.drift_fit  # no start to point at: rising since before the data
+        note += "; it was already rising when the data begins"
     return Draft(
         kind,
         component.component,

@@ -140,6 +140,7 @@ def test_a_change_landing_on_a_drift_already_under_way_does_not_explain_it() -> 
         change_at=2900,
     )
     assert drift.component == "report" and drift.change is None
+    assert "already rising when the data begins" in drift.summary
     step = _top(
         _latency_incident(
             {"report_latency_p95_seconds": jump, "report_latency_mean_seconds": 0.8 * jump}
