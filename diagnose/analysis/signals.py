@@ -42,6 +42,8 @@ ROUTE_LABELS = ("http_route", "route", "uri", "handler", "grpc_method", "source_
 """Labels that cut a service's requests into slices (its routes, or its callers for a mesh that
 sees no routes): a slow or failing slice is scored on its own, so the rest of the traffic
 cannot hide it."""
+RESTART_WINDOW_S = 600.0
+"""Restart counters are read as restarts over this trailing window, not as a rate."""
 ROUTE_MIN_SHARE = 0.05
 """A slice is scored when it carries at least this share of its component's requests."""
 MAX_ROUTES = 8
@@ -543,16 +545,23 @@ class _Builder:
         kind, direction = classify(metric)
         if metric.endswith("_count") and kind in ("latency", "other", "database"):
             kind, direction = "traffic", 0  # a histogram's or summary's count is a request rate
+        values, template = rates, f"sum(rate({{sel}}[{self._range()}]))"
+        if kind == "restarts":
+            # rare events: a crash loop restarts every few minutes, so its rate is mostly 0 and
+            # its median after the onset too; the count over the last RESTART_WINDOW_S is not
+            width = max(1, round(RESTART_WINDOW_S / self.grid.step))
+            values = _rolling_sum(np.nan_to_num(rates) * self.grid.step, width)
+            template = f"sum(increase({{sel}}[{int(RESTART_WINDOW_S)}s]))"
         self._grouped(
             block,
             metric=metric,
             labels=labels,
             comps=comps,
-            values=rates,
+            values=values,
             kind=kind,
             direction=direction,
             how="sum",
-            template=f"sum(rate({{sel}}[{self._range()}]))",
+            template=template,
         )
         self._error_ratio(block, metric=metric, labels=labels, comps=comps, rates=rates)
 

@@ -236,3 +236,23 @@ def test_a_counter_without_its_suffix_is_read_as_a_rate() -> None:
     assert abs(np.nanmedian(ratio) - 0.2 / 20.2) < 1e-6
     (queue,) = [v for (m, _, _), v in rows.items() if m == "web_queue_size_now"]
     assert np.nanmax(queue) > 5.9 and np.nanmin(queue) < 4.1
+
+
+def test_a_crash_loop_reads_as_restarts_over_the_last_minutes() -> None:
+    """One restart every three minutes from minute 40: the per-second rate is 0 at almost every
+    point (its median too), the count over the last ten minutes is 3 or more throughout."""
+    t = syn.times() - syn.START.timestamp()
+    per_second = np.zeros(t.size)
+    per_second[(t >= 2400) & (t % 180 == 0)] = 1 / syn.STEP
+    restarts = _counter(
+        "kube_pod_container_status_restarts_total",
+        {"namespace": "claims", "pod": "policy-7d9f8c6b5d-x2x9q", "container": "policy"},
+        per_second,
+    )
+    window = models.Window(syn.START, syn.START + timedelta(seconds=float(t[-1])))
+    found = signals.build_signals([restarts], window=window)
+    (row,) = [i for i, info in enumerate(found.info) if info.kind == "restarts"]
+    assert "increase(" in found.info[row].query
+    values = found.values[row]
+    assert np.nanmax(values[t < 2400]) == 0
+    assert np.nanmin(values[t >= 3000]) >= 3
