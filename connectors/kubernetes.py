@@ -432,16 +432,40 @@ def _configmap(obj: Obj) -> ConfigPayload:
     binary = {str(k): str(v) for k, v in (obj.get("binaryData") or {}).items()}
     items = sorted(data.items()) + sorted(("binary:" + k, v) for k, v in binary.items())
     digest = hashlib.sha256(json.dumps(items, separators=(",", ":")).encode()).hexdigest()
-    return _config("configmap", obj, keys=sorted([*data, *binary]), digest=f"sha256:{digest}")
+    return _config(
+        "configmap",
+        obj,
+        keys=sorted([*data, *binary]),
+        digest=f"sha256:{digest}",
+        drifted=drifted_keys(obj),
+    )
+
+
+def drifted_keys(obj: Obj) -> list[str]:
+    """Keys of a ConfigMap's ``data`` that differ from its last ``kubectl apply`` (edited
+    since, or added), read from the last-applied annotation, which is never kept. Empty when
+    there is no annotation or it cannot be read."""
+    meta = obj.get("metadata") or {}
+    text = (meta.get("annotations") or {}).get("kubectl.kubernetes.io/last-applied-configuration")
+    if not text:
+        return []
+    try:
+        applied = json.loads(text).get("data") or {}
+    except (ValueError, AttributeError):
+        return []
+    live = obj.get("data") or {}
+    return sorted(k for k in {*applied, *live} if str(applied.get(k)) != str(live.get(k)))
 
 
 def _secret(obj: Obj) -> ConfigPayload:
     """Metadata only: whatever else the server sent is not looked at."""
     meta = obj.get("metadata") or {}
-    return _config("secret", {"metadata": meta}, keys=_managed_keys(meta), digest="")
+    return _config("secret", {"metadata": meta}, keys=_managed_keys(meta), digest="", drifted=[])
 
 
-def _config(kind: str, obj: Obj, *, keys: list[str], digest: str) -> ConfigPayload:
+def _config(
+    kind: str, obj: Obj, *, keys: list[str], digest: str, drifted: list[str]
+) -> ConfigPayload:
     meta = obj.get("metadata") or {}
     created = _time(meta.get("creationTimestamp")) or ""
     return {
@@ -454,6 +478,7 @@ def _config(kind: str, obj: Obj, *, keys: list[str], digest: str) -> ConfigPaylo
         "annotations": _annotations(meta),
         "keys": keys,
         "digest": digest,
+        "drifted": drifted,
     }
 
 

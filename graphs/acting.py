@@ -64,11 +64,12 @@ def _dry_run(
 ) -> tuple[dict[str, Any], list[models.Evidence]]:
     action = fix.get("action")
     if not action:
-        note = (
-            "not run by the agent: it never writes to the database; run the check shown"
-            if "/" in fix["target"] and fix["target"].startswith("postgres/")
-            else "no server-side dry run: this fix needs a human's input (see the command)"
-        )
+        if fix["target"].startswith("postgres/"):
+            note = "not run by the agent: it never writes to the database; run the check shown"
+        elif "<" in fix["command"]:
+            note = "no server-side dry run: this fix needs a human's input (see the command)"
+        else:  # exact, but carried out by a human only: the agent never writes ConfigMaps
+            note = "not run by the agent, which never changes ConfigMaps: run the check shown"
         fix = fix | {"patch": None}
         return _digested(fix, run_id) | {
             "dry_run_result": {"outcome": "not run", "message": note}

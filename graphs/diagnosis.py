@@ -452,6 +452,12 @@ def proposals(
         if e.source == "kubernetes" and "replicasets" in e.query and isinstance(e.raw, list)
         for item in e.raw
     ]
+    configs = [
+        item
+        for e in evidence
+        if e.source == "kubernetes" and "configmaps" in e.query and isinstance(e.raw, list)
+        for item in e.raw
+    ]
     verify = verify_queries(correlation)
     levels = verify_levels(correlation)
     matched = state.get("playbook") or {}
@@ -462,6 +468,7 @@ def proposals(
         verify_queries=verify,
         sizing=_sizing(matched, evidence=evidence),
         min_confidence=min_confidence,
+        configs=configs,
     )
     plain = [f.to_dict() for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in state.get("db_fixes", [])}

@@ -46,6 +46,7 @@ def propose_fixes(
     limit: int = 3,
     sizing: Sizing | None = None,
     min_confidence: float = MIN_CONFIDENCE,
+    configs: Sequence[Mapping[str, Any]] = (),
 ) -> list[models.Fix]:
     """One fix (at most) per hypothesis, for the best ``limit`` hypotheses that reach
     ``min_confidence``. A namespace that is not a Kubernetes name gets no fix at all: commands
@@ -65,6 +66,7 @@ def propose_fixes(
             replicasets=replicasets,
             verify=verify,
             sizing=sizing or Sizing(),
+            configs=configs,
         )
         if fix is not None:
             fixes.append(fix)
@@ -91,6 +93,7 @@ def _fix_for(
     replicasets: Sequence[Mapping[str, Any]],
     verify: str,
     sizing: Sizing,
+    configs: Sequence[Mapping[str, Any]] = (),
 ) -> models.Fix | None:
     kind = hypothesis.kind
     if kind is models.CauseKind.DEPLOY and hypothesis.change:
@@ -98,7 +101,9 @@ def _fix_for(
             hypothesis, index=index, namespace=namespace, rs=replicasets, verify=verify
         )
     if kind is models.CauseKind.CONFIG and hypothesis.change:
-        return _config_revert(hypothesis, index=index, namespace=namespace, verify=verify)
+        return _config_revert(
+            hypothesis, index=index, namespace=namespace, verify=verify, configs=configs
+        )
     if kind is models.CauseKind.RESOURCE and hypothesis.change:
         return _raise_limits(
             hypothesis,
@@ -307,26 +312,53 @@ def _multiplied(limits: Mapping[str, str], *, by: float) -> dict[str, str]:
 
 
 def _config_revert(
-    hypothesis: models.Hypothesis, *, index: int, namespace: str, verify: str
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    namespace: str,
+    verify: str,
+    configs: Sequence[Mapping[str, Any]] = (),
 ) -> models.Fix | None:
+    """Back to what ``kubectl apply`` last applied when the object was edited since (its
+    last-applied annotation holds that content, so the command is exact); otherwise back to
+    the version kept in version control, which the command names for the human to supply."""
     match = _REF.match(hypothesis.change or "")
     if not match or match["kind"] not in ("configmap", "secret"):
         return None
     target = f"{match['kind']}/{match['name']}"
+    ns = _ns(namespace)
+    restart = f"kubectl rollout restart deployment/{hypothesis.component}{ns}"
+    save = f"kubectl get {target}{ns} -o yaml > {match['name']}.now.yaml"
+    payload = next(
+        (c for c in configs if c.get("kind") == match["kind"] and c.get("name") == match["name"]),
+        {},
+    )
+    drifted = list(payload.get("drifted") or [])
+    if match["kind"] == "configmap" and drifted:
+        applied = f"kubectl apply view-last-applied {target}{ns} -o yaml"
+        command = f"{save} && {applied} | kubectl apply{ns} -f - && {restart}"
+        dry_run = f"{applied} | kubectl apply{ns} -f - --dry-run=server"
+        rollback = f"kubectl replace -f {match['name']}.now.yaml && {restart}"
+        keys = ", ".join(drifted[:8])
+        blast = (
+            f"every workload that mounts {target}; keys set back to their last applied values: "
+            f"{keys} (a key added since that apply is kept: remove it by hand if it matters)"
+        )
+    else:
+        command = f"kubectl apply{ns} -f <the previous {target} from version control> && {restart}"
+        dry_run = f"kubectl apply{ns} -f <previous {target}> --dry-run=server"
+        rollback = f"re-apply the current {target} (save it first: {save})"
+        blast = f"every workload that mounts {target}"
     return models.Fix(
         id=f"fix-{index + 1}",
         kind="config_revert",
         target=target,
-        command=(
-            f"kubectl apply{_ns(namespace)} -f <the previous {target} from version control>"
-            f" && kubectl rollout restart deployment/{hypothesis.component}{_ns(namespace)}"
-        ),
-        dry_run=f"kubectl apply{_ns(namespace)} -f <previous {target}> --dry-run=server",
-        rollback=f"re-apply the current {target} (save it first: "
-        f"kubectl get {target}{_ns(namespace)} -o yaml)",
+        command=command,
+        dry_run=dry_run,
+        rollback=rollback,
         verify=verify,
         risk=models.Risk.MEDIUM,
-        blast_radius=f"every workload that mounts {target}",
+        blast_radius=blast,
         hypothesis=index,
     )
 

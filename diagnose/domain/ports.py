@@ -62,6 +62,9 @@ class ConfigPayload(TypedDict):
     annotations: dict[str, str]
     keys: list[str]
     digest: str  # sha256 of the data, so two reads can be compared without the data
+    # ConfigMaps: data keys whose live value differs from what `kubectl apply` last applied
+    # (its last-applied annotation), or that apply never set: names only, never values.
+    drifted: list[str]
 
 
 class ContainerStatusPayload(TypedDict):

@@ -112,6 +112,8 @@ OBJECTS: list[dict[str, Any]] = [
         "kind": "ConfigMap",
         "metadata": _meta(
             "checkout-config",
+            # applied with b=3 and c, then edited: b is now 2 and c is gone
+            annotations={LAST_APPLIED: json.dumps({"data": {"a": "1", "b": "3", "c": "gone"}})},
             managedFields=[
                 {"manager": "kubectl", "operation": "Update", "time": "2026-01-05T00:00:00Z"},
                 {"manager": "helm", "operation": "Update", "time": "2026-01-10T09:55:00Z"},
@@ -270,6 +272,9 @@ def test_configmaps_carry_keys_digest_and_last_managed_time(kube_url: str, conne
     assert configmap["updated"] == "2026-01-10T09:55:00Z"
     assert configmap["created"] == "2026-01-01T00:00:00Z"
     assert configmap["digest"].startswith("sha256:") and len(configmap["digest"]) == 71
+    assert configmap["drifted"] == ["b", "c"]  # names of what changed since the last apply
+    assert LAST_APPLIED not in configmap["annotations"]
+    assert "gone" not in json.dumps(configmap)  # never a value
 
 
 @pytest.mark.lab

@@ -164,7 +164,17 @@ def config(obj: Obj) -> dict[str, Any]:
         "annotations": dict(meta.get("annotations") or {}),
         "keys": sorted(data),
         "digest": digest,
+        "drifted": [] if secret else _drifted(obj),
     }
+
+
+def _drifted(obj: Obj) -> list[str]:
+    meta = obj.get("metadata") or {}
+    text = (meta.get("annotations") or {}).get("kubectl.kubernetes.io/last-applied-configuration")
+    if not text:
+        return []
+    applied, live = json.loads(text).get("data") or {}, obj.get("data") or {}
+    return sorted(k for k in {*applied, *live} if str(applied.get(k)) != str(live.get(k)))
 
 
 def event(obj: Obj) -> dict[str, Any]:
