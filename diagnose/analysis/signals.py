@@ -773,10 +773,13 @@ class _Builder:
 
     def _note_edges(self, labels: list[dict[str, str]]) -> None:
         for item in labels:
+            outbound = item.get("dst_deployment")  # Linkerd's proxy, on the caller's pod
             caller = item.get("source_workload") or (
-                _component_plain(item) if any(c in item for c in CLIENT_LABELS) else None
+                _component_plain(item)
+                if outbound or any(c in item for c in CLIENT_LABELS)
+                else None
             )
-            callee = item.get("destination_workload") or _callee(item)
+            callee = item.get("destination_workload") or outbound or _callee(item)
             if caller and callee and caller not in (callee, "unknown"):
                 self.edges.add((caller, callee))
 

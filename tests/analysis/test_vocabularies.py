@@ -256,3 +256,21 @@ def test_a_crash_loop_reads_as_restarts_over_the_last_minutes() -> None:
     values = found.values[row]
     assert np.nanmax(values[t < 2400]) == 0
     assert np.nanmin(values[t >= 3000]) >= 3
+
+
+def test_a_linkerd_outbound_series_is_a_call_edge() -> None:
+    """Linkerd's proxy on the caller's pod reports ``direction="outbound"`` with the callee in
+    ``dst_deployment``: the caller calls the callee."""
+    t = syn.times()
+    labels = {
+        "namespace": "claims",
+        "deployment": "planner",
+        "pod": "planner-7d9f8c6b5d-x2x9q",
+        "direction": "outbound",
+        "dst_deployment": "geo",
+        "status_code": "200",
+    }
+    record = _counter("response_total", labels, np.full(t.size, 3.0))
+    window = models.Window(syn.START, syn.START + timedelta(seconds=syn.STEP * (t.size - 1)))
+    found = signals.build_signals([record], window=window)
+    assert ("planner", "geo") in found.edges

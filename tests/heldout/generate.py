@@ -260,6 +260,72 @@ class Writer(base.MetricsWriter):
                 exists=exists,
             )
 
+    def linkerd(self) -> None:
+        """Linkerd proxies: inbound on the callee's pod, outbound (``dst_deployment``) on the
+        caller's, latency in milliseconds, per pod, no route."""
+        ns = self.w.namespace
+        common = {"control_plane_ns": "linkerd", "job": "linkerd-proxy", "namespace": ns}
+        rows = []  # (labels, rate, median, sigma, service, exists)
+        for r, parts in self.served():
+            sigma = r.sigma + r.sigma_add
+            for pod, share, exists in self.pod_shares(r.service):
+                base_labels = {**common, "deployment": r.service, "pod": pod.name}
+                rate = sum(x for _, x in parts) * r.served * share
+                for code, ratio, cls in (
+                    ("200", 1 - r.server_err, "success"),
+                    ("500", r.server_err, "failure"),
+                ):
+                    labels = {
+                        **base_labels,
+                        "authority": f"{r.service}.{ns}.svc.cluster.local:8080",
+                        "classification": cls,
+                        "direction": "inbound",
+                        "status_code": code,
+                    }
+                    rows.append((labels, rate * ratio, r.median, sigma, r.service, exists))
+            for source, rate in parts:
+                if not source:
+                    continue
+                for pod, share, exists in self.pod_shares(source):
+                    for code, ratio, cls in (
+                        ("200", 1 - r.err, "success"),
+                        ("500", r.err, "failure"),
+                    ):
+                        labels = {
+                            **common,
+                            "authority": f"{r.service}.{ns}.svc.cluster.local:8080",
+                            "classification": cls,
+                            "deployment": source,
+                            "direction": "outbound",
+                            "dst_deployment": r.service,
+                            "dst_namespace": ns,
+                            "pod": pod.name,
+                            "status_code": code,
+                        }
+                        median = r.median + 0.0008
+                        rows.append((labels, rate * share * ratio, median, sigma, source, exists))
+        self.family("response", "counter", "Total count of HTTP responses.")
+        for labels, rate, _, _, service, exists in rows:
+            self.counter("response_total", labels, rate, target=f"otel/{service}", exists=exists)
+        self.family(
+            "response_latency_ms",
+            "histogram",
+            "Elapsed times between a request's "
+            "headers being received and its response stream completing",
+        )
+        for labels, rate, median, sigma, service, exists in rows:
+            self.hist(
+                "response_latency_ms",
+                labels,
+                rate=rate,
+                median=median,
+                sigma=sigma,
+                target=f"otel/{service}",
+                bounds=ISTIO_MS,
+                scale=1000.0,
+                exists=exists,
+            )
+
     def otel(self) -> None:
         """OTLP stored by Prometheus: no service_name on the series, only job and instance."""
         ns = self.w.namespace
@@ -742,6 +808,36 @@ MEDIA = _shop(
     {"playlists": {"PAGE_SIZE": "50", "AUTOPLAY": "true"}},
 )
 
+LOGISTICS = _shop(
+    {
+        "dispatch-api": (2, "1", "512Mi", 170 * MIB, 0.002, "3.1.4", 52),
+        "route-planner": (2, "1", "768Mi", 330 * MIB, 0.006, "1.8.0", 19),
+        "geo-index": (2, "1", "1Gi", 540 * MIB, 0.009, "0.30.2", 27),
+        "fleet-status": (1, "500m", "256Mi", 100 * MIB, 0.002, "2.0.3", 11),
+    },
+    lambda: [
+        R(
+            "dispatch-api",
+            "/v1/dispatch",
+            "POST",
+            0.006,
+            entry_rate=14.0,
+            error=0.0,
+            calls=(("route-planner POST /plan", 1.0), ("fleet-status GET /vehicles", 1.0)),
+        ),
+        R(
+            "route-planner",
+            "/plan",
+            "POST",
+            0.012,
+            error=0.0,
+            calls=(("geo-index GET /nearest", 3.0),),
+        ),
+        R("geo-index", "/nearest", "GET", 0.004, sigma=0.4, error=0.0),
+        R("fleet-status", "/vehicles", "GET", 0.003, sigma=0.3, error=0.0),
+    ],
+)
+
 ANALYTICS = _shop(
     {
         "report-api": (2, "1", "512Mi", 200 * MIB, 0.003, "1.40.2", 62),
@@ -998,6 +1094,48 @@ def ingress_traffic_surge() -> base.Incident:
     )
 
 
+def linkerd_cpu_throttling() -> base.Incident:
+    world = World(
+        name="linkerd-cpu-throttling",
+        end=utc("2026-05-19T09:35:00Z"),
+        shop=LOGISTICS,
+        namespace="logistics",
+        style="linkerd",
+    )
+    world.rollout("fleet-status", utc("2026-05-19T08:52:00Z"), tag="2.0.4")  # harmless
+    rev = world.rollout(
+        "geo-index", utc("2026-05-19T09:24:10Z"), cpu_limit="150m", manager="kubectl-edit"
+    )
+    share = world.revision_share("geo-index", rev)
+    nearest = world.route("geo-index GET /nearest")
+    nearest.latency_mult = 1 + 4 * share
+    nearest.sigma_add = 0.3 * share
+    world.compute()
+    detail = (
+        "kubectl edit lowers geo-index's CPU limit from 1 to 150m (same image); CFS throttles "
+        "most periods and its lookups slow ~5x; route-planner calls it three times per plan "
+        "and dispatch-api's latency follows. A fleet-status rollout 30 minutes earlier is "
+        "unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace logistics (Linkerd mesh): dispatch latency alert.",
+        _alert(
+            world,
+            "2026-05-19T09:32:00Z",
+            service="dispatch-api",
+            severity="warning",
+            title="DispatchLatencyHigh: dispatch-api p95 above 150ms for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "resource", "geo-index", change=f"deployment/geo-index@{rev.number}", detail=detail
+            ),
+            "fix": "raise_limits",
+        },
+    )
+
+
 def drift_decoy_deploy() -> base.Incident:
     """No clear cause: a slow drift that began long before the only change (abstain)."""
     world = World(
@@ -1035,6 +1173,7 @@ SCENARIOS: dict[str, Callable[[], base.Incident]] = {
     "grpc-slow-downstream": grpc_slow_downstream,
     "spring-oomkill": spring_oomkill,
     "ingress-traffic-surge": ingress_traffic_surge,
+    "linkerd-cpu-throttling": linkerd_cpu_throttling,
     "drift-decoy-deploy": drift_decoy_deploy,
 }
 
