@@ -393,6 +393,7 @@ def budget_from_settings(settings: config.Settings) -> reasoning.Budget:
         max_seconds=settings.llm_max_seconds,
         max_prompt_tokens=settings.llm_max_prompt_tokens,
         max_completion_tokens=settings.llm_max_session_completion_tokens,
+        digest_interleave=settings.llm_digest_interleave,
     )
 
 

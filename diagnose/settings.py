@@ -160,6 +160,12 @@ class Settings(BaseModel):
     """``DIAGNOSE_LLM_RETRIES``: repeats of a request refused, or answered 429/5xx. A request that
     timed out is not repeated: it already cost a whole timeout."""
 
+    llm_digest_interleave: bool = False
+    """``DIAGNOSE_LLM_DIGEST_INTERLEAVE``: order the digest's evidence round-robin across the
+    candidates (each one's first piece, then each one's second, …) instead of all of the
+    leader's first. When the prompt budget trims the digest, interleaving keeps evidence for
+    the alternatives in front of the model; ``diagnose tune`` can try it."""
+
     llm_max_steps: int = Field(8, ge=1, le=100)
     """``DIAGNOSE_LLM_MAX_STEPS``: chat requests in one diagnosis (tool turns, the answer and its
     one repair)."""

@@ -84,6 +84,7 @@ MODEL_STEPS: dict[str, tuple[Callable[[float], float], Callable[[float], float]]
     "llm_max_steps": (lambda v: v - 2, lambda v: v + 2),
     "llm_temperature": (lambda v: v - 0.3, lambda v: v + 0.3),
     "llm_top_p": (lambda v: v - 0.05, lambda v: v + 0.05),
+    "llm_digest_interleave": (lambda v: 0.0, lambda v: 1.0),  # off, on
 }
 """The model's knobs (settings fields) and their step down and up. Steps down come first:
 they are the ones that can save tokens."""
@@ -93,8 +94,10 @@ MODEL_LIMITS = {
     "llm_max_steps": (1.0, 100.0),
     "llm_temperature": (0.0, 2.0),
     "llm_top_p": (0.05, 1.0),
+    "llm_digest_interleave": (0.0, 1.0),
 }
 _WHOLE = frozenset({"llm_max_prompt_tokens", "llm_max_completion_tokens", "llm_max_steps"})
+_FLAGS = frozenset({"llm_digest_interleave"})  # on (1) or off (0)
 NO_MODEL = (
     "model knobs skipped: no language model is configured (DIAGNOSE_LLM_BASE_URL is unset), "
     "and without one the digest size, sampling and step budget change neither accuracy nor "
@@ -232,7 +235,10 @@ def model_knobs_of(settings: Settings) -> dict[str, float]:
 def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
     if settings is None or not settings.llm_base_url:
         return None
-    values = {k: int(v) if k in _WHOLE else v for k, v in knobs.get(MODEL, {}).items()}
+    values: dict[str, Any] = {
+        k: int(v) if k in _WHOLE else bool(v) if k in _FLAGS else v
+        for k, v in knobs.get(MODEL, {}).items()
+    }
     tuned = settings.model_copy(update=values)
     reasoner = llm.OpenAIReasoner.from_settings(tuned)
     assert reasoner is not None  # a base URL is set
@@ -275,7 +281,11 @@ def _reason(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the ``reason`` node does, offline: the digest of the analysis, a session with the
     evidence reader as its one tool, the claims settled in code and merged in."""
-    digest = graph_reasoning.digest_of(state, evidence=evidence)  # type: ignore[arg-type]
+    digest = graph_reasoning.digest_of(
+        state,  # type: ignore[arg-type]
+        evidence=evidence,
+        interleave=model.budget.digest_interleave,
+    )
     tools = llm_reasoning.EvidenceToolbox.of(digest.evidence)
     outcome = model.reasoner.reason(digest, budget=model.budget, toolbox=tools)
     correlation = state["correlation"]
@@ -472,7 +482,9 @@ class Outcome:
             return {}
         before, after = self.start.get(MODEL, {}), self.final.get(MODEL, {})
         return {
-            f"DIAGNOSE_{knob.upper()}": f"{_plain(value):g}"
+            f"DIAGNOSE_{knob.upper()}": (
+                str(bool(value)).lower() if knob in _FLAGS else f"{_plain(value):g}"
+            )
             for knob, value in after.items()
             if before.get(knob) != value
         }

@@ -66,7 +66,9 @@ def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
         return {"reasoning": llm_reasoning.absent().to_dict()}
     store = runtime.context.store
     evidence = store.load(state["run_id"])
-    digest = digest_of(state, evidence=evidence)
+    digest = digest_of(
+        state, evidence=evidence, interleave=runtime.context.budget.digest_interleave
+    )
     tools = toolbox_for(state, runtime=runtime, digest=digest)
     outcome = reasoner.reason(digest, budget=runtime.context.budget, toolbox=tools)
     gathered = list(tools.gathered())
@@ -118,13 +120,20 @@ def toolbox_for(
 
 
 def digest_of(
-    state: DiagnosisState, *, evidence: Sequence[models.Evidence]
+    state: DiagnosisState, *, evidence: Sequence[models.Evidence], interleave: bool = False
 ) -> llm_reasoning.Digest:
-    """The compact picture a model reasons over: the candidates and what they rest on."""
+    """The compact picture a model reasons over: the candidates and what they rest on, the
+    leader's evidence first, or (``interleave``) each candidate's first piece, then each
+    one's second, so a trimmed digest still shows the alternatives' evidence."""
     correlation = state.get("correlation") or {}
     hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
     trigger = models.Trigger.from_dict(state["trigger"])
-    cited = [ev for h in hypotheses[:5] for ev in (*h.evidence, *h.counter_evidence)]
+    per_candidate = [[*h.evidence, *h.counter_evidence] for h in hypotheses[:5]]
+    if interleave:
+        depth = max((len(ids) for ids in per_candidate), default=0)
+        cited = [ids[n] for n in range(depth) for ids in per_candidate if n < len(ids)]
+    else:
+        cited = [ev for ids in per_candidate for ev in ids]
     by_id = {e.id: e for e in evidence}
     derived = [e.id for e in evidence if e.source == "analysis"]
     chosen = list(dict.fromkeys([*cited, *derived]))[:MAX_DIGEST_EVIDENCE]

@@ -62,6 +62,7 @@ class Budget:
     max_seconds: float = 300.0
     max_prompt_tokens: int = 16_000
     max_completion_tokens: int = 16_000
+    digest_interleave: bool = False  # which evidence comes first when the digest is trimmed
 
     def __post_init__(self) -> None:
         bounds = (self.max_steps, self.max_tokens, self.max_prompt_tokens)
