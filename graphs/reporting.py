@@ -77,5 +77,5 @@ def _playbook(state: DiagnosisState) -> dict[str, Any] | None:
     matched = state.get("playbook")
     if not matched:
         return None
-    keys = ("name", "file", "matched_by", "queries", "probes", "fixes")
+    keys = ("name", "file", "matched_by", "queries", "probes", "fixes", "fix_templates")
     return {k: matched.get(k) for k in keys}

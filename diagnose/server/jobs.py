@@ -116,7 +116,10 @@ def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) 
     if result["abstained"] or not hypotheses:
         lines.append("No confident root cause: the evidence is too weak to name one.")
     for rank, hypothesis in enumerate(hypotheses[:2], start=1):
-        label = "Likely cause" if rank == 1 else "Also possible"
+        if result["abstained"]:
+            label = "Best lead, not confident" if rank == 1 else "Another lead"
+        else:
+            label = "Likely cause" if rank == 1 else "Also possible"
         lines.append(f"{label} ({hypothesis['confidence']:.0%}): {hypothesis['summary']}")
         if rank == 1 and hypothesis.get("evidence"):
             lines.append("Evidence: " + ", ".join(hypothesis["evidence"][:4]))
@@ -124,6 +127,7 @@ def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) 
         lines.append(
             f"Proposed fix {fix['id']}: {fix['kind']} {fix['target']} "
             "(needs approval; nothing was changed)"
+            + (f" [{fix['outside_playbook']}]" if fix.get("outside_playbook") else "")
         )
     lines += [f"Note: {note}" for note in result["notes"][:3]]
     where = f"{public_url.rstrip('/')}/api/v1/runs/{run_id}" if public_url else None

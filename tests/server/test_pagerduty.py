@@ -117,6 +117,33 @@ def test_the_note_is_short_and_links_to_the_run() -> None:
     assert max(len(line) for line in lines) < 120
 
 
+def test_the_note_of_an_abstaining_run_calls_its_leader_a_lead_not_a_cause() -> None:
+    state: Any = {
+        "run_id": "run-2",
+        "trigger": {"title": "t", "service": "frontend", "namespace": "shop"},
+        "correlation": {
+            "hypotheses": [
+                {
+                    "kind": "resource",
+                    "component": "frontend",
+                    "change": None,
+                    "confidence": 0.2,
+                    "summary": "frontend latency up, nothing explains it",
+                    "evidence": ["ev-a"],
+                    "counter_evidence": [],
+                    "onset": None,
+                }
+            ],
+            "abstained": True,
+        },
+        "fixes": [],
+    }
+    lines = jobs.note_text(state, run_id="run-2", public_url=None).splitlines()
+    assert "No confident root cause: the evidence is too weak to name one." in lines
+    assert "Best lead, not confident (20%): frontend latency up, nothing explains it" in lines
+    assert not any(line.startswith("Likely cause") for line in lines)
+
+
 def test_a_worker_diagnoses_then_posts_the_findings_on_the_incident(
     client: pagerduty.PagerDutyClient, fake: FakePagerDuty, settings: Any
 ) -> None:
