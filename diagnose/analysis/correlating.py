@@ -209,6 +209,7 @@ def _traffic(
         ranking.precedence(ch.at, c.onset, policy=policy) >= _EXPLAINS_SURGE
         and components_.same_workload(ch.component, c.component)
         and ch.kind is not models.ChangeKind.RESTART
+        and not ranking.adds_capacity(ch)  # more replicas make no requests
         for ch in changes
         for c in ranked
         if c.anomalous

@@ -32,6 +32,9 @@ class ConfidencePolicy:
 
     abstain_below: float = 0.35
     """The best hypothesis needs at least this confidence, else the analysis abstains."""
+    tie_margin: float = 0.05
+    """A leader whose ordering score is within this share of the runner-up's is a coin flip
+    between two explanations: its relative confidence fades to half at an exact tie."""
     strength_scale: float = 10.0
     """Strength ``1 - exp(-score / strength_scale)``: a 10σ component gives 0.63."""
     near_s: float = 900.0
@@ -114,6 +117,20 @@ def precedence(change_at: datetime, onset: datetime | None, *, policy: Confidenc
     return max(0.05, math.exp(-(lead - policy.near_s) / policy.decay_s))
 
 
+def adds_capacity(change: models.Change) -> bool:
+    """A scale-up: more replicas of the same pods. It answers load (an autoscaler's or an
+    operator's response) and makes no requests of its own."""
+    return change.kind is models.ChangeKind.SCALE and change.detail.startswith("scaled up")
+
+
+def explains(change: models.Change, onset: datetime | None, *, policy: ConfidencePolicy) -> float:
+    """:func:`precedence` of a change over an onset, except that a scale-up landing after the
+    estimated onset is the response to it, not its cause (no slack for the estimate)."""
+    if adds_capacity(change) and (onset is None or change.at > onset):
+        return 0.0
+    return precedence(change.at, onset, policy=policy)
+
+
 def change_weight(change: models.Change) -> float:
     """How strongly a kind of change implicates its component; a rollout that changed only the
     pod template (a restart after a config edit) counts less than one that changed an image."""
@@ -182,9 +199,13 @@ def finish(
     best = drafts[0].score
     runner_up = drafts[1].score if len(drafts) > 1 else 0.0
     margin = (best - runner_up) / best if best > 0 else 0.0
+    tied = len(drafts) > 1 and margin < policy.tie_margin
+    tie = 0.5 + 0.5 * margin / policy.tie_margin if tied else 1.0
     out = []
     for index, draft in enumerate(drafts):
         relative = 0.4 + 0.6 * margin if index == 0 else 0.4 * draft.score / best if best else 0.0
+        if index < 2:  # the two sides of a near tie fade alike
+            relative *= tie
         strength = 1.0 - math.exp(-draft.strength / policy.strength_scale)
         confidence = max(0.0, min(1.0, strength * relative * draft.fit))
         out.append(
@@ -324,7 +345,7 @@ def _component_draft(
     mine = [c for c in changes if components_.same_workload(c.component, component.component)]
     # a drift already under way before its change-point onset: a change must precede the rise
     began = min(component.onset, component.since or component.onset) if component.onset else None
-    scored = [(precedence(c.at, began, policy=policy) * change_weight(c), c) for c in mine]
+    scored = [(explains(c, began, policy=policy) * change_weight(c), c) for c in mine]
     scored.sort(key=lambda pair: (-pair[0], -pair[1].at.timestamp()))
     after = [c for c in mine if began and (c.at - began).total_seconds() > policy.slack_s]
     evidence = [e for e in (component.evidence, *(s.evidence for s in component.signals[:2])) if e]

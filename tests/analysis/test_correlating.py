@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from diagnose.analysis import correlating
+from datetime import timedelta
+
+from diagnose.analysis import correlating, ranking
 from diagnose.domain import models
 from tests.support import synthetic as syn
 
@@ -164,3 +166,92 @@ def test_derived_evidence_reruns_as_promql_and_serialises() -> None:
     data = result.to_dict()
     assert data["hypotheses"][0]["component"] == "payment"
     assert isinstance(data["components"][0]["signals"], list)
+
+
+def _scaled(service: str, *, at: float, to: int, way: str = "up") -> list[models.Evidence]:
+    """A ScalingReplicaSet event on ``service``'s long-standing ReplicaSet (no rollout)."""
+    event = {
+        "object": f"deployment/{service}",
+        "namespace": syn.NAMESPACE,
+        "reason": "ScalingReplicaSet",
+        "type": "Normal",
+        "message": f"Scaled {way} replica set {service}-00000001a to {to} from 2",
+        "first": models.format_time(syn.at(at)),
+        "last": models.format_time(syn.at(at)),
+        "count": 1,
+    }
+    return [
+        models.Evidence.make(
+            source="kubernetes",
+            query=f"kubectl get events -n {syn.NAMESPACE} -o yaml",
+            window=None,
+            status=models.Status.OK,
+            summary="1 event",
+            raw=[event],
+        )
+    ]
+
+
+def test_a_scale_up_after_a_surge_began_is_its_response_not_its_cause() -> None:
+    """Traffic triples at 3000 s; an autoscaler scales frontend out a minute later: still
+    traffic, and the scale-up is not the change that explains anything."""
+    incident = syn.incident(syn.Fault("frontend", "traffic", 3000))
+    old = syn.replicaset(
+        "frontend", revision=1, created=syn.START - timedelta(days=3), image="frontend:1.0"
+    )
+    cluster = syn.cluster(replicasets=[old], window=incident.window) + _scaled(
+        "frontend", at=3060, to=5
+    )
+    result = _run(incident, cluster)
+    best = result.hypotheses[0]
+    assert (best.kind, best.component, best.change) == (
+        models.CauseKind.TRAFFIC,
+        "frontend",
+        None,
+    )
+    assert all(h.change is None for h in result.hypotheses if h.component == "frontend")
+
+
+def test_a_scale_down_right_after_the_onset_still_counts_within_the_onset_slack() -> None:
+    """Removing replicas can cause trouble: a scale-down within the onset's uncertainty still
+    explains its component (only scale-ups are held to landing before the onset)."""
+    incident = syn.incident(syn.Fault("catalog", "cpu", 3000))
+    old = syn.replicaset(
+        "catalog", revision=1, created=syn.START - timedelta(days=3), image="catalog:1.0"
+    )
+    cluster = syn.cluster(replicasets=[old], window=incident.window) + _scaled(
+        "catalog", at=3030, to=1, way="down"
+    )
+    best = _run(incident, cluster).hypotheses[0]
+    assert (best.component, best.change) == ("catalog", "deployment/catalog")
+
+
+def _draft(component: str, score: float) -> ranking.Draft:
+    return ranking.Draft(
+        kind=models.CauseKind.DEPLOY,
+        component=component,
+        score=score,
+        strength=60.0,
+        fit=1.0,
+        summary=f"rollout of {component} right before its onset",
+        evidence=(),
+        counter=(),
+        change=f"deployment/{component}@2",
+        onset=syn.at(3000),
+    )
+
+
+def test_two_equally_good_explanations_abstain_and_both_stay_on_top() -> None:
+    """Two rollouts, each right before its own component's equally strong onset: naming one
+    would be a coin flip, so the analysis abstains with both leading the list alike."""
+    policy = ranking.ConfidencePolicy()
+    hypotheses, abstained = ranking.finish(
+        [_draft("ranker", 10.0), _draft("profile", 9.9)], policy=policy
+    )
+    assert abstained
+    assert [h.component for h in hypotheses] == ["ranker", "profile"]
+    assert abs(hypotheses[0].confidence - hypotheses[1].confidence) < 0.02
+    clear, abstained = ranking.finish(
+        [_draft("ranker", 10.0), _draft("profile", 6.0)], policy=policy
+    )
+    assert not abstained and clear[0].confidence > 0.5
