@@ -6,12 +6,14 @@ generalises beyond the names it was tuned on.
 
 The cluster model (workloads, rollouts, ConfigMap edits, crash loops, daily traffic, noise,
 missed scrapes, cAdvisor and kube-state-metrics) is the bundled generator's; what differs is
-how the services report themselves:
+how the services report themselves (and, beyond rollouts, replica changes: an autoscaler's
+scale-out, a manual scale-in):
 
 - ``istio``: Envoy sidecars' ``istio_requests_total`` and ``istio_request_duration_milliseconds``
   (milliseconds), per pod, reported by the destination (and, for requests, by the source);
 - ``otel``: OpenTelemetry semantic conventions as Prometheus stores OTLP, resource attributes
-  in ``target_info`` and ``job="<service.namespace>/<service.name>"`` on every series;
+  in ``target_info`` and ``job="<service.namespace>/<service.name>"`` on every series (the
+  instrumented callers' ``http_client_request_duration_seconds`` too);
 - ``grpc``: go-grpc-prometheus' ``grpc_server_handled_total`` and
   ``grpc_server_handling_seconds`` scraped through a ServiceMonitor;
 - ``micrometer``: Spring Boot's ``http_server_requests_seconds`` and ``jvm_memory_used_bytes``;
@@ -63,6 +65,7 @@ class World(base.World):
         self.namespace = namespace
         self.style = style
         self.ingress: dict[str, str] = {}  # entry service → ingress name (ingress-nginx)
+        self.scaled: dict[str, tuple[int, int]] = {}  # workload → (first step, replicas before)
         super().__init__(name=name, end=end, shop=shop, window=WINDOW)
 
     def _revision(
@@ -71,6 +74,100 @@ class World(base.World):
         rev = super()._revision(name, number=number, when=when, tag=tag, cpu=cpu, mem=mem)
         rev.image = f"registry.internal/{self.namespace}/{name}:{tag}"
         return rev
+
+    def scale_out(self, name: str, at: datetime, *, to: int, hpa: str) -> None:
+        """A HorizontalPodAutoscaler raises the replicas of a workload (same revision): new
+        pods start, no new ReplicaSet, the Deployment's ``spec.replicas`` changes."""
+        w = self.workloads[name]
+        rev = w.current
+        before = w.replicas
+        ref = {
+            "kind": "HorizontalPodAutoscaler",
+            "name": hpa,
+            "uid": self.uid(),
+            "apiVersion": "autoscaling/v2",
+        }
+        self.event(
+            ref,
+            "SuccessfulRescale",
+            f"New size: {to}; reason: cpu resource utilization (percentage of request) "
+            "above target",
+            at,
+            source="horizontal-pod-autoscaler",
+        )
+        dep = {"kind": "Deployment", "name": name, "uid": w.uid, "apiVersion": "apps/v1"}
+        self.event(
+            dep,
+            "ScalingReplicaSet",
+            f"Scaled up replica set {name}-{rev.hash} to {to} from {before}",
+            at,
+            source="deployment-controller",
+        )
+        for _ in range(to - before):
+            created = at + timedelta(seconds=1)
+            started = created + timedelta(seconds=int(self.rng.integers(5, 9)))
+            ready = started + timedelta(seconds=int(self.rng.integers(8, 14)))
+            pod = self._new_pod(
+                w, rev, created=created, first=self.step(started) + 1, ready=self.step(ready) + 1
+            )
+            self.pod_start_events(pod, rev, created, started)
+            self.event(
+                {
+                    "kind": "ReplicaSet",
+                    "name": f"{name}-{rev.hash}",
+                    "uid": rev.uid,
+                    "apiVersion": "apps/v1",
+                },
+                "SuccessfulCreate",
+                f"Created pod: {pod.name}",
+                created,
+                source="replicaset-controller",
+            )
+        w.replicas = to
+        self.scaled[name] = (self.step(at) + 1, before)
+
+    def scale_in(self, name: str, at: datetime, *, to: int) -> None:
+        """``kubectl scale`` lowers the replicas of a workload (same revision): the newest pods
+        are deleted, the Deployment's ``spec.replicas`` changes."""
+        w = self.workloads[name]
+        rev = w.current
+        before = w.replicas
+        dep = {"kind": "Deployment", "name": name, "uid": w.uid, "apiVersion": "apps/v1"}
+        self.event(
+            dep,
+            "ScalingReplicaSet",
+            f"Scaled down replica set {name}-{rev.hash} to {to} from {before}",
+            at,
+            source="deployment-controller",
+        )
+        gone = at + timedelta(seconds=1)
+        for pod in [p for p in self.live_pods(name) if p.last == self.n][to:]:
+            self.event(
+                {
+                    "kind": "ReplicaSet",
+                    "name": f"{name}-{rev.hash}",
+                    "uid": rev.uid,
+                    "apiVersion": "apps/v1",
+                },
+                "SuccessfulDelete",
+                f"Deleted pod: {pod.name}",
+                gone,
+                source="replicaset-controller",
+            )
+            self.event(
+                self.pod_ref(pod, container=True),
+                "Killing",
+                f"Stopping container {name}",
+                gone,
+                source="kubelet",
+                host=pod.node,
+            )
+            pod.last = self.step(gone) + 2
+            pod.ready = min(pod.ready, pod.last)
+        w.replicas = to
+        w.applied = at
+        w.manager = "kubectl"
+        self.scaled[name] = (self.step(at) + 1, before)
 
 
 # --- writing metrics --------------------------------------------------------------------------
@@ -377,6 +474,54 @@ class Writer(base.MetricsWriter):
                         exists=exists,
                     )
 
+    def otel_clients(self) -> None:
+        """OTel HTTP client histograms (``server_address``) of the shop's instrumented callers,
+        on the OTLP job path like the server side."""
+        ns = self.w.namespace
+        edges = self.w.shop.client_edges
+        if not edges:
+            return
+        self.family(
+            "http_client_request_duration_seconds", "histogram", "Duration of HTTP client requests."
+        )
+        for caller, address, callee_key in edges:
+            callee = self.w.routes[callee_key]
+            sigma = callee.sigma + callee.sigma_add
+            for pod, share, exists in self.pod_shares(caller):
+                labels = {
+                    "http_request_method": callee.method,
+                    "instance": pod.uid,
+                    "job": f"{ns}/{caller}",
+                    "server_address": address,
+                    "server_port": "443" if callee.external else "8080",
+                }
+                for code, ratio, slow in (
+                    ("200", 1 - callee.server_err, 1.0),
+                    (callee.error_status, callee.server_err, 0.8),
+                ):
+                    self.hist(
+                        "http_client_request_duration_seconds",
+                        {**labels, "http_response_status_code": code},
+                        rate=callee.rate * callee.served * share * ratio,
+                        median=callee.median * slow + 0.002,
+                        sigma=sigma,
+                        target=f"otel/{caller}",
+                        bounds=OTEL_S,
+                        exists=exists,
+                    )
+
+    def kube_state(self) -> None:
+        """kube-state-metrics, with ``spec.replicas`` stepping where an autoscaler scaled."""
+        super().kube_state()
+        for name, (step, before) in self.w.scaled.items():
+            labels = {"namespace": self.w.namespace, "deployment": name}
+            head = f"kube_deployment_spec_replicas{base._labels(labels)} "
+            for k, line in enumerate(self.lines):
+                if line.startswith(head):
+                    ts = int(line.rsplit(" ", 1)[1])
+                    if (ts - self.w.t0) // STEP_S < step:
+                        self.lines[k] = f"{head}{before} {ts}"
+
     def grpc(self) -> None:
         requests, durations = [], []
         for r, _ in self.served():
@@ -569,6 +714,8 @@ def render(world: World) -> str:
     writer = Writer(world)
     writer.nginx()
     getattr(writer, world.style)()
+    if world.style == "otel":
+        writer.otel_clients()
     writer.cadvisor()
     writer.kube_state()
     return writer.text()
@@ -583,13 +730,14 @@ def _shop(
     services: dict[str, base.Spec],
     routes: Callable[[], list[base.Route]],
     configs: dict[str, dict[str, str]] | None = None,
+    clients: tuple[tuple[str, str, str], ...] = (),
 ) -> base.Shop:
     configs = configs or {}
     return base.Shop(
         services,
         {name: configs.get(name, {"LOG_LEVEL": "info"}) for name in services},
         routes,
-        (),
+        clients,
     )
 
 
@@ -876,6 +1024,143 @@ ANALYTICS = _shop(
         ),
         R("warehouse-proxy", "/sql", "POST", 0.05, sigma=0.4, error=0.0),
         R("export-worker", "/jobs", "POST", 0.1, sigma=0.4, error=0.0),
+    ],
+)
+
+TRAVEL = _shop(
+    {
+        "trip-web": (2, "1", "512Mi", 190 * MIB, 0.002, "5.0.3", 71),
+        "itinerary": (2, "1", "768Mi", 320 * MIB, 0.006, "2.11.0", 24),
+        "places": (2, "500m", "512Mi", 210 * MIB, 0.004, "1.6.2", 16),
+        "weather-cache": (1, "250m", "256Mi", 60 * MIB, 0.001, "0.9.1", 7),
+    },
+    lambda: [
+        R(
+            "trip-web",
+            "/trips/{id}",
+            "GET",
+            0.005,
+            entry_rate=22.0,
+            error=0.0,
+            error_status="502",
+            calls=(
+                ("itinerary GET /itineraries/{id}", 1.0),
+                ("places GET /places/nearby", 1.0),
+                ("weather-cache GET /forecast", 0.4),
+            ),
+        ),
+        R("itinerary", "/itineraries/{id}", "GET", 0.012, sigma=0.4, error=0.0),
+        R(
+            "places",
+            "/places/nearby",
+            "GET",
+            0.004,
+            sigma=0.4,
+            error=0.0,
+            calls=(("maps.geo-provider.example GET /v1/geocode", 1.0),),
+        ),
+        R("weather-cache", "/forecast", "GET", 0.002, sigma=0.3, error=0.0),
+        R(
+            "maps.geo-provider.example",
+            "/v1/geocode",
+            "GET",
+            0.06,
+            sigma=0.3,
+            error=0.0,
+            error_status="504",
+            external=True,
+        ),
+    ],
+    clients=(("places", "maps.geo-provider.example", "maps.geo-provider.example GET /v1/geocode"),),
+)
+
+TICKETING = _shop(
+    {
+        "box-office": (2, "1", "1Gi", 480 * MIB, 0.004, "3.7.1", 58),
+        "seat-map": (2, "1", "1Gi", 560 * MIB, 0.006, "2.3.0", 31),
+        "pricing": (2, "500m", "768Mi", 350 * MIB, 0.003, "1.12.4", 20),
+        "order-service": (2, "1", "1Gi", 500 * MIB, 0.008, "4.0.2", 26),
+    },
+    lambda: [
+        R(
+            "box-office",
+            "/events/{id}/seats",
+            "GET",
+            0.006,
+            entry_rate=35.0,
+            error=0.0,
+            error_status="503",
+            calls=(("seat-map GET /seats", 1.0), ("pricing GET /prices", 1.0)),
+        ),
+        R(
+            "box-office",
+            "/orders",
+            "POST",
+            0.01,
+            entry_rate=2.5,
+            error_status="503",
+            calls=(("order-service POST /orders", 1.0), ("pricing GET /prices", 1.0)),
+        ),
+        R("seat-map", "/seats", "GET", 0.012, sigma=0.4, error=0.0),
+        R("pricing", "/prices", "GET", 0.004, sigma=0.3, error=0.0),
+        R("order-service", "/orders", "POST", 0.03, sigma=0.4, error=0.001),
+    ],
+)
+
+PUBLISHING = _shop(
+    {
+        "cms-api": (2, "1", "512Mi", 210 * MIB, 0.002, "8.2.0", 93),
+        "render": (3, "1", "1Gi", 420 * MIB, 0.035, "3.9.1", 40),
+        "asset-store": (2, "500m", "512Mi", 160 * MIB, 0.002, "1.4.4", 15),
+        "authors": (1, "250m", "256Mi", 90 * MIB, 0.002, "2.1.0", 9),
+    },
+    lambda: [
+        R(
+            "cms-api",
+            "/articles/{slug}",
+            "GET",
+            0.004,
+            entry_rate=28.0,
+            error=0.0,
+            error_status="503",
+            calls=(
+                ("render GET /render/{id}", 1.0),
+                ("asset-store GET /assets", 2.0),
+                ("authors GET /authors/{id}", 0.5),
+            ),
+        ),
+        R("render", "/render/{id}", "GET", 0.018, sigma=0.4, error=0.0),
+        R("asset-store", "/assets", "GET", 0.003, sigma=0.3, error=0.0),
+        R("authors", "/authors/{id}", "GET", 0.002, sigma=0.3, error=0.0),
+    ],
+    {"asset-store": {"CDN_ORIGIN": "assets-eu", "MAX_AGE_S": "600"}},
+)
+
+FEEDS = _shop(
+    {
+        "feed-api": (2, "1", "512Mi", 180 * MIB, 0.002, "6.0.1", 77),
+        "ranker": (2, "1", "1Gi", 520 * MIB, 0.008, "2.14.0", 38),
+        "profile": (2, "500m", "512Mi", 240 * MIB, 0.003, "4.3.2", 29),
+        "ads-slot": (1, "500m", "256Mi", 110 * MIB, 0.002, "1.0.9", 12),
+    },
+    lambda: [
+        R(
+            "feed-api",
+            "/feed",
+            "GET",
+            0.004,
+            entry_rate=40.0,
+            error=0.0,
+            error_status="502",
+            calls=(
+                ("ranker POST /rank", 1.0),
+                ("profile GET /profiles/{id}", 1.0),
+                ("ads-slot GET /slots", 0.3),
+            ),
+        ),
+        R("ranker", "/rank", "POST", 0.02, sigma=0.4, error=0.0),
+        R("profile", "/profiles/{id}", "GET", 0.018, sigma=0.4, error=0.0),
+        R("ads-slot", "/slots", "GET", 0.003, sigma=0.3, error=0.0),
     ],
 )
 
@@ -1167,6 +1452,159 @@ def drift_decoy_deploy() -> base.Incident:
     )
 
 
+def otel_external_dependency() -> base.Incident:
+    world = World(
+        name="otel-external-dependency",
+        end=utc("2026-06-02T12:15:00Z"),
+        shop=TRAVEL,
+        namespace="travel",
+        style="otel",
+    )
+    world.rollout("itinerary", utc("2026-06-02T11:38:25Z"), tag="2.11.1")  # harmless
+    onset = utc("2026-06-02T12:04:40Z")
+    geocode = world.route("maps.geo-provider.example GET /v1/geocode")
+    geocode.latency_mult = 1 + world.ramp(onset, seconds=90, size=11)
+    geocode.sigma_add = world.ramp(onset, seconds=90, size=0.25)
+    geocode.error_add = world.ramp(onset, seconds=90, size=0.03)
+    world.compute()
+    detail = (
+        "The geocoding provider (outside the cluster) slows from ~60ms to ~700ms and times "
+        "out 3% of calls; only places' OpenTelemetry client histogram to "
+        "maps.geo-provider.example sees it directly. Nothing changed in the cluster; an "
+        "itinerary rollout 26 minutes earlier is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace travel (OpenTelemetry via OTLP, client metrics): trip page alert.",
+        _alert(
+            world,
+            "2026-06-02T12:11:00Z",
+            service="trip-web",
+            title="TripPageLatency: trip-web p95 latency above 400ms for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "dependency", "external/maps.geo-provider.example", change=None, detail=detail
+            ),
+            "fix": "none",
+        },
+    )
+
+
+def hpa_scaleout_decoy() -> base.Incident:
+    world = World(
+        name="hpa-scaleout-decoy",
+        end=utc("2026-06-09T19:45:00Z"),
+        shop=TICKETING,
+        namespace="ticketing",
+        style="micrometer",
+    )
+    onset = utc("2026-06-09T19:31:20Z")
+    world.entry_mult = 1 + world.ramp(onset, seconds=120, size=3.0)
+    world.scale_out("box-office", utc("2026-06-09T19:33:05Z"), to=5, hpa="box-office")
+    world.scale_out("seat-map", utc("2026-06-09T19:33:50Z"), to=4, hpa="seat-map")
+    for key, slower in (
+        ("box-office GET /events/{id}/seats", 0.9),
+        ("box-office POST /orders", 0.5),
+        ("seat-map GET /seats", 1.4),
+        ("pricing GET /prices", 0.6),
+        ("order-service POST /orders", 0.4),
+    ):
+        world.route(key).latency_mult = 1 + world.ramp(onset, seconds=180, size=slower)
+    world.compute()
+    detail = (
+        "An on-sale opens: four times the usual buyers within two minutes. Every service sees "
+        "the extra requests and slows; the HorizontalPodAutoscalers scale box-office and "
+        "seat-map out a couple of minutes after the surge began (new pods, same revision), "
+        "a consequence, not the cause."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace ticketing (Spring Boot services, HPAs): box-office latency alert.",
+        _alert(
+            world,
+            "2026-06-09T19:41:00Z",
+            service="box-office",
+            severity="warning",
+            title="BoxOfficeSlow: box-office mean latency above 120ms for 5m",
+        ),
+        {
+            "root_cause": base._cause("traffic", "box-office", change=None, detail=detail),
+            "fix": "scale",
+        },
+    )
+
+
+def scale_in_saturation() -> base.Incident:
+    world = World(
+        name="scale-in-saturation",
+        end=utc("2026-06-16T10:05:00Z"),
+        shop=PUBLISHING,
+        namespace="publishing",
+        style="istio",
+    )
+    world.edit_configmap("asset-store", utc("2026-06-16T09:27:30Z"), {"MAX_AGE_S": "900"})
+    world.scale_in("render", utc("2026-06-16T09:53:40Z"), to=1)
+    world.compute()
+    detail = (
+        "render is scaled from 3 replicas to 1 by hand (same revision); the remaining pod "
+        "needs about three times its CPU, hits its 1-core limit and is throttled most "
+        "periods; its renders slow several-fold and cms-api's article pages follow. An "
+        "asset-store config edit 26 minutes earlier is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace publishing (Istio mesh): article page latency alert.",
+        _alert(
+            world,
+            "2026-06-16T10:01:00Z",
+            service="cms-api",
+            severity="warning",
+            title="ArticleLatencyHigh: cms-api p95 above 300ms for 5m",
+        ),
+        {
+            "root_cause": base._cause("resource", "render", change=None, detail=detail),
+            "fix": "scale",
+        },
+    )
+
+
+def twin_rollouts() -> base.Incident:
+    """Not sure: one release train rolls out two siblings 25 s apart and both slow down."""
+    world = World(
+        name="twin-rollouts",
+        end=utc("2026-06-23T15:30:00Z"),
+        shop=FEEDS,
+        namespace="feeds",
+        style="otel",
+    )
+    for name, at, tag, slower in (
+        ("ranker", "2026-06-23T15:17:05Z", "2.15.0", 2.5),
+        ("profile", "2026-06-23T15:17:30Z", "4.4.0", 2.5),
+    ):
+        rev = world.rollout(name, utc(at), tag=tag)
+        share = world.revision_share(name, rev)
+        route = next(r for r in world.routes.values() if r.service == name)
+        route.latency_mult = 1 + slower * share
+        route.sigma_add = 0.1 * share
+    world.compute()
+    # ranker and profile, both called once per feed request, ship in the same release and
+    # each slows ~3.5x as its new pods take traffic; the data cannot tell which one matters
+    # more for feed-api, and naming one alone would be a guess.
+    return base.Incident(
+        world,
+        "Recorded in namespace feeds (OpenTelemetry via OTLP): feed latency alert.",
+        _alert(
+            world,
+            "2026-06-23T15:26:00Z",
+            service="feed-api",
+            severity="warning",
+            title="FeedLatencyHigh: feed-api p95 above 200ms for 5m",
+        ),
+        {"root_cause": None, "fix": "none"},
+    )
+
+
 SCENARIOS: dict[str, Callable[[], base.Incident]] = {
     "istio-deep-deploy": istio_deep_deploy,
     "otel-config-latency": otel_config_latency,
@@ -1175,6 +1613,10 @@ SCENARIOS: dict[str, Callable[[], base.Incident]] = {
     "ingress-traffic-surge": ingress_traffic_surge,
     "linkerd-cpu-throttling": linkerd_cpu_throttling,
     "drift-decoy-deploy": drift_decoy_deploy,
+    "otel-external-dependency": otel_external_dependency,
+    "hpa-scaleout-decoy": hpa_scaleout_decoy,
+    "scale-in-saturation": scale_in_saturation,
+    "twin-rollouts": twin_rollouts,
 }
 
 

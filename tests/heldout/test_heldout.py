@@ -1,6 +1,7 @@
 """The held-out scenarios (other namespaces, topologies and metric vocabularies than the
-bundled suite: Istio, OpenTelemetry over OTLP, gRPC, Spring Boot, ingress-nginx) stood up on
-real servers are diagnosed as their truth says, with no code written for them."""
+bundled suite: Istio, OpenTelemetry over OTLP, gRPC, Spring Boot, ingress-nginx, Linkerd;
+replica changes; a tie between two rollouts) stood up on real servers are diagnosed as their
+truth says, with no code written for them."""
 
 from __future__ import annotations
 
@@ -51,7 +52,13 @@ def test_every_held_out_scenario_is_diagnosed_as_its_truth_says(
     cause = truth.get("root_cause")
     if cause is None:
         assert result["abstained"] is True
-        assert not any(h["change"] for h in result["hypotheses"][:1])
+        top, *rest = result["hypotheses"]
+        if top["change"]:
+            # a change may lead an abstention only as one side of a near tie with another
+            # component's change, never alone
+            second = rest[0]
+            assert second["change"] and second["component"] != top["component"]
+            assert second["confidence"] >= 0.8 * top["confidence"]
         return
     top = result["hypotheses"][0]
     assert (top["kind"], top["component"]) == (cause["kind"], cause["component"])
