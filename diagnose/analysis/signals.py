@@ -546,23 +546,29 @@ class _Builder:
         if metric.endswith("_count") and kind in ("latency", "other", "database"):
             kind, direction = "traffic", 0  # a histogram's or summary's count is a request rate
         values, template = rates, f"sum(rate({{sel}}[{self._range()}]))"
+        keep = np.ones(len(comps), dtype=bool)
+        if kind == "traffic":
+            # a slice of failures alone (outcome=SERVER_ERROR) is not a request rate: it rises
+            # from nothing when errors begin; the error ratio below scores it
+            keep = _not_failures_only(labels, comps)
         if kind == "restarts":
             # rare events: a crash loop restarts every few minutes, so its rate is mostly 0 and
             # its median after the onset too; the count over the last RESTART_WINDOW_S is not
             width = max(1, round(RESTART_WINDOW_S / self.grid.step))
             values = _rolling_sum(np.nan_to_num(rates) * self.grid.step, width)
             template = f"sum(increase({{sel}}[{int(RESTART_WINDOW_S)}s]))"
-        self._grouped(
-            block,
-            metric=metric,
-            labels=labels,
-            comps=comps,
-            values=values,
-            kind=kind,
-            direction=direction,
-            how="sum",
-            template=template,
-        )
+        if keep.any():
+            self._grouped(
+                block,
+                metric=metric,
+                labels=[lab for lab, k in zip(labels, keep, strict=True) if k],
+                comps=[c for c, k in zip(comps, keep, strict=True) if k],
+                values=values[keep],
+                kind=kind,
+                direction=direction,
+                how="sum",
+                template=template,
+            )
         self._error_ratio(block, metric=metric, labels=labels, comps=comps, rates=rates)
 
     def _summary(
@@ -874,6 +880,19 @@ def _cumulative(values: Array) -> bool:
 
 def _is_counter(metric: str) -> bool:
     return metric.endswith(("_total", "_count", "_sum"))
+
+
+def _not_failures_only(labels: Sequence[Mapping[str, str]], comps: Sequence[str]) -> Array:
+    """Per series, False when its slice (component and non-identity labels) holds only error
+    statuses."""
+    status_label = next((s for s in STATUS_LABELS if any(s in lab for lab in labels)), None)
+    if status_label is None:
+        return np.ones(len(labels), dtype=bool)
+    keys = [(c, _sub_labels(lab)) for c, lab in zip(comps, labels, strict=True)]
+    healthy = {
+        k for k, lab in zip(keys, labels, strict=True) if not _is_error(lab.get(status_label, ""))
+    }
+    return np.array([k in healthy for k in keys], dtype=bool)
 
 
 def _is_error(status: str) -> bool:

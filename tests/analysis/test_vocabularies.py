@@ -274,3 +274,31 @@ def test_a_linkerd_outbound_series_is_a_call_edge() -> None:
     window = models.Window(syn.START, syn.START + timedelta(seconds=syn.STEP * (t.size - 1)))
     found = signals.build_signals([record], window=window)
     assert ("planner", "geo") in found.edges
+
+
+def test_a_slice_of_failures_alone_is_not_a_request_rate() -> None:
+    """Micrometer splits its counts by ``outcome``: the SERVER_ERROR slice holds only 503s and
+    rises from nothing when a few errors appear; it is scored as errors, never as traffic,
+    while the SUCCESS slice stays a request rate."""
+    t = syn.times() - syn.START.timestamp()
+    common = {"namespace": "claims", "service": "portal", "uri": "/claims", "exception": "None"}
+    ok = {**common, "outcome": "SUCCESS", "status": "200"}
+    failed = {**common, "outcome": "SERVER_ERROR", "status": "503"}
+    window = models.Window(syn.START, syn.START + timedelta(seconds=float(t[-1])))
+    records = [_counter("http_server_requests_seconds_count", ok, np.full(t.size, 20.0))]
+    records.append(
+        _counter("http_server_requests_seconds_count", failed, np.where(t < 2400, 0.0, 0.05))
+    )
+    records[1] = models.Evidence.make(
+        source="prometheus",
+        query=records[1].query,
+        window=window,
+        status=models.Status.OK,
+        summary="1 series",
+        raw=[*records[0].raw, *records[1].raw],
+    )
+    found = signals.build_signals(records[1:], window=window)
+    traffic = [i.detail for i in found.info if i.kind == "traffic"]
+    assert traffic and not any("SERVER_ERROR" in d for d in traffic)
+    assert any("SUCCESS" in d for d in traffic)
+    assert any(i.kind == "errors" and i.component == "portal" for i in found.info)
