@@ -37,7 +37,11 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
     _evidence(console, state)
     _reasoning(console, state.get("reasoning") or {})
     _challenges(console, approval.challenges(state))
-    _fixes(console, state.get("fixes") or [])
+    _fixes(
+        console,
+        state.get("fixes") or [],
+        abstained=bool((state.get("correlation") or {}).get("abstained")),
+    )
     for past in state.get("past_rejections") or []:
         console.print(
             f"[magenta]rejected before:[/magenta] a fix for {past['component']} in run "
@@ -208,9 +212,14 @@ def _reasoning(console: Console, block: dict[str, Any]) -> None:
         )
 
 
-def _fixes(console: Console, fixes: list[dict[str, Any]]) -> None:
+def _fixes(console: Console, fixes: list[dict[str, Any]], *, abstained: bool = False) -> None:
     if not fixes:
-        console.print("No catalogue fix applies to these hypotheses.")
+        console.print(
+            "No fix is proposed: the diagnosis is not sure, and a lead is not a reason to "
+            "change production. Check the leads' evidence above."
+            if abstained
+            else "No catalogue fix applies to these hypotheses."
+        )
         return
     # Blocks, not a table: a command folded across table cells cannot be copied whole.
     console.print("[bold]proposed fixes (none runs without approval)[/bold]")

@@ -443,8 +443,11 @@ def proposals(
     min_confidence: float = fixing.MIN_CONFIDENCE,
 ) -> list[dict[str, Any]]:
     """Fixes for a correlation; shared by the live graph and ``diagnose replay``. Hypotheses
-    below ``min_confidence`` get none."""
+    below ``min_confidence`` get none, and an abstaining diagnosis none at all: a lead is not
+    a reason to change production."""
     correlation = state.get("correlation") or {}
+    if correlation.get("abstained"):
+        return []
     hypotheses = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
     replicasets = [
         item

@@ -104,6 +104,9 @@ def _fix_for(
         return _config_revert(
             hypothesis, index=index, namespace=namespace, verify=verify, configs=configs
         )
+    if kind is models.CauseKind.RESOURCE and _is_scale_change(hypothesis.change):
+        # capacity was taken away (replicas lowered): give it back, limits are not the issue
+        return _scale(hypothesis, index=index, namespace=namespace, verify=verify, sizing=sizing)
     if kind is models.CauseKind.RESOURCE and hypothesis.change:
         return _raise_limits(
             hypothesis,
@@ -116,6 +119,13 @@ def _fix_for(
     if kind is models.CauseKind.TRAFFIC:
         return _scale(hypothesis, index=index, namespace=namespace, verify=verify, sizing=sizing)
     return None  # a resource hog with no change behind it: no catalogue action fits safely
+
+
+def _is_scale_change(change: str | None) -> bool:
+    """A replica change: ``deployment/NAME`` with no revision (a rollout or a limits change
+    carries its ReplicaSet revision, ``deployment/NAME@14``)."""
+    match = _REF.match(change or "")
+    return bool(match and match["kind"] == "deployment" and match["revision"] is None)
 
 
 def _ns(namespace: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from diagnose.analysis import fixing
 from diagnose.domain import models
@@ -76,3 +77,42 @@ def test_a_configmap_without_a_known_earlier_content_names_version_control() -> 
         [_config_change("payments-config")], namespace="shop", configs=configs
     )
     assert "<the previous configmap/payments-config from version control>" in fix.command
+
+
+def test_capacity_taken_away_by_a_scale_in_is_given_back_by_scaling_not_limits() -> None:
+    scaled_in = models.Hypothesis(
+        kind=models.CauseKind.RESOURCE,
+        component="render",
+        confidence=0.8,
+        summary="render saturated after a scale-in",
+        evidence=("ev-1",),
+        change="deployment/render",
+        onset=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    limits_lowered = models.Hypothesis(
+        kind=models.CauseKind.RESOURCE,
+        component="checkout",
+        confidence=0.8,
+        summary="checkout throttled after its CPU limit was lowered",
+        evidence=("ev-1",),
+        change="deployment/checkout@6",
+        onset=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    fixes = fixing.propose_fixes(
+        [scaled_in, limits_lowered], namespace="shop", replicasets=REPLICASETS
+    )
+    assert [(f.kind, f.target) for f in fixes][:1] == [("scale", "deployment/render")]
+    assert all(f.kind != "scale" for f in fixes if f.target == "deployment/checkout")
+
+
+def test_an_abstaining_diagnosis_proposes_no_fix_at_all() -> None:
+    from graphs import diagnosis
+
+    lead = _rollout("checkout", 0.3).to_dict()
+    state: Any = {
+        "trigger": {"namespace": "shop"},
+        "correlation": {"hypotheses": [lead], "abstained": False},
+    }
+    assert [f["kind"] for f in diagnosis.proposals(state, evidence=[])] == ["rollback"]
+    state["correlation"]["abstained"] = True
+    assert diagnosis.proposals(state, evidence=[]) == []
