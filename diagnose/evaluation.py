@@ -100,11 +100,17 @@ def find_scenarios(root: Path) -> list[Path]:
     symbolic links, so a suite can be a folder of links to scenarios kept elsewhere."""
     if (root / "scenario.yaml").is_file():
         return [root]
-    found = sorted(
-        Path(folder)
-        for folder, _, files in os.walk(root, followlinks=True)
-        if "scenario.yaml" in files
-    )
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second link to the same folder
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders.sort()  # deterministic: of two links to one folder, the first name counts
+        if "scenario.yaml" in files:
+            found.append(Path(folder))
+    found.sort()
     if not found:
         raise errors.ScenarioError(f"no scenario.yaml at or below {root}")
     return found
