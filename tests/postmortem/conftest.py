@@ -105,6 +105,21 @@ def _decided(decision: models.Decision, *, fixes: Sequence[Mapping[str, Any]]) -
     ]
 
 
+SECTIONS = (
+    "## Summary",
+    "## Impact",
+    "## Timeline (UTC)",
+    "## Root cause",
+    "## Contributing factors",
+    "## What went well",
+    "## What went badly",
+    "## Action items",
+    "## Plots",
+    "## Evidence cited",
+)
+"""A draft's sections, in the order a reader expects them."""
+
+
 @pytest.fixture(scope="session")
 def bad_deploy() -> drafting.RunRecord:
     """bad-deploy-5xx, diagnosed and waiting at the approval step."""

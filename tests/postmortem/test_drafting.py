@@ -12,20 +12,7 @@ import pytest
 
 from diagnose.analysis import correlating, drafting
 from diagnose.domain import models
-from tests.postmortem.conftest import audit_entry, record_of
-
-SECTIONS = [
-    "## Summary",
-    "## Impact",
-    "## Timeline (UTC)",
-    "## Root cause",
-    "## Contributing factors",
-    "## What went well",
-    "## What went badly",
-    "## Action items",
-    "## Plots",
-    "## Evidence cited",
-]
+from tests.postmortem.conftest import SECTIONS, audit_entry, record_of
 
 
 def _approval(record: drafting.RunRecord, *, minutes: float = 6) -> models.Decision:

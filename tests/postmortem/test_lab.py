@@ -15,24 +15,13 @@ import pytest
 from PIL import Image
 
 from connectors import bundle
+from tests.postmortem.conftest import SECTIONS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 TIMELINE_LINE = re.compile(r"^- (?P<at>\S+): (?P<what>.+) — \[(?P<ref>[^\]]+)\]\(#[a-z0-9-]+\)$")
-SECTIONS = (
-    "## Summary",
-    "## Impact",
-    "## Timeline (UTC)",
-    "## Root cause",
-    "## Contributing factors",
-    "## What went well",
-    "## What went badly",
-    "## Action items",
-    "## Plots",
-    "## Evidence cited",
-)
 
 
 def _env(state_dir: Path) -> dict[str, str]:

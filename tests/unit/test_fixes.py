@@ -79,25 +79,21 @@ def test_a_configmap_without_a_known_earlier_content_names_version_control() -> 
     assert "<the previous configmap/payments-config from version control>" in fix.command
 
 
+def _resource(component: str, *, change: str) -> models.Hypothesis:
+    return models.Hypothesis(
+        kind=models.CauseKind.RESOURCE,
+        component=component,
+        confidence=0.8,
+        summary=f"{component} saturated",
+        evidence=("ev-1",),
+        change=change,
+        onset=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
 def test_capacity_taken_away_by_a_scale_in_is_given_back_by_scaling_not_limits() -> None:
-    scaled_in = models.Hypothesis(
-        kind=models.CauseKind.RESOURCE,
-        component="render",
-        confidence=0.8,
-        summary="render saturated after a scale-in",
-        evidence=("ev-1",),
-        change="deployment/render",
-        onset=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    limits_lowered = models.Hypothesis(
-        kind=models.CauseKind.RESOURCE,
-        component="checkout",
-        confidence=0.8,
-        summary="checkout throttled after its CPU limit was lowered",
-        evidence=("ev-1",),
-        change="deployment/checkout@6",
-        onset=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+    scaled_in = _resource("render", change="deployment/render")  # replicas lowered
+    limits_lowered = _resource("checkout", change="deployment/checkout@6")  # a new revision
     fixes = fixing.propose_fixes(
         [scaled_in, limits_lowered], namespace="shop", replicasets=REPLICASETS
     )
