@@ -41,6 +41,11 @@ class Truth:
     component: str | None
     change: str | None
     fix: str | None
+    also: tuple[tuple[str, str], ...] = ()
+    """Other (kind, component) pairs that count as right (``truth.also_accept``)."""
+
+    def accepts(self, kind: str, component: str) -> bool:
+        return (kind, component) == (self.kind, self.component) or (kind, component) in self.also
 
 
 @dataclass
@@ -60,8 +65,8 @@ class Case:
     def rank(self, *, component_only: bool = False) -> int | None:
         """1-based rank of the true cause among the hypotheses, None when absent."""
         for index, h in enumerate(self.result.get("hypotheses", [])[:K_MAX], start=1):
-            if h["component"] == self.truth.component and (
-                component_only or h["kind"] == self.truth.kind
+            if (component_only and h["component"] == self.truth.component) or (
+                not component_only and self.truth.accepts(h["kind"], h["component"])
             ):
                 return index
         return None
@@ -124,6 +129,7 @@ def truth_of(loaded: scenario_format.Scenario) -> Truth:
         component=cause.component if cause else None,
         change=cause.change if cause else None,
         fix=truth.fix if truth else None,
+        also=tuple((a.kind, a.component) for a in truth.also_accept) if truth else (),
     )
 
 

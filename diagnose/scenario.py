@@ -77,11 +77,20 @@ class RootCause(_Model):
     detail: str | None = None
 
 
+class Accepted(_Model):
+    """Another (kind, component) pair that counts as right when the data cannot tell them apart
+    (a code fault that shows as CPU, say)."""
+
+    kind: str
+    component: str
+
+
 class Truth(_Model):
     """The known answer. Only ``diagnose eval`` reads it; the agent never does."""
 
     root_cause: RootCause | None = None
     fix: str | None = None
+    also_accept: tuple[Accepted, ...] = ()
 
 
 class Scenario(_Model):
