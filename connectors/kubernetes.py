@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -350,7 +351,33 @@ def _deployment(obj: Obj) -> DeploymentPayload:
         "images": _images(spec),
         "annotations": _annotations(meta),
         "configs": _config_refs(spec),
+        "env": _endpoint_env(spec),
     }
+
+
+_ENDPOINT_NAME = re.compile(
+    r"(URL|URI|DSN|HOST|ADDR|ADDRESS|SERVER|DATABASE|DB|DB_NAME|DBNAME|CONNECTION)$"
+)
+_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH")
+_USERINFO = re.compile(r"(?<=://)[^/@?#]*@")
+_PASSWORD_PARAM = re.compile(r"(?i)\b(password|passwd|pwd|sslpassword)\s*=\s*[^\s&;]*[&;]?")
+
+
+def _endpoint_env(spec: Obj) -> dict[str, str]:
+    """The containers' plain environment values that name an endpoint (``DATABASE_URL``,
+    ``*_HOST``, JDBC URLs): where the workload connects. Values from Secrets or ConfigMaps are
+    not resolved, variables whose name suggests a secret are never kept, and credentials are
+    cut out of URLs and connection strings (``user:pass@`` keeps nothing, ``password=`` goes)."""
+    kept: dict[str, str] = {}
+    for container in _containers(spec):
+        for variable in container.get("env") or []:
+            name, value = str(variable.get("name") or ""), variable.get("value")
+            upper = name.upper()
+            if not isinstance(value, str) or _SECRET_NAME.search(upper):
+                continue
+            if _ENDPOINT_NAME.search(upper) or "jdbc:" in value:
+                kept[name] = _PASSWORD_PARAM.sub("", _USERINFO.sub("", value)).strip()
+    return kept
 
 
 _CONFIG_REFS = (

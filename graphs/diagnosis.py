@@ -30,7 +30,7 @@ from diagnose import playbook, telemetry
 from diagnose.analysis import correlating, discovery, fixing, ranking, scoring, signals
 from diagnose.domain import database as database_ports
 from diagnose.domain import errors, models
-from graphs import acting, approval, reasoning, remembering, reporting
+from graphs import acting, approval, databases, reasoning, remembering, reporting
 from graphs.state import Context, DiagnosisState, GatherPolicy
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
@@ -130,6 +130,7 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             dropped = discovery.dropped_metrics(
                 found, trigger=trigger, max_series=budget, components=neighbours
             )
+            planned = _with_databases(planned, state=state, runtime=runtime, names=names)
             plan = [_plain(p) | {"run": True} for p in planned]
             plan += [_plain(p) | {"run": False} for p in dropped]
             runtime.context.progress(f"gather: {len(planned)} metric families in scope")
@@ -142,6 +143,34 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             gathered += _in_parallel(calls, workers=runtime.context.policy.workers)
     gathered += _playbook_queries(state, runtime, plan=plan, window=window)
     return _keep(state, runtime, gathered) | {"plan": plan}
+
+
+def _with_databases(
+    planned: list[discovery.PlannedQuery],
+    *,
+    state: DiagnosisState,
+    runtime: Runtime[Context],
+    names: Sequence[str],
+) -> list[discovery.PlannedQuery]:
+    """The plan with the ``pg_*`` series of the databases the workloads use, wherever their
+    exporter runs (by ``datname``, by the host names in the workloads' environment); these
+    replace the same metrics scoped to the namespace."""
+    source = runtime.context.metrics
+    assert source is not None  # called from gather_metrics
+    deployments = []
+    if runtime.context.cluster is not None:
+        listed = runtime.context.cluster.list_deployments(namespace=state["trigger"]["namespace"])
+        deployments = list(listed.raw or []) if listed.status is models.Status.OK else []
+    scope = discovery.databases_in_scope(deployments, configured=runtime.context.database_name)
+    selectors = discovery.database_selectors(scope, label_names=names)
+    if not selectors:
+        return planned
+    found = source.find_series(selectors, window=models.Window.from_dict(state["window"]))
+    if found.status is not models.Status.OK:
+        return planned
+    extra = discovery.plan_database_queries(list(found.raw or []), scope=scope)
+    replaced = {p.metric for p in extra}
+    return [p for p in planned if p.metric not in replaced] + extra
 
 
 def _playbook_queries(
@@ -281,20 +310,15 @@ def analysis_policy(matched: dict[str, Any] | None) -> correlating.AnalysisPolic
 
 
 def needs_database(state: DiagnosisState, runtime: Runtime[Context]) -> str:
-    """Probe the database when one is configured and the evidence points at it, or when no
-    hypothesis is strong enough and the database is the place not yet looked at."""
-    if runtime.context.database is None:
-        return "reason"
-    correlation = state.get("correlation") or {}
-    top = correlation.get("hypotheses", [])[:3]
-    pointed = any(h["kind"] == "database" for h in top) or any(
-        str(c.get("component", "")).startswith("postgres/")
-        or any(s.get("kind") == "database" for s in c.get("signals", []))
-        for c in correlation.get("components", [])
-        if c.get("anomalous")
+    """Probe the database when one is configured and the incident shows latency or errors, the
+    evidence points at it, a playbook asks, or no hypothesis is strong enough
+    (``graphs/databases.py``)."""
+    probe = databases.should_probe(
+        state.get("correlation") or {},
+        configured=runtime.context.database is not None,
+        asked=bool((state.get("playbook") or {}).get("probes")),
     )
-    asked = bool((state.get("playbook") or {}).get("probes"))
-    return "probe_db" if pointed or asked or correlation.get("abstained", True) else "reason"
+    return "probe_db" if probe else "reason"
 
 
 def probe_db(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -308,13 +332,21 @@ def probe_db(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     else:
         gathered = source.run_catalogue(database=name)
     kept = _keep(state, runtime, gathered)
-    advice = advising.advise(db_findings.find_all(gathered), default_database=name)
+    found = db_findings.find_all(gathered)
+    advice = advising.advise(found, default_database=name)
+    hypotheses = databases.explain_waiting(
+        state.get("correlation") or {}, [a.hypothesis for a in advice], findings=found
+    )
     correlation = merge_hypotheses(
         state.get("correlation") or {},
-        [a.hypothesis for a in advice],
+        hypotheses,
         abstain_below=analysis_policy(state.get("playbook")).confidence.abstain_below,
     )
-    db_fixes = [{"summary": a.hypothesis.summary, "fix": a.fix.to_dict()} for a in advice if a.fix]
+    db_fixes = [
+        {"summary": h.summary, "fix": a.fix.to_dict()}
+        for a, h in zip(advice, hypotheses, strict=True)
+        if a.fix
+    ]
     return kept | {"correlation": correlation, "db_fixes": db_fixes}
 
 

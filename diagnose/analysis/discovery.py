@@ -286,3 +286,110 @@ def _escape(value: str) -> str:
 
 def _unique(items: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# --- databases --------------------------------------------------------------------------------
+
+_DATABASE_URL = re.compile(
+    r"^(?:jdbc:)?postgres(?:ql)?://(?:[^@/]*@)?(?P<hosts>[^/?#]*)(?:/(?P<db>[^?#]*))?", re.I
+)
+_LIBPQ_KEY = re.compile(r"\b(?P<key>host|dbname)\s*=\s*(?P<value>[^\s]+)", re.I)
+_HOST_ENV = re.compile(r"(?:^|_)(?:DB|DATABASE|POSTGRES|PG|PGSQL)\w*(?:HOST|ADDR|ADDRESS|SERVER)$")
+_NAME_ENV = re.compile(r"^(?:PGDATABASE|(?:\w+_)?(?:DB|DATABASE)(?:_NAME)?|\w*POSTGRES_DB)$")
+_HOST_LABELS = ("server", "instance", "job", "target")
+"""Labels a postgres_exporter's series name their server by: ``server`` (multi-target mode),
+``instance`` and ``target`` (the probe address), ``job`` (often named after the database)."""
+
+
+@dataclass(frozen=True)
+class DatabaseScope:
+    """The PostgreSQL databases the workloads in scope use, by name and by host."""
+
+    names: tuple[str, ...]
+    hosts: tuple[str, ...]
+
+
+def databases_in_scope(
+    deployments: Sequence[Mapping[str, object]], *, configured: str = ""
+) -> DatabaseScope:
+    """The databases named by the probes' configuration and by the workloads' environment:
+    PostgreSQL URLs (``postgres://``, ``jdbc:postgresql://``), libpq strings (``host=… dbname=…``),
+    ``*_DB_HOST``-like host variables and ``*_DB_NAME``-like name variables."""
+    names = [configured] if configured else []
+    hosts: list[str] = []
+    for deployment in deployments:
+        env = deployment.get("env")
+        for key, value in env.items() if isinstance(env, Mapping) else ():
+            host, name = database_endpoint(str(key), str(value))
+            hosts += [host] if host else []
+            names += [name] if name else []
+    return DatabaseScope(tuple(_unique([n for n in names if n])), tuple(_unique(hosts)))
+
+
+def database_endpoint(key: str, value: str) -> tuple[str | None, str | None]:
+    """(host, database) named by one environment variable, either part None when absent."""
+    url = _DATABASE_URL.match(value.strip())
+    if url:
+        first = url["hosts"].split(",")[0]
+        host = _PORT.sub("", first.rsplit("@", 1)[-1]) or None
+        return _short_host(host), (url["db"] or None)
+    pairs = {m["key"].lower(): m["value"] for m in _LIBPQ_KEY.finditer(value)}
+    if "host" in pairs or "dbname" in pairs:
+        return _short_host(pairs.get("host")), pairs.get("dbname")
+    upper = key.upper()
+    if _HOST_ENV.search(upper) and re.fullmatch(r"[A-Za-z0-9.-]+(?::\d+)?", value.strip()):
+        return _short_host(_PORT.sub("", value.strip())), None
+    if _NAME_ENV.match(upper) and re.fullmatch(r"[A-Za-z0-9_$-]+", value.strip()):
+        return None, value.strip()
+    return None, None
+
+
+def _short_host(host: str | None) -> str | None:
+    """A host's first DNS label (``orders-db.data.svc`` → ``orders-db``): exporters label
+    their target by any of its forms. IP addresses and local names name no database."""
+    if not host or re.fullmatch(r"[\d.]+|\[.*\]|localhost", host):
+        return None
+    return host.split(".")[0]
+
+
+def database_selectors(scope: DatabaseScope, *, label_names: Sequence[str]) -> list[str]:
+    """Selectors for the ``pg_*`` series of these databases wherever their exporter runs (any
+    namespace): by ``datname``, and by a host named in the exporter's own labels."""
+    present = set(label_names)
+    selectors = []
+    if scope.names and "datname" in present:
+        selectors.append(f'{{__name__=~"pg_.+",datname=~"{_alternation(scope.names)}"}}')
+    if scope.hosts:
+        hosts = _escape("|".join(re.escape(h) for h in sorted(set(scope.hosts))))
+        selectors += [
+            f'{{__name__=~"pg_.+",{label}=~"(?:.*[^A-Za-z0-9-])?(?:{hosts})(?:[^A-Za-z0-9-].*)?"}}'
+            for label in _HOST_LABELS
+            if label in present
+        ]
+    return selectors
+
+
+def plan_database_queries(
+    series: Sequence[Mapping[str, str]], *, scope: DatabaseScope
+) -> list[PlannedQuery]:
+    """One query per ``pg_*`` metric found by :func:`database_selectors`, restricted to the
+    databases in scope (by ``datname`` when the series carry it, else by the exporter's
+    ``job``), never to the trigger's namespace: the exporter often runs in another one."""
+    by_name: dict[str, list[Mapping[str, str]]] = {}
+    for item in series:
+        name = item.get("__name__", "")
+        if name.startswith("pg_") and not _irrelevant(name):
+            by_name.setdefault(name, []).append(item)
+    planned = []
+    for name, items in sorted(by_name.items()):
+        labels = {k for item in items for k in item}
+        matchers = [f'__name__="{_escape(name)}"']
+        if "datname" in labels and scope.names:
+            matchers.append(f'datname=~"{_alternation(scope.names)}"')
+        else:
+            jobs = sorted({item["job"] for item in items if item.get("job")})
+            matchers += [f'job=~"{_alternation(jobs)}"'] if jobs else []
+        family = family_of(name, labels)
+        reason = f"kept: {len(items)} series of the databases in scope ({family})"
+        planned.append(PlannedQuery("{" + ",".join(matchers) + "}", name, family, reason))
+    return planned

@@ -50,6 +50,8 @@ class DeploymentPayload(TypedDict):
     images: list[str]
     annotations: dict[str, str]
     configs: NotRequired[list[str]]  # "configmap/NAME", "secret/NAME" its pod template uses
+    # plain env values naming an endpoint (DATABASE_URL, *_HOST), credentials cut out
+    env: NotRequired[dict[str, str]]
 
 
 class ConfigPayload(TypedDict):
