@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import markup
 from rich.console import Console
 
 from connectors import bundle
@@ -347,23 +348,45 @@ def replay(folder: Path, as_json: JsonOpt = False) -> None:
 
 @app.command("eval")
 def evaluate(
-    folder: Path,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Scenario folders, folders of scenarios, or archives of them "
+            "(.tar.xz, .tar.gz, .tar; extracted once into the cache)."
+        ),
+    ],
     as_json: JsonOpt = False,
     no_shift: Annotated[bool, typer.Option("--no-shift", help="Keep recorded times.")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Only scenarios whose folder name matches this glob (repeatable)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many scenarios from each path.")
+    ] = None,
 ) -> None:
-    """Run every scenario under FOLDER through the lab and score the rankings."""
+    """Run every scenario under PATHS through the lab and score the rankings against the
+    max-|z| and latest-change baselines, per dataset and per fault type."""
     from diagnose import evaluation
 
+    def progress(message: str) -> None:
+        _progress(markup.escape(message))
+
     with _failures():
-        folders = evaluation.find_scenarios(folder)
-        cases = evaluation.run_all(
-            folders, base=_settings(), shift=not no_shift, progress=_progress
+        settings = _settings()
+        datasets = evaluation.collect(
+            paths, cache=settings.cache_dir, only=only or (), limit=limit, progress=progress
         )
+        cases = evaluation.run_all(datasets, base=settings, shift=not no_shift, progress=progress)
     summary = evaluation.summarise(cases)
     if as_json:
         print(json.dumps({"summary": summary, "cases": [c.to_dict() for c in cases]}, indent=2))
     else:
         rendering.eval_table(out, cases, summary)
+        out.print(evaluation.breakdown(summary), markup=False, highlight=False, soft_wrap=True)
+    if crashed := evaluation.crashed(cases):
+        err.print(f"error: the run crashed in our code on {', '.join(crashed)}", highlight=False)
+        raise typer.Exit(EXIT_UNUSABLE)
 
 
 @lab_app.command("up")

@@ -23,6 +23,11 @@ def _default_state_dir() -> Path:
     return Path(base) / "diagnose"
 
 
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "diagnose"
+
+
 class GatherSettings(BaseModel):
     """How much of the world one diagnosis looks at."""
 
@@ -133,6 +138,11 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=_default_state_dir)
     """``DIAGNOSE_STATE_DIR``: where runs, evidence bundles and the lab's state live.
     Default: ``$XDG_STATE_HOME/diagnose`` (``~/.local/state/diagnose``)."""
+
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    """``DIAGNOSE_CACHE_DIR``: what can be rebuilt at will, such as the datasets that
+    ``diagnose eval`` extracts from archives.
+    Default: ``$XDG_CACHE_HOME/diagnose`` (``~/.cache/diagnose``)."""
 
     gather: GatherSettings = Field(default_factory=lambda: GatherSettings.model_validate({}))
     """``DIAGNOSE_GATHER_LOOKBACK_MINUTES`` and friends."""
