@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,21 +53,83 @@ WINDOW = timedelta(hours=2)
 
 ISTIO_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 5000)
 DEFAULT_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ISTIO_DEFAULT_MS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+)  # Istio's default buckets (milliseconds)
+BARE_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 OTEL_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family of another exporter: (sample name, labels, values per step) rows,
+    all scraped from one target."""
+
+    name: str
+    kind: str
+    help: str
+    target: str
+    rows: tuple[tuple[str, dict[str, str], np.ndarray], ...]
+    fmt: str = "g"
 
 
 class World(base.World):
     """The bundled world in another namespace, whose services report in one ``style``."""
 
     def __init__(
-        self, *, name: str, end: datetime, shop: base.Shop, namespace: str, style: str
+        self,
+        *,
+        name: str,
+        end: datetime,
+        shop: base.Shop,
+        namespace: str,
+        style: str,
+        window: timedelta = WINDOW,
+        scrape: dict[str, float] | None = None,
     ) -> None:
         base.NAMESPACE = namespace  # the bundled generator reads it when it writes
         self.namespace = namespace
         self.style = style
+        # seconds between scrapes by kind of target (the part of its name before "/", else
+        # "default"); None: every target on the simulation grid, no jitter (the first rounds)
+        self.scrape = scrape
         self.ingress: dict[str, str] = {}  # entry service → ingress name (ingress-nginx)
         self.scaled: dict[str, tuple[int, int]] = {}  # workload → (first step, replicas before)
-        super().__init__(name=name, end=end, shop=shop, window=WINDOW)
+        self.buckets_ms = ISTIO_MS  # the mesh's latency buckets
+        self.tails: dict[str, np.ndarray] = {}  # service → very slow requests per step
+        self.env: dict[str, list[dict[str, Any]]] = {}  # workload → extra container env
+        self.env_from: dict[str, list[dict[str, Any]]] = {}  # workload → container envFrom
+        self.mounts: dict[str, str] = {}  # workload → the ConfigMap its volume mounts
+        self.families: list[Family] = []  # other exporters' series (postgres_exporter…)
+        self.template_env: dict[str, list[dict[str, Any]]] = {}  # revision uid → extra env
+        self.template_notes: dict[str, dict[str, str]] = {}  # revision uid → annotations
+        self.postgres: tuple[str, dict[str, str]] | None = None  # (database, files)
+        self.part_of: dict[str, str] = {}  # shared ConfigMap → what it configures
+        super().__init__(name=name, end=end, shop=shop, window=window)
+
+    def interval(self, target: str) -> float:
+        """Seconds between two scrapes of ``target``."""
+        assert self.scrape is not None
+        kind = target.split("/", 1)[0]
+        return self.scrape.get(kind, self.scrape["default"])
 
     def _revision(
         self, name: str, *, number: int, when: datetime, tag: str, cpu: str, mem: str
@@ -126,6 +189,39 @@ class World(base.World):
         w.replicas = to
         self.scaled[name] = (self.step(at) + 1, before)
 
+    def add_configmap(self, name: str, data: dict[str, str], *, part_of: str) -> None:
+        """A ConfigMap that belongs to no one workload (its name prefixes none of theirs)."""
+        self.configmaps[name] = base.ConfigMap(
+            name=name,
+            data=dict(data),
+            applied_data=dict(data),
+            created=self.start - timedelta(days=int(self.rng.integers(20, 200))),
+            uid=self.uid(),
+        )
+        self.part_of[name] = part_of
+
+    def leak(self, pod: base.Pod, *, full_at: datetime, grow_s: float) -> None:
+        """A memory leak: the working set climbs from half the limit to the limit by
+        ``full_at``, then the container is OOM-killed, restarts and climbs again in
+        ``grow_s`` (kubelet backs off 10 s, 20 s… between restarts)."""
+        mem = np.full(self.n, np.nan)
+        kill = min(self.step(full_at), self.n)
+        mem[pod.first : kill] = pod.mem_limit * np.linspace(0.5, 0.995, kill - pod.first)
+        start, backoff, kills = kill, 10, []
+        while start < self.n:
+            kills.append(start)
+            restart = start + max(backoff // STEP_S, 1)
+            pod.down.append((start, min(restart, self.n)))
+            if restart >= self.n:
+                break
+            pod.restarts.append(restart)
+            length = max(int(grow_s * float(self.rng.uniform(0.8, 1.2))) // STEP_S, 2)
+            end = min(restart + length, self.n)
+            mem[restart:end] = pod.mem_limit * np.linspace(0.45, 0.995, length)[: end - restart]
+            start, backoff = restart + length, min(backoff * 2, 300)
+        pod.mem_override = mem
+        self._crash_records(pod, kills, backoff)
+
     def scale_in(self, name: str, at: datetime, *, to: int) -> None:
         """``kubectl scale`` lowers the replicas of a workload (same revision): the newest pods
         are deleted, the Deployment's ``spec.replicas`` changes."""
@@ -173,8 +269,75 @@ class World(base.World):
 # --- writing metrics --------------------------------------------------------------------------
 
 
+CUMULATIVE = ("_total", "_count", "_sum", "_bucket")
+
+
 class Writer(base.MetricsWriter):
+    """Series computed on the simulation grid (``STEP_S``), written as each target was scraped:
+    at its own interval and phase, with jittered timestamps and a few missed scrapes. Counters
+    are read between two grid steps by linear interpolation, gauges hold their last value."""
+
     w: World
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.plans: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def plan(self, target: str) -> tuple[np.ndarray, list[str]]:
+        """When ``target`` was scraped: grid positions (fractional steps) and timestamps."""
+        if target not in self.plans:
+            drawn = self.w.scrape is not None
+            self.plans[target] = self._drawn(target) if drawn else self._legacy(target)
+        return self.plans[target]
+
+    def _legacy(self, target: str) -> tuple[np.ndarray, list[str]]:
+        gaps = self.w.gaps[target]
+        kept = [i for i in range(self.w.n) if i not in gaps]
+        return np.array(kept, dtype=float), [self.times[i] for i in kept]
+
+    def _drawn(self, target: str) -> tuple[np.ndarray, list[str]]:
+        """Prometheus spreads targets over the interval (a fixed phase per target); each scrape
+        starts a few milliseconds off its slot, now and then a second or two late (a slow
+        target); 2-4 times one or two scrapes in a row are missed."""
+        every = self.w.interval(target)
+        span = (self.w.n - 1) * STEP_S
+        phase = float(self.rng.uniform(0, every))
+        slots = np.arange(int((span - phase) // every) + 1)
+        jitter = self.rng.normal(0, 0.004 * min(every, 60.0), slots.size)
+        late = self.rng.random(slots.size) < 0.02
+        jitter = jitter + late * self.rng.uniform(0.5, 2.5, slots.size)
+        offsets = np.clip(phase + slots * every + jitter, 0, span)
+        missed: set[int] = set()
+        runs = int(self.rng.integers(2, 5))
+        for begin in self.rng.integers(3, max(slots.size - 3, 4), size=runs):
+            missed.update(range(int(begin), int(begin) + int(self.rng.integers(1, 3))))
+        kept = np.array([k for k in range(slots.size) if k not in missed])
+        stamps = [f"{self.w.t0 + offsets[k]:.3f}" for k in kept]
+        return offsets[kept] / STEP_S, stamps
+
+    def sample(self, values: np.ndarray, at: np.ndarray, *, cumulative: bool) -> np.ndarray:
+        """``values`` (per grid step) read at fractional steps ``at``: NaN where the series did
+        not exist at the step before."""
+        lo = np.minimum(np.floor(at).astype(int), self.w.n - 1)
+        held = values[lo]
+        if not cumulative:
+            return held
+        hi = np.minimum(lo + 1, self.w.n - 1)
+        nxt = values[hi]
+        rising = ~np.isnan(nxt) & (nxt >= held)
+        return np.where(rising, held + (at - lo) * (nxt - held), held)
+
+    def series(
+        self, name: str, labels: dict[str, str], values: np.ndarray, *, fmt: str, target: str
+    ) -> None:
+        """One series; NaN means no sample (the series did not exist, the container was down)."""
+        at, stamps = self.plan(target)
+        head = name + base._labels(labels) + " "
+        values = np.asarray(values, dtype=float)
+        read = self.sample(values, at, cumulative=name.endswith(CUMULATIVE))
+        self.lines += [
+            f"{head}{v:{fmt}} {ts}" for v, ts in zip(read, stamps, strict=True) if not math.isnan(v)
+        ]
 
     def pod_shares(self, service: str) -> list[tuple[base.Pod, np.ndarray, np.ndarray]]:
         """Each pod of a service with its share of the traffic and where its series exist."""
@@ -216,11 +379,14 @@ class Writer(base.MetricsWriter):
         bounds: tuple[float, ...],
         scale: float = 1.0,
         exists: np.ndarray | None = None,
+        tail: np.ndarray | None = None,
     ) -> None:
-        """Cumulative buckets (``bounds`` in the metric's unit, ``scale`` units per second)."""
+        """Cumulative buckets (``bounds`` in the metric's unit, ``scale`` units per second);
+        ``tail``: very slow requests per step (10-30 s: a client that holds its connection)."""
         n = self.rng.poisson(np.maximum(rate, 0) * STEP_S)
         if exists is not None:
             n = np.where(exists, n, 0)
+        slow = np.zeros(self.w.n) if tail is None else tail
         z = (np.log(np.array(bounds) / scale)[None, :] - np.log(median)[:, None]) / sigma[:, None]
         cdf = 0.5 * (1 + base._erf(z / math.sqrt(2)))
         ones = np.ones((self.w.n, 1))
@@ -228,21 +394,37 @@ class Writer(base.MetricsWriter):
         probs /= probs.sum(axis=1, keepdims=True)
         counts = self.rng.multinomial(n, probs)
         total = np.cumsum(n * median * np.exp(sigma**2 / 2) * scale)
+        if tail is not None:
+            seconds = self.rng.uniform(10.5, 29.0, self.w.n)
+            column = np.searchsorted(np.array(bounds) / scale, seconds)
+            counts[np.arange(self.w.n), column] += slow.astype(int)
+            total = total + np.cumsum(slow * seconds * scale)
+            n = n + slow.astype(int)
         buckets = np.cumsum(np.cumsum(counts, axis=1), axis=0)
         cum = np.cumsum(n)
         if cum[-1] == 0:
             return
-        gaps = self.w.gaps[target]
         les = [f"{b:g}" for b in bounds] + ["+Inf"]
         heads = [f"{name}_bucket{base._labels({**labels, 'le': le})} " for le in les]
         count_head = f"{name}_count{base._labels(labels)} "
         sum_head = f"{name}_sum{base._labels(labels)} "
-        for i in range(int(np.argmax(cum > 0)), self.w.n):
-            if i in gaps or (exists is not None and not exists[i]):
-                continue
-            ts = self.times[i]
-            self.lines += [f"{h}{int(b)} {ts}" for h, b in zip(heads, buckets[i], strict=True)]
-            self.lines += [f"{count_head}{int(cum[i])} {ts}", f"{sum_head}{total[i]:.4f} {ts}"]
+        at, stamps = self.plan(target)
+        step = np.minimum(np.floor(at).astype(int), self.w.n - 1)
+        keep = cum[step] > 0
+        if exists is not None:
+            keep &= exists[step]
+        read = np.stack(
+            [self.sample(b.astype(float), at, cumulative=True) for b in buckets.T], axis=1
+        )
+        counts_at = self.sample(cum.astype(float), at, cumulative=True)
+        totals_at = self.sample(total, at, cumulative=True)
+        for k in np.flatnonzero(keep):
+            ts = stamps[k]
+            self.lines += [f"{h}{int(b)} {ts}" for h, b in zip(heads, read[k], strict=True)]
+            self.lines += [
+                f"{count_head}{int(counts_at[k])} {ts}",
+                f"{sum_head}{totals_at[k]:.4f} {ts}",
+            ]
 
     def served(self) -> list[tuple[base.Route, list[tuple[str, np.ndarray]]]]:
         """Every in-cluster route with the rate each caller sends it (``""``: from outside)."""
@@ -295,6 +477,7 @@ class Writer(base.MetricsWriter):
             median = np.exp(np.sum(log_median, axis=0))
             sigma = np.max([r.sigma + r.sigma_add for r, _ in rows], axis=0)
             code = rows[0][0].error_status
+            first = self.w.live_pods(service)[0] if source == self._busiest(service) else None
             for pod, share, exists in self.pod_shares(service):
                 labels = {
                     "app": service,
@@ -314,8 +497,9 @@ class Writer(base.MetricsWriter):
                 for status, ratio, slow in (("200", 1 - err, 1.0), (code, err, 0.6)):
                     code_labels = {**labels, "response_code": status}
                     requests.append((code_labels, handled * ratio, service, exists))
+                    tail = self.w.tails.get(service) if status == "200" and pod is first else None
                     durations.append(
-                        (code_labels, handled * ratio, median * slow, sigma, service, exists)
+                        (code_labels, handled * ratio, median * slow, sigma, service, exists, tail)
                     )
             if not source:
                 continue
@@ -344,7 +528,7 @@ class Writer(base.MetricsWriter):
                 "istio_requests_total", labels, rate, target=f"otel/{service}", exists=exists
             )
         self.family("istio_request_duration_milliseconds", "histogram", "Request duration.")
-        for labels, rate, median, sigma, service, exists in durations:
+        for labels, rate, median, sigma, service, exists, tail in durations:
             self.hist(
                 "istio_request_duration_milliseconds",
                 labels,
@@ -352,10 +536,18 @@ class Writer(base.MetricsWriter):
                 median=median,
                 sigma=sigma,
                 target=f"otel/{service}",
-                bounds=ISTIO_MS,
+                bounds=self.w.buckets_ms,
                 scale=1000.0,
                 exists=exists,
+                tail=tail,
             )
+
+    def _busiest(self, service: str) -> str:
+        """The source that sends ``service`` the most requests ("" for outside the mesh)."""
+        parts = [
+            (float(np.sum(x)), s) for r, p in self.served() if r.service == service for s, x in p
+        ]
+        return max(parts)[1] if parts else ""
 
     def linkerd(self) -> None:
         """Linkerd proxies: inbound on the callee's pod, outbound (``dst_deployment``) on the
@@ -518,8 +710,8 @@ class Writer(base.MetricsWriter):
             head = f"kube_deployment_spec_replicas{base._labels(labels)} "
             for k, line in enumerate(self.lines):
                 if line.startswith(head):
-                    ts = int(line.rsplit(" ", 1)[1])
-                    if (ts - self.w.t0) // STEP_S < step:
+                    ts = line.rsplit(" ", 1)[1]
+                    if (float(ts) - self.w.t0) // STEP_S < step:
                         self.lines[k] = f"{head}{before} {ts}"
 
     def grpc(self) -> None:
@@ -585,14 +777,19 @@ class Writer(base.MetricsWriter):
         self.family("http_server_requests_seconds", "summary", "Duration of HTTP server requests")
         for (labels, total, service), (_, seconds, _) in zip(counts, sums, strict=True):
             # one series at a time, _count and _sum of each timestamp together
-            gaps = self.w.gaps[f"otel/{service}"]
+            at, stamps = self.plan(f"otel/{service}")
             head = base._labels(labels)
-            for i in range(self.w.n):
-                if i in gaps or math.isnan(total[i]):
+            total_at = self.sample(total, at, cumulative=True)
+            seconds_at = self.sample(seconds, at, cumulative=True)
+            for k, ts in enumerate(stamps):
+                if math.isnan(total_at[k]):
                     continue
-                ts = self.times[i]
-                self.lines.append(f"http_server_requests_seconds_count{head} {total[i]:.0f} {ts}")
-                self.lines.append(f"http_server_requests_seconds_sum{head} {seconds[i]:.4f} {ts}")
+                self.lines.append(
+                    f"http_server_requests_seconds_count{head} {total_at[k]:.0f} {ts}"
+                )
+                self.lines.append(
+                    f"http_server_requests_seconds_sum{head} {seconds_at[k]:.4f} {ts}"
+                )
         self.family("jvm_memory_used_bytes", "gauge", "The amount of used memory")
         for name in self.w.workloads:
             for pod in self.w.live_pods(name):
@@ -649,6 +846,83 @@ class Writer(base.MetricsWriter):
                 bounds=DEFAULT_S,
                 exists=exists,
             )
+
+    def exporters(self) -> None:
+        """Other exporters' families (postgres_exporter…), each from its own target."""
+        for f in self.w.families:
+            self.family(f.name, f.kind, f.help)
+            for sample, labels, values in f.rows:
+                self.series(sample, labels, values, fmt=f.fmt, target=f.target)
+
+    def summary(self) -> None:
+        """client_golang: a Summary per handler (quantiles over the last 10 minutes, as its
+        default MaxAge keeps them; no buckets) and a request counter by code."""
+        keep = 600 // STEP_S
+        self.family("api_http_requests", "counter", "HTTP requests by handler and code.")
+        rows = [(r, *x) for r, _ in self.served() for x in self.pod_shares(r.service)]
+        for r, pod, share, exists in rows:
+            labels = {**self.kube(pod), "handler": r.route, "method": r.method}
+            for code, ratio in (("200", 1 - r.server_err), (r.error_status, r.server_err)):
+                self.counter(
+                    "api_http_requests_total",
+                    {**labels, "code": code},
+                    r.rate * r.served * share * ratio,
+                    target=f"otel/{r.service}",
+                    exists=exists,
+                )
+        self.family(
+            "api_http_request_duration_seconds", "summary", "HTTP request latency by handler."
+        )
+        for r, pod, share, exists in rows:
+            labels = {**self.kube(pod), "handler": r.route, "method": r.method}
+            rate = r.rate * r.served * share
+            n = self.rng.poisson(np.maximum(rate, 0) * STEP_S).astype(float)
+            n = np.where(exists, n, 0)
+            sigma = r.sigma + r.sigma_add
+            seen = _trailing(n, keep)
+            weight = np.maximum(seen, 1e-9)
+            mu = _trailing(n * np.log(r.median), keep) / weight
+            spread = _trailing(n * np.log(r.median) ** 2, keep) / weight - mu**2
+            sd = np.sqrt(_trailing(n * sigma**2, keep) / weight + np.maximum(spread, 0))
+            total = np.cumsum(n)
+            alive = exists & (total > 0)
+            for q, z in (("0.5", 0.0), ("0.9", 1.2816), ("0.99", 2.3263)):
+                noise = self.rng.normal(0, 1, self.w.n) * sd * 1.5 / np.sqrt(np.maximum(seen, 1))
+                value = np.exp(mu + z * sd + noise)
+                value = np.where(alive & (seen > 0), value, np.nan)
+                self.series(
+                    "api_http_request_duration_seconds",
+                    {**labels, "quantile": q},
+                    value,
+                    fmt=".6f",
+                    target=f"otel/{r.service}",
+                )
+            seconds = np.cumsum(n * r.median * np.exp(sigma**2 / 2))
+            for suffix, values, fmt in (("_sum", seconds, ".4f"), ("_count", total, ".0f")):
+                self.series(
+                    f"api_http_request_duration_seconds{suffix}",
+                    labels,
+                    np.where(alive, values, np.nan),
+                    fmt=fmt,
+                    target=f"otel/{r.service}",
+                )
+
+    def bare(self) -> None:
+        """A latency histogram per endpoint and nothing else: no status code, no error
+        counter (a hand-rolled middleware that observes every request the same way)."""
+        self.family("request_latency_seconds", "histogram", "Request latency.")
+        for r, _ in self.served():
+            for pod, share, exists in self.pod_shares(r.service):
+                self.hist(
+                    "request_latency_seconds",
+                    {**self.kube(pod), "endpoint": r.route, "method": r.method},
+                    rate=r.rate * r.served * share,
+                    median=r.median,
+                    sigma=r.sigma + r.sigma_add,
+                    target=f"otel/{r.service}",
+                    bounds=BARE_S,
+                    exists=exists,
+                )
 
     def nginx(self) -> None:
         """ingress-nginx's controller metrics for the entry routes (name without ``_total``)."""
@@ -718,7 +992,47 @@ def render(world: World) -> str:
         writer.otel_clients()
     writer.cadvisor()
     writer.kube_state()
+    writer.exporters()
     return writer.text()
+
+
+class KubeWriter(base.KubeWriter):
+    """The bundled objects, with the environment a scenario gives its workloads (a database
+    URL, ``envFrom`` a shared ConfigMap) and the pod-template changes of a restart."""
+
+    w: World
+
+    def container(self, w: base.Workload, rev: base.Revision) -> dict[str, Any]:
+        out = super().container(w, rev)
+        out["env"] = [
+            *out["env"],
+            *self.w.env.get(w.name, []),
+            *self.w.template_env.get(rev.uid, []),
+        ]
+        if w.name in self.w.env_from:
+            out["envFrom"] = self.w.env_from[w.name]
+        return out
+
+    def template(self, w: base.Workload, rev: base.Revision, *, hashed: bool) -> dict[str, Any]:
+        out = super().template(w, rev, hashed=hashed)
+        if rev.uid in self.w.template_notes:
+            out["metadata"]["annotations"] = dict(self.w.template_notes[rev.uid])
+        return out
+
+    def configmap(self, cm: base.ConfigMap) -> dict[str, Any]:
+        out = super().configmap(cm)
+        if cm.name in self.w.part_of:
+            out["metadata"]["labels"] = {
+                "app.kubernetes.io/name": cm.name,
+                "app.kubernetes.io/part-of": self.w.part_of[cm.name],
+            }
+        return out
+
+
+def _trailing(values: np.ndarray, steps: int) -> np.ndarray:
+    """The sum of ``values`` over the last ``steps`` steps, this one included."""
+    total = np.cumsum(values)
+    return total - np.concatenate([np.zeros(steps), total[:-steps]])
 
 
 # --- topologies -------------------------------------------------------------------------------
@@ -1638,9 +1952,16 @@ def write(name: str, incident: base.Incident) -> Path:
         "trigger": incident.trigger,
         "truth": incident.truth,
     }
+    if world.postgres is not None:
+        database, files = world.postgres
+        scenario.pop("truth")
+        scenario |= {"postgres": {"database": database}, "truth": incident.truth}
+        (folder / "postgres").mkdir(exist_ok=True)
+        for file, text in files.items():
+            (folder / "postgres" / file).write_text(text, encoding="utf-8")
     base._dump_yaml(folder / "scenario.yaml", [scenario])
     (folder / "metrics.om").write_text(render(world), encoding="utf-8")
-    for file, objects in base.KubeWriter(world).files().items():
+    for file, objects in KubeWriter(world).files().items():
         base._dump_yaml(folder / "kubernetes" / f"{file}.yaml", objects)
     return folder
 
@@ -1660,7 +1981,7 @@ def check(folder: Path) -> list[str]:
     if lines[-1] != "# EOF":
         problems.append("metrics.om does not end in # EOF")
     for line in lines[:-1]:
-        if not line.startswith("#") and not lo <= int(line.rsplit(" ", 1)[1]) <= hi:
+        if not line.startswith("#") and not lo <= float(line.rsplit(" ", 1)[1]) <= hi:
             problems.append(f"sample outside time: {line[:80]}")
             break
     promtool = shutil.which("promtool")
