@@ -369,8 +369,8 @@ def evaluate(
     max-|z| and latest-change baselines, per dataset and per fault type."""
     from diagnose import evaluation
 
-    def progress(message: str) -> None:
-        _progress(markup.escape(message))
+    def progress(message: str) -> None:  # one line each, however long: logs are grepped
+        err.print(f"[dim]· {markup.escape(message)}[/dim]", highlight=False, soft_wrap=True)
 
     with _failures():
         settings = _settings()
