@@ -2392,6 +2392,122 @@ SCENARIOS: dict[str, Callable[[], Incident]] = {
 }
 
 
+# --- a database behind a slow service (scenarios with a postgres/ folder) -------------------
+
+DATABASE = "shop"
+DATABASE_URL = f"postgres://checkout@orders-db.data.svc.cluster.local:5432/{DATABASE}"
+"""What checkout's Deployment names as its database (no credentials: those come from a Secret)."""
+
+
+def db_lock_behind_checkout(*, exporter: bool) -> Incident:
+    """A migration holds ACCESS EXCLUSIVE on orders: checkout's order writes wait and time out.
+    The metrics show only checkout (and its callers) slow and failing; with ``exporter``, a
+    postgres_exporter in namespace ``monitoring`` also records the database's locks and waits."""
+    name = "db-lock-exporter-elsewhere" if exporter else "db-lock-behind-checkout"
+    world = World(name=name, end=utc("2026-05-20T11:10:00Z"))
+    world.rollout("catalog", utc("2026-05-20T10:22:41Z"), tag="3.8.1")  # unrelated, earlier
+    onset = utc("2026-05-20T11:01:30Z")
+    orders = world.route("checkout POST /api/v1/orders")
+    orders.latency_mult = 1 + world.ramp(onset, seconds=45, size=25)
+    orders.error_add = world.ramp(onset, seconds=90, size=0.12)
+    world.compute()
+    seen = "a postgres_exporter in namespace monitoring records it; " if exporter else ""
+    detail = (
+        "A schema migration holds ACCESS EXCLUSIVE on orders inside an open transaction: "
+        f"checkout's order writes wait on it and time out; {seen}checkout and frontend are "
+        "slow and failing, with no resource trouble and no change of their own."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: checkout's order writes time out.",
+        _alert(
+            "2026-05-20T11:06:00Z",
+            service="checkout",
+            title="CheckoutErrors: checkout 5xx ratio above 5% for 3m",
+        ),
+        {
+            "root_cause": _cause("database", f"postgres/{DATABASE}", change=None, detail=detail),
+            "fix": "cancel_query",
+        },
+    )
+
+
+def write_database_scenario(name: str, *, exporter: bool, root: Path = HERE) -> Path:
+    """:func:`write`, then the database side: the sessions of db-lock-contention, checkout's
+    DATABASE_URL, and (``exporter``) postgres_exporter series scraped in another namespace."""
+    incident = db_lock_behind_checkout(exporter=exporter)
+    folder = write(name, incident, root=root)
+    scenario = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
+    truth = scenario.pop("truth")
+    _dump_yaml(
+        folder / "scenario.yaml", [scenario | {"postgres": {"database": DATABASE}, "truth": truth}]
+    )
+    (folder / "postgres").mkdir(exist_ok=True)
+    for source in sorted((HERE / "db-lock-contention" / "postgres").glob("*")):
+        shutil.copyfile(source, folder / "postgres" / source.name)
+    path = folder / "kubernetes" / "deployments.yaml"
+    deployments = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for deployment in deployments:
+        if deployment["metadata"]["name"] == "checkout":
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            container["env"].append({"name": "DATABASE_URL", "value": DATABASE_URL})
+    _dump_yaml(path, deployments)
+    if exporter:
+        metrics = folder / "metrics.om"
+        text = metrics.read_text(encoding="utf-8").removesuffix("# EOF\n")
+        metrics.write_text(text + _postgres_exporter(incident.world) + "# EOF\n", encoding="utf-8")
+    return folder
+
+
+def _postgres_exporter(world: World) -> str:
+    """pg_locks_count and pg_stat_activity_count of the shop database as a postgres_exporter
+    in namespace ``monitoring`` exports them: 15 s apart, labelled by ``datname``."""
+    onset = world.step(utc("2026-05-20T11:01:30Z"))
+    steps = np.arange(world.n)
+    held = (steps >= onset).astype(float)
+    waiting = np.where(steps >= onset, np.minimum(2 + (steps - onset) * 0.6, 18), 0.0)
+    active = 3 + world.rng.poisson(1.2, world.n) + np.round(waiting)
+    target = {
+        "namespace": "monitoring",
+        "job": "postgres-exporter",
+        "instance": "10.42.7.31:9187",
+        "pod": "postgres-exporter-6d8f7b9c4d-q2v7k",
+    }
+    lines = ["# HELP pg_locks_count Number of locks", "# TYPE pg_locks_count gauge"]
+    locks = {
+        "accessexclusivelock": held,
+        "rowexclusivelock": 1 + world.rng.poisson(0.8, world.n) + np.round(waiting),
+    }
+    for mode, values in locks.items():
+        labels = _labels(target | {"datname": DATABASE, "mode": mode})
+        lines += [
+            f"pg_locks_count{labels} {v:.0f} {world.t0 + i * STEP_S}" for i, v in enumerate(values)
+        ]
+    lines += [
+        "# HELP pg_stat_activity_count number of connections in this state",
+        "# TYPE pg_stat_activity_count gauge",
+    ]
+    states = {
+        "active": active,
+        "idle": 12 - np.minimum(np.round(waiting), 10),
+        "idle in transaction": held,
+    }
+    for state, values in states.items():
+        labels = _labels(target | {"datname": DATABASE, "state": state})
+        lines += [
+            f"pg_stat_activity_count{labels} {v:.0f} {world.t0 + i * STEP_S}"
+            for i, v in enumerate(values)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+DATABASE_SCENARIOS: dict[str, bool] = {
+    "db-lock-behind-checkout": False,
+    "db-lock-exporter-elsewhere": True,
+}
+"""Scenarios with a database behind a service, by name: whether the exporter's series exist."""
+
+
 # --- writing ----------------------------------------------------------------------------------
 
 
@@ -2541,17 +2657,20 @@ def _check_promtool(path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=sorted(SCENARIOS), help="generate one scenario")
+    every = [*SCENARIOS, *DATABASE_SCENARIOS]
+    parser.add_argument("--only", choices=sorted(every), help="generate one scenario")
     parser.add_argument("--check", action="store_true", help="verify instead of generating")
     parser.add_argument("--names", action="store_true", help="list the generated scenarios")
     args = parser.parse_args(argv)
     if args.names:
-        print("\n".join(SCENARIOS))
+        print("\n".join(every))
         return 0
-    names = [args.only] if args.only else list(SCENARIOS)
+    names = [args.only] if args.only else every
     failed = False
     for name in names:
-        if not args.check:
+        if not args.check and name in DATABASE_SCENARIOS:
+            write_database_scenario(name, exporter=DATABASE_SCENARIOS[name])
+        elif not args.check:
             write(name, SCENARIOS[name]())
         problems = check(HERE / name)
         size = sum(p.stat().st_size for p in (HERE / name).rglob("*") if p.is_file())
