@@ -7,9 +7,11 @@ be concluded (every source failed or nothing was in scope).
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich import markup
 from rich.console import Console
 
@@ -168,7 +171,7 @@ def _diagnose(
 
 def _ask(agent: runner.Agent, paused: runner.Paused) -> runner.Paused:
     while paused.waiting:
-        answer = rendering.prompt_decision(out, paused.state)
+        answer = rendering.prompt_decision(out, paused.state) | _accounts(via="terminal")
         paused = agent.resume(paused.run_id, answer)
         problems = paused.state.get("approval_errors") or []
         for problem in problems if paused.waiting else []:
@@ -203,6 +206,7 @@ def approve(
         "fix": None if reject else fix,
         "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
     } | ({"fix_digest": digest} if digest else {})
+    answer |= _accounts(via="cli")
     with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
         before = len(agent.status(run_id).state.get("approvals") or [])
         paused = agent.resume(run_id, answer)
@@ -217,6 +221,54 @@ def approve(
             print(json.dumps(paused.state.get("report"), indent=2))
         else:
             rendering.show_outcome(out, paused.state)
+
+
+def _accounts(*, via: str) -> dict[str, str]:
+    """Who is running this command, recorded beside the typed name: the OS account, and
+    through ``kubectl diagnose`` the Kubernetes user of the kubeconfig's current context. A
+    second approval of a high-risk fix from either of the same accounts is refused."""
+    found = {"via": "kubectl" if _as_plugin() else via, "os_user": _os_user()}
+    if _as_plugin():
+        found["kube_user"] = kube_user(os.environ.get("KUBECONFIG"), home=Path.home())
+    return {key: value for key, value in found.items() if value}
+
+
+def _as_plugin() -> bool:
+    return _invoked_as["prog"] == KUBECTL_PROG
+
+
+def _os_user() -> str:
+    """``user@host`` of the process's real uid (not $USER, which anyone can set)."""
+    try:
+        import pwd  # POSIX only
+    except ImportError:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid with no passwd entry, as in many containers
+        name = f"uid {os.getuid()}"
+    return f"{name}@{socket.gethostname()}"
+
+
+def kube_user(kubeconfig: str | None, *, home: Path) -> str:
+    """The user of the current context, read as kubectl merges ``KUBECONFIG`` (the first file
+    naming a current context, and the first definition of each context, win); "" when there
+    is none. This is the kubeconfig's name for the credentials, as ``kubectl config view
+    --minify`` shows it, not an identity the API server has vouched for."""
+    paths = [Path(p) for p in (kubeconfig or str(home / ".kube" / "config")).split(os.pathsep)]
+    current, users = "", dict[str, str]()
+    for path in paths:
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(config, dict):
+            continue
+        current = current or str(config.get("current-context") or "")
+        for item in config.get("contexts") or []:
+            if isinstance(item, dict) and isinstance(item.get("context"), dict):
+                users.setdefault(str(item.get("name")), str(item["context"].get("user") or ""))
+    return users.get(current, "")
 
 
 @app.command()
@@ -643,7 +695,12 @@ def kubectl_main() -> None:
     take a resource first, ``kubectl diagnose deploy/checkout -n shop`` means ``run``."""
     os.environ.setdefault("DIAGNOSE_KUBERNETES_ENABLED", "true")
     sys.argv[1:] = kubectl_arguments(sys.argv[1:])
-    app(prog_name="kubectl diagnose")
+    _invoked_as["prog"] = KUBECTL_PROG
+    app(prog_name=KUBECTL_PROG)
+
+
+KUBECTL_PROG = "kubectl diagnose"
+_invoked_as = {"prog": "diagnose"}  # set by the entry point: which program the user ran
 
 
 def kubectl_arguments(argv: list[str]) -> list[str]:

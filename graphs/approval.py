@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from diagnose.domain import models
+from diagnose.domain import identities, models
 from graphs.state import DiagnosisState
 
 
@@ -154,6 +154,9 @@ def validate(
             fix=answer.get("fix") or None,
             checked_evidence=tuple(str(e) for e in answer.get("checked_evidence") or ()),
             fix_digest=_current_digest(answer.get("fix"), state=state),
+            via=str(answer.get("via") or ""),
+            os_user=str(answer.get("os_user") or ""),
+            kube_user=str(answer.get("kube_user") or ""),
         )
     except ValueError as exc:
         return None, [str(exc)]
@@ -190,15 +193,18 @@ def refusals(
             f"the approval names {decision.fix} with digest {decision.fix_digest}, but that fix "
             f"now has digest {now}: it changed after approval, or the approval is another's"
         ]
-    approvers = {
-        a["approver"]
+    given = [
+        a
         for a in state.get("approvals", [])
         if a.get("fix") == decision.fix and a.get("fix_digest") == now
-    }
-    if decision.approver not in approvers:
+    ]
+    if identities.normalise(decision.approver) not in _names(given):
         return [f"the approval of {decision.fix} by {decision.approver} is not on record"]
-    if fix.get("risk") == models.Risk.HIGH.value and len(approvers) < 2:
-        return [f"{decision.fix} is high risk and has {len(approvers)} approver(s), not two"]
+    if fix.get("risk") == models.Risk.HIGH.value and identities.people(given) < 2:
+        return [
+            f"{decision.fix} is high risk and has {identities.people(given)} approver(s), "
+            "not two different people"
+        ]
     return _audit_refusals(state, fix=fix, audit_entries=audit_entries)
 
 
@@ -213,20 +219,23 @@ def _audit_refusals(
         return []
     now = digest(fix, run_id=state["run_id"])
     decision = models.Decision.from_dict(state["decision"])
-    recorded = {
-        e["entry"]["approver"]
+    recorded = [
+        e["entry"]
         for e in audit_entries
         if e["kind"] == "approval"
         and e["entry"].get("fix") == fix["id"]
         and e["entry"].get("fix_digest") == now
-    }
-    if decision.approver not in recorded:
+    ]
+    if identities.normalise(decision.approver) not in _names(recorded):
         return [
             f"the audit log holds no approval of {fix['id']} (digest {now}) by "
             f"{decision.approver}: the decision was not given at the approval step"
         ]
-    if fix.get("risk") == models.Risk.HIGH.value and len(recorded) < 2:
-        return [f"the audit log holds {len(recorded)} approver(s) of high-risk {fix['id']}"]
+    if fix.get("risk") == models.Risk.HIGH.value and identities.people(recorded) < 2:
+        return [
+            f"the audit log holds {identities.people(recorded)} approver(s) of high-risk "
+            f"{fix['id']}, not two different people"
+        ]
     proposed = [
         e["entry"]["fix"]
         for e in audit_entries
@@ -246,14 +255,12 @@ def second_approver_needed(decision: models.Decision, *, state: DiagnosisState) 
     fix = next((f for f in state.get("fixes", []) if f["id"] == decision.fix), None)
     if fix is None or fix.get("risk") != models.Risk.HIGH.value:
         return ""
-    others = {
-        a["approver"]
+    given = [
+        a
         for a in state.get("approvals", [])
-        if a.get("fix") == decision.fix
-        and a.get("fix_digest") == decision.fix_digest
-        and a["approver"] != decision.approver
-    }
-    if others:
+        if a.get("fix") == decision.fix and a.get("fix_digest") == decision.fix_digest
+    ]
+    if identities.people([*given, decision.to_dict()]) >= 2:
         return ""
     return (
         f"{decision.fix} is high risk: approval by {decision.approver} recorded; a second, "
@@ -275,13 +282,9 @@ def _shape_problems(answer: Mapping[str, Any]) -> list[str]:
 def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[str]:
     if decision.verdict is models.Verdict.REJECT:
         return []
-    if any(
-        a["approver"] == decision.approver
-        and a.get("fix") == decision.fix
-        and a.get("fix_digest") == decision.fix_digest
-        for a in state.get("approvals", [])
-    ):
-        return [f"{decision.approver} already approved {decision.fix}: a different person must"]
+    same = _same_person(decision, state=state)
+    if same:
+        return [same]
     fixes = {f["id"]: f for f in state.get("fixes", [])}
     fix = fixes.get(decision.fix or "")
     if fix is None:
@@ -295,3 +298,24 @@ def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[s
             f"(cited: {', '.join(sorted(cited))})"
         ]
     return []
+
+
+def _names(records: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {identities.normalise(str(r.get("approver") or "")) for r in records}
+
+
+def _same_person(decision: models.Decision, *, state: DiagnosisState) -> str:
+    """Why this approval repeats one already given for the same fix ("" when it does not):
+    the same name however spelled, or the same OS account or Kubernetes user."""
+    mine = identities.Approver.of(decision.to_dict())
+    for earlier in state.get("approvals", []):
+        if earlier.get("fix") != decision.fix or earlier.get("fix_digest") != decision.fix_digest:
+            continue
+        shared = mine.shared_with(identities.Approver.of(earlier))
+        if shared:
+            return (
+                f"{decision.fix} was already approved by {earlier['approver']} ({shared} is the "
+                "same as this approval's): a different person must approve it, from their own "
+                "account (names are compared trimmed, case-folded and Unicode-normalised)"
+            )
+    return ""

@@ -349,6 +349,9 @@ class Decision:
     fix: str | None = None  # the approved fix id; None on rejection
     checked_evidence: tuple[str, ...] = ()  # evidence ids the approver says they looked at
     fix_digest: str | None = None  # the approved fix's content hash: that exact fix, no other
+    via: str = ""  # the path it came through: terminal, cli, kubectl, api ("" before it was kept)
+    os_user: str = ""  # the OS account (user@host) that ran the approving command, if any
+    kube_user: str = ""  # the kubeconfig current context's user, through kubectl diagnose
 
     def __post_init__(self) -> None:
         if not self.approver.strip():
@@ -367,7 +370,7 @@ class Decision:
             "fix": self.fix,
             "checked_evidence": list(self.checked_evidence),
             "fix_digest": self.fix_digest,
-        }
+        } | {key: value for key in _ACCOUNTS if (value := getattr(self, key))}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Decision:
@@ -379,7 +382,14 @@ class Decision:
             fix=data.get("fix"),
             checked_evidence=tuple(data.get("checked_evidence") or ()),
             fix_digest=data.get("fix_digest"),
+            via=str(data.get("via") or ""),
+            os_user=str(data.get("os_user") or ""),
+            kube_user=str(data.get("kube_user") or ""),
         )
+
+
+_ACCOUNTS = ("via", "os_user", "kube_user")
+"""Where a decision came from and the accounts behind it: kept only when known."""
 
 
 def cited_ids(hypotheses: Sequence[Hypothesis]) -> set[str]:

@@ -167,10 +167,14 @@ async def _read_limited(request: fastapi.Request, *, limit: int) -> bytes:
 
 
 def _json(body: bytes) -> Any:
+    """The body as JSON; 400 when it is not, or nests deeper than any webhook does."""
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        # The parser recurses once per bracket: a few thousand nested ones exhaust the stack.
+        raise ApiError(400, "the body nests too deeply to be a webhook") from exc
 
 
 async def _enqueue(
@@ -259,6 +263,7 @@ def _approvals() -> fastapi.APIRouter:
             "fix": body.fix,
             "checked_evidence": body.checked_evidence,
             "fix_digest": body.fix_digest,
+            "via": "api",
         }
         return _answer(_service(request), run_id, answer)
 
@@ -272,6 +277,7 @@ def _approvals() -> fastapi.APIRouter:
             "reason": body.reason,
             "fix": None,
             "checked_evidence": [],
+            "via": "api",
         }
         return _answer(_service(request), run_id, answer)
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from connectors import pagerduty, queue
@@ -59,9 +60,13 @@ def pagerduty_event(body: Any, *, naming: Naming) -> Intake:
     if event is None:
         raise BadPayloadError("a V3 webhook body is an object with an 'event' object")
     kind = event.get("event_type")
+    if not isinstance(kind, str) or not kind:
+        raise BadPayloadError("the event needs an 'event_type' string")
+    if kind not in _ACTED_ON:
+        return Intake(ignored=f"{kind} is not acted on")
     data = _object(event, "data")
-    if not isinstance(kind, str) or data is None:
-        raise BadPayloadError("the event needs an 'event_type' string and a 'data' object")
+    if data is None:
+        raise BadPayloadError(f"a {kind} event needs a 'data' object (the incident)")
     if kind in ("incident.triggered", "incident.reopened"):
         return Intake(jobs=(_diagnose_job(event, data, naming=naming),))
     if kind == "incident.resolved":
@@ -71,13 +76,18 @@ def pagerduty_event(body: Any, *, naming: Naming) -> Intake:
         if pagerduty.own_note(data, agent=agent, user_id=naming.pagerduty_user_id):
             return Intake(ignored="our own note")
         return Intake(ignored="notes by people are not acted on")
-    return Intake(ignored=f"{kind} is not acted on")
+    raise AssertionError(f"{kind} is in _ACTED_ON but not handled")
+
+
+_ACTED_ON = frozenset(
+    ("incident.triggered", "incident.reopened", "incident.resolved", "incident.annotated")
+)
 
 
 def _diagnose_job(
     event: Mapping[str, Any], incident: Mapping[str, Any], *, naming: Naming
 ) -> queue.NewJob:
-    trigger = pagerduty_trigger(incident, naming=naming)
+    trigger = pagerduty_trigger(incident, naming=naming, occurred_at=event.get("occurred_at"))
     incident_id = str(trigger.incident_id)
     dedup = f"pagerduty:{incident_id}:triggered"
     if event["event_type"] == "incident.reopened":
@@ -109,9 +119,16 @@ def _postmortem_job(event: Mapping[str, Any], incident: Mapping[str, Any]) -> qu
 
 
 def pagerduty_trigger(
-    incident: Mapping[str, Any], *, naming: Naming, labels: Mapping[str, str] | None = None
+    incident: Mapping[str, Any],
+    *,
+    naming: Naming,
+    labels: Mapping[str, str] | None = None,
+    occurred_at: Any = None,
 ) -> models.Trigger:
-    """A trigger from a PagerDuty incident object (and its alerts' labels, when known)."""
+    """A trigger from a PagerDuty incident object (and its alerts' labels, when known). It
+    fired at the incident's ``created_at``, or, when the incident omits it, at the event's
+    ``occurred_at``: PagerDuty retries a delivery it sees fail, so a well-formed event is
+    never refused for want of one timestamp."""
     service_ref = _object(incident, "service") or {}
     pd_service = str(service_ref.get("summary") or "")
     found = dict(labels or {})
@@ -123,10 +140,7 @@ def pagerduty_trigger(
     )
     if not service:
         raise BadPayloadError("the incident names no service")
-    try:
-        at = models.parse_time(_text(incident, "created_at"))
-    except ValueError as exc:
-        raise BadPayloadError(f"created_at is not an ISO 8601 time: {exc}") from exc
+    at = _fired_at(incident.get("created_at"), occurred_at)
     found |= {"pagerduty_service": pd_service, "urgency": str(incident.get("urgency") or "")}
     return models.Trigger(
         source="pagerduty",
@@ -136,6 +150,21 @@ def pagerduty_trigger(
         at=at,
         labels={k: v for k, v in found.items() if v},
         incident_id=_text(incident, "id"),
+    )
+
+
+def _fired_at(created_at: Any, occurred_at: Any) -> datetime:
+    """The first of the incident's ``created_at`` and the event's ``occurred_at`` that is an
+    ISO 8601 time."""
+    for value in (created_at, occurred_at):
+        if isinstance(value, str) and value:
+            try:
+                return models.parse_time(value)
+            except ValueError:
+                continue
+    raise BadPayloadError(
+        "neither the incident's created_at nor the event's occurred_at is an ISO 8601 time "
+        f"(got {str(created_at)[:40]!r} and {str(occurred_at)[:40]!r})"
     )
 
 
