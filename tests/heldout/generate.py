@@ -27,6 +27,7 @@ identical files.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import shutil
 import subprocess
@@ -1919,6 +1920,827 @@ def twin_rollouts() -> base.Incident:
     )
 
 
+# --- round 3: real scrape intervals, real bucket layouts, the database elsewhere ---------------
+
+SECOND = timedelta(seconds=1)
+
+STOREFRONT = _shop(
+    {
+        "shop-web": (2, "1", "512Mi", 200 * MIB, 0.002, "9.4.1", 112),
+        "cart": (1, "500m", "384Mi", 140 * MIB, 0.003, "3.2.0", 44),
+        "payment-gateway": (2, "1", "512Mi", 230 * MIB, 0.004, "5.0.2", 37),
+        "risk-score": (2, "1", "768Mi", 390 * MIB, 0.006, "2.7.3", 25),
+        "loyalty": (1, "250m", "256Mi", 90 * MIB, 0.002, "1.3.0", 8),
+    },
+    lambda: [
+        R(
+            "shop-web",
+            "/cart",
+            "GET",
+            0.004,
+            entry_rate=30.0,
+            error=0.0,
+            error_status="503",
+            calls=(("cart GET /cart", 1.0), ("loyalty GET /points", 0.015)),
+        ),
+        R(
+            "shop-web",
+            "/checkout",
+            "POST",
+            0.006,
+            entry_rate=4.0,
+            error=0.0,
+            error_status="503",
+            calls=(("payment-gateway POST /authorize", 1.0), ("cart GET /cart", 1.0)),
+        ),
+        R("cart", "/cart", "GET", 0.006, sigma=0.35, error=0.0),
+        R(
+            "payment-gateway",
+            "/authorize",
+            "POST",
+            0.02,
+            sigma=0.35,
+            error=0.0005,
+            calls=(("risk-score POST /score", 1.0),),
+        ),
+        R("risk-score", "/score", "POST", 0.012, sigma=0.35, error=0.0),
+        R("loyalty", "/points", "GET", 0.004, sigma=0.3, error=0.0),
+    ],
+)
+
+WAREHOUSE = _shop(
+    {
+        "picking-api": (2, "1", "512Mi", 180 * MIB, 0.002, "4.8.0", 61),
+        "inventory-svc": (2, "1", "768Mi", 310 * MIB, 0.005, "4.0.3", 33),
+        "slotting": (2, "500m", "512Mi", 200 * MIB, 0.004, "1.19.0", 21),
+        "label-printer": (1, "250m", "256Mi", 70 * MIB, 0.002, "0.9.2", 6),
+    },
+    lambda: [
+        R(
+            "picking-api",
+            "/picks",
+            "POST",
+            0.005,
+            entry_rate=12.0,
+            error=0.0,
+            calls=(("inventory-svc GET /stock/{sku}", 2.0), ("slotting POST /slots", 1.0)),
+        ),
+        R(
+            "picking-api",
+            "/labels",
+            "GET",
+            0.003,
+            entry_rate=3.0,
+            error=0.0,
+            calls=(("label-printer POST /print", 1.0),),
+        ),
+        R("inventory-svc", "/stock/{sku}", "GET", 0.008, sigma=0.4, error=0.0005),
+        R("slotting", "/slots", "POST", 0.015, sigma=0.4, error=0.0),
+        R("label-printer", "/print", "POST", 0.03, sigma=0.3, error=0.0),
+    ],
+    {"slotting": {"SLOT_STRATEGY": "nearest", "ZONE_COUNT": "12"}},
+)
+
+TELEMATICS = _shop(
+    {
+        "ingest-gw": (2, "1", "512Mi", 170 * MIB, 0.0015, "2.2.0", 48),
+        "decoder": (2, "1", "512Mi", 260 * MIB, 0.003, "6.1.0", 30),
+        "geo-fence": (2, "500m", "512Mi", 210 * MIB, 0.003, "1.5.1", 17),
+        "trip-store": (1, "500m", "512Mi", 240 * MIB, 0.002, "3.0.0", 12),
+    },
+    lambda: [
+        R(
+            "ingest-gw",
+            "/telemetry",
+            "POST",
+            0.003,
+            entry_rate=40.0,
+            error=0.0,
+            calls=(("decoder POST /decode", 1.0), ("geo-fence POST /check", 0.5)),
+        ),
+        R(
+            "decoder",
+            "/decode",
+            "POST",
+            0.006,
+            sigma=0.35,
+            calls=(("trip-store POST /points", 1.0),),
+        ),
+        R("geo-fence", "/check", "POST", 0.004, sigma=0.35, error=0.0),
+        R("trip-store", "/points", "POST", 0.003, sigma=0.3, error=0.0),
+    ],
+)
+
+LENDING = _shop(
+    {
+        "loan-portal": (2, "1", "512Mi", 190 * MIB, 0.002, "3.3.0", 52),
+        "credit-check": (2, "250m", "512Mi", 230 * MIB, 0.04, "1.12.0", 19),
+        "documents": (2, "500m", "512Mi", 260 * MIB, 0.003, "2.0.5", 23),
+        "notifications": (1, "250m", "256Mi", 80 * MIB, 0.002, "0.8.1", 7),
+    },
+    lambda: [
+        R(
+            "loan-portal",
+            "/applications/{id}",
+            "GET",
+            0.005,
+            entry_rate=15.0,
+            error=0.0,
+            calls=(("documents GET /docs", 1.0),),
+        ),
+        R(
+            "loan-portal",
+            "/applications",
+            "POST",
+            0.008,
+            entry_rate=3.0,
+            error=0.0,
+            calls=(("credit-check POST /score", 1.0), ("notifications POST /send", 1.0)),
+        ),
+        R("credit-check", "/score", "POST", 0.03, sigma=0.35, error=0.0),
+        R("documents", "/docs", "GET", 0.01, sigma=0.4, error=0.0),
+        R("notifications", "/send", "POST", 0.004, sigma=0.3, error=0.0),
+    ],
+    {"documents": {"STORAGE_BUCKET": "loan-docs-eu", "THUMBNAILS": "true"}},
+)
+
+ORDERS = _shop(
+    {
+        "storefront": (2, "1", "512Mi", 210 * MIB, 0.002, "11.2.0", 140),
+        "orders-api": (2, "1", "512Mi", 250 * MIB, 0.004, "7.4.1", 66),
+        "fulfilment-worker": (2, "500m", "512Mi", 200 * MIB, 0.004, "2.9.0", 28),
+        "catalog-api": (2, "1", "768Mi", 330 * MIB, 0.003, "5.5.0", 41),
+    },
+    lambda: [
+        R(
+            "storefront",
+            "/orders/{id}",
+            "GET",
+            0.004,
+            entry_rate=18.0,
+            error=0.0,
+            error_status="502",
+            calls=(("orders-api GET /orders/{id}", 1.0),),
+        ),
+        R(
+            "storefront",
+            "/orders",
+            "POST",
+            0.006,
+            entry_rate=4.0,
+            error=0.0,
+            error_status="502",
+            calls=(("orders-api POST /orders", 1.0),),
+        ),
+        R(
+            "storefront",
+            "/products",
+            "GET",
+            0.004,
+            entry_rate=25.0,
+            error=0.0,
+            error_status="502",
+            calls=(("catalog-api GET /products", 1.0),),
+        ),
+        R("orders-api", "/orders/{id}", "GET", 0.006, sigma=0.35, error=0.0002),
+        R("orders-api", "/orders", "POST", 0.012, sigma=0.35, error=0.0005),
+        R("fulfilment-worker", "/batches", "POST", 0.04, sigma=0.3, entry_rate=0.5, error=0.0),
+        R("catalog-api", "/products", "GET", 0.008, sigma=0.4, error=0.0),
+    ],
+)
+
+PAYMENTS = _shop(
+    {
+        "pay-api": (3, "1", "512Mi", 190 * MIB, 0.002, "12.0.4", 95),
+        "ledger-writer": (2, "1", "768Mi", 300 * MIB, 0.005, "7.2.9", 58),
+        "fraud-screen": (2, "1", "1Gi", 520 * MIB, 0.006, "3.4.0", 31),
+        "fx-quote": (1, "500m", "256Mi", 90 * MIB, 0.002, "1.1.2", 9),
+    },
+    lambda: [
+        R(
+            "pay-api",
+            "/payments.v1.PaymentAPI/Charge",
+            "POST",
+            0.004,
+            entry_rate=30.0,
+            error=0.0,
+            error_status="Unavailable",
+            calls=(
+                ("ledger-writer POST /ledger.v1.Ledger/Append", 1.0),
+                ("fraud-screen POST /fraud.v1.Screen/Check", 1.0),
+                ("fx-quote POST /fx.v1.Quotes/Get", 0.2),
+            ),
+        ),
+        R(
+            "ledger-writer",
+            "/ledger.v1.Ledger/Append",
+            "POST",
+            0.01,
+            sigma=0.35,
+            error=0.0003,
+            error_status="Internal",
+        ),
+        R("fraud-screen", "/fraud.v1.Screen/Check", "POST", 0.015, sigma=0.4, error=0.0),
+        R("fx-quote", "/fx.v1.Quotes/Get", "POST", 0.003, sigma=0.3, error=0.0),
+    ],
+    {"fraud-screen": {"RULESET": "2026-07", "SCORE_THRESHOLD": "0.82"}},
+)
+
+CHECKOUT = _shop(
+    {
+        "checkout-web": (2, "1", "512Mi", 180 * MIB, 0.002, "6.6.0", 83),
+        "checkout-worker": (2, "1", "512Mi", 240 * MIB, 0.004, "4.1.2", 36),
+        "basket": (2, "500m", "384Mi", 150 * MIB, 0.003, "2.3.1", 27),
+        "psp-adapter": (2, "500m", "384Mi", 130 * MIB, 0.003, "1.8.0", 15),
+    },
+    lambda: [
+        R(
+            "checkout-web",
+            "/checkout",
+            "POST",
+            0.006,
+            entry_rate=6.0,
+            error=0.0,
+            error_status="503",
+            calls=(("checkout-worker POST /orders/submit", 1.0),),
+        ),
+        R(
+            "checkout-web",
+            "/basket",
+            "GET",
+            0.003,
+            entry_rate=20.0,
+            error=0.0,
+            error_status="503",
+            calls=(("basket GET /basket", 1.0),),
+        ),
+        R(
+            "checkout-worker",
+            "/orders/submit",
+            "POST",
+            0.015,
+            sigma=0.35,
+            error=0.0003,
+            calls=(("psp-adapter POST /psp/authorize", 1.0),),
+        ),
+        R("basket", "/basket", "GET", 0.005, sigma=0.35, error=0.0),
+        R("psp-adapter", "/psp/authorize", "POST", 0.05, sigma=0.3, error=0.0005),
+    ],
+)
+
+
+def istio_default_buckets() -> base.Incident:
+    """Istio's default buckets at 30 s: the culprit's p99 rises a few-fold inside the fine
+    buckets; a quiet healthy service's p99 leaps across the 10-30 s bucket now and then."""
+    world = World(
+        name="istio-default-buckets",
+        end=utc("2026-07-07T16:40:00Z"),
+        shop=STOREFRONT,
+        namespace="storefront",
+        style="istio",
+        window=timedelta(minutes=80),
+        scrape={"default": 30.0},
+    )
+    world.buckets_ms = ISTIO_DEFAULT_MS
+    world.rollout("cart", utc("2026-07-07T15:49:30Z"), tag="3.2.1")  # harmless
+    rev = world.rollout("risk-score", utc("2026-07-07T16:21:40Z"), tag="2.8.0")
+    share = world.revision_share("risk-score", rev)
+    score = world.route("risk-score POST /score")
+    score.latency_mult = 1 + 2.0 * share
+    score.sigma_add = 0.15 * share
+    tails = world.rng.poisson(0.012, world.n).astype(float)  # a client that long-polls
+    for at in ("2026-07-07T16:23:50Z", "2026-07-07T16:31:10Z", "2026-07-07T16:34:40Z"):
+        tails[world.step(utc(at))] += 1
+    world.tails["loyalty"] = tails
+    world.compute()
+    detail = (
+        "risk-score 2.8.0 scores ~3x slower (its p99 from ~30 ms to ~110 ms, inside Istio's "
+        "25-250 ms buckets); payment-gateway waits on it and shop-web's checkout p99 follows. "
+        "loyalty is healthy: a mobile client long-polls it, and each such request lands in the "
+        "10-30 s bucket, so at 0.3 requests/s its p99 leaps to ~20 s now and then (three times "
+        "after the rollout). A cart rollout half an hour earlier is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace storefront (Istio mesh, default buckets, 30 s scrapes): "
+        "checkout latency alert.",
+        _alert(
+            world,
+            "2026-07-07T16:36:00Z",
+            service="shop-web",
+            severity="warning",
+            title="CheckoutLatencyHigh: shop-web POST /checkout p99 above 150ms for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "deploy", "risk-score", change=f"deployment/risk-score@{rev.number}", detail=detail
+            ),
+            "fix": "rollback",
+        },
+    )
+
+
+def summary_quantiles() -> base.Incident:
+    """client_golang summaries (quantiles, _sum and _count, no buckets) scraped every 15 s."""
+    world = World(
+        name="summary-quantiles-15s",
+        end=utc("2026-07-14T09:25:00Z"),
+        shop=WAREHOUSE,
+        namespace="warehouse",
+        style="summary",
+        scrape={"default": 15.0},
+    )
+    world.edit_configmap("slotting", utc("2026-07-14T08:52:15Z"), {"ZONE_COUNT": "14"})
+    rev = world.rollout("inventory-svc", utc("2026-07-14T09:09:20Z"), tag="4.1.0")
+    share = world.revision_share("inventory-svc", rev)
+    stock = world.route("inventory-svc GET /stock/{sku}")
+    stock.latency_mult = 1 + 2.5 * share
+    stock.sigma_add = 0.1 * share
+    stock.error_add = 0.03 * share
+    world.compute()
+    detail = (
+        "inventory-svc 4.1.0 drops its stock cache: lookups ~3.5x slower and 3% fail with 500; "
+        "picking-api calls it twice per pick. Its summaries' p99 moves over ten minutes (the "
+        "client's MaxAge), its counters at once. A slotting config edit 17 minutes earlier "
+        "is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace warehouse (Go services with summaries, 15 s scrapes): picking "
+        "errors alert.",
+        _alert(
+            world,
+            "2026-07-14T09:21:00Z",
+            service="picking-api",
+            title="PickingErrors: picking-api 5xx ratio above 1% for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "deploy",
+                "inventory-svc",
+                change=f"deployment/inventory-svc@{rev.number}",
+                detail=detail,
+            ),
+            "fix": "rollback",
+        },
+    )
+
+
+def no_error_metric() -> base.Incident:
+    """Services that report only a latency histogram (no status, no error counter), 60 s."""
+    world = World(
+        name="no-error-metric-60s",
+        end=utc("2026-07-21T03:50:00Z"),
+        shop=TELEMATICS,
+        namespace="telematics",
+        style="bare",
+        scrape={"default": 60.0},
+    )
+    world.rollout("geo-fence", utc("2026-07-21T03:12:30Z"), tag="1.5.2")  # harmless
+    pods = world.live_pods("decoder")
+    for pod, full in zip(pods, ("2026-07-21T03:29:40Z", "2026-07-21T03:33:10Z"), strict=True):
+        world.leak(pod, full_at=utc(full), grow_s=240)
+    ready = np.array([world.ready_mask(p) for p in pods], dtype=float)
+    share = ready / np.maximum(ready.sum(axis=0), 1)
+    pressure = np.zeros(world.n)
+    for pod, s in zip(pods, share, strict=True):
+        used = np.nan_to_num(pod.mem_override / pod.mem_limit)
+        pressure += s * np.clip((used - 0.8) / 0.2, 0, 1)
+    decode = world.route("decoder POST /decode")
+    decode.latency_mult = 1 + 6 * pressure  # garbage collection near the limit
+    decode.sigma_add = 0.25 * pressure
+    decode.served = world.any_ready("decoder")
+    world.compute()
+    detail = (
+        "decoder leaks memory (a cache without eviction, shipped days ago): both pods climb to "
+        "their 512Mi limit, collect garbage ever harder, then are OOM-killed and crash-loop; "
+        "ingest-gw's latency follows. The services export no error metric at all, only a "
+        "latency histogram per endpoint; the restarts are in kube-state-metrics. A geo-fence "
+        "rollout 17 minutes before the first kill is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace telematics (latency histograms only, 60 s scrapes): ingest "
+        "latency alert.",
+        _alert(
+            world,
+            "2026-07-21T03:44:00Z",
+            service="ingest-gw",
+            severity="warning",
+            title="IngestLatencyHigh: ingest-gw p95 above 150ms for 5m",
+        ),
+        {
+            "root_cause": base._cause("resource", "decoder", change=None, detail=detail),
+            "fix": "raise_limits",
+        },
+    )
+
+
+def mixed_intervals() -> base.Incident:
+    """cAdvisor every 15 s, kube-state-metrics every 30 s, the applications every 60 s."""
+    world = World(
+        name="mixed-intervals",
+        end=utc("2026-07-28T13:15:00Z"),
+        shop=LENDING,
+        namespace="lending",
+        style="promclient",
+        scrape={"cadvisor": 15.0, "ksm": 30.0, "otel": 60.0, "default": 60.0},
+    )
+    world.edit_configmap("documents", utc("2026-07-28T12:41:05Z"), {"THUMBNAILS": "false"})
+    rev = world.rollout("credit-check", utc("2026-07-28T12:58:45Z"), tag="1.13.0")
+    rev.cpu_factor = 3.5
+    share = world.revision_share("credit-check", rev)
+    world.route("credit-check POST /score").latency_mult = 1 + 0.3 * share
+    world.compute()
+    detail = (
+        "credit-check 1.13.0 scores with a heavier model: ~3.5x the CPU per request against a "
+        "250m limit, so CFS throttles it and its latency triples; loan-portal's application "
+        "submissions follow. cAdvisor (15 s) shows the throttling minutes of samples before "
+        "the applications' 60 s histograms do. A documents config edit 18 minutes earlier is "
+        "unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace lending (cAdvisor 15 s, kube-state-metrics 30 s, applications "
+        "60 s): application submission latency alert.",
+        _alert(
+            world,
+            "2026-07-28T13:10:00Z",
+            service="loan-portal",
+            severity="warning",
+            title="SubmitLatencyHigh: loan-portal POST /applications p95 above 300ms for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "deploy",
+                "credit-check",
+                change=f"deployment/credit-check@{rev.number}",
+                detail=detail,
+            ),
+            "also_accept": [{"kind": "resource", "component": "credit-check"}],
+            "fix": "rollback",
+        },
+    )
+
+
+PG_STATES = (
+    "active",
+    "disabled",
+    "fastpath function call",
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+)
+PG_LOCKS = (
+    "accessexclusivelock",
+    "accesssharelock",
+    "exclusivelock",
+    "rowexclusivelock",
+    "rowsharelock",
+    "sharelock",
+    "sharerowexclusivelock",
+    "shareupdateexclusivelock",
+    "sireadlock",
+)
+ORDERS_SETUP = """\
+CREATE TABLE orders (
+    id bigserial PRIMARY KEY,
+    customer_id bigint NOT NULL,
+    status text NOT NULL,
+    total_cents bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+CREATE TABLE shipments (
+    order_id bigint PRIMARY KEY REFERENCES orders (id),
+    carrier text NOT NULL,
+    shipped_at timestamptz
+);
+INSERT INTO orders (customer_id, status, total_cents)
+SELECT g % 800, 'paid', 1000 + g % 9000 FROM generate_series(1, 8000) AS g;
+INSERT INTO shipments (order_id, carrier) SELECT id, 'dhl' FROM orders WHERE id % 3 = 0;
+ANALYZE orders;
+ANALYZE shipments;
+"""
+ORDERS_WORKLOAD = """\
+SELECT id, status FROM orders WHERE customer_id = 42;
+INSERT INTO orders (customer_id, status, total_cents) VALUES (42, 'paid', 4200);
+SELECT count(*) FROM shipments WHERE shipped_at IS NULL;
+"""
+ORDERS_SESSIONS = """\
+sessions:
+  - name: migration
+    sql:
+      - "BEGIN"
+      - "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"
+      - "ALTER TABLE orders ADD COLUMN loyalty_points integer"
+  - name: orders-writer
+    sql: ["INSERT INTO orders (customer_id, status, total_cents) VALUES (7, 'paid', 990)"]
+    after: migration
+  - name: orders-reader
+    sql: ["SELECT id, status FROM orders WHERE customer_id = 7"]
+    after: migration
+  - name: fulfilment-batch
+    sql: ["SELECT o.id FROM orders o JOIN shipments s ON s.order_id = o.id LIMIT 50"]
+    after: migration
+"""
+
+
+def _pg_exporter(world: World, *, server: str, pod: str, ip: str, dbs: dict[str, Any]) -> None:
+    """postgres_exporter for one server, deployed in monitoring (kube-prometheus labels).
+    ``dbs``: datname → (pool size, busy share per step, lock holder's transaction start step
+    or None)."""
+    common = {
+        "container": "postgres-exporter",
+        "endpoint": "http-metrics",
+        "instance": f"{ip}:9187",
+        "job": "postgres-exporter",
+        "namespace": "monitoring",
+        "pod": pod,
+        "server": server,
+        "service": pod.rsplit("-", 2)[0],
+    }
+    rng, n = world.rng, world.n
+    steps = np.arange(n)
+    activity, locks, longest = [], [], []
+    for datname, (pool, busy, held_from) in dbs.items():
+        held = np.zeros(n) if held_from is None else (steps >= held_from).astype(float)
+        active = np.round(pool * busy * world.ar_noise(0.08, keep=0.8) + rng.poisson(1.0, n))
+        active = np.minimum(active + held * np.round(0.8 * pool), pool + 4)
+        counts = {
+            "active": active,
+            "idle": np.maximum(pool - active, 0),
+            "idle in transaction": held + (rng.random(n) < 0.03),
+        }
+        for state in PG_STATES:
+            row = counts.get(state, np.zeros(n))
+            activity.append(
+                ("pg_stat_activity_count", {**common, "datname": datname, "state": state}, row)
+            )
+        by_mode = {
+            "accessexclusivelock": held * (1 + rng.integers(0, 2, n)),
+            "accesssharelock": np.round(active * 1.6 + rng.poisson(2, n)),
+            "rowexclusivelock": np.round(active * 0.4 * (1 - held) + held * 0.5 * pool),
+            "exclusivelock": rng.poisson(0.2, n).astype(float),
+        }
+        for mode in PG_LOCKS:
+            row = by_mode.get(mode, np.zeros(n))
+            locks.append(("pg_locks_count", {**common, "datname": datname, "mode": mode}, row))
+        waited = (steps - (held_from or 0)) * STEP_S
+        statement = 0.05 + rng.exponential(0.15, n) + held * np.minimum(waited % 5.5, 5.0)
+        longest.append(
+            (
+                "pg_stat_activity_max_tx_duration",
+                {**common, "datname": datname, "state": "active"},
+                statement,
+            )
+        )
+        idle_tx = np.where(
+            held > 0, waited + 4.0, rng.exponential(0.3, n) * (counts["idle in transaction"] > 0)
+        )
+        longest.append(
+            (
+                "pg_stat_activity_max_tx_duration",
+                {**common, "datname": datname, "state": "idle in transaction"},
+                idle_tx,
+            )
+        )
+    target = f"postgres-exporter/{server}"
+    world.families += [
+        Family(
+            "pg_up",
+            "gauge",
+            "Whether the last scrape of metrics from PostgreSQL was able to connect to the "
+            "server (1 for yes, 0 for no).",
+            target,
+            (("pg_up", common, np.ones(n)),),
+            ".0f",
+        ),
+        Family(
+            "pg_stat_activity_count",
+            "gauge",
+            "number of connections in this state",
+            target,
+            tuple(activity),
+            ".0f",
+        ),
+        Family("pg_locks_count", "gauge", "Number of locks", target, tuple(locks), ".0f"),
+        Family(
+            "pg_stat_activity_max_tx_duration",
+            "gauge",
+            "max duration in seconds any active transaction has been running",
+            target,
+            tuple(longest),
+            ".3f",
+        ),
+    ]
+
+
+def postgres_exporter_elsewhere() -> base.Incident:
+    """A migration locks the orders table; postgres_exporter runs in namespace monitoring."""
+    world = World(
+        name="postgres-exporter-elsewhere",
+        end=utc("2026-08-04T10:20:00Z"),
+        shop=ORDERS,
+        namespace="orders",
+        style="promclient",
+        window=timedelta(minutes=90),
+        scrape={"default": 30.0},
+    )
+    for name, host, db in (
+        ("orders-api", "orders-db.data.svc", "orders"),
+        ("fulfilment-worker", "orders-db.data.svc", "orders"),
+        ("catalog-api", "catalog-db.data.svc", "catalog"),
+    ):
+        user = name.replace("-", "_")
+        world.env[name] = [
+            {
+                "name": "DATABASE_URL",
+                "value": f"postgres://{user}@{host}:5432/{db}?sslmode=require",
+            },
+            {
+                "name": "DATABASE_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": f"{name}-db", "key": "password"}},
+            },
+        ]
+    world.rollout("catalog-api", utc("2026-08-04T09:49:50Z"), tag="5.5.1")  # harmless
+    onset = utc("2026-08-04T10:06:30Z")
+    for key in (
+        "orders-api GET /orders/{id}",
+        "orders-api POST /orders",
+        "fulfilment-worker POST /batches",
+    ):
+        route = world.route(key)
+        route.latency_mult = 1 + world.ramp(onset, seconds=45, size=300 if "GET" in key else 150)
+        route.sigma_add = world.ramp(onset, seconds=45, size=0.3)
+        route.error_add = world.ramp(onset + 5 * SECOND, seconds=60, size=0.22)
+    world.compute()
+    held = world.step(onset)
+    _pg_exporter(
+        world,
+        server="orders-db.data.svc:5432",
+        pod="postgres-exporter-orders-6c9d8f7b4-x2kqp",
+        ip="10.42.3.17",
+        dbs={"orders": (24, 0.09, held), "postgres": (2, 0.0, None)},
+    )
+    _pg_exporter(
+        world,
+        server="catalog-db.data.svc:5432",
+        pod="postgres-exporter-catalog-5f7c9d6b8-m2wzr",
+        ip="10.42.1.203",
+        dbs={"catalog": (16, 0.1, None), "postgres": (2, 0.0, None)},
+    )
+    world.postgres = (
+        "orders",
+        {
+            "setup.sql": ORDERS_SETUP,
+            "workload.sql": ORDERS_WORKLOAD,
+            "sessions.yaml": ORDERS_SESSIONS,
+        },
+    )
+    detail = (
+        "A hand-run migration opened a transaction, took ACCESS EXCLUSIVE on orders and sits "
+        "idle in transaction; every query on orders from orders-api and fulfilment-worker waits "
+        "until its 5 s statement timeout, and storefront's order pages fail. The database "
+        "lives outside the namespace (orders-db.data.svc, named in the workloads' "
+        "DATABASE_URL); postgres_exporter runs in monitoring. A catalog-api rollout 17 minutes "
+        "earlier is unrelated (another database)."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace orders (database in namespace data, exporter in monitoring, "
+        "30 s scrapes): order page errors alert.",
+        _alert(
+            world,
+            "2026-08-04T10:12:00Z",
+            service="storefront",
+            title="OrderPageErrors: storefront 5xx ratio above 3% for 3m",
+        ),
+        {
+            "root_cause": base._cause("database", "postgres/orders", change=None, detail=detail),
+            "fix": "cancel_query",
+        },
+    )
+
+
+def coarse_rollout() -> base.Incident:
+    """Five-minute samples: a rollout 20 s before the onset, a restart after the alert."""
+    world = World(
+        name="coarse-rollout-5m",
+        end=utc("2026-08-11T18:30:00Z"),
+        shop=PAYMENTS,
+        namespace="payments",
+        style="grpc",
+        window=timedelta(hours=6),
+        scrape={"default": 300.0},
+    )
+    world.edit_configmap("fraud-screen", utc("2026-08-11T17:23:40Z"), {"SCORE_THRESHOLD": "0.8"})
+    rev = world.rollout("ledger-writer", utc("2026-08-11T17:58:05Z"), tag="7.3.0")
+    share = world.revision_share("ledger-writer", rev)
+    append = world.route("ledger-writer POST /ledger.v1.Ledger/Append")
+    append.error_add = 0.07 * share
+    append.latency_mult = 1 + 0.5 * share
+    restart = world.rollout("pay-api", utc("2026-08-11T18:13:20Z"), manager="kubectl-rollout")
+    world.template_notes[restart.uid] = {
+        "kubectl.kubernetes.io/restartedAt": base.rfc3339(utc("2026-08-11T18:13:20Z"))
+    }
+    world.compute()
+    detail = (
+        "ledger-writer 7.3.0 rejects 7% of appends (Internal) from the moment its first pod "
+        "is ready, about 20 s after the rollout began; pay-api turns them into Unavailable. "
+        "The data are 5-minute samples, so the onset falls in the interval that holds the "
+        "rollout. The on-call restarted pay-api three minutes after the alert (same image): "
+        "a response, not a cause. A fraud-screen config edit 35 minutes earlier is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace payments (gRPC services, 5-minute samples): charge errors alert.",
+        _alert(
+            world,
+            "2026-08-11T18:10:00Z",
+            service="pay-api",
+            title="ChargeErrors: pay-api non-OK ratio above 2% for 10m",
+        ),
+        {
+            "root_cause": base._cause(
+                "deploy",
+                "ledger-writer",
+                change=f"deployment/ledger-writer@{rev.number}",
+                detail=detail,
+            ),
+            "fix": "rollback",
+        },
+    )
+
+
+def configmap_envfrom() -> base.Incident:
+    """A shared ConfigMap read through envFrom; Reloader restarts its reader 3 s after."""
+    world = World(
+        name="configmap-envfrom-60s",
+        end=utc("2026-08-18T21:05:00Z"),
+        shop=CHECKOUT,
+        namespace="checkout",
+        style="otel",
+        scrape={"default": 60.0},
+    )
+    world.add_configmap(
+        "payment-limits",
+        {"PSP_POOL_SIZE": "32", "PSP_TIMEOUT_MS": "2500", "MAX_BASKET_ITEMS": "200"},
+        part_of="checkout",
+    )
+    world.add_configmap(
+        "feature-flags",
+        {"BASKET_RECOMMENDATIONS": "off", "NEW_PROMO_ENGINE": "off"},
+        part_of="checkout",
+    )
+    world.env_from["checkout-worker"] = [{"configMapRef": {"name": "payment-limits"}}]
+    world.env["basket"] = [
+        {
+            "name": "BASKET_RECOMMENDATIONS",
+            "valueFrom": {
+                "configMapKeyRef": {"name": "feature-flags", "key": "BASKET_RECOMMENDATIONS"}
+            },
+        }
+    ]
+    world.edit_configmap("feature-flags", utc("2026-08-18T20:33:10Z"), {"NEW_PROMO_ENGINE": "on"})
+    edited = utc("2026-08-18T20:48:20Z")
+    world.edit_configmap("payment-limits", edited, {"PSP_POOL_SIZE": "4"})
+    rev = world.rollout("checkout-worker", edited + 3 * SECOND, manager="reloader")
+    digest = hashlib.sha1(b"PSP_POOL_SIZE=4").hexdigest()
+    world.template_env[rev.uid] = [{"name": "STAKATER_PAYMENT_LIMITS_CONFIGMAP", "value": digest}]
+    share = world.revision_share("checkout-worker", rev)
+    submit = world.route("checkout-worker POST /orders/submit")
+    submit.latency_mult = 1 + 7 * share
+    submit.sigma_add = 0.3 * share
+    submit.error_add = 0.01 * share
+    world.compute()
+    detail = (
+        "payment-limits (read by checkout-worker through envFrom) had PSP_POOL_SIZE cut from "
+        "32 to 4 with kubectl edit; Reloader restarted checkout-worker three seconds later "
+        "(same image) and its new pods queue for the payment connection pool: submissions "
+        "~8x slower. A feature-flags edit 15 minutes earlier (read by basket through "
+        "valueFrom, not reloaded) is unrelated."
+    )
+    return base.Incident(
+        world,
+        "Recorded in namespace checkout (OpenTelemetry via OTLP, 60 s scrapes): checkout "
+        "latency alert.",
+        _alert(
+            world,
+            "2026-08-18T21:00:00Z",
+            service="checkout-web",
+            severity="warning",
+            title="CheckoutSlow: checkout-web POST /checkout p95 above 500ms for 5m",
+        ),
+        {
+            "root_cause": base._cause(
+                "config", "checkout-worker", change="configmap/payment-limits", detail=detail
+            ),
+            "fix": "config_revert",
+        },
+    )
+
+
 SCENARIOS: dict[str, Callable[[], base.Incident]] = {
     "istio-deep-deploy": istio_deep_deploy,
     "otel-config-latency": otel_config_latency,
@@ -1931,6 +2753,13 @@ SCENARIOS: dict[str, Callable[[], base.Incident]] = {
     "hpa-scaleout-decoy": hpa_scaleout_decoy,
     "scale-in-saturation": scale_in_saturation,
     "twin-rollouts": twin_rollouts,
+    "istio-default-buckets": istio_default_buckets,
+    "summary-quantiles-15s": summary_quantiles,
+    "no-error-metric-60s": no_error_metric,
+    "mixed-intervals": mixed_intervals,
+    "postgres-exporter-elsewhere": postgres_exporter_elsewhere,
+    "coarse-rollout-5m": coarse_rollout,
+    "configmap-envfrom-60s": configmap_envfrom,
 }
 
 
