@@ -136,10 +136,14 @@ class Case:
         return latest_change_ranking(self.result.get("changes") or [], before=self.trigger_at)
 
     def latest_change_rank(self) -> int | None:
-        """Rank of the true cause in the latest-change baseline's ranking."""
-        for index, h in enumerate(self.latest_changes()[:K_MAX], start=1):
+        """Rank of the true cause in the latest-change baseline's ranking. Changes made at the
+        same instant (a whole application deployed at once) are tied: the baseline cannot
+        tell them apart, so a tie counts at its worst rank."""
+        ranking = self.latest_changes()
+        for h in ranking:
             if self.truth.accepts(h["kind"], h["component"]):
-                return index
+                rank = max(i for i, r in enumerate(ranking, start=1) if r["at"] == h["at"])
+                return rank if rank <= K_MAX else None
         return None
 
     def names_culprit(self) -> bool:
@@ -148,8 +152,10 @@ class Case:
         return bool(top) and top[0].get("change") == self.truth.change
 
     def latest_change_names_culprit(self) -> bool:
-        top = self.latest_changes()[:1]
-        return bool(top) and top[0]["change"] == self.truth.change
+        """Whether the latest change before the alert, alone at its instant, is the truth's."""
+        ranking = self.latest_changes()
+        tied = [r for r in ranking if ranking and r["at"] == ranking[0]["at"]]
+        return len(tied) == 1 and tied[0]["change"] == self.truth.change
 
     def confidence_breaks(self) -> list[int]:
         """1-based ranks whose confidence is above that of the hypothesis ranked before them

@@ -172,3 +172,14 @@ def test_a_run_whose_confidences_rise_down_the_ranking_is_flagged() -> None:
     assert rising.to_dict()["confidence_order_ok"] is False
     assert evaluation.summarise([rising, level])["confidence_out_of_order"] == ["rising"]
     assert "ranks 3" in evaluation.order_warning(rising)
+
+
+def test_changes_made_at_the_same_instant_are_a_tie_counted_at_its_worst_rank() -> None:
+    """Ten services deployed together: the latest change cannot single one out."""
+    changes = [
+        _change("rollout", f"deployment/{name}@1", name, 60 * 24) for name in ("ad", "cart", "pay")
+    ]
+    case = _case(_truth("deploy", "ad", change="deployment/ad@1"), changes=changes)
+    assert case.latest_changes()[0]["component"] == "ad"
+    assert case.latest_change_rank() == 3
+    assert not case.latest_change_names_culprit()
