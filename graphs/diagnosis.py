@@ -223,27 +223,40 @@ def gather_changes(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
 
 
 def gather_traces(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Sample traces through the alerting service in a baseline and an incident window."""
+    """Sample traces through the alerting service and through every other service the trace
+    back end saw (at most ``trace_services`` of them), in a baseline and an incident window."""
     source = runtime.context.traces
     if source is None:
         return {"notes": ["traces: no Tempo or Jaeger configured: call graph from labels only"]}
     trigger = models.Trigger.from_dict(state["trigger"])
+    policy = runtime.context.policy
     baseline, incident = trace_windows(
-        models.Window.from_dict(state["window"]), at=trigger.at, policy=runtime.context.policy
+        models.Window.from_dict(state["window"]), at=trigger.at, policy=policy
     )
-    limit = runtime.context.policy.trace_sample
+    listed = source.list_services(window=incident) if policy.trace_services else None
+    others = _other_services(listed, alerted=trigger.service, limit=policy.trace_services)
+    share = max(1, policy.trace_sample // max(1, len(others))) if others else 0
     calls: list[Callable[[], models.Evidence]] = [
         functools.partial(
             source.sample_spans,
-            service=trigger.service,
+            service=service,
             namespace=trigger.namespace or None,
             window=w,
-            limit_traces=limit,
+            limit_traces=policy.trace_sample if service == trigger.service else share,
         )
+        for service in [trigger.service, *others]
         for w in (baseline, incident)
         if w is not None
     ]
-    return _keep(state, runtime, _in_parallel(calls, workers=2))
+    gathered = _in_parallel(calls, workers=policy.workers)
+    return _keep(state, runtime, [*([listed] if listed else []), *gathered])
+
+
+def _other_services(listed: models.Evidence | None, *, alerted: str, limit: int) -> list[str]:
+    """The services the trace back end lists besides the alerted one, at most ``limit``."""
+    if listed is None or listed.status is not models.Status.OK or not isinstance(listed.raw, list):
+        return []
+    return [str(s) for s in listed.raw if str(s) != alerted][:limit]
 
 
 def trace_windows(

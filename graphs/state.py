@@ -61,6 +61,7 @@ class GatherPolicy:
     max_series: int = 20000
     workers: int = 4  # queries in flight at once against one source
     trace_sample: int = 150  # traces sampled per window (baseline, incident)
+    trace_services: int = 12  # other services whose traces are read too (0: the alerted only)
     incident_s: float = 900.0  # traces: the incident window is the last 15 min to the trigger
     baseline_gap_s: float = 300.0  # …and the baseline ends 5 min before that starts
 

@@ -896,3 +896,80 @@ def _score_edge(edge: CallEdge, board: _Board, *, limits: Thresholds) -> None:
     board.note(
         edge.callee, score=min(1.0, (after - before) * 2), traces=edge.exemplars, reason=reason
     )
+
+
+# --- one window, no baseline ------------------------------------------------------------------
+
+
+def split_halves(
+    spans: Sequence[tracing.SpanPayload],
+) -> tuple[list[tracing.SpanPayload], list[tracing.SpanPayload]]:
+    """The spans of the traces that start in the first half of the sampled window, and those
+    of the second half (a trace stays whole: it goes by its earliest span)."""
+    first: dict[str, int] = {}
+    for span in spans:
+        first[span["trace_id"]] = min(
+            first.get(span["trace_id"], span["start_us"]), span["start_us"]
+        )
+    if not first:
+        return [], []
+    middle = (min(first.values()) + max(first.values())) / 2
+    early = [s for s in spans if first[s["trace_id"]] < middle]
+    late = [s for s in spans if first[s["trace_id"]] >= middle]
+    return early, late
+
+
+def compare_within(
+    spans: Sequence[tracing.SpanPayload], *, thresholds: Thresholds | None = None
+) -> TraceComparison:
+    """One sampled window and no baseline (a short recording): its first half is compared with
+    its second as :func:`compare_windows` compares two windows, and each component's exclusive
+    self time is tested across the halves too, so a service that became slow on its own ranks
+    even when no end-to-end change is significant yet."""
+    limits = thresholds or Thresholds()
+    early, late = split_halves(spans)
+    comparison = compare_windows(early, late, thresholds=limits)
+    board = _Board()
+    for suspect in comparison.suspects:
+        board.note(suspect.component, score=suspect.score, traces=suspect.exemplars,
+                   reason="; ".join(suspect.reasons))  # fmt: skip
+        if suspect.version:
+            board.versions[suspect.component] = suspect.version
+    _score_self_time(SpanTable.build(early), SpanTable.build(late), board, limits=limits)
+    ranked = board.ranked(depth=comparison.depth, exemplars=limits.exemplars)
+    return dataclasses.replace(comparison, suspects=ranked)
+
+
+def _score_self_time(
+    early: SpanTable, late: SpanTable, board: _Board, *, limits: Thresholds
+) -> None:
+    """Components whose spans' own (exclusive) time rose significantly from the first half to
+    the second, scored by their share of the rise in self time per trace across all of them."""
+    rises: dict[str, tuple[float, MannWhitney, IntArray]] = {}
+    traces_early = max(1, int(np.count_nonzero(early.root_of_trace >= 0)))
+    traces_late = max(1, int(np.count_nonzero(late.root_of_trace >= 0)))
+    for name in sorted(set(early.components) & set(late.components)):
+        before = early.self_time[early.component == early.components.index(name)]
+        rows = np.flatnonzero(late.component == late.components.index(name))
+        after = late.self_time[rows]
+        if before.size < limits.min_samples or after.size < limits.min_samples:
+            continue
+        test = mann_whitney_u(before.astype(np.float64), after.astype(np.float64))
+        ratio = (float(np.median(after)) + 1.0) / (float(np.median(before)) + 1.0)
+        if (
+            test.p_value < limits.alpha
+            and test.effect >= limits.min_effect
+            and ratio >= limits.min_ratio
+        ):
+            rise = float(after.sum()) / traces_late - float(before.sum()) / traces_early
+            rises[name] = (max(rise, 0.0), test, rows)
+    total = sum(r for r, _, _ in rises.values())
+    for name, (rise, test, rows) in rises.items():
+        share = rise / total if total > 0 else 1.0 / len(rises)
+        reason = (
+            f"{name}'s own time per span rose from the first half of the window to the second "
+            f"(Mann-Whitney z={test.z:.1f}, p={test.p_value:.2g}, effect A={test.effect:.2f}); "
+            f"{share:.0%} of the rise in self time"
+        )
+        traces = _exemplars(late, rows, by=late.self_time, count=limits.exemplars)
+        board.note(name, score=max(0.1, share), traces=traces, reason=reason)

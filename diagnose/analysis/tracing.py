@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from diagnose.analysis import components as components_
 from diagnose.analysis import scoring, traces
 from diagnose.domain import models
+from diagnose.domain import traces as domain_traces
 
 SOURCE = "analysis"
 TRACES = "traces"
@@ -62,19 +63,33 @@ def read_traces(
         if e.status in (models.Status.ERROR, models.Status.DENIED)
     ]
     starts = sorted({_window(e).start for e in usable})
-    if len(starts) < 2:
+    if not starts:
         return TraceFindings((), frozenset(), (), (*notes, _why_not(usable)))
-    baseline = [e for e in usable if _window(e).start == starts[0]]
     incident = [e for e in usable if _window(e).start == starts[-1]]
-    comparison = traces.compare_windows(
-        traces.spans_of(baseline), traces.spans_of(incident), thresholds=thresholds
-    )
+    if len(starts) < 2:
+        notes.append(
+            "traces: one sampled window only (no baseline): its first half compared with its "
+            "second, and each service's own time across them"
+        )
+        comparison = traces.compare_within(_distinct(incident), thresholds=thresholds)
+    else:
+        baseline = [e for e in usable if _window(e).start == starts[0]]
+        comparison = traces.compare_windows(
+            _distinct(baseline), _distinct(incident), thresholds=thresholds
+        )
     suspects = traces.rank_suspects(comparison, thresholds=thresholds)[:_MAX_HINTS]
     hints, derived = _describe_suspects(suspects, comparison=comparison, sample=incident[0])
     edges = frozenset((e.caller, e.callee) for e in comparison.edges)
     if not suspects:
         notes.append("traces: no operation changed between the baseline and the incident")
     return TraceFindings(hints, edges, derived, tuple(notes))
+
+
+def _distinct(evidence: Sequence[models.Evidence]) -> list[domain_traces.SpanPayload]:
+    """The spans of the samples, each once: a trace through several services is read once per
+    service searched."""
+    spans = {(s["trace_id"], s["span_id"]): s for s in traces.spans_of(evidence)}
+    return list(spans.values())
 
 
 def _window(record: models.Evidence) -> models.Window:
