@@ -2,8 +2,10 @@
 
 A probe's rows are turned into JSON values, cut to a number of rows, of bytes and of characters
 per value, and masked: whole values of columns named like secrets (``password``, ``api_key``,
-``token``…), and inside any text, e-mail addresses, bearer tokens and well-known key formats,
-``password=…``-style pairs, long hex or base64 strings, and card-like numbers (Luhn-checked).
+``token``…), and inside any text, every secret the project's one pattern set knows
+(``diagnose.domain.redaction``: keys, tokens, ``password=…``-style pairs, credentials in URLs),
+and on top of it customer data: e-mail addresses, long hex or base64 strings, and card-like
+numbers (Luhn-checked).
 String literals inside SQL text (``pg_stat_activity.query``) are replaced by ``'?'``: the shape
 of a query is evidence, the customer's data in it is not. Pure functions.
 """
@@ -18,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from diagnose.domain import database
+from diagnose.domain import database, redaction
 from diagnose.domain.models import JSON
 
 MASK = "<redacted>"
@@ -31,26 +33,13 @@ _SECRET_COLUMN = re.compile(
 _SQL_COLUMN = re.compile(r"query|statement|sql", re.IGNORECASE)
 _SQL_LITERAL = re.compile(r"(?<![A-Za-z0-9_$])[Ee]?'(?:[^']|'')*(?:'|\Z)")
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_DATA_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "<email>"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<token>"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer <token>"),
-    (
-        re.compile(
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}"
-            r"|xox[abprs]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20,})"
-        ),
-        "<token>",
-    ),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)"
-            r"(\s*[=:]\s*|\s+(?=['\"]))('[^']*'|\"[^\"]*\"|[^\s,;&'\"]+)"
-        ),
-        r"\1\2" + MASK,
-    ),
     (re.compile(r"\b[A-Fa-f0-9]{32,}\b"), "<token>"),
-)  # fmt: skip
+)
+"""Customer data, on top of the secrets every output is cleared of (``diagnose.domain.redaction``):
+e-mail addresses and long hex strings are masked in probe results, not in evidence at large
+(where a trace id is a 32-digit hex string worth keeping)."""
 _LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
@@ -86,7 +75,9 @@ def redact_text(text: str, *, sql: bool = False) -> tuple[str, int]:
     count = 0
     if sql:
         text, count = _SQL_LITERAL.subn("'?'", text)
-    for pattern, replacement in _PATTERNS:
+    text, found = redaction.redact_counted(text)
+    count += found
+    for pattern, replacement in _DATA_PATTERNS:
         text, found = pattern.subn(replacement, text)
         count += found
     tokens = [m for m in _LONG_TOKEN.finditer(text) if _looks_random(m.group())]

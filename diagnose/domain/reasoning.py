@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from diagnose.domain import redaction
 from diagnose.domain.models import JSON, CauseKind, Evidence, Hypothesis
 
 ANSWER_TOOL = "submit_ranking"
@@ -41,7 +42,7 @@ READ_EVIDENCE_TOOL = "read_evidence"
 MAX_HYPOTHESES = 5
 MAX_RATIONALE_CHARS = 2000
 MAX_FENCED_CHARS = 4000
-REDACTED = "[REDACTED]"
+REDACTED = redaction.REDACTED
 
 # --- policy and accounting ------------------------------------------------------------------
 
@@ -563,7 +564,41 @@ def _check_rationale(value: JSON, *, nonce: str | None, problems: list[str]) -> 
         problems.append(f"rationale must say why in at least {MIN_RATIONALE_WORDS} words")
     if _INJECTION.search(value) or (nonce and nonce in value):
         problems.append("rationale echoes instructions or fenced data instead of reasoning")
-    return value.strip()
+    foreign = _FOREIGN_ACTION.search(value)
+    if foreign:
+        problems.append(
+            f"rationale names {_short(' '.join(foreign.group().split()), 40)!r}, an action "
+            f"outside the fix catalogue: propose only a catalogue fix ({', '.join(FIX_ACTIONS)}) "
+            "through 'fix', and no command"
+        )
+    return model_text(value)
+
+
+def model_text(text: str) -> str:
+    """The model's words as every output carries them: secrets redacted, control characters
+    and fence markers taken out, white space made single spaces."""
+    clean = "".join(c if c.isprintable() else " " for c in redaction.redact(text))
+    clean = clean.replace("<<<", "‹‹‹").replace(">>>", "›››")
+    return " ".join(clean.split())
+
+
+_FOREIGN_ACTION = re.compile(
+    r"\bkubectl\s[^\n|;&]{0,60}?\b(?:delete|exec|edit|patch|drain|cordon|uncordon|taint|run|cp"
+    r"|create|replace|label|annotate|attach|debug|port-forward|proxy|auth|certificate)\b"
+    r"|\bhelm\s+(?:uninstall|delete|install|upgrade|rollback)\b"
+    r"|\b(?:drop|truncate)\s+(?:table|database|schema|index|role|user|owned|extension)\b"
+    r"|\btruncate\s+\w"
+    r"|\bdelete\s+from\b|\binsert\s+into\b|\bupdate\s+\S+\s+set\b"
+    r"|\balter\s+(?:table|system|user|extension|schema|function|default)\b"
+    r"|\b(?:grant|revoke)\s+(?:all|select|insert|update|delete|usage|execute|create|pg_\w+)\b"
+    r"|\bcopy\b.*?\b(?:to|from)\s+program\b|\bcreate\s+(?:extension|function|role|user|trigger)\b"
+    r"|\b(?:curl|wget)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b|\bbase64\s+-d\b[^|\n]*\|"
+    r"|\brm\s+-[a-z]*[rf]|\bsudo\s+\w|\bchmod\s+[0-7+]|\bssh\s+\S+@|\bnc\s+-[a-z]*e\b"
+    r"|\bterraform\s+(?:destroy|apply)\b|\bdocker\s+(?:exec|run|rm)\b|\bsystemctl\s+\w",
+    re.IGNORECASE,
+)
+"""Commands and statements a rationale must not name: anything that changes a system outside
+the fix catalogue (whose commands code builds, never the model)."""
 
 
 def _duplicates(claims: Sequence[Claim]) -> list[str]:
@@ -595,44 +630,21 @@ def _type_name(value: object) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
+    """Model text quoted in a problem (which reaches reports and the repair prompt): redacted,
+    then cut."""
+    text = redaction.redact(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- fencing and redaction -------------------------------------------------------------------
 
-_SECRET_NAME = (
-    r"[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|credentials?|session[_-]?id|cookie)[\w.-]*"
-)
-_AUTH_VALUE = r"(?:(?:bearer|basic|token|digest|negotiate)\s+)?[^\s\"',;]+"
-_PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
-_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(_PEM, re.S),
-        REDACTED,
-    ),
-    (re.compile(rf"(?i)\b((?:proxy-)?authorization\s*[:=]\s*){_AUTH_VALUE}"), rf"\1{REDACTED}"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), rf"\1{REDACTED}@"),
-    (
-        re.compile(rf"(?i)([\"']?)\b({_SECRET_NAME})\1(\s*[:=]\s*)([\"']?)[^\s\"',;&}}]+"),
-        rf"\1\2\1\3\4{REDACTED}",
-    ),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"), REDACTED),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), REDACTED),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), REDACTED),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), REDACTED),
-)
 _NONCE = re.compile(r"[0-9a-f]{16,64}")
 
 
 def redact(text: str) -> str:
-    """Replace what looks like a secret (keys, tokens, passwords, credentials in URLs)."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Replace what looks like a secret (keys, tokens, passwords, credentials in URLs): the
+    project's one set of patterns, :mod:`diagnose.domain.redaction`."""
+    return redaction.redact(text)
 
 
 def fence(text: str, *, nonce: str, label: str, max_chars: int = MAX_FENCED_CHARS) -> str:

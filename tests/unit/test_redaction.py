@@ -1,0 +1,70 @@
+"""One set of secret patterns: whatever the way out (a model's prompt, a probe's result, a
+report), every well-known secret format is masked, and ordinary incident text is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnose.domain import reasoning, redaction
+from sandbox import redacting
+
+# Built from parts so no complete key sits in the source.
+STRIPE = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+SECRETS = [
+    (f"charge failed with {STRIPE}", STRIPE),
+    ("sk_" + "test_" + "51HxYzAbCdEfGhIjKlMn", "51HxYzAbCdEfGhIjKlMn"),
+    ("restricted rk_" + "live_" + "51HxYzAbCdEfGhIjKlMnOp", "51HxYzAbCdEfGhIjKlMnOp"),
+    ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ("ghp_" + "abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrst"),
+    ("gho_" + "abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrst"),
+    ("ghs_" + "abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrst"),
+    ("github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnop", "11ABCDEFG0123456789"),
+    ("xoxb-" + "1234567890-abcdefghij", "1234567890-abcdefghij"),
+    ("xoxp-" + "1234567890-abcdefghij", "1234567890-abcdefghij"),
+    ("xapp-" + "1-A0123456789-0123456789-abcdef", "A0123456789-0123456789"),
+    ("maps AIza" + "SyA-abcdefghijklmnopqrstuvwxyz01234", "SyA-abcdefghijklmnop"),
+    (
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N",
+        "dozjgNryP4J3jVmNHl0w5N",
+    ),
+    ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----", "MHcCAQEE"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk", "b3BlbnNzaC1rZXk"),
+    ("redis://default:s3cr3tpass@cache:6379/0", "s3cr3tpass"),
+    ("password=hunter2 retry", "hunter2"),
+    ('{"client_secret": "abc123xyz"}', "abc123xyz"),
+    ("token: 0123abcd-ffff", "0123abcd-ffff"),
+    ("Authorization: Bearer abcdefgh12345678", "abcdefgh12345678"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRETS)
+def test_every_known_secret_format_is_masked_on_every_way_out(text: str, secret: str) -> None:
+    """The model's fence, probe results and reports share one pattern set."""
+    assert secret not in redaction.redact(text)
+    assert secret not in reasoning.redact(text)
+    assert secret not in redacting.redact_text(text)[0]
+
+
+def test_the_count_says_how_many_were_masked() -> None:
+    """Two secrets in one line are counted as two."""
+    text, count = redaction.redact_counted(f"{STRIPE} and password=x")
+    assert count == 2 and text.count(redaction.REDACTED) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "checkout 5xx rate rose from 0.1/s to 14/s at 03:11 after revision 14",
+        "trace 4bf92f3577b34da6a3ce929d0e0e4736 spent 2.1 s in SELECT on orders",
+        "deployment/checkout@14 set DB_POOL_SIZE from 20 to 2",
+        "skip_live_check=false in the rollout",
+    ],
+)
+def test_incident_text_is_left_alone(text: str) -> None:
+    """Ids, numbers, revisions and trace ids are evidence, not secrets."""
+    assert redaction.redact(text) == text
