@@ -1,4 +1,4 @@
-"""Benchmark: metric analysis over 10,000 series x 720 points, one injected fault.
+"""Benchmark: metric analysis over 10,000 series, one injected fault, at four resolutions.
 
 Generates a shop of 200 components as the Prometheus connector hands it to the graph (one
 :class:`~diagnose.domain.models.Evidence` record per metric name, raw ``list[SeriesPayload]``:
@@ -6,9 +6,12 @@ counters with resets and missed scrapes, gauges, histogram buckets), times
 :func:`diagnose.analysis.correlating.correlate` on it (best of ``--repeat`` runs after a
 warm-up) and, in the same process, a naive per-series pandas loop doing the equivalent robust
 scoring (median/IQR z against the baseline, a two-mean onset search, the median z after it).
-Prints wall time, peak traced memory and peak RSS growth for both, with their ratios::
+Prints wall time, peak traced memory and peak RSS growth for both, with their ratios, for each
+case over the same hour: data scraped every 5 s (720 points), every 60 s (60 points), every
+5 minutes (12 points), and 60 s data queried at a 5 s step (720 points, each sample repeated
+until the next, as Prometheus answers a step finer than the scrape interval)::
 
-    python -m benchmarks.analysis [--series 10000] [--points 720] [--repeat 3]
+    python -m benchmarks.analysis [--series 10000] [--points 720] [--repeat 3] [--case 60s]
 
 Exits 1 only when the analysis does not rank the faulty component first: timings are
 reported against the targets, never asserted (these machines are small and noisy).
@@ -39,7 +42,8 @@ Array = npt.NDArray[np.float64]
 
 NAMESPACE = "shop"
 START = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
-STEP_S = 5.0
+STEP_S = 5.0  # the query step (and scrape interval) of the first case
+LOOKBACK_S = 300.0  # Prometheus's lookback delta: how long a sample answers later steps
 COMPONENTS = 200
 FAULTY = 137  # index of the faulty component among COMPONENTS (scaled when there are fewer)
 FAULT_AT = 0.8  # share of the window before the fault
@@ -65,6 +69,33 @@ PODS = 2
 
 
 @dataclass(frozen=True)
+class Case:
+    """One resolution: the query step and how often the data were scraped."""
+
+    name: str
+    step_s: float
+    sample_s: float
+
+    @property
+    def label(self) -> str:
+        if self.step_s == self.sample_s:
+            return f"scraped every {_duration(self.sample_s)}"
+        return f"scraped every {_duration(self.sample_s)}, queried at {_duration(self.step_s)}"
+
+
+CASES = (
+    Case("5s", STEP_S, STEP_S),
+    Case("60s", 60.0, 60.0),
+    Case("5m", 300.0, 300.0),
+    Case("60s-at-5s", STEP_S, 60.0),
+)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 300 else f"{seconds:g} s"
+
+
+@dataclass(frozen=True)
 class Shop:
     """The benchmark's input: what ``correlate`` is given."""
 
@@ -78,36 +109,67 @@ class Shop:
         return sum(len(e.raw) for e in self.metrics)
 
 
-def make_shop(*, series: int, points: int, seed: int) -> Shop:
-    """``series`` series (rounded to whole components) of ``points`` points. The faulty
-    component's errors, latency and CPU step up at FAULT_AT of the window; the first component,
-    its caller, inherits a third of its errors two scrapes later, and the pager fires there
-    four minutes after that."""
+def make_shop(
+    *, series: int, points: int, seed: int, step_s: float = STEP_S, sample_s: float | None = None
+) -> Shop:
+    """``series`` series (rounded to whole components) of ``points`` points ``step_s`` apart,
+    from data scraped every ``sample_s`` (``step_s`` by default; when coarser, each step holds
+    the latest sample, as Prometheus answers). The faulty component's errors, latency and CPU
+    step up at FAULT_AT of the window; the first component, its caller, inherits a third of its
+    errors two scrapes later, and the pager fires there four minutes (at least two scrapes)
+    after that, never after the window's end."""
+    sample_s = sample_s or step_s
     per_component = PODS * sum(n for _, _, n in METRICS)
     names = [f"svc{i:03d}" for i in range(max(2, min(COMPONENTS, series // per_component)))]
     rng = np.random.default_rng(seed)
     faulty, entry = names[FAULTY * len(names) // COMPONENTS], names[0]
-    t = START.timestamp() + STEP_S * np.arange(points, dtype=np.float64)
-    window = models.Window(START, START + timedelta(seconds=STEP_S * (points - 1)))
-    onset = t[0] + FAULT_AT * (t[-1] - t[0])
+    span = step_s * (points - 1)
+    t = START.timestamp() + step_s * np.arange(points, dtype=np.float64)
+    scraped = START.timestamp() + sample_s * np.arange(int(span // sample_s) + 1, dtype=np.float64)
+    window = models.Window(START, START + timedelta(seconds=span))
+    onset = scraped[0] + FAULT_AT * (scraped[-1] - scraped[0])
     effects = {
-        faulty: (t >= onset).astype(np.float64),
-        entry: 0.3 * (t >= onset + 2 * STEP_S).astype(np.float64),
+        faulty: (scraped >= onset).astype(np.float64),
+        entry: 0.3 * (scraped >= onset + 2 * sample_s).astype(np.float64),
     }
     records = []
     for metric, family, _ in METRICS:
         rows = [
-            _payload({"__name__": metric, "namespace": NAMESPACE, "pod": pod} | labels, t=t, v=v)
+            _payload(
+                {"__name__": metric, "namespace": NAMESPACE, "pod": pod} | labels, t=scraped, v=v
+            )
             for name in names
             for pod in _pods(name, rng)
-            for labels, v in _series(metric, rng, t=t, hit=effects.get(name), pod=pod)
+            for labels, v in _series(
+                metric, rng, t=scraped, hit=effects.get(name), pod=pod, step_s=sample_s
+            )
         ]
         _scrape_gaps(rows, rng)
+        if sample_s != step_s:
+            rows = [_at_steps(row, t=t) for row in rows]
         rows.sort(key=lambda s: json.dumps(s["labels"], sort_keys=True))
-        records.append(_evidence(metric, family=family, window=window, rows=rows))
-    at = START + timedelta(seconds=onset - t[0] + 240)
+        records.append(_evidence(metric, family=family, window=window, rows=rows, step_s=step_s))
+    after = min(max(240.0, 2 * sample_s), START.timestamp() + span - onset)
+    at = START + timedelta(seconds=onset - t[0] + after)
     trigger = models.Trigger("alertmanager", f"{entry}: 5xx ratio above 2%", entry, NAMESPACE, at)
     return Shop(trigger=trigger, window=window, metrics=records, faulty=faulty)
+
+
+def _at_steps(row: ports.SeriesPayload, *, t: Array) -> ports.SeriesPayload:
+    """A series as ``query_range`` returns it at steps ``t``: at each step the latest sample
+    no older than the lookback delta (a missed scrape answered by the one before), no point
+    where there is none."""
+    kept = [(ts, v) for ts, v in zip(row["t"], row["v"], strict=True) if v is not None]
+    times = np.array([ts for ts, _ in kept])
+    values = [v for _, v in kept]
+    latest = np.searchsorted(times, t, side="right") - 1
+    fresh = (latest >= 0) & (t - times[np.maximum(latest, 0)] <= LOOKBACK_S)
+    steps = t[fresh]
+    return {
+        "labels": row["labels"],
+        "t": steps.tolist(),
+        "v": [values[i] for i in latest[fresh].tolist()],
+    }
 
 
 def _pods(component: str, rng: np.random.Generator) -> list[str]:
@@ -116,16 +178,23 @@ def _pods(component: str, rng: np.random.Generator) -> list[str]:
 
 
 def _series(
-    metric: str, rng: np.random.Generator, *, t: Array, hit: Array | None, pod: str
+    metric: str,
+    rng: np.random.Generator,
+    *,
+    t: Array,
+    hit: Array | None,
+    pod: str,
+    step_s: float,
 ) -> Iterator[tuple[dict[str, str], Array]]:
-    """Label sets (beyond name, namespace and pod) and values of one pod's series."""
+    """Label sets (beyond name, namespace and pod) and values of one pod's series, sampled
+    every ``step_s``."""
     hit = np.zeros_like(t) if hit is None else hit
     container = {"container": discovery.workload_of_pod(pod)}
     noise = rng.normal(0, 1, t.size)
     if metric == "container_cpu_usage_seconds_total":
-        yield container, _counter(rng, rate=0.2 * (1 + 3 * hit) + 0.01 * noise)
+        yield container, _counter(rng, rate=0.2 * (1 + 3 * hit) + 0.01 * noise, step_s=step_s)
     elif metric == "container_cpu_cfs_throttled_periods_total":
-        yield container, _counter(rng, rate=np.abs(0.5 + 0.1 * noise))
+        yield container, _counter(rng, rate=np.abs(0.5 + 0.1 * noise), step_s=step_s)
     elif metric == "container_memory_working_set_bytes":
         yield container, 2e8 + 2e6 * noise + 1e3 * np.arange(t.size)  # a slow leak everywhere
     elif metric == "kube_pod_container_status_restarts_total":
@@ -139,25 +208,25 @@ def _series(
             yield {"queue": queue}, rng.poisson(5, t.size).astype(np.float64)
     elif metric == "app_jobs_processed_total":
         for queue in ("orders", "emails", "audit"):
-            yield {"queue": queue}, _counter(rng, rate=np.abs(2 + 0.3 * noise))
+            yield {"queue": queue}, _counter(rng, rate=np.abs(2 + 0.3 * noise), step_s=step_s)
     elif metric == "http_server_requests_total":
-        yield from _requests(rng, size=t.size, hit=hit)
+        yield from _requests(rng, size=t.size, hit=hit, step_s=step_s)
     else:
-        yield from _buckets(rng, hit=hit, service=container["container"])
+        yield from _buckets(rng, hit=hit, service=container["container"], step_s=step_s)
 
 
 def _requests(
-    rng: np.random.Generator, *, size: int, hit: Array
+    rng: np.random.Generator, *, size: int, hit: Array, step_s: float
 ) -> Iterator[tuple[dict[str, str], Array]]:
     for route in ("/api/items", "/api/cart"):
         rate = 20.0 * rng.lognormal(0, 0.1, size)
         errors = rate * (0.002 + 0.25 * hit)
-        yield {"route": route, "code": "200"}, _counter(rng, rate=rate - errors)
-        yield {"route": route, "code": "500"}, _counter(rng, rate=errors)
+        yield {"route": route, "code": "200"}, _counter(rng, rate=rate - errors, step_s=step_s)
+        yield {"route": route, "code": "500"}, _counter(rng, rate=errors, step_s=step_s)
 
 
 def _buckets(
-    rng: np.random.Generator, *, hit: Array, service: str
+    rng: np.random.Generator, *, hit: Array, service: str, step_s: float
 ) -> Iterator[tuple[dict[str, str], Array]]:
     """Cumulative counters per ``le``: log-normal latencies (sigma 0.4), the median 8x slower
     under a full hit."""
@@ -166,7 +235,7 @@ def _buckets(
     for le in BUCKETS:
         bound = float(le)
         share = np.array([_normal_cdf((math.log(bound) - math.log(m)) / 0.4) for m in levels])
-        cumulative = np.cumsum(rate * share[which] * STEP_S)
+        cumulative = np.cumsum(rate * share[which] * step_s)
         yield {"service_name": service, "le": le}, cumulative
 
 
@@ -174,9 +243,9 @@ def _normal_cdf(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
-def _counter(rng: np.random.Generator, *, rate: Array) -> Array:
+def _counter(rng: np.random.Generator, *, rate: Array, step_s: float) -> Array:
     """A monotonic counter of ``rate`` per second, reset to zero (a restart) in 3% of series."""
-    counter = np.cumsum(np.clip(rate, 0, None) * STEP_S) + rng.uniform(0, 1e4)
+    counter = np.cumsum(np.clip(rate, 0, None) * step_s) + rng.uniform(0, 1e4)
     if rng.random() < 0.03:
         at = int(rng.integers(1, counter.size))
         counter[at:] -= counter[at - 1]
@@ -197,14 +266,19 @@ def _scrape_gaps(rows: list[ports.SeriesPayload], rng: np.random.Generator) -> N
 
 
 def _evidence(
-    metric: str, *, family: str, window: models.Window, rows: list[ports.SeriesPayload]
+    metric: str,
+    *,
+    family: str,
+    window: models.Window,
+    rows: list[ports.SeriesPayload],
+    step_s: float,
 ) -> models.Evidence:
     return models.Evidence.make(
         source="prometheus",
         query=f'{{__name__="{metric}",namespace="{NAMESPACE}"}}',
         window=window,
         status=models.Status.OK,
-        summary=f"{len(rows):,} series, {len(rows[0]['t'])} points each, step {STEP_S:g}s",
+        summary=f"{len(rows):,} series, {len(rows[0]['t'])} points each, step {step_s:g}s",
         raw=rows,
     )
 
@@ -305,12 +379,36 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.analysis", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--series", type=int, default=10_000)
-    parser.add_argument("--points", type=int, default=720)
+    parser.add_argument(
+        "--points", type=int, default=720, help="points of the 5 s case: the window's length"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of correlate")
     parser.add_argument("--naive-repeat", type=int, default=1, help="timed runs of the loop")
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=[c.name for c in CASES],
+        help="run only this resolution (repeatable; default: all four)",
+    )
     args = parser.parse_args(argv)
+    span = STEP_S * (args.points - 1)
+    wrong = []
+    for case in [c for c in CASES if c.name in (args.case or [c.name for c in CASES])]:
+        points = int(span // case.step_s) + 1
+        if not _run_case(case, series=args.series, points=points, args=args):
+            wrong.append(case.name)
+    if wrong:
+        print(f"the faulty component was not ranked first: {', '.join(wrong)}")
+    return 1 if wrong else 0
+
+
+def _run_case(case: Case, *, series: int, points: int, args: argparse.Namespace) -> bool:
+    """Measure one resolution; True when the faulty component is the top hypothesis."""
+    print(f"[{case.name}] {case.label}", flush=True)
     began = time.perf_counter()
-    shop = make_shop(series=args.series, points=args.points, seed=7)
+    shop = make_shop(
+        series=series, points=points, seed=7, step_s=case.step_s, sample_s=case.sample_s
+    )
     made_s = time.perf_counter() - began
 
     def analyse() -> correlating.Correlation:
@@ -327,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     top = [h.component for h in analyse().hypotheses]
     naive_top = [c for c, _ in naive_rank(shop)[:3]]
     _report(shop, made_s=made_s, ours=ours, naive=naive, top=top, naive_top=naive_top)
-    return 0 if top[:1] == [shop.faulty] else 1
+    print()
+    return top[:1] == [shop.faulty]
 
 
 def _report(
