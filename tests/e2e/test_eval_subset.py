@@ -43,3 +43,5 @@ def test_eval_on_a_subset_meets_the_accuracy_targets_against_its_baselines(
     assert agent["AC@1"] > summary["baseline_random"]["AC@1"], summary
     assert summary["abstentions"] == {"made": 1, "right": 1, "expected": 1}, summary
     assert summary["change_accuracy"] == 1.0 and summary["fix_accuracy"] == 1.0, summary
+    assert summary["confidence_out_of_order"] == [], summary  # ranked by the confidence shown
+    assert summary["by_dataset"]["suite"]["scenarios"] == len(SUBSET), summary
