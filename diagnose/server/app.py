@@ -16,6 +16,7 @@ import fastapi
 from fastapi import responses
 from pydantic import BaseModel, ConfigDict, Field
 from starlette import concurrency
+from starlette import requests as starlette_requests
 
 from connectors import queue
 from diagnose.domain import errors
@@ -158,11 +159,15 @@ async def _read_limited(request: fastapi.Request, *, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the body is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the body is larger than {limit} bytes")
+            chunks.append(chunk)
+    except starlette_requests.ClientDisconnect as exc:
+        # The client left, or was cut off for sending too slowly (``limits``): nobody to answer.
+        raise ApiError(400, "the client disconnected before sending the whole body") from exc
     return b"".join(chunks)
 
 

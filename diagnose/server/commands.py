@@ -43,11 +43,23 @@ def serve(
             help="In-process workers (one machine); 0 to leave jobs to `diagnose worker` processes."
         ),
     ] = 1,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a client has to send a whole request (headers and body) once it "
+            "connects or starts one; slower clients get 408 and are disconnected.",
+        ),
+    ] = 10.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(min=1, help="Open connections past which a new one is closed at once."),
+    ] = 1000,
 ) -> None:
     """Answer PagerDuty and Alertmanager webhooks and the approval API (settings: DIAGNOSE_*)."""
     import uvicorn  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
 
-    from diagnose.server import telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
+    from diagnose.server import limits, telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
 
     with _failures(), ExitStack() as stack:
         settings = Settings.from_env()
@@ -58,7 +70,15 @@ def serve(
             settings, count=workers, stop=stop, metrics=metrics, progress=_progress
         )
         try:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level="info",
+                http=limits.protocol(read_timeout_s=read_timeout, max_connections=max_connections),
+                limit_concurrency=max_connections,
+                timeout_keep_alive=5,
+            )
         finally:
             stop.set()
             for thread in threads:
