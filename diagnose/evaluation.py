@@ -15,7 +15,8 @@ Secret edit a config cause, a limits or scale change a resource cause; restarts 
 happen to a cluster, nobody makes them), from the changes the run itself listed; it is scored
 like the agent, and on the culprit change where the truth names one.
 
-Results are grouped per dataset (the archive or folder a scenario came from) and per fault type
+Results are grouped per dataset (the archive or folder a scenario came from), per application
+inside a dataset that records several (the alert's namespace), and per fault type
 (the truth's kind, with the other kinds its ``also_accept`` allows on the same component: a
 Nezha code fault reads ``deploy (or config/dependency/resource)``). Every run's hypotheses must
 be in non-increasing confidence order; a run where they are not is flagged.
@@ -99,6 +100,8 @@ class Case:
     error: str | None = None
     seconds: float = 0.0
     dataset: str = ""
+    namespace: str = ""
+    """The alert's namespace: the application, when a dataset records several."""
     trigger_at: datetime | None = None
     """When the alert fired, on the run's clock (shifted with the scenario's data)."""
     crash_trace: str = ""
@@ -177,6 +180,7 @@ class Case:
         return {
             "scenario": self.name,
             "dataset": self.dataset,
+            "namespace": self.namespace,
             "fault_type": self.truth.fault_type,
             "truth": self.truth.__dict__,
             "rank": self.rank(),
@@ -395,7 +399,12 @@ def run_case(
     from diagnose.lab import lab
 
     loaded = scenario_format.Scenario.load(folder)
-    case = Case(name=loaded.name, truth=truth_of(loaded), dataset=dataset)
+    case = Case(
+        name=loaded.name,
+        truth=truth_of(loaded),
+        dataset=dataset,
+        namespace=loaded.trigger.namespace,
+    )
     began = time.perf_counter()
     try:
         with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=progress) as up:
@@ -460,7 +469,8 @@ def summarise(cases: Sequence[Case]) -> dict[str, Any]:
     """AC@k, Avg@5, change and fix accuracy, abstentions, stage times, and the baselines: over
     all cases, then per dataset (and per fault type inside it), then per fault type."""
     by_dataset = {
-        name: _scores(group) | {"by_fault_type": _by_fault_type(group)}
+        name: _scores(group)
+        | {"by_namespace": _by_namespace(group), "by_fault_type": _by_fault_type(group)}
         for name, group in _grouped(cases, key=lambda c: c.dataset).items()
     }
     return _scores(cases) | {
@@ -505,6 +515,14 @@ def _grouped(cases: Iterable[Case], *, key: Callable[[Case], str]) -> dict[str, 
     for case in cases:
         groups.setdefault(key(case), []).append(case)
     return groups
+
+
+def _by_namespace(cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
+    """Per application (the alert's namespace), when a dataset holds more than one."""
+    groups = _grouped(cases, key=lambda c: c.namespace)
+    return (
+        {name: _scores(group) for name, group in sorted(groups.items())} if len(groups) > 1 else {}
+    )
 
 
 def _by_fault_type(cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
@@ -557,12 +575,14 @@ _COLUMNS = ("n", "AC@1", "AC@3", "Avg@5", "abst", "z AC@1", "chg AC@1", "culprit
 
 
 def breakdown(summary: dict[str, Any]) -> str:
-    """Per dataset, then per fault type inside it, then all: the agent's AC@1, AC@3, Avg@5 and
-    abstentions, max-|z|'s and latest change's AC@1, the culprit change named first (agent /
-    latest change, over the cases naming one), errors and mean seconds per scenario."""
-    rows: list[tuple[str, ...]] = [("dataset / fault type", *_COLUMNS)]
+    """Per dataset, then per namespace (when it holds several) and per fault type inside it,
+    then all: the agent's AC@1, AC@3, Avg@5 and abstentions, max-|z|'s and latest change's
+    AC@1, the culprit change named first (agent / latest change, over the cases naming one),
+    errors and mean seconds per scenario."""
+    rows: list[tuple[str, ...]] = [("dataset / namespace / fault type", *_COLUMNS)]
     for name, block in summary["by_dataset"].items():
         rows.append((name, *_cells(block)))
+        rows += [(f"  ns {ns}", *_cells(b)) for ns, b in block.get("by_namespace", {}).items()]
         rows += [(f"  {kind}", *_cells(b)) for kind, b in block["by_fault_type"].items()]
     rows.append(("all", *_cells(summary)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -183,3 +183,28 @@ def test_changes_made_at_the_same_instant_are_a_tie_counted_at_its_worst_rank() 
     assert case.latest_changes()[0]["component"] == "ad"
     assert case.latest_change_rank() == 3
     assert not case.latest_change_names_culprit()
+
+
+def test_a_dataset_recording_several_applications_is_also_scored_per_namespace() -> None:
+    """Nezha holds Online Boutique and Train Ticket: each gets its row; a dataset with one
+    application gets none."""
+    truth = _truth("resource", "cart")
+    cases = [
+        _case(truth, [_hypothesis("resource", "cart", 0.5)], dataset="nezha"),
+        _case(truth, [_hypothesis("resource", "web", 0.5)], dataset="nezha"),
+        _case(truth, [_hypothesis("resource", "cart", 0.5)], dataset="sockshop"),
+    ]
+    cases[0].namespace, cases[1].namespace = "online-boutique", "train-ticket"
+    cases[2].namespace = "sock-shop"
+    by_dataset = evaluation.summarise(cases)["by_dataset"]
+    per_app = by_dataset["nezha"]["by_namespace"]
+    assert {ns: b["agent"]["AC@1"] for ns, b in per_app.items()} == {
+        "online-boutique": 1.0,
+        "train-ticket": 0.0,
+    }
+    assert by_dataset["sockshop"]["by_namespace"] == {}
+    rows = evaluation.breakdown(evaluation.summarise(cases)).splitlines()
+    assert [r.split()[1] for r in rows if r.startswith("  ns ")] == [
+        "online-boutique",
+        "train-ticket",
+    ]
