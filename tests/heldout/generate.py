@@ -2208,17 +2208,19 @@ def istio_default_buckets() -> base.Incident:
     score = world.route("risk-score POST /score")
     score.latency_mult = 1 + 2.0 * share
     score.sigma_add = 0.15 * share
-    tails = world.rng.poisson(0.012, world.n).astype(float)  # a client that long-polls
-    for at in ("2026-07-07T16:23:50Z", "2026-07-07T16:31:10Z", "2026-07-07T16:34:40Z"):
-        tails[world.step(utc(at))] += 1
-    world.tails["loyalty"] = tails
+    # the mobile app long-polls loyalty for point updates, more often as the evening goes on:
+    # one such request every ~8 minutes at the start of the window, every ~90 s at its end
+    polls = np.linspace(0.03, 0.17, world.n)
+    world.tails["loyalty"] = world.rng.poisson(polls).astype(float)
     world.compute()
     detail = (
         "risk-score 2.8.0 scores ~3x slower (its p99 from ~30 ms to ~110 ms, inside Istio's "
         "25-250 ms buckets); payment-gateway waits on it and shop-web's checkout p99 follows. "
-        "loyalty is healthy: a mobile client long-polls it, and each such request lands in the "
-        "10-30 s bucket, so at 0.3 requests/s its p99 leaps to ~20 s now and then (three times "
-        "after the rollout). A cart rollout half an hour earlier is unrelated."
+        "loyalty is healthy: the mobile app long-polls it, each such request lands in the "
+        "10-30 s bucket, and at 0.3 requests/s one is enough to lift its p99 to ~20 s; the "
+        "polls grow more frequent through the evening (every ~8 minutes, then every ~90 s), "
+        "so its p99 leaps more and more often. A cart rollout half an hour earlier is "
+        "unrelated."
     )
     return base.Incident(
         world,

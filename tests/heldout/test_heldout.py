@@ -1,7 +1,9 @@
 """The held-out scenarios (other namespaces, topologies and metric vocabularies than the
 bundled suite: Istio, OpenTelemetry over OTLP, gRPC, Spring Boot, ingress-nginx, Linkerd;
-replica changes; a tie between two rollouts) stood up on real servers are diagnosed as their
-truth says, with no code written for them."""
+replica changes; a tie between two rollouts; scrape intervals of 15 s, 30 s, 60 s and 5 minutes
+and mixed; Istio's default buckets, summaries without buckets, no error metric; a database whose
+exporter runs in another namespace; a ConfigMap read through envFrom) stood up on real servers
+are diagnosed as their truth says, with no code written for them."""
 
 from __future__ import annotations
 
