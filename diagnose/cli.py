@@ -403,8 +403,9 @@ def evaluate(
     paths: Annotated[
         list[Path],
         typer.Argument(
+            metavar="PATH",
             help="Scenario folders, folders of scenarios, or archives of them "
-            "(.tar.xz, .tar.gz, .tar; extracted once into the cache)."
+            "(.tar.xz, .tar.gz, .tar; extracted once into the cache).",
         ),
     ],
     as_json: JsonOpt = False,
