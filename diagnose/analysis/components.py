@@ -10,6 +10,7 @@ the earliest one, and a caller whose callee is anomalous at the same time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ class ComponentScore:
     evidence: str | None = None  # id of the derived evidence describing it
     since: datetime | None = None  # when its rise began: the onset, or the start of the data
     # when a latency or error signal was already drifting up before it (see _drifting)
+    resolution_s: float = 0.0  # the sampling interval of the signals that place its onset: the
+    # onset is known to within about one of these
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -153,6 +156,7 @@ def _draft(
     )
     leading = [r for r in anomalous_rows if scores.score[r] >= 0.5 * top]
     onset_index = min((int(scores.onset[r]) for r in leading), default=-1)
+    resolution = max((found.interval_s(r) for r in leading), default=found.grid.step)
     since_index = onset_index
     if onset_index > 0 and any(
         _drifting(r, found=found, scores=scores, until=onset_index, ranking=ranking)
@@ -170,6 +174,7 @@ def _draft(
         signals=tuple(_signal(r, found=found, scores=scores, times=times) for r in rows[:5]),
         rows=tuple(rows),
         since=_at(times, since_index),
+        resolution_s=resolution,
     )
 
 
@@ -182,8 +187,9 @@ def _drifting(
     ``until``: its slope must stand out from the residual noise (t ≥ ``drift_t``) and its
     extrapolation must reach at least half the rise seen after ``until``."""
     values = found.values[row]
-    before = np.flatnonzero(np.isfinite(values[:until]))
-    after = np.flatnonzero(np.isfinite(values[until:])) + until
+    width = found.width(row)  # one point per real sample: repeats are not independent
+    before = np.flatnonzero(np.isfinite(values[:until]))[::width]
+    after = np.flatnonzero(np.isfinite(values[until:]))[::width] + until
     if before.size < ranking.drift_points or after.size < 2:
         return False
     x, y = before.astype(float), values[before]
@@ -208,13 +214,16 @@ def _rank(
     edges: frozenset[tuple[str, str]],
     ranking: RankingPolicy,
 ) -> list[ComponentScore]:
-    tolerance = max(ranking.tolerance_steps * grid.step, ranking.tolerance_s)
+    floor = max(ranking.tolerance_steps * grid.step, ranking.tolerance_s)
     onsets = {d.component: d.onset for d in drafts if d.anomalous and d.onset}
-    earliest = min(onsets.values(), default=None)
+    resolutions = {d.component: d.resolution_s for d in drafts if d.anomalous and d.onset}
+    first = min(onsets, key=lambda c: (onsets[c], c), default=None)
     ranked = []
     for draft in drafts:
         factor = 1.0
-        if draft.onset and earliest and (draft.onset - earliest).total_seconds() > tolerance:
+        # two onsets each known to within a sampling interval may differ by two of them
+        tolerance = max(floor, 2 * max(draft.resolution_s, resolutions.get(first or "", 0.0)))
+        if draft.onset and first and (draft.onset - onsets[first]).total_seconds() > tolerance:
             factor *= ranking.later_penalty
         if _calls_anomalous(draft, onsets=onsets, edges=edges, tolerance=tolerance):
             factor *= ranking.caller_penalty
@@ -240,18 +249,7 @@ def _calls_anomalous(
 
 
 def _replace_rank(draft: ComponentScore, rank: float) -> ComponentScore:
-    return ComponentScore(
-        draft.component,
-        draft.score,
-        rank,
-        draft.onset,
-        draft.anomalous,
-        draft.own,
-        draft.signals,
-        draft.rows,
-        draft.evidence,
-        draft.since,
-    )
+    return dataclasses.replace(draft, rank=rank)
 
 
 def _signal(

@@ -128,7 +128,7 @@ def _score(
     if not found.info:
         return []
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
-    floors = np.array([_floor(i.kind, policy=policy.anomaly) for i in found.info])
+    floors = np.array([max(_floor(i.kind, policy=policy.anomaly), i.granule) for i in found.info])
     scores = scoring.score_rows(
         found.values,
         times=found.grid.times,
@@ -136,6 +136,7 @@ def _score(
         directions=directions,
         floors=floors,
         policy=policy.anomaly,
+        widths=found.widths if len(found.widths) == len(found.info) else None,
     )
     return components_.score_components(found, scores, policy=policy.anomaly, ranking=policy.roots)
 
@@ -309,19 +310,7 @@ def _downsample(found: signals.Signals, *, row: int) -> dict[str, models.JSON]:
 def _with_evidence(
     component: components_.ComponentScore, evidence: str
 ) -> components_.ComponentScore:
-    c = component
-    return components_.ComponentScore(
-        c.component,
-        c.score,
-        c.rank,
-        c.onset,
-        c.anomalous,
-        c.own,
-        c.signals,
-        c.rows,
-        evidence,
-        c.since,
-    )
+    return dataclasses.replace(component, evidence=evidence)
 
 
 def _change_evidence(

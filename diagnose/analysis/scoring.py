@@ -74,17 +74,21 @@ def score_rows(
     directions: npt.NDArray[np.int_],
     floors: Array,
     policy: ScoringPolicy,
+    widths: IntArray | None = None,
 ) -> Scores:
-    """Score every row against its own baseline and find its onset."""
+    """Score every row against its own baseline and find its onset. ``widths``: grid steps per
+    real sample of each row (repeated samples are not more evidence: counts are of real ones)."""
+    widths = np.ones(values.shape[0], dtype=np.intp) if widths is None else widths
     end = baseline_end(times=times, trigger_at=trigger_at, policy=policy)
     in_baseline = times < end
     base = np.where(in_baseline[None, :], values, np.nan)
-    q25, median, q75, count = row_quantiles(base, (0.25, 0.5, 0.75))
+    q25, median, q75, steps = row_quantiles(base, (0.25, 0.5, 0.75))
+    count = steps / np.maximum(widths, 1)
     scale = np.maximum.reduce([(q75 - q25) / 1.349, policy.relative_floor * np.abs(median), floors])
     with np.errstate(invalid="ignore"):
         z = (values - median[:, None]) / scale[:, None]
     oriented = z * np.where(directions == 0, 1, directions)[:, None]
-    onset, sign = _onsets(oriented, directions=directions, policy=policy)
+    onset, sign = _onsets(oriented, directions=directions, widths=widths, policy=policy)
     after_mask = np.arange(values.shape[1])[None, :] >= onset[:, None]
     _, after_z, _, _ = row_quantiles(np.where(after_mask, oriented, np.nan), (0.5, 0.5, 0.5))
     signed = after_z * np.where(directions == 0, sign, directions)
@@ -124,10 +128,15 @@ def _quantile_of_sorted(ordered: Array, count: npt.NDArray[np.int_], q: float) -
 
 
 def _onsets(
-    oriented: Array, *, directions: npt.NDArray[np.int_], policy: ScoringPolicy
+    oriented: Array,
+    *,
+    directions: npt.NDArray[np.int_],
+    widths: IntArray,
+    policy: ScoringPolicy,
 ) -> tuple[IntArray, Array]:
     """The best split of each row into two means (CUSUM's maximum-likelihood change point),
-    searched in the bad direction (either direction when ``direction == 0``)."""
+    searched in the bad direction (either direction when ``direction == 0``), leaving at least
+    ``min_segment`` steps and one real sample on either side."""
     filled = np.clip(np.nan_to_num(oriented, nan=0.0), -policy.clip, policy.clip)
     n = filled.shape[1]
     if n < 2 * policy.min_segment:
@@ -139,8 +148,11 @@ def _onsets(
     mean_after = (total - prefix) / (n - k)
     statistic = np.sqrt(k * (n - k) / n) * (mean_after - mean_before)
     statistic = np.where(directions[:, None] == 0, np.abs(statistic), statistic)
-    edge = (k < policy.min_segment) | (k > n - policy.min_segment)
-    statistic[:, edge] = -np.inf
+    # a real sample at least, each side: coarse data may show a fault in one sample before the
+    # alert fires
+    segment = np.maximum(policy.min_segment, widths)[:, None]
+    edge = (k[None, :] < segment) | (k[None, :] > n - segment)
+    statistic[edge] = -np.inf
     best = np.argmax(statistic, axis=1)
     rows = np.arange(filled.shape[0])
     raw = np.sqrt(k[best] * (n - k[best]) / n) * (mean_after[rows, best] - mean_before[rows, best])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -89,7 +89,6 @@ _IDENTITY = frozenset(
         "app_kubernetes_io_instance",
     }
 )
-_RATE_WINDOW_STEPS = 1
 LOOKBACK_S = 300.0
 """Prometheus's default query lookback: after a series' last scrape, ``query_range`` repeats
 that sample for this long (no staleness marker when the data simply ends, as in a recording)."""
@@ -121,25 +120,41 @@ class SignalInfo:
     evidence: str  # id of the evidence whose series it came from
     detail: str  # sub-labels or quantile, for people
     part_of: str = ""  # for one slice of a service's requests, the detail of the whole
+    granule: float = 0.0  # the least change the data can show (a rate read from counts: one
+    # count over its window), so a series rising from 0 to one request in twenty minutes is
+    # not a million-sigma event
 
 
 @dataclass(frozen=True)
 class Signals:
-    """Signals on a grid: ``values[i]`` is described by ``info[i]``."""
+    """Signals on a grid: ``values[i]`` is described by ``info[i]``; ``widths[i]`` is how many
+    grid steps one real sample of it spans (1 when the data is at least as coarse as the grid;
+    10 for samples a minute apart read at a 6 s step, each repeated ten times), so statistics
+    count real samples, not repeats."""
 
     grid: Grid
     values: Array
     info: list[SignalInfo]
     edges: frozenset[tuple[str, str]]  # (caller, callee) pairs seen in client-side labels
+    widths: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+
+    def width(self, row: int) -> int:
+        return int(self.widths[row]) if row < len(self.widths) else 1
+
+    def interval_s(self, row: int) -> float:
+        """The native sampling interval of a row, in seconds (at least the grid step)."""
+        return self.width(row) * self.grid.step
 
 
 @dataclass
 class _Block:
-    """The series of one evidence record, aligned on the grid."""
+    """The series of one evidence record, aligned on the grid; ``width`` is the grid steps per
+    real sample (see :func:`native_width`)."""
 
     evidence: models.Evidence
     labels: list[dict[str, str]]
     values: Array
+    width: int = 1
 
 
 def build_signals(evidence: Sequence[models.Evidence], *, window: models.Window) -> Signals:
@@ -187,7 +202,34 @@ def _align(record: models.Evidence, *, grid: Grid) -> _Block:
     values = _on_grid(series, grid=grid)
     if values is None:
         values = _scatter(series, grid=grid)
-    return _Block(evidence=record, labels=labels, values=values)
+    return _Block(evidence=record, labels=labels, values=values, width=native_width(values))
+
+
+MAX_WIDTH = 600
+"""At most this many grid steps per real sample (an hour of 6 s steps)."""
+
+
+def native_width(values: Array, *, max_rows: int = 400) -> int:
+    """Grid steps per real sample. A range query whose step is finer than the scrape interval
+    repeats each sample until the next one arrives: a minute-apart series read at a 6 s step
+    holds runs of about ten equal values (nine or eleven when a scrape is late). The width is the
+    median run length between value changes, over the rows that change at least four times (a
+    flat row says nothing); 1 when no row changes, or when the data is at least as coarse as
+    the grid."""
+    rows = values[:max_rows]
+    runs: list[IntArray] = []
+    for row in rows:
+        finite = np.flatnonzero(np.isfinite(row))
+        if finite.size < 5:
+            continue
+        seen = row[finite]
+        changes = finite[1:][seen[1:] != seen[:-1]]
+        if changes.size >= 4:
+            runs.append(np.diff(changes))
+    if not runs:
+        return 1
+    pooled = np.concatenate(runs)
+    return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
 
 
 def _without_stale_tail(block: _Block, *, grid: Grid, until: float) -> _Block:
@@ -288,30 +330,53 @@ def _dense_rate(values: Array, *, step: float) -> Array:
     return rate
 
 
-def _smooth_rate(rate: Array) -> Array:
-    """Rates averaged over the scrape interval. A raw range query at a step finer than the
-    scrape interval repeats each sample, so per-step rates read 0, 0, 3x, 0, 0, 3x; the
-    rolling mean over ``interval / step`` steps turns that back into x. Missing steps are
-    left out of the mean, so one missed scrape is not a dip."""
-    width = _repeat_width(rate)
-    present = ~np.isnan(rate)
-    filled = np.where(present, rate, 0.0)
-    total = _rolling_sum(filled, width)
-    count = _rolling_sum(present.astype(np.float64), width)
+RATE_INTERVALS = 4
+"""Rates of data coarser than the grid are averaged over this many real samples, as
+``rate(x[4m])`` is the rule for a one-minute scrape: per-step rates of repeated samples read
+0, 0, …, 10x, and scrape jitter moves the 10x by a step either way."""
+
+
+def _smooth_rate(rate: Array, *, width: int) -> Array:
+    """Rates of data coarser than the grid, over :data:`RATE_INTERVALS` real samples.
+
+    ``rate`` holds per-step rates of repeated samples: zero while a sample repeats, the whole
+    increase at the step a new one arrives. Each increase is spread evenly over the steps since
+    the previous arrival (the counter interpolated between its real samples), and the rate at a
+    step is the counter's rise over a window of four real samples centred on it, so the average
+    does not lag the data (a trailing window would move every onset of a counter two samples
+    late, behind the gauges beside it) and scrape jitter (a run of nine or eleven repeats instead
+    of ten) moves it by a few percent, not by a whole sample. Steps past a row's last arrival are
+    unknown (NaN). Data at least as coarse as the grid (``width`` 1) is left as it is."""
+    if width <= 1:
+        return rate
+    span = RATE_INTERVALS * width
+    out = np.full_like(rate, np.nan)
+    for i, row in enumerate(rate):
+        out[i] = _spread_row(row, span=span)
+    return out
+
+
+def _spread_row(row: Array, *, span: int) -> Array:
+    out = np.full_like(row, np.nan)
+    valid = np.flatnonzero(np.isfinite(row))
+    if valid.size < 2:
+        return out
+    arrivals = valid[row[valid] != 0]
+    first = int(valid[0]) - 1  # the step before the first rate holds the first sample
+    knots = np.r_[first, arrivals].astype(np.intp)
+    if arrivals.size == 0:
+        out[first + 1 : int(valid[-1]) + 1] = 0.0
+        return out
+    heights = np.r_[0.0, np.cumsum(row[arrivals])]
+    last = int(knots[-1])
+    steps = np.arange(first, last + 1)
+    counter = np.interp(steps, knots, heights)
+    low = np.clip(steps - span // 2, first, last) - first
+    high = np.clip(steps + span - span // 2, first, last) - first
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
-def _repeat_width(rate: Array) -> int:
-    """Steps per scrape: over active rows, steps per non-zero increase (median, rounded up)."""
-    moving = np.sum(rate > 0, axis=1)
-    valid = np.sum(~np.isnan(rate), axis=1)
-    active = moving >= 0.2 * np.maximum(valid, 1)
-    active &= moving > 3
-    if not active.any():
-        return 1
-    ratio = float(np.median(valid[active] / moving[active]))
-    return int(min(10, max(1, np.ceil(ratio - 0.2))))
+        spread = (counter[high] - counter[low]) / (high - low)
+    out[first + 1 : last + 1] = spread[1:]
+    return out
 
 
 def _rolling_sum(values: Array, width: int) -> Array:
@@ -422,15 +487,19 @@ class _Builder:
         self.grid = grid
         self.values: list[Array] = []
         self.info: list[SignalInfo] = []
+        self.widths: list[int] = []
+        self.width = 1  # of the block being added
+        self.granule = 0.0  # of the rows being emitted (see SignalInfo.granule)
         self.edges: set[tuple[str, str]] = set()
         self.samples: dict[str, tuple[str, Mapping[str, str]]] = {}
         self.seen: set[tuple[str, str, str, str]] = set()
-        # per family (name without _sum/_count) and component: rate, evidence id, selector
-        self.totals: dict[str, dict[str, dict[str, tuple[Array, str, str]]]] = {}
+        # per family (name without _sum/_count) and component: rate, evidence id, selector, width
+        self.totals: dict[str, dict[str, dict[str, tuple[Array, str, str, int]]]] = {}
 
     def add(self, block: _Block) -> None:
         if not block.labels:
             return
+        self.width = block.width
         metric = block.labels[0].get("__name__") or _metric_from_query(block.evidence.query)
         components = [_component(labels) for labels in block.labels]
         self._note_edges(block.labels)
@@ -463,7 +532,8 @@ class _Builder:
     def finish(self) -> Signals:
         self._means()
         values = np.vstack(self.values) if self.values else np.empty((0, self.grid.size))
-        return Signals(self.grid, values, self.info, frozenset(self.edges))
+        widths = np.array(self.widths, dtype=np.intp)
+        return Signals(self.grid, values, self.info, frozenset(self.edges), widths)
 
     # -- families --
 
@@ -498,12 +568,16 @@ class _Builder:
         comps: list[str],
         values: Array,
     ) -> None:
-        rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        rates = _smooth_rate(counter_rate(values, step=self.grid.step), width=self.width)
         if metric.endswith(("_sum", "_count")):
             self._keep_total(block, metric=metric, comps=comps, rates=rates)
         if metric.endswith("_sum"):
             return  # a sum of observations means nothing without its count (see _means)
-        self._rates(block, metric=metric, labels=labels, comps=comps, rates=rates)
+        self.granule = self._count_granule()
+        try:
+            self._rates(block, metric=metric, labels=labels, comps=comps, rates=rates)
+        finally:
+            self.granule = 0.0
 
     def _keep_total(self, block: _Block, *, metric: str, comps: list[str], rates: Array) -> None:
         """Per component, the summed rate of a ``_sum`` or ``_count`` series, for :meth:`_means`."""
@@ -514,7 +588,7 @@ class _Builder:
         kept = self.totals.setdefault(family, {}).setdefault(part, {})
         for comp, row in index.items():
             sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
-            kept[comp] = (total[row], block.evidence.id, sel)
+            kept[comp] = (total[row], block.evidence.id, sel, self.width)
 
     def _means(self) -> None:
         """The mean of a latency histogram or summary (``_sum`` over ``_count``): unlike a
@@ -526,8 +600,9 @@ class _Builder:
                 continue
             window = self._range()
             for comp in sorted(set(parts["sum"]) & set(parts["count"])):
-                total, evidence, sum_sel = parts["sum"][comp]
-                count, _, count_sel = parts["count"][comp]
+                total, evidence, sum_sel, width = parts["sum"][comp]
+                count, _, count_sel, _ = parts["count"][comp]
+                self.width = width
                 with np.errstate(invalid="ignore", divide="ignore"):
                     mean = np.where(count > 0, total / count, np.nan)
                 query = f"sum(rate({sum_sel}[{window}])) / sum(rate({count_sel}[{window}]))"
@@ -605,7 +680,7 @@ class _Builder:
         comps: list[str],
         values: Array,
     ) -> None:
-        rates = _smooth_rate(counter_rate(values, step=self.grid.step))
+        rates = _smooth_rate(counter_rate(values, step=self.grid.step), width=self.width)
         les = [lab.get("le", "+Inf") for lab in labels]
         keys = [(c, le) for c, le in zip(comps, les, strict=True)]
         index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
@@ -634,6 +709,7 @@ class _Builder:
                 )
         self._route_quantiles(block, metric=metric, labels=labels, comps=comps, rates=rates)
         total = np.array([np.isinf(_bound(le)) for le in les])
+        self.granule = self._count_granule()
         self._rates(
             block,
             metric=metric.removesuffix("_bucket") + "_count",
@@ -641,6 +717,7 @@ class _Builder:
             comps=[c for c, keep in zip(comps, total, strict=True) if keep],
             rates=rates[total],
         )
+        self.granule = 0.0
 
     def _route_quantiles(
         self,
@@ -794,11 +871,19 @@ class _Builder:
         if key in self.seen:
             return  # a histogram's +Inf bucket and its _count say the same thing
         self.seen.add(key)
+        if self.granule and not info.granule and info.kind == "traffic":
+            info = replace(info, granule=self.granule)
         self.info.append(info)
         self.values.append(row[None, :])
+        self.widths.append(self.width)
+
+    def _count_granule(self) -> float:
+        """One count over the window a rate is read over: the least rise a count can show."""
+        return 1.0 / (self.grid.step * (RATE_INTERVALS * self.width if self.width > 1 else 1))
 
     def _range(self) -> str:
-        seconds = max(4 * self.grid.step, 60.0)
+        """The rate window of cited queries: at least four real samples, and a minute."""
+        seconds = max(RATE_INTERVALS * self.grid.step * self.width, 60.0)
         return f"{int(seconds)}s"
 
 

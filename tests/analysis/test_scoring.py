@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from diagnose.analysis import scoring, signals
 
@@ -95,5 +96,58 @@ def test_a_step_finer_than_the_scrape_interval_does_not_make_rates_jump() -> Non
     """15 s scrapes read at a 5 s step repeat each value; rates stay flat, not 0, 0, 3x."""
     scraped = np.cumsum(np.full(240, 30.0))  # 2/s at a 15 s scrape
     repeated = np.repeat(scraped, 3)[None, :]
-    rates = signals._smooth_rate(signals.counter_rate(repeated, step=5.0))
-    assert np.allclose(rates[0, 10:], 2.0)
+    width = signals.native_width(repeated)
+    rates = signals._smooth_rate(signals.counter_rate(repeated, step=5.0), width=width)
+    assert width == 3
+    assert np.allclose(rates[0, 10:-10], 2.0)
+
+
+@pytest.mark.parametrize("interval", [1, 15, 30, 60, 300])
+def test_native_width_counts_grid_steps_per_real_sample(interval: int) -> None:
+    """Samples ``interval`` seconds apart with scrape jitter, read at a 6 s step (or at their own
+    interval when coarser), are recognised as one real sample per ``interval / 6`` steps."""
+    step = 6.0
+    rng = np.random.default_rng(interval)
+    span = 4 * 3600.0
+    scraped_at = np.arange(0.0, span, interval) + rng.uniform(-0.4, 0.4, int(span // interval))
+    grid = np.arange(0.0, span, step)
+    rows = []
+    for _ in range(20):
+        counter = np.cumsum(rng.poisson(50.0, scraped_at.size)).astype(float)
+        latest = np.searchsorted(scraped_at, grid, side="right") - 1
+        rows.append(np.where(latest >= 0, counter[np.maximum(latest, 0)], np.nan))
+    width = signals.native_width(np.array(rows))
+    assert abs(width - max(1.0, interval / step)) <= 0.5
+
+
+def test_minute_samples_read_at_a_fine_step_give_steady_rates() -> None:
+    """A counter scraped every 60 s (jittered) and read at a 6 s step: rates over four real
+    samples stay within a few percent of the true rate, never 0 or 10x."""
+    rng = np.random.default_rng(7)
+    scraped_at = np.arange(0.0, 7200.0, 60.0) + rng.uniform(-2.0, 2.0, 120)
+    counter = scraped_at * 5.0  # 5/s
+    grid = np.arange(0.0, 7200.0, 6.0)
+    latest = np.searchsorted(scraped_at, grid, side="right") - 1
+    row = np.where(latest >= 0, counter[np.maximum(latest, 0)], np.nan)[None, :]
+    width = signals.native_width(row)
+    rates = signals._smooth_rate(signals.counter_rate(row, step=6.0), width=width)
+    inner = rates[0, 60:-60]
+    assert width == 10
+    assert np.nanmax(np.abs(inner - 5.0)) < 0.5
+
+
+def test_repeated_samples_do_not_count_as_baseline_points() -> None:
+    """Five real samples repeated ten times each are five baseline points, too few to score
+    (fifty grid points would be plenty)."""
+    row = np.repeat(np.r_[np.ones(5), np.full(5, 9.0)], 10)[None, :]
+    times = np.arange(row.shape[1], dtype=float) * 6.0
+    scores = scoring.score_rows(
+        row,
+        times=times,
+        trigger_at=float(times[50]),
+        directions=np.array([1]),
+        floors=np.array([1e-9]),
+        policy=scoring.ScoringPolicy(guard_s=0.0),
+        widths=np.array([10], dtype=np.intp),
+    )
+    assert not scores.scored[0]
