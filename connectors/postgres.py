@@ -47,6 +47,54 @@ RESET = "DISCARD ALL"
 LISTEN registrations, temporary objects and session settings cannot outlive a probe."""
 READ_ONLY_CHECK = "SELECT current_setting('transaction_read_only')"
 
+DANGEROUS_ROLES = (
+    "pg_read_server_files",
+    "pg_write_server_files",
+    "pg_execute_server_program",
+    "pg_signal_backend",
+)
+"""Built-in roles a probe role must not belong to, directly or not."""
+
+OUTBOUND_EXTENSIONS = ("dblink", "postgres_fdw")
+"""Extensions whose functions make the server connect elsewhere, as someone else."""
+
+ROLE_CHECK = f"""
+SELECT pg_catalog.format('%I', current_user), r.rolsuper,
+  ARRAY(SELECT g FROM pg_catalog.unnest(ARRAY[{", ".join(f"'{r}'" for r in DANGEROUS_ROLES)}])
+        AS g WHERE pg_catalog.pg_has_role(current_user, g, 'MEMBER')),
+  ARRAY(SELECT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+                                 pg_catalog.pg_get_function_identity_arguments(p.oid))
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+             AND d.objid = p.oid AND d.deptype = 'e'
+        JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE e.extname IN ({", ".join(f"'{x}'" for x in OUTBOUND_EXTENSIONS)})
+          AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+        ORDER BY 1)
+FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
+"""
+"""Who the probe session is and what it can do beyond reading (see ``_check_role``)."""
+
+VISIBLE = """
+SELECT 'function', n.nspname::text, p.proname::text, e.extname::text
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+     AND d.objid = p.oid AND d.deptype = 'e'
+LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+  AND (p.proname = ANY (%(fields)s::text[]) OR p.proname = ANY (%(calls)s::text[]))
+UNION ALL
+SELECT 'operator', n.nspname::text, o.oprname::text, NULL
+FROM pg_catalog.pg_operator o
+JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+WHERE n.nspname = ANY (pg_catalog.current_schemas(false)) AND n.nspname <> 'pg_catalog'
+  AND o.oprname = ANY (%(operators)s::text[])
+"""
+"""The functions and operators on the probe session's search_path that a statement's names
+can resolve to (``current_schemas`` leaves out schemas the role may not use)."""
+
 
 @contextmanager
 def checkpoint_connection(
@@ -109,6 +157,7 @@ class AsyncPostgresProbes:
         self._pool_size = pool_size
         self._pools: dict[str | None, AsyncConnectionPool[psycopg.AsyncConnection[Any]]] = {}
         self._versions: dict[str | None, int] = {}
+        self._roles_checked: set[str | None] = set()
 
     @property
     def limits(self) -> dbport.Limits:
@@ -198,9 +247,13 @@ class AsyncPostgresProbes:
     async def _fetch(self, approved: dbport.Approved, *, database: str | None) -> dbport.Table:
         async with self._connection(database) as conn:
             try:
-                columns, rows, more = await _in_read_only(conn, approved, limits=self._limits)
+                columns, rows, more = await _in_read_only(
+                    conn, approved, sandbox=self._sandbox, limits=self._limits
+                )
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
+            except dbport.StatementRefused as exc:
+                raise _ProbeError(Status.DENIED, exc.reason) from exc
         return self._sandbox.redact(columns, rows, limits=self._limits, more=more)
 
     @contextlib.asynccontextmanager
@@ -210,6 +263,9 @@ class AsyncPostgresProbes:
         pool = await self._pool(database)
         try:
             async with pool.connection(timeout=self._limits.timeout_s * 0.8) as conn:
+                if database not in self._roles_checked:
+                    await _check_role(conn)
+                    self._roles_checked.add(database)
                 yield conn
         except PoolTimeout as exc:
             raise _ProbeError(
@@ -355,7 +411,7 @@ def transaction_statements(limits: dbport.Limits) -> tuple[str, ...]:
 
 
 def _fetch_statement(limits: dbport.Limits) -> str:
-    return f"FETCH FORWARD {int(limits.fetch_rows)} FROM {dbport.CURSOR}"
+    return f"FETCH FORWARD {int(limits.fetch_batch)} FROM {dbport.CURSOR}"
 
 
 def render(sql: str, *, params: Mapping[str, JSON]) -> str:
@@ -377,18 +433,25 @@ def render(sql: str, *, params: Mapping[str, JSON]) -> str:
 
 
 async def _in_read_only(
-    conn: psycopg.AsyncConnection[Any], approved: dbport.Approved, *, limits: dbport.Limits
+    conn: psycopg.AsyncConnection[Any],
+    approved: dbport.Approved,
+    *,
+    sandbox: dbport.ProbeSandbox,
+    limits: dbport.Limits,
 ) -> tuple[list[str], list[Sequence[Any]], bool]:
-    """Run an approved statement inside ``BEGIN READ ONLY … ROLLBACK``."""
+    """Run an approved statement inside ``BEGIN READ ONLY … ROLLBACK``, once the server has
+    said what its names resolve to and the sandbox has accepted that."""
     await conn.execute(BEGIN)
     try:
         for statement in transaction_statements(limits):
             await conn.execute(statement)
         await _require_read_only(conn)
+        if approved.names:
+            sandbox.resolve(approved, visible=await _visible(conn, approved.names))
         for statement in approved.setup:
             await conn.execute(statement)
         if approved.declare is not None:
-            result = await _stream(conn, approved.declare, limits=limits)
+            result = await _stream(conn, approved, sandbox=sandbox, limits=limits)
         else:
             result = await _read(conn, approved.text, limits=limits)
         for statement in approved.teardown:
@@ -405,23 +468,56 @@ async def _require_read_only(conn: psycopg.AsyncConnection[Any]) -> None:
         raise _ProbeError(Status.DENIED, "the transaction is not read-only; nothing was run")
 
 
+async def _visible(conn: psycopg.AsyncConnection[Any], names: dbport.Names) -> list[dbport.Visible]:
+    """The functions and operators on the session's search_path that the names can mean."""
+    params = {
+        "calls": sorted(names.calls),
+        "fields": sorted(names.fields),
+        "operators": sorted(names.operators),
+    }
+    cursor = await conn.execute(VISIBLE, params)
+    return [
+        dbport.Visible(kind=kind, schema=schema, name=name, extension=extension)
+        for kind, schema, name, extension in await cursor.fetchall()
+    ]
+
+
 async def _stream(
-    conn: psycopg.AsyncConnection[Any], declare: str, *, limits: dbport.Limits
+    conn: psycopg.AsyncConnection[Any],
+    approved: dbport.Approved,
+    *,
+    sandbox: dbport.ProbeSandbox,
+    limits: dbport.Limits,
 ) -> tuple[list[str], list[Sequence[Any]], bool]:
-    await conn.execute(declare)
+    """Read a SELECT through a cursor whose values the server cuts (no row is larger than
+    ``max_row_bytes``), a few rows per round trip, until ``max_rows`` or twice ``max_bytes``:
+    what reaches the agent is bounded whatever the statement computes."""
+    assert approved.declare is not None
+    await conn.execute(approved.declare)
+    described = await conn.execute(f"FETCH FORWARD 0 FROM {dbport.CURSOR}")
+    columns = [
+        dbport.Column(name=c.name, type_oid=c.type_code) for c in described.description or ()
+    ]
+    if not columns:
+        return [], [], False
+    await conn.execute(f"CLOSE {dbport.CURSOR}")
+    await conn.execute(sandbox.bounded(approved, columns=columns, limits=limits))
     rows: list[Sequence[Any]] = []
-    columns: list[str] = []
-    size = 0
+    size, cut = 0, False
     while True:
         cursor = await conn.execute(_fetch_statement(limits))
         batch = await cursor.fetchall()
-        columns = [c.name for c in cursor.description or ()]
-        rows.extend(batch)
-        size += sum(len(str(row)) for row in batch)
-        if len(batch) < limits.fetch_rows:
-            return columns, rows, False
+        rows.extend(row[:-1] for row in batch)
+        size += sum(_size(row) for row in batch)
+        cut = cut or any(row[-1] for row in batch)
+        if len(batch) < limits.fetch_batch:
+            return [c.name for c in columns], rows, cut
         if len(rows) > limits.max_rows or size > limits.max_bytes * 2:
-            return columns, rows, True
+            return [c.name for c in columns], rows, True
+
+
+def _size(row: Sequence[Any]) -> int:
+    return sum(len(value) if isinstance(value, str | bytes) else len(str(value)) for value in row)
 
 
 async def _read(
@@ -431,6 +527,57 @@ async def _read(
     columns = [c.name for c in cursor.description or ()]
     rows = await cursor.fetchmany(limits.max_rows + 1) if cursor.description else []
     return columns, list(rows), False
+
+
+async def _check_role(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Refuse to probe as a role that can do more than read: a superuser, a member of a role
+    that reads or writes server files, runs programs or signals backends, or a role that can
+    execute dblink or postgres_fdw functions. Raised as ``denied`` evidence saying what to
+    revoke."""
+    cursor = await conn.execute(ROLE_CHECK)
+    row = await cursor.fetchone()
+    assert row is not None
+    role, superuser, memberships, functions = row
+    problems = _role_problems(
+        role, superuser=superuser, memberships=memberships, functions=functions
+    )
+    if problems:
+        raise _ProbeError(Status.DENIED, _role_refusal(role, problems=problems))
+
+
+def _role_problems(
+    role: str, *, superuser: bool, memberships: Sequence[str], functions: Sequence[str]
+) -> list[str]:
+    if superuser:
+        return [
+            f"it is a superuser, which no privilege check stops (create the least-privilege "
+            f"role and connect as it; never ALTER ROLE {role} NOSUPERUSER on a role "
+            "others rely on)"
+        ]
+    problems = [
+        f"it is a member of {member}: REVOKE {member} FROM {role};"
+        f" (or from the role it inherits {member} through)"
+        for member in memberships
+    ]
+    if functions:
+        problems.append(
+            "it can execute functions that open connections to other servers: "
+            f"REVOKE EXECUTE ON FUNCTION {', '.join(functions)} FROM PUBLIC, {role}; "
+            "(then GRANT EXECUTE back to the roles that need them); running "
+            "deploy/sql/diagnose-role.sql in this database with -v lockdown=on does this"
+        )
+    return problems
+
+
+def _role_refusal(role: str, *, problems: Sequence[str]) -> str:
+    return (
+        f"refusing to probe as PostgreSQL role {role}: "
+        + "; ".join(problems)
+        + ". Probes must run as a role that can only read: create it with "
+        "deploy/sql/diagnose-role.sql (psql -X -v ON_ERROR_STOP=1 -d postgres -f "
+        "deploy/sql/diagnose-role.sql) and point DIAGNOSE_POSTGRES_URL at it; see "
+        "docs/database.md"
+    )
 
 
 async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -17,9 +17,11 @@ The connector executes only what :func:`check` or :func:`generic_plan` approved
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
-from pglast import ast, parser
+from pglast import ast, enums, parser
 
 from diagnose.domain import database
 
@@ -33,13 +35,15 @@ def check(sql: str) -> database.Approved:
     """Approve one statement, or raise :class:`StatementRefused` saying why not."""
     statement = _parse_one(sql)
     if isinstance(statement, ast.SelectStmt):
-        _check_tree(statement)
         return database.Approved(
-            text=sql, kind=database.StatementKind.SELECT, declare=_declare(sql, parsed=statement)
+            text=sql,
+            kind=database.StatementKind.SELECT,
+            declare=_declare(sql, parsed=statement),
+            names=_check_tree(statement),
         )
     if isinstance(statement, ast.ExplainStmt):
-        _check_explain(statement)
-        return database.Approved(text=sql, kind=database.StatementKind.EXPLAIN)
+        names = _check_explain(statement)
+        return database.Approved(text=sql, kind=database.StatementKind.EXPLAIN, names=names)
     if isinstance(statement, ast.VariableShowStmt):
         return database.Approved(text=sql, kind=database.StatementKind.SHOW)
     raise database.StatementRefused(
@@ -59,10 +63,83 @@ def generic_plan(statement: str, *, server_version: int) -> database.Approved:
         raise database.StatementRefused(
             f"only a SELECT can be explained here, not {_describe(parsed)}"
         )
-    _check_tree(parsed)
+    names = _check_tree(parsed)
     if server_version >= PG16:
         return _approve_explain(f"EXPLAIN (GENERIC_PLAN, FORMAT JSON) {body}")
-    return _prepared_plan(body, parsed=parsed)
+    return _prepared_plan(body, parsed=parsed, names=names)
+
+
+def resolve(approved: database.Approved, *, visible: Sequence[database.Visible]) -> None:
+    """Refuse a statement whose names can resolve, in this database, to anything but an
+    allowed built-in: a function or operator outside ``pg_catalog`` that shares a name the
+    statement uses unqualified (PostgreSQL may prefer it: ``lower(1)`` calls ``public.lower(int)``,
+    ``name + 'x'`` a user's ``+``), a field ``(x).f`` or ``rel.f`` that names a function not on
+    the allow-list, or any function of an extension not on :data:`ALLOWED_EXTENSIONS`."""
+    names = approved.names
+    for item in visible:
+        if item.kind == "operator" and item.schema != "pg_catalog":
+            if item.name in names.operators:
+                raise database.StatementRefused(
+                    _shadowed(item, how=f"OPERATOR(pg_catalog.{item.name})")
+                )
+            continue
+        used_as_call = item.name in names.calls
+        used_as_field = item.name in names.fields
+        if not (used_as_call or used_as_field):
+            continue
+        if item.extension is not None and item.extension not in ALLOWED_EXTENSIONS:
+            raise database.StatementRefused(
+                f"{item.name} is a function of the extension {item.extension}, which probes may "
+                "not call in any form"
+            )
+        if item.schema != "pg_catalog":
+            raise database.StatementRefused(_shadowed(item, how=f"pg_catalog.{item.name}(…)"))
+        if used_as_field and item.name not in ALLOWED_FUNCTIONS | ALLOWED_TYPES:
+            raise database.StatementRefused(
+                f"the field {item.name} of (x).{item.name} or rel.{item.name} is read by "
+                f"PostgreSQL as the call {item.name}(x) when x has no such column, and "
+                f"{item.name}() is not on the allow-list; if it is a column, select it "
+                "unqualified or rename it in a subquery"
+            )
+
+
+def bounded(
+    approved: database.Approved, *, columns: Sequence[database.Column], limits: database.Limits
+) -> str:
+    """A cursor over the approved SELECT whose every value is cut on the server: text to a
+    number of characters, anything else to NULL when its text is too long; the row's bytes
+    are shared among its columns (:attr:`~database.Limits.max_row_bytes`). The last column
+    is true when a value of the row was cut. ``OFFSET 0`` keeps the planner from inlining the
+    statement, so each value is computed once, as the statement alone would."""
+    if approved.declare is None or not columns:
+        raise database.StatementRefused("only a SELECT with columns is read through a cursor")
+    inner = _statement_text(approved.text)
+    per_cell = max(16, limits.max_row_bytes // len(columns))
+    chars = max(4, min(limits.max_cell_chars * 2 + 257, per_cell // 4))
+    values, sizes, cuts = [], [], []
+    for index, column in enumerate(columns, start=1):
+        value = f"diagnose_row.c{index}"
+        size = f"diagnose_size.s{index}"
+        sizes.append(f"pg_catalog.octet_length({value}::pg_catalog.text)")
+        if column.type_oid in _TEXT_TYPES:
+            values.append(f"pg_catalog.left({value}::pg_catalog.text, {chars})")
+            cuts.append(
+                f"({size} OPERATOR(pg_catalog.>) {chars} AND "
+                f"pg_catalog.char_length({value}::pg_catalog.text) OPERATOR(pg_catalog.>) {chars})"
+            )
+        else:
+            values.append(f"CASE WHEN {size} OPERATOR(pg_catalog.<=) {per_cell} THEN {value} END")
+            cuts.append(f"{size} OPERATOR(pg_catalog.>) {per_cell}")
+    aliases = ", ".join(f"c{i}" for i in range(1, len(columns) + 1))
+    size_aliases = ", ".join(f"s{i}" for i in range(1, len(columns) + 1))
+    text = (
+        f"DECLARE {database.CURSOR} NO SCROLL CURSOR FOR SELECT {', '.join(values)}, "
+        f"coalesce({' OR '.join(cuts)}, false) AS diagnose_cut FROM (SELECT * FROM (\n{inner}\n) "
+        f"AS diagnose_inner({aliases}) OFFSET 0) AS diagnose_row CROSS JOIN LATERAL "
+        f"(SELECT {', '.join(sizes)}) AS diagnose_size({size_aliases})"
+    )
+    _require_same_query(text, inner=inner)
+    return text
 
 
 def count_parameters(sql: str) -> int:
@@ -102,6 +179,30 @@ def _parse_one(sql: str) -> ast.Node:
     return stmt
 
 
+def _statement_text(sql: str) -> str:
+    """The one statement of ``sql`` without a trailing semicolon (comments kept)."""
+    raw = parser.parse_sql(sql)[0]
+    start = raw.stmt_location or 0
+    return sql[start : start + raw.stmt_len] if raw.stmt_len else sql[start:]
+
+
+def _require_same_query(text: str, *, inner: str) -> None:
+    """The bounded cursor must read exactly the approved statement, nothing else."""
+    declared = _parse_one(text)
+    wanted = _parse_one(inner)
+    assert isinstance(declared, ast.DeclareCursorStmt)
+    query = declared.query
+    assert isinstance(query, ast.SelectStmt) and query.fromClause
+    join = query.fromClause[0]
+    assert isinstance(join, ast.JoinExpr) and isinstance(join.larg, ast.RangeSubselect)
+    fence = join.larg.subquery
+    assert isinstance(fence, ast.SelectStmt) and fence.fromClause
+    row = fence.fromClause[0]
+    assert isinstance(row, ast.RangeSubselect)
+    if row.subquery != wanted:
+        raise database.StatementRefused("the statement does not survive being bounded intact")
+
+
 def _walk(node: object) -> Iterator[ast.Node]:
     """Every node under ``node`` (itself included), depth first."""
     if isinstance(node, tuple | list):
@@ -116,7 +217,7 @@ def _walk(node: object) -> Iterator[ast.Node]:
 # --- the rules --------------------------------------------------------------------------------
 
 
-def _check_explain(statement: ast.ExplainStmt) -> None:
+def _check_explain(statement: ast.ExplainStmt) -> database.Names:
     for option in statement.options or ():
         name = str(option.defname).lower()
         if name == "analyze":
@@ -126,20 +227,38 @@ def _check_explain(statement: ast.ExplainStmt) -> None:
     if not isinstance(statement.query, ast.SelectStmt):
         inner = _describe(statement.query) if statement.query else "nothing"
         raise database.StatementRefused(f"EXPLAIN of {inner} is not allowed: only of a SELECT")
-    _check_tree(statement.query)
+    return _check_tree(statement.query)
 
 
-def _check_tree(root: ast.Node) -> None:
+@dataclass
+class _Found:
+    """Names the server resolves through search_path, gathered while checking a tree."""
+
+    calls: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    operators: set[str] = field(default_factory=set)
+
+    def names(self) -> database.Names:
+        return database.Names(
+            calls=frozenset(self.calls),
+            fields=frozenset(self.fields),
+            operators=frozenset(self.operators),
+        )
+
+
+def _check_tree(root: ast.Node) -> database.Names:
+    found = _Found()
     for node in _walk(root):
         kind = type(node).__name__
         if kind not in _SAFE_NODES:
             raise database.StatementRefused(f"{_describe(node)} is not allowed in a probe")
         rule = _NODE_RULES.get(kind)
         if rule is not None:
-            rule(node)
+            rule(node, found)
+    return found.names()
 
 
-def _check_select(node: ast.Node) -> None:
+def _check_select(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.SelectStmt)
     if node.intoClause is not None:
         raise database.StatementRefused("SELECT … INTO creates a table; plain SELECT only")
@@ -147,7 +266,7 @@ def _check_select(node: ast.Node) -> None:
         raise database.StatementRefused("FOR UPDATE/SHARE takes row locks; plain SELECT only")
 
 
-def _check_cte(node: ast.Node) -> None:
+def _check_cte(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.CommonTableExpr)
     if not isinstance(node.ctequery, ast.SelectStmt):
         raise database.StatementRefused(
@@ -156,32 +275,110 @@ def _check_cte(node: ast.Node) -> None:
         )
 
 
-def _check_function(node: ast.Node) -> None:
+def _check_function(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.FuncCall)
     name = _qualified(node.funcname, what="function")
+    _refuse_forbidden(name, form=f"{name}()")
     if name not in ALLOWED_FUNCTIONS:
-        raise database.StatementRefused(f"function {name}() is not on the allow-list")
+        hint = " (a quoted name keeps its case)" if name.lower() in ALLOWED_FUNCTIONS else ""
+        raise database.StatementRefused(f"function {name}() is not on the allow-list{hint}")
+    if len(node.funcname or ()) == 1:
+        found.calls.add(name)
 
 
-def _check_operator(node: ast.Node) -> None:
+def _check_indirection(node: ast.Node, found: _Found) -> None:
+    """``(x).f`` is the call ``f(x)`` when ``x`` has no field ``f``."""
+    assert isinstance(node, ast.A_Indirection)
+    for part in node.indirection or ():
+        if isinstance(part, ast.String):
+            name = str(part.sval)
+            _refuse_forbidden(name, form=f"(…).{name}")
+            found.fields.add(name)
+
+
+def _check_column(node: ast.Node, found: _Found) -> None:
+    """``rel.f`` is the call ``f(rel)`` when the relation has no column ``f``."""
+    assert isinstance(node, ast.ColumnRef)
+    fields = node.fields or ()
+    last = fields[-1] if fields else None
+    if len(fields) >= 2 and isinstance(last, ast.String):
+        name = str(last.sval)
+        _refuse_forbidden(name, form=".".join(str(getattr(f, "sval", "*")) for f in fields))
+        found.fields.add(name)
+
+
+def _check_operator(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.A_Expr)
-    parts = [str(part.sval) for part in node.name or ()]
+    symbol = _operator(node.name, found=found)
+    if node.kind in _RANGE_KINDS:
+        found.operators.update({"<", ">", "<=", ">="})
+        found.operators.discard(symbol)
+    elif symbol not in ALLOWED_OPERATORS:
+        raise database.StatementRefused(f"operator {symbol} is not on the allow-list")
+
+
+def _check_sublink(node: ast.Node, found: _Found) -> None:
+    assert isinstance(node, ast.SubLink)
+    if node.operName:
+        symbol = _operator(node.operName, found=found)
+        if symbol not in ALLOWED_OPERATORS:
+            raise database.StatementRefused(f"operator {symbol} is not on the allow-list")
+    elif node.subLinkType == enums.SubLinkType.ANY_SUBLINK:
+        found.operators.add("=")  # x IN (SELECT …)
+
+
+def _check_sort(node: ast.Node, found: _Found) -> None:
+    assert isinstance(node, ast.SortBy)
+    if node.useOp:
+        symbol = _operator(node.useOp, found=found)
+        if symbol not in ALLOWED_OPERATORS:
+            raise database.StatementRefused(f"ORDER BY … USING {symbol} is not on the allow-list")
+
+
+def _check_case(node: ast.Node, found: _Found) -> None:
+    assert isinstance(node, ast.CaseExpr)
+    if node.arg is not None:
+        found.operators.add("=")  # CASE x WHEN y compares with =
+
+
+def _check_join(node: ast.Node, found: _Found) -> None:
+    assert isinstance(node, ast.JoinExpr)
+    if node.usingClause or node.isNatural:
+        found.operators.add("=")  # JOIN … USING and NATURAL JOIN compare with =
+
+
+def _operator(names: tuple[ast.String, ...] | None, *, found: _Found) -> str:
+    """An operator's symbol. ``OPERATOR(pg_catalog.op)`` is the built-in whatever the search
+    path holds; an unqualified symbol is looked up through it, so the server is asked."""
+    parts = [str(part.sval) for part in names or ()]
+    if len(parts) == 2 and parts[0] == "pg_catalog":
+        return parts[1].lower()
     if len(parts) != 1:
         raise database.StatementRefused(
-            f"schema-qualified operator OPERATOR({'.'.join(parts)}) is not allowed"
+            f"schema-qualified operator OPERATOR({'.'.join(parts)}) is not allowed: "
+            "only OPERATOR(pg_catalog.…)"
         )
-    if parts[0].lower() not in ALLOWED_OPERATORS:
-        raise database.StatementRefused(f"operator {parts[0]} is not on the allow-list")
+    found.operators.add(parts[0].lower())
+    return parts[0].lower()
 
 
-def _check_type(node: ast.Node) -> None:
+def _refuse_forbidden(name: str, *, form: str) -> None:
+    if FORBIDDEN_NAMES.fullmatch(name):
+        raise database.StatementRefused(
+            f"{form} names {name}, a function that acts or runs SQL held in a string "
+            "(signals, locks, sleep, files, settings, other servers, statistics resets); "
+            "it is refused in every form, (x).f and rel.f included"
+        )
+
+
+def _check_type(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.TypeName)
     name = _qualified(node.names, what="type")
     if name not in ALLOWED_TYPES:
         raise database.StatementRefused(f"type {name} is not on the allow-list")
 
 
-def _check_relation(node: ast.Node) -> None:
+def _check_relation(node: ast.Node, found: _Found) -> None:
     assert isinstance(node, ast.RangeVar)
     if node.catalogname:
         raise database.StatementRefused("relations in another database are not allowed")
@@ -190,7 +387,7 @@ def _check_relation(node: ast.Node) -> None:
 def _qualified(names: tuple[ast.String, ...] | None, *, what: str) -> str:
     """An object name, with an explicit ``pg_catalog.`` dropped; other schemas are refused (a
     function, operator or type in a user schema can do anything)."""
-    parts = [str(part.sval).lower() for part in names or ()]
+    parts = [str(part.sval) for part in names or ()]
     if len(parts) == 2 and parts[0] == "pg_catalog":
         parts = parts[1:]
     if len(parts) != 1:
@@ -206,8 +403,8 @@ def _describe(node: ast.Node) -> str:
 def _approve_explain(text: str) -> database.Approved:
     parsed = _parse_one(text)
     assert isinstance(parsed, ast.ExplainStmt)
-    _check_explain(parsed)
-    return database.Approved(text=text, kind=database.StatementKind.EXPLAIN)
+    names = _check_explain(parsed)
+    return database.Approved(text=text, kind=database.StatementKind.EXPLAIN, names=names)
 
 
 def _declare(sql: str, *, parsed: ast.SelectStmt) -> str:
@@ -218,7 +415,9 @@ def _declare(sql: str, *, parsed: ast.SelectStmt) -> str:
     return text
 
 
-def _prepared_plan(body: str, *, parsed: ast.SelectStmt) -> database.Approved:
+def _prepared_plan(
+    body: str, *, parsed: ast.SelectStmt, names: database.Names
+) -> database.Approved:
     name = "diagnose_plan_" + hashlib.sha256(body.encode()).hexdigest()[:12]
     prepare = f"PREPARE {name} AS {body}"
     prepared = _parse_one(prepare)
@@ -231,18 +430,47 @@ def _prepared_plan(body: str, *, parsed: ast.SelectStmt) -> database.Approved:
         kind=database.StatementKind.EXPLAIN,
         setup=("SET LOCAL plan_cache_mode = force_generic_plan", prepare),
         teardown=(f"DEALLOCATE {name}",),
+        names=names,
     )
 
+
+def _shadowed(item: database.Visible, *, how: str) -> str:
+    return (
+        f"{item.kind} {item.name} is also defined in schema {item.schema}, which is on the "
+        f"probe's search_path: PostgreSQL may pick that one, so an unqualified {item.name} "
+        f"is refused in this database; write {how} to mean the built-in"
+    )
+
+
+_TEXT_TYPES = frozenset({25, 1042, 1043})
+"""``text``, ``bpchar`` and ``varchar``: cut to a number of characters, not replaced."""
+
+ALLOWED_EXTENSIONS = frozenset({"plpgsql"})
+"""Extensions whose functions a probe may name (``pg_stat_statements`` is read through its
+view, never by calling its functions)."""
 
 _EXPLAIN_OPTIONS = frozenset(
     {"verbose", "costs", "settings", "format", "summary", "generic_plan", "buffers", "memory"}
 )
 
+_RANGE_KINDS = frozenset(
+    {
+        enums.A_Expr_Kind.AEXPR_BETWEEN, enums.A_Expr_Kind.AEXPR_NOT_BETWEEN,
+        enums.A_Expr_Kind.AEXPR_BETWEEN_SYM, enums.A_Expr_Kind.AEXPR_NOT_BETWEEN_SYM,
+    }
+)  # fmt: skip
+
 _NODE_RULES = {
     "SelectStmt": _check_select,
     "CommonTableExpr": _check_cte,
     "FuncCall": _check_function,
+    "A_Indirection": _check_indirection,
+    "ColumnRef": _check_column,
     "A_Expr": _check_operator,
+    "SubLink": _check_sublink,
+    "SortBy": _check_sort,
+    "CaseExpr": _check_case,
+    "JoinExpr": _check_join,
     "TypeName": _check_type,
     "RangeVar": _check_relation,
 }
@@ -266,10 +494,29 @@ ALLOWED_OPERATORS = frozenset(
         "=", "<>", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "^", "||", "~", "~*",
         "!~", "!~*", "~~", "~~*", "!~~", "!~~*", "@>", "<@", "&&", "->", "->>", "#>", "#>>",
         "?", "?|", "?&", "@@", "@?", "|/", "||/", "@", "&", "|", "#", "<<", ">>",
-        "between", "not between", "between symmetric", "not between symmetric",
     }
 )  # fmt: skip
-"""Operator symbols as PostgreSQL's catalogue defines them for built-in types."""
+"""Operator symbols as PostgreSQL's catalogue defines them for built-in types. ``BETWEEN``
+is read as the comparisons it stands for."""
+
+FORBIDDEN_NAMES = re.compile(
+    r"pg_terminate_backend|pg_cancel_backend|pg_signal_\w*|pg_(try_)?advisory_\w*"
+    r"|pg_sleep\w*|ts_stat|ts_rewrite|ts_debug"
+    r"|(query|cursor|table|database|schema)_to_xml\w*|query_to_xmlschema"
+    r"|pg_read_file|pg_read_binary_file|pg_ls_\w*|pg_stat_file|pg_file_\w*|pg_logdir_ls"
+    r"|pg_stat_reset\w*|pg_stat_statements_reset|lo_\w*|loread|lowrite|set_config"
+    r"|dblink\w*|postgres_fdw\w*|file_fdw\w*|nextval|setval|pg_notify|pg_reload_conf"
+    r"|pg_rotate_logfile|pg_switch_wal|pg_promote|pg_create_\w*|pg_drop_replication_slot"
+    r"|pg_replication_\w*|pg_logical_\w*|pg_backup_\w*|pg_start_backup|pg_stop_backup"
+    r"|pg_wal_replay_\w*|pg_log_backend_memory_contexts|pg_import_system_collations"
+    r"|pg_export_snapshot|txid_current\w*|pg_current_xact_id\w*|pg_copy_\w*_slot"
+    r"|xpath\w*|xmlexists|pg_cancel_\w*|pg_reload_\w*",
+    re.IGNORECASE,
+)
+"""Functions that act (signals, locks, sleep, files, settings, sequences, other servers,
+statistics resets, WAL and slots) or run SQL held in a string (``ts_stat``, ``ts_rewrite``,
+``query_to_xml``, ``cursor_to_xml`` and the other ``*_to_xml``). Refused in every syntactic
+form, as a call and as a field (``(x).f``, ``rel.f``), whatever the case."""
 
 ALLOWED_TYPES = frozenset(
     {

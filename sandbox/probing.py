@@ -29,6 +29,18 @@ class Sandbox:
     def generic_plan(self, statement: str, *, server_version: int) -> database.Approved:
         return gating.generic_plan(statement, server_version=server_version)
 
+    def resolve(self, approved: database.Approved, *, visible: Sequence[database.Visible]) -> None:
+        gating.resolve(approved, visible=visible)
+
+    def bounded(
+        self,
+        approved: database.Approved,
+        *,
+        columns: Sequence[database.Column],
+        limits: database.Limits,
+    ) -> str:
+        return gating.bounded(approved, columns=columns, limits=limits)
+
     def redact(
         self,
         columns: Sequence[str],

@@ -44,6 +44,27 @@ REVOKE CREATE ON SCHEMA public FROM :"role";
 -- pg_stat_statements: pg_monitor (through pg_read_all_stats) already sees every statement's
 -- text. Its reset functions stay revoked (they are superuser-only by default).
 
+-- Per database where dblink or postgres_fdw is installed: their functions are executable by
+-- PUBLIC by default, so the role could make the server connect elsewhere as someone else, and
+-- the agent refuses to probe until they are revoked. Run this file once more in that database
+-- with the lockdown variable set (it revokes EXECUTE on every function of these extensions
+-- from PUBLIC and the role; grant it back to the roles that need it):
+--
+--   psql -X -v ON_ERROR_STOP=1 -d shop -v lockdown=on -f deploy/sql/diagnose-role.sql
+\if :{?lockdown}
+SELECT pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC, %I',
+                         p.oid::pg_catalog.regprocedure, :'role')
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+     AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+WHERE e.extname IN ('dblink', 'postgres_fdw') \gexec
+\endif
+
+-- The role must not be a member of pg_read_server_files, pg_write_server_files,
+-- pg_execute_server_program or pg_signal_backend, directly or through another role; the agent
+-- checks this (and superuser) at connect time and refuses to probe, naming what to revoke.
+
 -- Optional, per database: let the agent read chosen application tables (never all of them).
 --   GRANT USAGE ON SCHEMA shop TO diagnose;
 --   GRANT SELECT ON shop.orders, shop.customers TO diagnose;

@@ -88,7 +88,12 @@ class Limits:
     """Characters kept per text value; longer values are cut and set ``truncated``."""
 
     fetch_rows: int = 100
-    """Rows fetched per round trip from the server-side cursor."""
+    """Rows fetched per round trip from the server-side cursor (fewer when rows may be wide:
+    a round trip brings at most ``max_bytes`` of cut values)."""
+
+    max_row_bytes: int = 32_000
+    """Bytes of values a row may carry, shared among its columns, cut by the server before the
+    row is sent: whatever a statement computes, the agent receives at most this per row."""
 
     application_name: str = "diagnose-probe"
     """How probe sessions show in ``pg_stat_activity`` (the catalogue leaves them out)."""
@@ -96,6 +101,13 @@ class Limits:
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or min(self.max_rows, self.max_bytes, self.fetch_rows) < 1:
             raise ValueError("probe limits must be positive")
+        if self.max_row_bytes < 1024:
+            raise ValueError("max_row_bytes must be at least 1024")
+
+    @property
+    def fetch_batch(self) -> int:
+        """Rows per round trip: never more than ``max_bytes`` of (already cut) rows."""
+        return max(1, min(self.fetch_rows, self.max_bytes // self.max_row_bytes))
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -108,6 +120,29 @@ class Limits:
     @property
     def idle_timeout_ms(self) -> int:
         return max(1000, int(self.idle_in_transaction_timeout_s * 1000))
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names in an approved statement whose meaning depends on the database.
+
+    PostgreSQL resolves an unqualified function or operator through ``search_path``, and reads
+    ``(x).f`` and ``rel.f`` as the call ``f(x)`` when ``f`` is not a column. The gate cannot see
+    the catalogue, so it lists these names and the server says what they resolve to.
+    """
+
+    calls: frozenset[str] = frozenset()
+    """Unqualified function names called, exact case."""
+
+    fields: frozenset[str] = frozenset()
+    """Names in field position: ``(x).f`` and the last part of ``rel.f``, exact case."""
+
+    operators: frozenset[str] = frozenset()
+    """Unqualified operator symbols, written or implied (``IN``, ``LIKE``, ``BETWEEN``,
+    ``CASE x WHEN``, ``JOIN … USING``)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.calls or self.fields or self.operators)
 
 
 class StatementKind(StrEnum):
@@ -130,6 +165,31 @@ class Approved:
     declare: str | None = None
     setup: tuple[str, ...] = ()
     teardown: tuple[str, ...] = ()
+    names: Names = Names()
+    """What PostgreSQL will look up through ``search_path``: the connector asks the server
+    what those names can resolve to before running anything (:meth:`ProbeSandbox.resolve`)."""
+
+
+@dataclass(frozen=True)
+class Visible:
+    """A function or operator of the database that one of a statement's :class:`Names` can
+    resolve to (on the probe session's ``search_path``)."""
+
+    kind: str
+    """``function`` or ``operator``."""
+
+    schema: str
+    name: str
+    extension: str | None = None
+    """The extension it belongs to, if any."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result column as the server describes it, before any row is read."""
+
+    name: str
+    type_oid: int
 
 
 @dataclass(frozen=True)
@@ -163,6 +223,17 @@ class ProbeSandbox(Protocol):
 
     def generic_plan(self, statement: str, *, server_version: int) -> Approved:
         """Approve the generic plan (never ANALYZE) of a normalised SELECT, or refuse."""
+        ...
+
+    def resolve(self, approved: Approved, *, visible: Sequence[Visible]) -> None:
+        """Refuse (:class:`StatementRefused`) when a name of ``approved`` can resolve to a
+        function or operator that is not a built-in on the allow-list."""
+        ...
+
+    def bounded(self, approved: Approved, *, columns: Sequence[Column], limits: Limits) -> str:
+        """The ``DECLARE`` of a cursor over the approved SELECT that cuts every value on the
+        server, so no row can be larger than :attr:`Limits.max_row_bytes`; its last column
+        says whether a value of the row was cut."""
         ...
 
     def redact(

@@ -278,7 +278,7 @@ class _Lab:
             self.keep("sessions", holder)
             self.say(f"postgres: {len(sessions.load_sessions(held))} sessions held open")
         self.say(f"postgres: database {database} ready")
-        return cluster.dsn(database)
+        return cluster.dsn(database, user=sessions.PROBE_ROLE)
 
 
 def _run_all(starters: dict[str, Callable[[], str]]) -> dict[str, str]:

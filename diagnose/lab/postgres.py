@@ -92,9 +92,9 @@ class PostgresCluster(processes.Server):
         cluster._wait_ready(log=workdir / "postgres.log")
         return cluster
 
-    def dsn(self, database: str = "postgres") -> str:
-        """A libpq URI for the superuser ``postgres`` over loopback TCP."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str = "postgres", *, user: str = "postgres") -> str:
+        """A libpq URI over loopback TCP, for the superuser ``postgres`` unless ``user``."""
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> None:
         """Create a database unless it exists."""

@@ -28,6 +28,22 @@ import yaml
 from diagnose.domain import errors
 from diagnose.lab import postgres, processes
 
+PROBE_ROLE = "diagnose"
+"""The role the agent probes a scenario's database as: the agent refuses a superuser. As
+deploy/sql/diagnose-role.sql makes it (pg_monitor, read-only sessions), plus SELECT on the
+scenario's tables so statements can be explained."""
+
+_PROBE_ROLE_SQL = f"""
+DO $$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PROBE_ROLE}') THEN
+    CREATE ROLE {PROBE_ROLE} LOGIN;
+  END IF;
+END$$;
+GRANT pg_monitor TO {PROBE_ROLE};
+ALTER ROLE {PROBE_ROLE} SET default_transaction_read_only = on;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO {PROBE_ROLE};
+"""
+
 DEFAULT_WORKLOAD_REPEAT = 50
 READY_TIMEOUT_S = 30.0
 RUNNING_AFTER_S = 0.3  # a statement still running after this long counts as "run"
@@ -72,12 +88,15 @@ def prepare_database(
     database: str,
     repeat: int = DEFAULT_WORKLOAD_REPEAT,
 ) -> None:
-    """Create the database and pg_stat_statements, run setup.sql, then the workload."""
+    """Create the database and pg_stat_statements, run setup.sql, let :data:`PROBE_ROLE` read,
+    then run the workload."""
     cluster.create_database(database)
     with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     if (postgres_dir / "setup.sql").is_file():
         cluster.run_sql_file(postgres_dir / "setup.sql", database=database)
+    with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
+        conn.execute(_PROBE_ROLE_SQL)
     if (postgres_dir / "workload.sql").is_file():
         run_workload(cluster, postgres_dir / "workload.sql", database=database, repeat=repeat)
 

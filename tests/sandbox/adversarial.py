@@ -1,9 +1,13 @@
 """The adversarial corpus: statements that try to change the database (or the session, or other
 sessions), hang, or flood the agent, each with what the gate must do with it.
 
-``DENY``: the gate must refuse it (status ``denied``, with a reason). ``HARMLESS``: a trick that
-looks dangerous but only reads (a write inside a comment or a string, a huge result); the gate
-may let it through and the database must still be unchanged.
+``DENY``: the gate must refuse it on its own, without a server (status ``denied``, with a
+reason). ``RESOLVE``: the gate must refuse it once the server has said what its names resolve
+to in the seeded database (a user's function or operator shadowing a built-in); it needs the
+database. ``HARMLESS``: a trick that looks dangerous but only reads (a write inside a comment or
+a string, a huge result); the gate may let it through and the database must still be unchanged,
+and the agent's memory bounded. ``{port}`` in a statement is a TCP port the test listens on (is
+the server calling out?).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DENY = "deny"
+RESOLVE = "resolve"
 HARMLESS = "harmless"
 
 
@@ -220,7 +225,6 @@ UTILITY = [
     "SELECT 1 === 2",
     "SELECT 1 <-> 2",
     "SELECT 1 OPERATOR(public.===) 2",
-    "SELECT 1 OPERATOR(pg_catalog.+) 2",
     "SELECT 1::regclass::evil_type",
     "SELECT '1'::public.mytype",
     "SELECT * FROM accounts TABLESAMPLE SYSTEM (50)",
@@ -312,8 +316,204 @@ TRICKS_HARMLESS = [
 ]
 
 
-def corpus() -> list[Attempt]:
-    """Every attempt, each once."""
+# --- field selection: PostgreSQL reads (x).f and rel.f as f(x) -------------------------------
+
+FIELD_CALLS = [
+    ("pid", "pg_terminate_backend"),
+    ("pid", "pg_cancel_backend"),
+    ("4242::bigint", "pg_advisory_lock"),
+    ("4242::bigint", "pg_advisory_xact_lock"),
+    ("4242::bigint", "pg_try_advisory_lock"),
+    ("4242::bigint", "pg_advisory_lock_shared"),
+    ("1e6::float8", "pg_sleep"),
+    ("'1 minute'::interval", "pg_sleep_for"),
+    ("now() + interval '1 minute'", "pg_sleep_until"),
+    ("'SELECT to_tsvector(name) FROM accounts'::text", "ts_stat"),
+    (
+        "'WITH d AS (DELETE FROM accounts RETURNING 1) SELECT to_tsvector(''x'') FROM d'::text",
+        "ts_stat",
+    ),
+    ("'/etc/passwd'::text", "pg_read_file"),
+    ("'/etc/passwd'::text", "pg_read_binary_file"),
+    ("'.'::text", "pg_ls_dir"),
+    ("'postgresql.conf'::text", "pg_stat_file"),
+    ("'accounts'::regclass::oid", "pg_stat_reset_single_table_counters"),
+    ("'bgwriter'::text", "pg_stat_reset_shared"),
+    ("'/etc/passwd'::text", "lo_import"),
+    ("0::oid", "lo_create"),
+    ("1::oid", "lo_unlink"),
+    ("1::oid", "lo_get"),
+    ("'accounts_id_seq'::regclass", "nextval"),
+    ("pg_backend_pid()", "pg_log_backend_memory_contexts"),
+    ("'x'::text", "pg_create_restore_point"),
+    ("true", "pg_promote"),
+    ("'host=127.0.0.1 port={port} dbname=sandbox user=app password=app-secret'::text",
+     "dblink_connect"),
+    ("'INSERT INTO accounts (name) VALUES (''dblink'')'::text", "dblink_exec"),
+    ("'SELECT 1'::text", "dblink"),
+]  # fmt: skip
+
+FIELD_FORMS = [
+    "SELECT ({arg}).{f}",
+    "SELECT (({arg})).{f}",
+    "SELECT ({arg}).{F}",
+    'SELECT ({arg})."{f}"',
+    "SELECT count(*) FROM pg_stat_activity WHERE ({arg}).{f} IS NOT NULL",
+    "WITH c AS (SELECT ({arg}).{f} AS v) SELECT v FROM c",
+    "SELECT x.v FROM (SELECT ({arg}) AS v) s, LATERAL (SELECT (s.v).{f} AS v) x",
+    "SELECT s.v.{f} FROM (SELECT ({arg}) AS v) s",
+    "SELECT CASE WHEN true THEN ({arg}).{f} END",
+    "EXPLAIN SELECT ({arg}).{f}",
+]
+
+ROW_FIELDS = [
+    "SELECT (pid).pg_terminate_backend FROM pg_stat_activity WHERE application_name = 'sentinel'",
+    "SELECT (a.pid).pg_cancel_backend FROM pg_stat_activity a"
+    " WHERE a.application_name = 'sentinel'",
+    "SELECT a.pg_terminate_backend FROM pg_stat_activity a",
+    "SELECT pg_stat_activity.pg_terminate_backend FROM pg_stat_activity",
+    "SELECT pg_catalog.pg_stat_activity.pg_cancel_backend FROM pg_stat_activity",
+    "SELECT accounts.lo_unlink FROM accounts",
+    "SELECT CASE WHEN (c).dblink_connect = 'OK' THEN "
+    "('INSERT INTO accounts (name) VALUES (''x'')'::text).dblink_exec END FROM (SELECT "
+    "'host=127.0.0.1 port={port} dbname=sandbox user=app password=app-secret'::text AS c) s",
+]
+
+USER_FIELDS = [
+    "SELECT a.evil_row FROM accounts a",
+    "SELECT (a).evil_row FROM accounts a",
+    "SELECT accounts.evil_row FROM accounts",
+    "SELECT public.accounts.evil_row FROM public.accounts",
+    "SELECT (1).evil_any",
+    "SELECT (name).evil_any FROM accounts",
+    "SELECT (1).lower",
+    "SELECT count(*) FROM accounts a WHERE a.evil_row > 0",
+    "SELECT (x).path FROM (SELECT 1 AS x) s",
+]
+"""Field selection that only the server can tell from a column: user functions and built-ins
+off the allow-list (refused once the server says what the name is)."""
+
+# --- functions that run SQL held in a string ---------------------------------------------------
+
+SQL_IN_STRING = [
+    "ts_stat('SELECT to_tsvector(name) FROM accounts')",
+    "ts_stat('WITH d AS (DELETE FROM accounts RETURNING 1) SELECT to_tsvector(''x'') FROM d')",
+    "ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
+    "query_to_xml('DELETE FROM accounts RETURNING 1', true, true, '')",
+    "query_to_xmlschema('SELECT 1', true, true, '')",
+    "query_to_xml_and_xmlschema('SELECT 1', true, true, '')",
+    "cursor_to_xml('c'::refcursor, 1, true, true, '')",
+    "cursor_to_xmlschema('c'::refcursor, true, true, '')",
+    "table_to_xml('accounts'::regclass, true, true, '')",
+    "table_to_xmlschema('accounts'::regclass, true, true, '')",
+    "schema_to_xml('public', true, true, '')",
+    "database_to_xml(true, true, '')",
+    "database_to_xml_and_xmlschema(true, true, '')",
+]
+
+# --- extensions: dblink and postgres_fdw ---------------------------------------------------------
+
+EXTENSION_CALLS = [
+    "dblink_connect('host=127.0.0.1 port={port} dbname=sandbox user=app password=app-secret')",
+    "dblink_connect('c', 'host=127.0.0.1 port={port} dbname=sandbox')",
+    "dblink_connect_u('host=127.0.0.1 port={port} dbname=sandbox')",
+    "dblink_exec('host=127.0.0.1 port={port} dbname=sandbox user=app password=app-secret', "
+    "'INSERT INTO accounts (name) VALUES (''x'')')",
+    "dblink('host=127.0.0.1 port={port} dbname=sandbox', 'SELECT 1')",
+    "dblink_send_query('c', 'DELETE FROM accounts')",
+    "dblink_get_connections()",
+    "dblink_disconnect()",
+    "public.dblink_connect('host=127.0.0.1 port={port}')",
+    "\"dblink_connect\"('host=127.0.0.1 port={port}')",
+    "PUBLIC.DBLINK_EXEC('DELETE FROM accounts')",
+    "postgres_fdw_handler()",
+    "postgres_fdw_get_connections()",
+    "postgres_fdw_disconnect_all()",
+]
+
+# --- names: quoted, schema-qualified, shadowing ------------------------------------------------
+
+NAMES_DENY = [
+    'SELECT "LOWER"(name) FROM accounts',
+    'SELECT "Lower"(name) FROM accounts',
+    'SELECT public."LOWER"(name) FROM accounts',
+    'SELECT pg_catalog."LOWER"(name) FROM accounts',
+    'SELECT "PG_CATALOG".lower(name) FROM accounts',
+    'SELECT "pg_catalog".pg_sleep(1)',
+    "SELECT sandbox.pg_catalog.lower(name) FROM accounts",
+    "SELECT public.lower(1)",
+    'SELECT "public"."evil_row"(a) FROM accounts a',
+    "SELECT evil_row(a) FROM accounts a",
+    "SELECT evil_any(1)",
+    "SELECT 'x'::\"TEXT\"",
+    "SELECT 'x'::public.text",
+    'SELECT "NOW"()',
+    "SELECT Pg_Catalog.PG_SLEEP(1)",
+]
+
+NAMES_RESOLVE = [
+    "SELECT lower(1)",
+    "SELECT lower(name) FROM accounts",
+    "SELECT id FROM accounts WHERE lower(id::int) = 1",
+]
+"""``public.lower(int)`` shadows the built-in by overload: an unqualified ``lower`` is refused
+in this database (``pg_catalog.lower`` is the way to mean the built-in)."""
+
+# --- user-defined operators -----------------------------------------------------------------------
+
+OPERATORS_DENY = [
+    "SELECT 1 === 2",
+    "SELECT 1 OPERATOR(public.===) 2",
+    "SELECT 'a' OPERATOR(public.+) 'b'",
+    "SELECT 1 === ANY (SELECT 2)",
+    "SELECT 1 === ALL (ARRAY[2])",
+    "SELECT id FROM accounts ORDER BY id USING ===",
+    "SELECT id FROM accounts ORDER BY name USING OPERATOR(public.+)",
+    "SELECT (1, 2) === (3, 4)",
+    "SELECT 1 WHERE 1 === ANY (SELECT 2)",
+]
+
+OPERATORS_RESOLVE = [
+    "SELECT name + 'x' FROM accounts",
+    "SELECT 'a' + 'b'",
+    "SELECT * FROM accounts WHERE name + 'x' = 'y'",
+    "SELECT CASE WHEN name + 'x' = 'y' THEN 1 END FROM accounts",
+    "SELECT count(*) FROM accounts WHERE name LIKE 1",
+    "SELECT name ~~ 1 FROM accounts",
+    "SELECT 1 FROM accounts ORDER BY name + 'x'",
+    "SELECT (SELECT 'a' + 'b')",
+]
+"""A user's ``+`` on text and ``~~`` on (text, int): an unqualified ``+`` or ``LIKE`` is
+refused in this database, ``OPERATOR(pg_catalog.+)`` is not."""
+
+# --- oversized results: the agent's memory stays bounded -----------------------------------------
+
+OVERSIZED = [
+    "SELECT format('%400000000s', 'x')",
+    "SELECT lpad('x', 300000000)",
+    "SELECT format('%2000000s', 'x') AS a, format('%2000000s', 'y') AS b FROM big",
+    "SELECT format('%1000000s', filler) FROM big",
+    "SELECT ARRAY[format('%100000000s', 'x')]",
+    "SELECT to_jsonb(format('%100000000s', 'x'))",
+    "SELECT jsonb_build_object('k', format('%100000000s', 'x'))",
+    "SELECT array_agg(filler) FROM big",
+    "SELECT string_agg(filler, '') FROM big",
+    "SELECT row_to_json(b) FROM big b",
+    "SELECT ROW(format('%100000000s', 'x'), 1)",
+    "SELECT format('%50000s', 'x') AS a, format('%50000s', 'x') AS b, format('%50000s', 'x') AS c"
+    " FROM big",
+]
+
+HARMLESS_NAMES = [
+    "SELECT pg_catalog.lower(name) FROM accounts LIMIT 1",
+    "SELECT name OPERATOR(pg_catalog.||) 'x' FROM accounts LIMIT 1",
+    "SELECT 1 OPERATOR(pg_catalog.+) 2",
+    "SELECT c.relname, c.oid FROM pg_class c LIMIT 1",
+]
+
+
+def corpus(*, port: int = 1) -> list[Attempt]:
+    """Every attempt, each once; ``{port}`` is a port the caller watches for connections."""
     attempts: list[Attempt] = []
     attempts += [Attempt(w, DENY, "write") for w in WRITES]
     attempts += [_variant(w, how) for w in WRITES for how in ("lower", "comment", "semicolon")]
@@ -336,8 +536,49 @@ def corpus() -> list[Attempt]:
     attempts += [Attempt(s, DENY, "utility") for s in UTILITY]
     attempts += [Attempt(s, DENY, "trick") for s in TRICKS_DENY]
     attempts += [Attempt(s, HARMLESS, "harmless") for s in TRICKS_HARMLESS]
+    attempts += field_selection()
+    attempts += [Attempt(s, RESOLVE, "field-selection") for s in USER_FIELDS]
+    attempts += [
+        Attempt(position.format(f=call), DENY, "sql-in-string")
+        for call in SQL_IN_STRING
+        for position in POSITIONS
+    ]
+    attempts += extension_calls()
+    attempts += [Attempt(s, DENY, "names") for s in NAMES_DENY]
+    attempts += [Attempt(s, RESOLVE, "names") for s in NAMES_RESOLVE]
+    attempts += [Attempt(s, DENY, "operators") for s in OPERATORS_DENY]
+    attempts += [Attempt(s, RESOLVE, "operators") for s in OPERATORS_RESOLVE]
+    attempts += [Attempt(s, HARMLESS, "oversized") for s in OVERSIZED]
+    attempts += [Attempt(s, HARMLESS, "harmless") for s in HARMLESS_NAMES]
     unique = list({a.sql: a for a in attempts}.values())
-    return unique
+    return [Attempt(a.sql.replace("{port}", str(port)), a.expect, a.family) for a in unique]
+
+
+def field_selection() -> list[Attempt]:
+    """Every side-effect function of :data:`FIELD_CALLS` in every form of :data:`FIELD_FORMS`."""
+    attempts = [
+        Attempt(form.format(arg=arg, f=f, F=f.upper()), DENY, "field-selection")
+        for arg, f in FIELD_CALLS
+        for form in FIELD_FORMS
+    ]
+    return attempts + [Attempt(s, DENY, "field-selection") for s in ROW_FIELDS]
+
+
+def extension_calls() -> list[Attempt]:
+    """dblink and postgres_fdw functions as calls in every position."""
+    return [
+        Attempt(position.format(f=call), DENY, "extension")
+        for call in EXTENSION_CALLS
+        for position in POSITIONS
+    ]
+
+
+def by_family(attempts: list[Attempt]) -> dict[str, int]:
+    """How many attempts each family holds."""
+    counts: dict[str, int] = {}
+    for attempt in attempts:
+        counts[attempt.family] = counts.get(attempt.family, 0) + 1
+    return counts
 
 
 def _variant(sql: str, how: str) -> Attempt:

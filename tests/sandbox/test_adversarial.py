@@ -1,9 +1,13 @@
-"""Every attempt against a real PostgreSQL: refused or rolled back, the data's checksum unchanged,
-no lock or running backend left behind, and each refusal says why."""
+"""Every attempt against a real PostgreSQL, as the least-privilege role: refused or rolled back,
+the checksum of data, sequences, statistics counters, user-code calls, roles and settings
+unchanged, no session ended, no lock or running backend left behind, no connection made out of
+the server, the agent's memory bounded, and each refusal says why."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -13,47 +17,161 @@ from hypothesis import strategies as st
 from connectors import postgres as pgc
 from diagnose.domain import database
 from diagnose.domain.models import Status
-from sandbox import gating
+from sandbox import gating, probing
 from tests.sandbox import adversarial, conftest
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
+REFUSED = (adversarial.DENY, adversarial.RESOLVE)
+MEMORY_BOUND_KB = 64_000
+"""How far the agent's resident memory may rise above where it started while probes run."""
+
+
+@contextlib.contextmanager
+def sentinels(sandbox_db: str, role_dsn: str) -> Iterator[Callable[[], None]]:
+    """An application session and one of the probe role itself (the role may signal its own
+    sessions), both named ``sentinel``; the check raises if either was ended."""
+    name = "sentinel"
+    with psycopg.connect(sandbox_db, autocommit=True, application_name=name) as app, \
+            psycopg.connect(role_dsn, autocommit=True, application_name=name) as own:  # fmt: skip
+
+        def check() -> None:
+            for conn in (app, own):
+                assert conn.execute("SELECT 1").fetchone() == (1,), "a session was ended"
+
+        yield check
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[Callable[[], int]]:
+    """The rise of this process's peak resident memory (kB) over its resident memory at the
+    start (Linux: the peak is reset first)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    start = _status_kb("VmRSS")
+    yield lambda: _status_kb("VmHWM") - start
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/self/status")
+
+
 def test_the_whole_corpus_is_refused_or_harmless_and_changes_nothing(
-    probes: pgc.PostgresProbes, sandbox_db: str
+    probes: pgc.PostgresProbes, sandbox_db: str, role_dsn: str, listener: conftest.Listener
 ) -> None:
     before = conftest.checksum(sandbox_db)
     wrong = []
-    for attempt in adversarial.corpus():
-        evidence = probes.run_probe("adversarial", attempt.sql)
-        assert evidence.source == "postgres" and evidence.summary.startswith("adversarial: ")
-        if attempt.expect == adversarial.DENY and evidence.status is not Status.DENIED:
-            wrong.append((attempt.sql, evidence.status, evidence.summary))
-        if evidence.status is Status.DENIED and len(evidence.summary) < 30:
-            wrong.append((attempt.sql, evidence.status, "no reason given"))
+    with sentinels(sandbox_db, role_dsn) as alive, peak_memory() as grown:
+        for attempt in adversarial.corpus(port=listener.port):
+            evidence = probes.run_probe("adversarial", attempt.sql)
+            assert evidence.source == "postgres" and evidence.summary.startswith("adversarial: ")
+            if attempt.expect in REFUSED and evidence.status is not Status.DENIED:
+                wrong.append((attempt.sql, evidence.status, evidence.summary))
+            if evidence.status is Status.DENIED and len(evidence.summary) < 30:
+                wrong.append((attempt.sql, evidence.status, "no reason given"))
+        alive()
+        assert grown() < MEMORY_BOUND_KB
+    conftest.close_and_settle(probes, dsn=sandbox_db)
     assert wrong == []
     assert conftest.checksum(sandbox_db) == before
     assert conftest.probe_backends(sandbox_db) == []
-    assert conftest.held_advisory_locks(sandbox_db) == 0
+    assert conftest.held_locks(sandbox_db) == []
+    assert listener.accepted == 0
+
+
+@pytest.mark.parametrize("family", sorted({a.family for a in adversarial.corpus()} - {"write"}))
+def test_each_class_holds_on_its_own(
+    family: str,
+    probes: pgc.PostgresProbes,
+    sandbox_db: str,
+    role_dsn: str,
+    listener: conftest.Listener,
+) -> None:
+    """One class at a time: refused (or harmless), nothing changed, no session ended, no lock
+    left, no connection out of the server, memory bounded."""
+    if family == "extension" and not conftest.available(sandbox_db, "dblink"):
+        pytest.skip("dblink's files are not installed (Debian: postgresql-contrib)")
+    attempts = [a for a in adversarial.corpus(port=listener.port) if a.family == family]
+    before = conftest.checksum(sandbox_db)
+    with sentinels(sandbox_db, role_dsn) as alive, peak_memory() as grown:
+        outcomes = [(a, probes.run_probe(family, a.sql)) for a in attempts]
+        alive()
+        assert grown() < MEMORY_BOUND_KB
+    conftest.close_and_settle(probes, dsn=sandbox_db)
+    assert [
+        a.sql for a, e in outcomes if a.expect in REFUSED and e.status is not Status.DENIED
+    ] == []
+    assert conftest.checksum(sandbox_db) == before
+    assert conftest.held_locks(sandbox_db) == []
+    assert listener.accepted == 0
+
+
+def test_with_dblink_installed_the_role_cannot_call_out_even_without_the_gate(
+    role_dsn: str, sandbox_db: str, listener: conftest.Listener
+) -> None:
+    """dblink is installed and locked down by the role script: with the first gate approving
+    everything, the server still opens no connection and writes nothing."""
+    if not conftest.available(sandbox_db, "dblink"):
+        pytest.skip("dblink's files are not installed (Debian: postgresql-contrib)")
+    before = conftest.checksum(sandbox_db)
+    calls = [a for a in adversarial.corpus(port=listener.port) if a.family == "extension"]
+    with conftest.ungated(role_dsn, timeout_s=2.0) as probes:
+        outcomes = [probes.run_probe("ungated", a.sql) for a in calls]
+    assert {e.status for e in outcomes} <= {Status.DENIED, Status.ERROR}
+    assert any("permission denied" in e.summary for e in outcomes)
+    assert listener.accepted == 0
+    assert conftest.checksum(sandbox_db) == before
+
+
+def test_a_statement_of_hundreds_of_megabytes_costs_the_agent_a_small_bounded_amount(
+    role_dsn: str,
+) -> None:
+    """SELECT format('%400000000s','x') under the default time limit: cut on the server, the
+    row arrives small."""
+    with pgc.PostgresProbes(role_dsn, sandbox=probing.Sandbox()) as probes, peak_memory() as grown:
+        evidence = probes.run_probe("huge cell", "SELECT format('%400000000s', 'x') AS cell")
+        assert grown() < MEMORY_BOUND_KB
+    assert evidence.status is Status.OK
+    assert evidence.raw["truncated"] is True
+    assert 0 < len(str(evidence.raw["rows"][0][0])) <= 4_001
+
+
+def test_values_the_server_cut_keep_their_types_and_say_so(probes: pgc.PostgresProbes) -> None:
+    """Small values come back as they are, typed; a large non-text value becomes NULL and the
+    result says it was truncated."""
+    small = probes.run_probe("small", "SELECT 7 AS n, 'x'::varchar AS s, ARRAY[1, 2] AS a")
+    assert small.raw["rows"] == [[7, "x", [1, 2]]] and small.raw["truncated"] is False
+    large = probes.run_probe("large", "SELECT 1 AS n, ARRAY[format('%1000000s', 'x')] AS a")
+    assert large.raw["rows"] == [[1, None]] and large.raw["truncated"] is True
 
 
 def test_without_the_gate_the_read_only_session_and_the_role_still_hold(
-    role_dsn: str, sandbox_db: str
+    role_dsn: str, sandbox_db: str, listener: conftest.Listener
 ) -> None:
     """Second and third gates alone: every write attempt runs as the least-privilege role in the
-    read-only session, the first gate approving everything."""
-    before = conftest.checksum(sandbox_db)
-    with psycopg.connect(sandbox_db, autocommit=True, application_name="sentinel") as sentinel:
+    read-only session, the first gate approving everything. (User functions do run here: the
+    session stops their writes; keeping them from running at all is the first gate's job.)"""
+    before = conftest.checksum(sandbox_db, user_calls=False)
+    with sentinels(sandbox_db, role_dsn) as alive:
         with conftest.ungated(role_dsn, timeout_s=1.0) as probes:
             outcomes = [
                 probes.run_probe("ungated", a.sql)
-                for a in adversarial.corpus()
-                if a.expect == adversarial.DENY and a.sql.strip(" ;") and "\x00" not in a.sql
+                for a in adversarial.corpus(port=listener.port)
+                if a.expect in REFUSED
+                and a.sql.strip(" ;")
+                and "\x00" not in a.sql
+                and "sentinel" not in a.sql  # the role may end its own sessions: gate one's job
             ]
-        assert sentinel.execute("SELECT 1").fetchone() == (1,)
-    assert conftest.checksum(sandbox_db) == before
+        alive()
+    assert conftest.checksum(sandbox_db, user_calls=False) == before
     assert conftest.probe_backends(sandbox_db) == []
     assert conftest.held_advisory_locks(sandbox_db) == 0
+    assert listener.accepted == 0
     refused = [e for e in outcomes if e.status in (Status.DENIED, Status.ERROR)]
     assert len(refused) > len(outcomes) / 2  # most writes are refused outright by the server
 
@@ -146,6 +264,7 @@ def test_no_generated_statement_changes_the_database(
     except database.StatementRefused:
         return
     evidence = probes.run_probe("generated", sql)
-    assert evidence.status is not Status.DENIED or "read-only" in evidence.summary
+    reasons = ("read-only", "search_path")  # the session, or a user's name shadowing a built-in
+    assert evidence.status is not Status.DENIED or any(r in evidence.summary for r in reasons)
     assert conftest.checksum(sandbox_db) == before
     assert conftest.held_advisory_locks(sandbox_db) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from connectors import postgres as pgc
@@ -29,7 +31,7 @@ def test_the_gate_refuses_every_write_attempt_and_says_why(attempt: adversarial.
     [
         ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE executes"),
         ("SELECT 1; SELECT 2", "2 statements"),
-        ("SELECT pg_sleep(1)", "pg_sleep() is not on the allow-list"),
+        ("SELECT pg_sleep(1)", "pg_sleep() names pg_sleep, a function that acts"),
         ("SELECT * FROM t FOR UPDATE", "FOR UPDATE/SHARE"),
         ("SELECT * INTO x FROM t", "SELECT … INTO"),
         ("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d", "WITH DELETE modifies data"),
@@ -105,3 +107,101 @@ def test_rendering_binds_literals_and_refuses_a_stray_percent() -> None:
     assert rendered == "SELECT 'it''s', 5, 'x%'"
     with pytest.raises(database.StatementRefused, match="placeholder"):
         pgc.render("SELECT 'x%'", params={})
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("SELECT (pid).pg_terminate_backend FROM pg_stat_activity", "refused in every form"),
+        ("SELECT a.pg_cancel_backend FROM pg_stat_activity a", "refused in every form"),
+        ("SELECT ('SELECT 1'::text).ts_stat", "refused in every form"),
+        ("SELECT (4242::bigint).PG_ADVISORY_LOCK", "refused in every form"),
+        ("SELECT query_to_xml('SELECT 1', true, true, '')", "refused in every form"),
+        ('SELECT "LOWER"(name) FROM t', "a quoted name keeps its case"),
+        ('SELECT "PG_CATALOG".lower(name) FROM t', "outside pg_catalog"),
+        ("SELECT 1 === ANY (SELECT 2)", "operator === is not on the allow-list"),
+        ("SELECT 1 ORDER BY 1 USING ===", "USING === is not on the allow-list"),
+        ("SELECT 1 OPERATOR(public.+) 2", "only OPERATOR(pg_catalog.…)"),
+    ],
+)
+def test_side_effect_names_are_refused_in_every_form_and_names_keep_their_case(
+    sql: str, reason: str
+) -> None:
+    with pytest.raises(database.StatementRefused, match=re.escape(reason)):
+        gating.check(sql)
+
+
+def test_the_gate_lists_the_names_the_server_will_resolve() -> None:
+    """Unqualified calls, field names and operators (written or implied by IN, LIKE, BETWEEN,
+    CASE x WHEN, JOIN … USING); pg_catalog-qualified ones are left out."""
+    approved = gating.check(
+        "SELECT lower(a.name), pg_catalog.upper(b), (r).f, x + 1 OPERATOR(pg_catalog.-) 2,"
+        " CASE k WHEN 1 THEN 2 END FROM t a JOIN u USING (id)"
+        " WHERE y IN (1) AND z LIKE 'q' AND w BETWEEN 1 AND 2"
+    )
+    assert approved.names == database.Names(
+        calls=frozenset({"lower"}),
+        fields=frozenset({"name", "f"}),
+        operators=frozenset({"+", "=", "~~", "<", ">", "<=", ">="}),
+    )
+
+
+def _function(schema: str, name: str, extension: str | None = None) -> database.Visible:
+    return database.Visible(kind="function", schema=schema, name=name, extension=extension)
+
+
+@pytest.mark.parametrize(
+    ("sql", "visible", "reason"),
+    [
+        ("SELECT lower(1)", _function("public", "lower"), "write pg_catalog.lower"),
+        ("SELECT (1).lower", _function("public", "lower"), "also defined in schema public"),
+        ("SELECT a.evil FROM t a", _function("public", "evil"), "schema public"),
+        (
+            "SELECT name + 'x' FROM t",
+            database.Visible(kind="operator", schema="public", name="+"),
+            "write OPERATOR(pg_catalog.+)",
+        ),
+        ("SELECT (x).path FROM t", _function("pg_catalog", "path"), "path() is not on"),
+        (
+            "SELECT (c).gen_random_bytes FROM t",
+            _function("pg_catalog", "gen_random_bytes", "pgcrypto"),
+            "extension pgcrypto",
+        ),
+    ],
+)
+def test_a_name_the_database_resolves_to_anything_but_an_allowed_built_in_is_refused(
+    sql: str, visible: database.Visible, reason: str
+) -> None:
+    with pytest.raises(database.StatementRefused, match=re.escape(reason)):
+        gating.resolve(gating.check(sql), visible=[visible])
+
+
+@pytest.mark.parametrize(
+    ("sql", "visible"),
+    [
+        ("SELECT pg_catalog.lower(1)", _function("public", "lower")),
+        ("SELECT lower(name) FROM t", _function("pg_catalog", "lower")),
+        ("SELECT c.oid FROM pg_class c", _function("pg_catalog", "oid")),
+        (
+            "SELECT 1 OPERATOR(pg_catalog.+) 2",
+            database.Visible(kind="operator", schema="public", name="+"),
+        ),
+    ],
+)
+def test_built_ins_and_qualified_names_resolve(sql: str, visible: database.Visible) -> None:
+    gating.resolve(gating.check(sql), visible=[visible])
+
+
+@pytest.mark.parametrize(
+    "sql", ["select 1 AS n, 'x' AS s;", "SELECT 1 AS n, 'x' AS s -- trailing comment"]
+)
+def test_the_bounded_cursor_reads_exactly_the_approved_statement(sql: str) -> None:
+    """Trailing semicolons and comments survive; each text value is cut, others nulled past
+    their share of the row."""
+    columns = [database.Column(name="n", type_oid=23), database.Column(name="s", type_oid=25)]
+    limits = database.Limits(max_row_bytes=8_000)
+    text = gating.bounded(gating.check(sql), columns=columns, limits=limits)
+    assert text.startswith(f"DECLARE {database.CURSOR} NO SCROLL CURSOR FOR SELECT CASE WHEN")
+    assert "pg_catalog.left(diagnose_row.c2::pg_catalog.text, 1000)" in text
+    assert "OPERATOR(pg_catalog.<=) 4000 THEN diagnose_row.c1 END" in text
+    assert ") AS diagnose_inner(c1, c2) OFFSET 0) AS diagnose_row" in text

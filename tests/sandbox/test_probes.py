@@ -4,9 +4,11 @@ hang: findings name the problems, every probe returns within its time limit."""
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -27,13 +29,17 @@ INSERT INTO orders (customer_id, total) SELECT g % 5000, g FROM generate_series(
 ANALYZE orders;
 CREATE ROLE probe_app LOGIN CONNECTION LIMIT 4;
 GRANT SELECT ON orders TO probe_app;
+GRANT SELECT ON orders TO diagnose;
 """
 
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_cluster: postgres.PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+    postgres_cluster: postgres.PostgresCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    probe_role: str,
 ) -> str:
+    """The superuser DSN of a shop whose statistics hold a selective unindexed query."""
     postgres_cluster.create_database("probes_shop")
     setup = tmp_path_factory.mktemp("shop") / "setup.sql"
     setup.write_text(SHOP)
@@ -50,7 +56,9 @@ def eager_probes(shop: str) -> Iterator[pgc.PostgresProbes]:
     now = {"min_age_s": 0}
     probes = catalogue.load(overrides={"idle_in_transaction": now, "long_running_queries": now})
     with pgc.PostgresProbes(
-        shop, sandbox=probing.Sandbox(probes), limits=database.Limits(timeout_s=5.0)
+        conftest.as_role(shop),
+        sandbox=probing.Sandbox(probes),
+        limits=database.Limits(timeout_s=5.0),
     ) as running:
         yield running
 
@@ -126,7 +134,9 @@ def test_a_probe_waiting_on_a_lock_returns_in_time_and_leaves_no_backend(shop: s
     with psycopg.connect(shop, autocommit=True) as locker:
         locker.execute("BEGIN")
         locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
-        with pgc.PostgresProbes(shop, sandbox=probing.Sandbox(), limits=limits) as probes:
+        with pgc.PostgresProbes(
+            conftest.as_role(shop), sandbox=probing.Sandbox(), limits=limits
+        ) as probes:
             started = time.monotonic()
             evidence = probes.run_probe("count", "SELECT count(*) FROM orders")
             elapsed = time.monotonic() - started
@@ -163,7 +173,9 @@ def test_a_refused_statement_never_needs_the_server() -> None:
 
 
 def test_probe_evidence_has_the_port_shape(shop: str) -> None:
-    with pgc.PostgresProbes(shop, sandbox=probing.Sandbox(), timeout_s=3.0) as probes:
+    with pgc.PostgresProbes(
+        conftest.as_role(shop), sandbox=probing.Sandbox(), timeout_s=3.0
+    ) as probes:
         evidence = probes.run_probe("one", "SELECT %(n)s::int AS n, 'a%%' AS pct", params={"n": 7})
         leftovers = probes.run_probe("prepared", "SELECT count(*) FROM pg_prepared_statements")
     assert evidence.source == "postgres"
@@ -173,3 +185,78 @@ def test_probe_evidence_has_the_port_shape(shop: str) -> None:
         "rows": [[7, "a%"]], "truncated": False, "redacted": 0,
     }  # fmt: skip
     assert leftovers.raw["rows"] == [[0]]
+
+
+ROLE_CHECK = """
+CREATE ROLE probe_signaller LOGIN IN ROLE pg_monitor, pg_signal_backend;
+CREATE ROLE probe_files LOGIN IN ROLE pg_read_server_files;
+CREATE ROLE probe_inherits LOGIN;
+GRANT probe_files TO probe_inherits;
+"""
+
+
+@pytest.fixture(scope="module")
+def risky_roles(
+    postgres_cluster: postgres.PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    setup = tmp_path_factory.mktemp("roles") / "roles.sql"
+    setup.write_text(ROLE_CHECK)
+    postgres_cluster.run_sql_file(setup, database="postgres")
+
+
+@pytest.mark.parametrize(
+    ("role", "says"),
+    [
+        ("postgres", "it is a superuser"),
+        ("probe_signaller", "REVOKE pg_signal_backend FROM probe_signaller;"),
+        ("probe_files", "REVOKE pg_read_server_files FROM probe_files;"),
+        ("probe_inherits", "REVOKE pg_read_server_files FROM probe_inherits;"),
+    ],
+)
+def test_probing_as_a_role_that_can_do_more_than_read_is_refused_with_what_to_revoke(
+    shop: str, risky_roles: None, role: str, says: str
+) -> None:
+    """A superuser or a member (even indirect) of a role that reads server files or signals
+    backends: every probe is denied evidence naming the fix and the role script; nothing ran."""
+    with pgc.PostgresProbes(
+        conftest.as_role(shop, role), sandbox=probing.Sandbox(), timeout_s=3.0
+    ) as probes:
+        evidence = probes.run_probe("one", "SELECT 1")
+        catalogue_run = probes.run_catalogue(database="probes_shop")
+    assert evidence.status is Status.DENIED and evidence.raw["rows"] == []
+    assert says in evidence.summary
+    assert "deploy/sql/diagnose-role.sql" in evidence.summary
+    assert [e.status for e in catalogue_run] == [Status.DENIED]
+
+
+def test_a_role_that_can_execute_dblink_is_refused_until_the_lock_down_revokes_it(
+    postgres_cluster: postgres.PostgresCluster, probe_role: str
+) -> None:
+    """dblink installed as it comes (EXECUTE to PUBLIC): refused, naming the functions to
+    revoke; after the role script's lock-down step in that database, the same probe runs."""
+    if not conftest.available(postgres_cluster.dsn(), "dblink"):
+        pytest.skip("dblink's files are not installed (Debian: postgresql-contrib)")
+    postgres_cluster.create_database("outbound")
+    dsn = postgres_cluster.dsn("outbound")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS dblink")
+    with pgc.PostgresProbes(
+        conftest.as_role(dsn), sandbox=probing.Sandbox(), timeout_s=3.0
+    ) as probes:
+        refused = probes.run_probe("one", "SELECT 1")
+    assert refused.status is Status.DENIED
+    assert "REVOKE EXECUTE ON FUNCTION public.dblink(text), " in refused.summary
+    assert " public.dblink_connect(text), " in refused.summary
+    assert "public.dblink_send_query(text, text) FROM PUBLIC, diagnose;" in refused.summary
+    postgres_cluster.run_sql_file(_lock_down_script(), database="outbound")
+    with pgc.PostgresProbes(
+        conftest.as_role(dsn), sandbox=probing.Sandbox(), timeout_s=3.0
+    ) as probes:
+        allowed = probes.run_probe("one", "SELECT 1")
+    assert allowed.status is Status.OK
+
+
+def _lock_down_script() -> Path:
+    script = Path(tempfile.mkdtemp()) / "lock-down.sql"
+    script.write_text(f"\\set lockdown on\n\\i {conftest.ROLE_SCRIPT}\n")
+    return script
