@@ -273,12 +273,16 @@ def kube_user(kubeconfig: str | None, *, home: Path) -> str:
 
 @app.command()
 def finish(run_id: str, as_json: JsonOpt = False) -> None:
-    """Finish a run that stopped after its decision was recorded (its process died): nothing
-    approved is lost, and nothing already done is done again."""
+    """Carry on a run whose process died, wherever it stopped: to its report, or to the
+    approval step when nobody has answered yet. Nothing approved is lost, and nothing already
+    done is done again."""
     with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
         paused = agent.recover(run_id)
     if as_json:
-        print(json.dumps(paused.state.get("report"), indent=2))
+        waiting = reporting.result(paused.state) | {"waiting": True}
+        print(json.dumps(paused.state["report"] if paused.finished else waiting, indent=2))
+    elif paused.waiting:
+        rendering.paused_hint(out, run_id)
     else:
         rendering.show_outcome(out, paused.state)
 

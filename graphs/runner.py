@@ -9,7 +9,7 @@ from typing import Any, cast
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from diagnose.domain import errors, models
+from diagnose.domain import errors, models, ports
 from graphs import diagnosis
 from graphs.state import Context, DiagnosisState
 
@@ -22,6 +22,11 @@ class Paused:
     state: DiagnosisState
     waiting: bool
     question: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """The run is over: its report is written (what a crash cannot leave half done)."""
+        return "report" in self.state
 
 
 class Agent:
@@ -41,29 +46,46 @@ class Agent:
 
     def resume(self, run_id: str, answer: dict[str, Any]) -> Paused:
         """Answer the approval step; the run goes on to its report (or asks again)."""
-        if not self.status(run_id).waiting:
-            if self.graph.get_state(_config(run_id)).next:
+        paused = self.status(run_id)
+        if not paused.waiting:
+            if not paused.finished:
                 raise errors.ConfigurationError(
-                    f"run {run_id} already has its decision and stopped before finishing; "
+                    f"run {run_id} is not waiting for approval: it stopped before finishing; "
                     f"finish it with `diagnose finish {run_id}`"
                 )
-            raise errors.ConfigurationError(f"run {run_id} is not waiting for approval")
-        self.graph.invoke(
-            Command(resume=answer), _config(run_id), context=self.context, durability="sync"
-        )
+            raise errors.ConfigurationError(f"run {run_id} is finished: its report is written")
+        self._invoke(Command(resume=answer), run_id)
         return self.status(run_id)
 
     def recover(self, run_id: str) -> Paused:
-        """Finish a run that stopped between two steps (its process died after the approval
-        was recorded, say): it continues from its last checkpoint. The act step looks up the
-        action's idempotency key first, so nothing is lost and nothing is done twice."""
-        snapshot = self.graph.get_state(_config(run_id))
-        if not snapshot.values:
-            raise errors.RunNotFound(f"no run {run_id!r} in the checkpoint store")
-        waiting = any(task.interrupts for task in snapshot.tasks)
-        if snapshot.next and not waiting:
-            self.graph.invoke(None, _config(run_id), context=self.context, durability="sync")
-        return self.status(run_id)
+        """Carry a run that stopped anywhere (its process died) on to its report, or back to
+        the approval step when no human has answered yet. Whatever the checkpoint holds is
+        picked up: steps whose output was saved are not run again, an answer saved with the
+        run is used, and an approval the audit log recorded but the state lost is given again
+        (it was validated when it was recorded). The act step looks the action's idempotency
+        key up first, so nothing approved is lost or done twice. Finished means the report is
+        written, whatever ``next`` says: a step can have saved its output without the
+        checkpoint after it, and then LangGraph lists no next step."""
+        paused = self.status(run_id)
+        rerun_approval = True
+        given: set[str] = set()
+        for _ in range(_RECOVERY_ROUNDS):
+            if paused.finished:
+                break
+            if not paused.waiting:
+                self._invoke(None, run_id)
+            elif rerun_approval:  # an answer saved with the run is picked up; else it asks again
+                rerun_approval = False
+                self._invoke(None, run_id)
+            elif (recorded := _recorded_approval(paused.state, self.context.audit, given)) is None:
+                break
+            else:
+                self._invoke(Command(resume=recorded), run_id)
+            paused = self.status(run_id)
+        return paused
+
+    def _invoke(self, command: Command[Any] | None, run_id: str) -> None:
+        self.graph.invoke(command, _config(run_id), context=self.context, durability="sync")
 
     def status(self, run_id: str) -> Paused:
         snapshot = self.graph.get_state(_config(run_id))
@@ -75,6 +97,32 @@ class Agent:
                 question = pending.value
         values = cast(DiagnosisState, snapshot.values)
         return Paused(run_id=run_id, state=values, waiting=question is not None, question=question)
+
+
+_RECOVERY_ROUNDS = 8
+"""Passes ``recover`` makes at most: each runs the graph to its end or to the approval step."""
+
+
+def _recorded_approval(
+    state: DiagnosisState, audit: ports.AuditLog | None, given: set[str]
+) -> dict[str, Any] | None:
+    """An approval of this run the audit log holds but the state does not (the process died
+    between recording it and saving the step), as the answer that gave it; each at most once
+    per recovery (``given``), so an answer refused now is not tried again and again."""
+    if audit is None:
+        return None
+    kept = {_approval_id(a) for a in state.get("approvals", [])}
+    for entry in audit.entries(state["run_id"]):
+        body = entry["entry"]
+        if entry["kind"] != "approval" or _approval_id(body) in kept | given:
+            continue
+        given.add(_approval_id(body))
+        return {key: value for key, value in body.items() if key != "at"}
+    return None
+
+
+def _approval_id(approval: dict[str, Any]) -> str:
+    return f"{approval.get('fix')}:{approval.get('fix_digest')}:{approval.get('approver')}"
 
 
 def new_run_id() -> str:

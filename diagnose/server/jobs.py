@@ -75,15 +75,13 @@ def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
 
 
 def drive(agent: runner.Agent, trigger: models.Trigger, *, run_id: str) -> runner.Paused:
-    """Start the run, or continue it from its checkpoint when it already exists."""
-    config: Any = {"configurable": {"thread_id": run_id}}
-    snapshot = agent.graph.get_state(config)
-    if not snapshot.values:
+    """Start the run, or continue it from its checkpoint when it already exists (whatever
+    shape an earlier worker's death left it in: see ``Agent.recover``)."""
+    try:
+        agent.status(run_id)
+    except errors.RunNotFound:
         return agent.start(trigger, run_id=run_id)
-    waiting = any(task.interrupts for task in snapshot.tasks)
-    if snapshot.next and not waiting:
-        agent.graph.invoke(None, config, context=agent.context, durability="sync")
-    return agent.status(run_id)
+    return agent.recover(run_id)
 
 
 def _enriched(trigger: models.Trigger, *, tools: Tools) -> models.Trigger:
