@@ -549,11 +549,7 @@ def _role_problems(
     role: str, *, superuser: bool, memberships: Sequence[str], functions: Sequence[str]
 ) -> list[str]:
     if superuser:
-        return [
-            f"it is a superuser, which no privilege check stops (create the least-privilege "
-            f"role and connect as it; never ALTER ROLE {role} NOSUPERUSER on a role "
-            "others rely on)"
-        ]
+        return ["it is a superuser, which no privilege check stops"]
     problems = [
         f"it is a member of {member}: REVOKE {member} FROM {role};"
         f" (or from the role it inherits {member} through)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +206,16 @@ def test_the_bounded_cursor_reads_exactly_the_approved_statement(sql: str) -> No
     assert "pg_catalog.left(diagnose_row.c2::pg_catalog.text, 1000)" in text
     assert "OPERATOR(pg_catalog.<=) 4000 THEN diagnose_row.c1 END" in text
     assert ") AS diagnose_inner(c1, c2) OFFSET 0) AS diagnose_row" in text
+
+
+def test_docs_give_the_adversarial_suite_size_by_class() -> None:
+    """docs/database.md's table counts what the corpus holds, class by class."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "database.md").read_text()
+    counts = adversarial.by_family(adversarial.corpus())
+    rows = re.findall(r"^\| ([a-z, -]+) \| (\d+) \|", docs, flags=re.MULTILINE)
+    documented = {name: int(count) for name, count in rows}
+    for names, count in documented.items():
+        assert sum(counts[name] for name in names.split(", ")) == count, names
+    assert sorted(n for names in documented for n in names.split(", ")) == sorted(counts)
+    total = f"holds {len(adversarial.corpus()):,} statements"
+    assert total in docs

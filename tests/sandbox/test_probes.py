@@ -229,26 +229,41 @@ def test_probing_as_a_role_that_can_do_more_than_read_is_refused_with_what_to_re
     assert [e.status for e in catalogue_run] == [Status.DENIED]
 
 
-def test_a_role_that_can_execute_dblink_is_refused_until_the_lock_down_revokes_it(
-    postgres_cluster: postgres.PostgresCluster, probe_role: str
+@pytest.mark.parametrize(
+    ("extension", "named"),
+    [
+        (
+            "dblink",
+            ["REVOKE EXECUTE ON FUNCTION public.dblink(text), ", " public.dblink_connect(text), "],
+        ),
+        (
+            "postgres_fdw",
+            ["public.postgres_fdw_handler()", "public.postgres_fdw_validator(text[], oid)"],
+        ),
+    ],
+)
+def test_a_role_that_can_execute_an_outbound_extension_is_refused_until_the_lock_down(
+    postgres_cluster: postgres.PostgresCluster, probe_role: str, extension: str, named: list[str]
 ) -> None:
-    """dblink installed as it comes (EXECUTE to PUBLIC): refused, naming the functions to
-    revoke; after the role script's lock-down step in that database, the same probe runs."""
-    if not conftest.available(postgres_cluster.dsn(), "dblink"):
-        pytest.skip("dblink's files are not installed (Debian: postgresql-contrib)")
-    postgres_cluster.create_database("outbound")
-    dsn = postgres_cluster.dsn("outbound")
+    """dblink or postgres_fdw installed as they come (EXECUTE to PUBLIC): refused, naming the
+    functions to revoke; after the role script's lock-down step in that database, the same
+    probe runs."""
+    if not conftest.available(postgres_cluster.dsn(), extension):
+        pytest.skip(f"{extension}'s files are not installed (Debian: postgresql-contrib)")
+    database_name = f"outbound_{extension}"
+    postgres_cluster.create_database(database_name)
+    dsn = postgres_cluster.dsn(database_name)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS dblink")
+        conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
     with pgc.PostgresProbes(
         conftest.as_role(dsn), sandbox=probing.Sandbox(), timeout_s=3.0
     ) as probes:
         refused = probes.run_probe("one", "SELECT 1")
     assert refused.status is Status.DENIED
-    assert "REVOKE EXECUTE ON FUNCTION public.dblink(text), " in refused.summary
-    assert " public.dblink_connect(text), " in refused.summary
-    assert "public.dblink_send_query(text, text) FROM PUBLIC, diagnose;" in refused.summary
-    postgres_cluster.run_sql_file(_lock_down_script(), database="outbound")
+    assert all(name in refused.summary for name in named)
+    assert " FROM PUBLIC, diagnose; " in refused.summary
+    assert "-v lockdown=on" in refused.summary
+    postgres_cluster.run_sql_file(_lock_down_script(), database=database_name)
     with pgc.PostgresProbes(
         conftest.as_role(dsn), sandbox=probing.Sandbox(), timeout_s=3.0
     ) as probes:
