@@ -7,10 +7,12 @@ Each item of a ``kubernetes`` evidence record is recognised by its keys, not by 
 an Event.
 
 A ReplicaSet revision is a rollout; when only the containers' resources differ from the previous
-revision it is a limits change. A ConfigMap/Secret belongs to the workload named by its labels
-(``app.kubernetes.io/name``, ``app``, ``app.kubernetes.io/instance``) or an annotation naming a
-deployment, else to the longest deployment name it starts with (``checkout-config`` →
-``checkout``). Containers' last terminations (OOMKilled, errors) are restarts; Warning events
+revision it is a limits change. A ConfigMap/Secret edit is a change to every workload whose
+pod template reads it (a volume, ``envFrom``, an env ``valueFrom``); one that no workload reads
+belongs to the workload named by its labels (``app.kubernetes.io/name``, ``app``,
+``app.kubernetes.io/instance``) or an annotation naming a deployment, else to the longest
+deployment name it starts with (``checkout-config`` → ``checkout``). Containers' last
+terminations (OOMKilled, errors) are restarts; Warning events
 about nodes are node changes, except a kernel's report of one container hitting its own memory
 limit (a restart of that container); Warning events that a pod's node is in trouble (the node
 controller's ``NodeNotReady``, a node-pressure eviction, a node shutdown) become one node change
@@ -185,18 +187,27 @@ def _config_edits(view: ClusterView, *, workloads: Sequence[str]) -> list[models
         detail = f"{kind} {name} {'edited' if edited else 'created'}"
         if item.get("keys"):
             detail += f" (keys: {', '.join(item['keys'][:8])})"
-        changes.append(
+        ref = f"{kind}/{name}"
+        owners = consumers_of(ref, view=view) or [owner_of_config(item, workloads=workloads)]
+        changes += [
             models.Change(
                 kind=models.ChangeKind.CONFIG,
-                ref=f"{kind}/{name}",
-                component=owner_of_config(item, workloads=workloads),
+                ref=ref,
+                component=owner,
                 namespace=str(item.get("namespace") or ""),
                 at=at,
                 detail=detail,
                 evidence=source,
             )
-        )
+            for owner in owners
+        ]
     return changes
+
+
+def consumers_of(ref: str, *, view: ClusterView) -> list[str]:
+    """The workloads whose pod template reads ``ref`` ("configmap/NAME", "secret/NAME") as a
+    volume, through ``envFrom`` or an env ``valueFrom``: an edit of it is a change to each."""
+    return sorted({str(d["name"]) for d, _ in view.deployments if ref in (d.get("configs") or [])})
 
 
 def owner_of_config(item: Item, *, workloads: Sequence[str]) -> str:

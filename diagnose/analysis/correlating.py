@@ -108,6 +108,7 @@ def correlate(
         policy=policy.confidence,
         traces=seen,
         placement=changes_.placement(view),
+        alert_at=trigger.at,
     )
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)
     if abstained:

@@ -104,13 +104,21 @@ class Draft:
     onset: datetime | None
 
 
-def precedence(change_at: datetime, onset: datetime | None, *, policy: ConfidencePolicy) -> float:
+def precedence(
+    change_at: datetime,
+    onset: datetime | None,
+    *,
+    policy: ConfidencePolicy,
+    resolution_s: float = 0.0,
+) -> float:
     """How well a change's time explains an onset: 1 shortly before, fading when long before,
-    0 after it (or when there is no onset)."""
+    0 after it (or when there is no onset). An onset is known to within a sampling interval
+    (``resolution_s``): a change up to one interval (and at least ``slack_s``) after the
+    estimate may still have caused it."""
     if onset is None:
         return 0.0
     lead = (onset - change_at).total_seconds()
-    if lead < -policy.slack_s:
+    if lead < -max(policy.slack_s, resolution_s):
         return 0.0
     if lead <= policy.near_s:
         return 1.0
@@ -123,12 +131,22 @@ def adds_capacity(change: models.Change) -> bool:
     return change.kind is models.ChangeKind.SCALE and change.detail.startswith("scaled up")
 
 
-def explains(change: models.Change, onset: datetime | None, *, policy: ConfidencePolicy) -> float:
+def explains(
+    change: models.Change,
+    onset: datetime | None,
+    *,
+    policy: ConfidencePolicy,
+    resolution_s: float = 0.0,
+    alert_at: datetime | None = None,
+) -> float:
     """:func:`precedence` of a change over an onset, except that a scale-up landing after the
-    estimated onset is the response to it, not its cause (no slack for the estimate)."""
+    estimated onset is the response to it, not its cause (no slack for the estimate), and a
+    change after the alert fired explains nothing the alert saw."""
     if adds_capacity(change) and (onset is None or change.at > onset):
         return 0.0
-    return precedence(change.at, onset, policy=policy)
+    if alert_at is not None and change.at > alert_at:
+        return 0.0
+    return precedence(change.at, onset, policy=policy, resolution_s=resolution_s)
 
 
 def change_weight(change: models.Change) -> float:
@@ -150,12 +168,15 @@ def draft_hypotheses(
     policy: ConfidencePolicy,
     traces: tracing.TraceFindings = tracing.NOTHING,
     placement: Mapping[str, frozenset[str]] | None = None,
+    alert_at: datetime | None = None,
 ) -> list[Draft]:
     """One draft per anomalous component (merged with the trace suspects), node drafts
     (``placement``: node → the workloads with a pod on it), a traffic draft when there is one,
-    then changes on quiet components; best first."""
+    then changes on quiet components; best first. Changes after ``alert_at`` explain nothing."""
     drafts = [
-        _component_draft(c, changes=changes, change_evidence=change_evidence, policy=policy)
+        _component_draft(
+            c, changes=changes, change_evidence=change_evidence, policy=policy, alert_at=alert_at
+        )
         for c in ranked
         if c.anomalous
     ]
@@ -193,7 +214,10 @@ def draft_hypotheses(
 def finish(
     drafts: Sequence[Draft], *, policy: ConfidencePolicy
 ) -> tuple[list[models.Hypothesis], bool]:
-    """Confidence for each draft, and whether to abstain."""
+    """Confidence for each draft, and whether to abstain. Hypotheses come out in the order of
+    their confidence (stable for equal ones): what is shown first is what is most believed.
+    A near tie between the two best fades every hypothesis alike, so none behind them can
+    overtake them through the fade."""
     if not drafts:
         return [], True
     best = drafts[0].score
@@ -204,10 +228,8 @@ def finish(
     out = []
     for index, draft in enumerate(drafts):
         relative = 0.4 + 0.6 * margin if index == 0 else 0.4 * draft.score / best if best else 0.0
-        if index < 2:  # the two sides of a near tie fade alike
-            relative *= tie
         strength = 1.0 - math.exp(-draft.strength / policy.strength_scale)
-        confidence = max(0.0, min(1.0, strength * relative * draft.fit))
+        confidence = max(0.0, min(1.0, strength * relative * tie * draft.fit))
         out.append(
             models.Hypothesis(
                 kind=draft.kind,
@@ -220,6 +242,7 @@ def finish(
                 onset=draft.onset,
             )
         )
+    out.sort(key=lambda h: -h.confidence)
     return out, out[0].confidence < policy.abstain_below
 
 
@@ -341,13 +364,24 @@ def _component_draft(
     changes: Sequence[models.Change],
     change_evidence: Mapping[str, str],
     policy: ConfidencePolicy,
+    alert_at: datetime | None = None,
 ) -> Draft:
     mine = [c for c in changes if components_.same_workload(c.component, component.component)]
     # a drift already under way before its change-point onset: a change must precede the rise
     began = min(component.onset, component.since or component.onset) if component.onset else None
-    scored = [(explains(c, began, policy=policy) * change_weight(c), c) for c in mine]
+    slack = max(policy.slack_s, component.resolution_s)
+    scored = [
+        (
+            explains(
+                c, began, policy=policy, resolution_s=component.resolution_s, alert_at=alert_at
+            )
+            * change_weight(c),
+            c,
+        )
+        for c in mine
+    ]
     scored.sort(key=lambda pair: (-pair[0], -pair[1].at.timestamp()))
-    after = [c for c in mine if began and (c.at - began).total_seconds() > policy.slack_s]
+    after = [c for c in mine if began and (c.at - began).total_seconds() > slack]
     evidence = [e for e in (component.evidence, *(s.evidence for s in component.signals[:2])) if e]
     counter = [change_evidence[c.ref + c.at.isoformat()] for c in after]
     if scored and scored[0][0] >= 0.3:
@@ -365,6 +399,12 @@ def _component_draft(
     kind, fit = _unexplained_kind(component)
     why = _describe(component)
     note = f"; {len(after)} change(s) came after the onset" if after else ""
+    if _latency_only(component):
+        note += (
+            "; only its latency moved (no CPU, memory, throttling, restarts or errors of its "
+            "own): the shape of a slow dependency it waits on (a database lock, an external "
+            "API), more than of a fault in it"
+        )
     if began and component.onset and began < component.onset:
         fit *= policy.drift_fit  # no start to point at: rising since before the data
         note += "; it was already rising when the data begins"
@@ -420,6 +460,14 @@ def _explained(
         ref,
         component.onset,
     )
+
+
+def _latency_only(component: components_.ComponentScore) -> bool:
+    """Whether every anomalous signal shown for a workload is a latency."""
+    if component.own or component.component.startswith(("postgres/", "external/")):
+        return False
+    moved = [s for s in component.signals if abs(s.z) >= 5.0]
+    return bool(moved) and all(s.kind == "latency" for s in moved)
 
 
 def _unexplained_kind(component: components_.ComponentScore) -> tuple[models.CauseKind, float]:

@@ -163,8 +163,12 @@ def build_signals(evidence: Sequence[models.Evidence], *, window: models.Window)
     grid = _grid_for(usable, window=window)
     builder = _Builder(grid)
     until = window.end.timestamp()
-    for record in usable:
-        builder.add(_without_stale_tail(_align(record, grid=grid), grid=grid, until=until))
+    blocks = [_align(record, grid=grid) for record in usable]
+    known = [b.width for b in blocks if b.width]
+    fallback = round(float(np.median(known))) if known else 1
+    for block in blocks:
+        block.width = block.width or fallback
+        builder.add(_without_stale_tail(block, grid=grid, until=until))
     return builder.finish()
 
 
@@ -215,7 +219,9 @@ def native_width(values: Array, *, max_rows: int = 400) -> int:
     holds runs of about ten equal values (nine or eleven when a scrape is late). The width is the
     median run length between value changes, over the rows that change at least four times (a
     flat row says nothing); 1 when no row changes, or when the data is at least as coarse as
-    the grid."""
+    the grid. 0 (unknown) when fewer than two rows change that often: the runs of one series
+    may be the spacing of its events (a restart every three minutes), not of its scrapes; the
+    caller then uses the width the other records agree on."""
     rows = values[:max_rows]
     runs: list[IntArray] = []
     for row in rows:
@@ -226,8 +232,8 @@ def native_width(values: Array, *, max_rows: int = 400) -> int:
         changes = finite[1:][seen[1:] != seen[:-1]]
         if changes.size >= 4:
             runs.append(np.diff(changes))
-    if not runs:
-        return 1
+    if len(runs) < 2:
+        return 0 if len(rows) < 2 or runs else 1
     pooled = np.concatenate(runs)
     return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
 

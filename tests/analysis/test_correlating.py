@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
-from diagnose.analysis import correlating, ranking
+import hypothesis
+from hypothesis import strategies as st
+
+from diagnose.analysis import changes, correlating, ranking
+from diagnose.analysis import components as components_
 from diagnose.domain import models
 from tests.support import synthetic as syn
 
@@ -255,3 +261,154 @@ def test_two_equally_good_explanations_abstain_and_both_stay_on_top() -> None:
         [_draft("ranker", 10.0), _draft("profile", 6.0)], policy=policy
     )
     assert not abstained and clear[0].confidence > 0.5
+
+
+_DRAFTS = st.lists(
+    st.tuples(
+        st.floats(min_value=0.01, max_value=100.0),  # ordering score
+        st.floats(min_value=0.0, max_value=200.0),  # strength
+        st.floats(min_value=0.05, max_value=1.0),  # fit
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@hypothesis.given(_DRAFTS)
+def test_hypotheses_are_ranked_by_the_confidence_they_show(specs: list[Any]) -> None:
+    """Whatever the drafts' scores, strengths and fits (near ties included), the hypotheses come
+    out in non-increasing confidence, and abstention follows the first one's."""
+    drafts = [
+        replace(_draft(f"c{i}", score), strength=strength, fit=fit)
+        for i, (score, strength, fit) in enumerate(sorted(specs, key=lambda s: -s[0]))
+    ]
+    policy = ranking.ConfidencePolicy()
+    hypotheses, abstained = ranking.finish(drafts, policy=policy)
+    confidences = [h.confidence for h in hypotheses]
+    assert confidences == sorted(confidences, reverse=True)
+    assert abstained == (confidences[0] < policy.abstain_below)
+
+
+def test_a_third_hypothesis_never_outranks_a_near_tie_through_the_fade() -> None:
+    """Scores 10, 9.9 and 9.4: the near tie of the first two fades all three alike, so the
+    third (not part of the tie) does not come out with more confidence than the leader."""
+    hypotheses, _ = ranking.finish(
+        [_draft("a", 10.0), _draft("b", 9.9), _draft("c", 9.4)], policy=ranking.ConfidencePolicy()
+    )
+    assert [h.component for h in hypotheses] == ["a", "b", "c"]
+
+
+def test_a_change_within_one_sampling_interval_after_the_onset_can_cause_it() -> None:
+    """With five-minute samples an onset is placed to within five minutes: a change four
+    minutes after the estimate still precedes the real onset; with one-second data it does not."""
+    policy = ranking.ConfidencePolicy()
+    onset = syn.at(3000)
+    change_at = syn.at(3240)
+    assert ranking.precedence(change_at, onset, policy=policy, resolution_s=300.0) == 1.0
+    assert ranking.precedence(change_at, onset, policy=policy, resolution_s=1.0) == 0.0
+
+
+def test_a_change_after_the_alert_explains_nothing() -> None:
+    """A rollout landing after the alert fired cannot have caused what the alert saw, whatever
+    the onset estimate says."""
+    change = models.Change(
+        kind=models.ChangeKind.ROLLOUT,
+        ref="deployment/cart@4",
+        component="cart",
+        namespace="shop",
+        at=syn.at(3100),
+        detail="image cart:2",
+        evidence="ev-1",
+    )
+    policy = ranking.ConfidencePolicy()
+    late = ranking.explains(change, syn.at(3000), policy=policy, resolution_s=300.0)
+    assert late == 1.0
+    assert (
+        ranking.explains(
+            change, syn.at(3000), policy=policy, resolution_s=300.0, alert_at=syn.at(3050)
+        )
+        == 0.0
+    )
+
+
+def _deployment(name: str, *, configs: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": syn.NAMESPACE,
+        "created": models.format_time(syn.START - timedelta(days=30)),
+        "labels": {"app": name},
+        "selector": {"app": name},
+        "replicas": 2,
+        "available": 2,
+        "revision": 3,
+        "images": [f"{name}:1.0"],
+        "annotations": {},
+        "configs": configs,
+    }
+
+
+def test_a_config_edit_belongs_to_every_workload_that_reads_it() -> None:
+    """A ConfigMap named after no workload (``shared-flags``), read through envFrom by two
+    deployments: its edit is a change to each of them, not to a workload called shared-flags."""
+    deployments = [
+        _deployment("cart", configs=["configmap/shared-flags"]),
+        _deployment("search", configs=["configmap/shared-flags", "secret/search-db"]),
+        _deployment("ads", configs=[]),
+    ]
+    records = [
+        models.Evidence.make(
+            source="kubernetes",
+            query=query,
+            window=None,
+            status=models.Status.OK,
+            summary="",
+            raw=items,
+        )
+        for query, items in (
+            ("kubectl get deployments", deployments),
+            ("kubectl get configmaps", [syn.configmap("shared-flags", updated=syn.at(2900))]),
+        )
+    ]
+    view = changes.read_cluster(records)
+    found = changes.list_changes(view, known=["cart", "search", "ads"])
+    edits = [c for c in found if c.kind is models.ChangeKind.CONFIG]
+    assert sorted(c.component for c in edits) == ["cart", "search"]
+    assert {c.ref for c in edits} == {"configmap/shared-flags"}
+
+
+def test_a_workload_whose_latency_alone_moved_is_worded_as_waiting() -> None:
+    """A service slower with no resource, restart or error signal of its own is named with
+    what that shape usually means: a slow dependency it waits on."""
+    slow = components_.ComponentScore(
+        component="checkout",
+        score=30.0,
+        rank=10.0,
+        onset=syn.at(3000),
+        anomalous=True,
+        own=False,
+        signals=(
+            components_.SignalScore(
+                "http_server_request_duration_seconds",
+                "latency",
+                "p95",
+                "q",
+                "ev-1",
+                40.0,
+                0.05,
+                0.4,
+                syn.at(3000),
+            ),
+        ),
+        rows=(0,),
+    )
+    (draft,) = ranking.draft_hypotheses(
+        [slow],
+        changes=[],
+        change_evidence={},
+        traffic=None,
+        since=syn.at(0),
+        policy=ranking.ConfidencePolicy(),
+    )
+    assert draft.kind is models.CauseKind.RESOURCE
+    assert "slow dependency" in draft.summary
+    assert draft.fit < 0.8

@@ -95,7 +95,7 @@ def test_row_quantiles_ignore_nans() -> None:
 def test_a_step_finer_than_the_scrape_interval_does_not_make_rates_jump() -> None:
     """15 s scrapes read at a 5 s step repeat each value; rates stay flat, not 0, 0, 3x."""
     scraped = np.cumsum(np.full(240, 30.0))  # 2/s at a 15 s scrape
-    repeated = np.repeat(scraped, 3)[None, :]
+    repeated = np.repeat(np.vstack([scraped, 2 * scraped]), 3, axis=1)
     width = signals.native_width(repeated)
     rates = signals._smooth_rate(signals.counter_rate(repeated, step=5.0), width=width)
     assert width == 3
@@ -128,12 +128,20 @@ def test_minute_samples_read_at_a_fine_step_give_steady_rates() -> None:
     counter = scraped_at * 5.0  # 5/s
     grid = np.arange(0.0, 7200.0, 6.0)
     latest = np.searchsorted(scraped_at, grid, side="right") - 1
-    row = np.where(latest >= 0, counter[np.maximum(latest, 0)], np.nan)[None, :]
-    width = signals.native_width(row)
-    rates = signals._smooth_rate(signals.counter_rate(row, step=6.0), width=width)
+    row = np.where(latest >= 0, counter[np.maximum(latest, 0)], np.nan)
+    rows = np.vstack([row, 3 * row])
+    width = signals.native_width(rows)
+    rates = signals._smooth_rate(signals.counter_rate(rows, step=6.0), width=width)
     inner = rates[0, 60:-60]
     assert width == 10
     assert np.nanmax(np.abs(inner - 5.0)) < 0.5
+
+
+def test_one_series_of_rare_events_does_not_set_its_own_width() -> None:
+    """A lone counter that moves every three minutes (a crash loop's restarts) says nothing
+    about the scrape interval: its width is unknown (0), for the other records to settle."""
+    row = np.repeat(np.arange(40.0), 36)[None, :]
+    assert signals.native_width(row) == 0
 
 
 def test_repeated_samples_do_not_count_as_baseline_points() -> None:
