@@ -268,3 +268,19 @@ def test_no_generated_statement_changes_the_database(
     assert evidence.status is not Status.DENIED or any(r in evidence.summary for r in reasons)
     assert conftest.checksum(sandbox_db) == before
     assert conftest.held_advisory_locks(sandbox_db) == 0
+
+
+def test_the_listener_sees_the_server_call_out_when_dblink_runs_unchecked(
+    sandbox_db: str, listener: conftest.Listener
+) -> None:
+    """The control for "no outbound connection": run directly by a superuser, outside the
+    agent, dblink_connect does make the server connect to the watched port."""
+    if not conftest.available(sandbox_db, "dblink"):
+        pytest.skip("dblink's files are not installed (Debian: postgresql-contrib)")
+    target = f"host=127.0.0.1 port={listener.port} dbname=x connect_timeout=2"
+    with psycopg.connect(sandbox_db, autocommit=True) as conn, contextlib.suppress(psycopg.Error):
+        conn.execute("SELECT dblink_connect(%s)", [target])
+    deadline = time.monotonic() + 3
+    while listener.accepted == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listener.accepted >= 1
