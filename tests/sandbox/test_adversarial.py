@@ -284,3 +284,12 @@ def test_the_listener_sees_the_server_call_out_when_dblink_runs_unchecked(
     while listener.accepted == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert listener.accepted >= 1
+
+
+def test_the_memory_check_sees_a_large_value_read_without_the_agent(sandbox_db: str) -> None:
+    """The control for "memory bounded": 100 MB read by psycopg directly, not through the
+    agent, raises the peak well past the bound."""
+    with psycopg.connect(sandbox_db, autocommit=True) as conn, peak_memory() as grown:
+        row = conn.execute("SELECT format('%100000000s', 'x')").fetchone()
+        assert row is not None and len(row[0]) == 100_000_000
+        assert grown() > MEMORY_BOUND_KB
