@@ -89,7 +89,7 @@ class Limits:
 
     fetch_rows: int = 100
     """Rows fetched per round trip from the server-side cursor (fewer when rows may be wide:
-    a round trip brings at most ``max_bytes`` of cut values)."""
+    see :attr:`fetch_batch`)."""
 
     max_row_bytes: int = 32_000
     """Bytes of values a row may carry, shared among its columns, cut by the server before the
@@ -106,8 +106,9 @@ class Limits:
 
     @property
     def fetch_batch(self) -> int:
-        """Rows per round trip: never more than ``max_bytes`` of (already cut) rows."""
-        return max(1, min(self.fetch_rows, self.max_bytes // self.max_row_bytes))
+        """Rows per round trip: at most four times ``max_bytes`` of (already cut) rows, so a
+        round trip to a distant server still brings a few dozen rows."""
+        return max(1, min(self.fetch_rows, 4 * self.max_bytes // self.max_row_bytes))
 
     @property
     def statement_timeout_ms(self) -> int:
