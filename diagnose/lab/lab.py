@@ -6,6 +6,11 @@ them all on exit, on an exception, on Ctrl-C and on SIGTERM. ``up``/``status``/`
 detached form behind ``diagnose lab``: the servers outlive the command, and a JSON state file
 in ``state_dir`` records their pids, ports and folders so a later command can check or stop
 them.
+
+Every server dies with the process that started it, however that process dies (see
+``processes``): ``running``'s with the diagnosing process, a detached lab's with its keeper
+process, which ``lab down`` stops. A command killed while it starts a lab leaves no server
+behind.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import fcntl
 import json
 import shutil
 import signal
+import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -308,22 +314,95 @@ def up(
     shift: bool = True,
     progress: Progress = lambda _: None,
 ) -> LabStatus:
-    """Start a scenario's servers in the background and record them in ``state_dir``."""
+    """Start a scenario's servers in the background and record them in ``state_dir``.
+
+    The servers are started by a keeper process (:func:`keep`), and die with it. The keeper
+    dies with this command until the state file records it: a command killed while starting
+    leaves nothing running behind."""
     name = scenario_format.Scenario.load(scenario_dir).name
     with _state(state_dir) as state:
         if name in state:
             _refuse_or_clear(state, name)
         workdir = state_dir / "labs" / name
         shutil.rmtree(workdir, ignore_errors=True)
-        lab = _Lab(workdir, progress=progress)
-        try:
-            run = lab.start(scenario_dir, now=now, shift=shift)
-        except BaseException:
-            lab.stop()
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
-        state[name] = _record(run, dirs=[*lab.dirs, workdir])
-        return _status_of(name, state[name])
+        workdir.mkdir(parents=True)
+        keeper, record = _start_keeper(
+            scenario_dir, workdir=workdir, now=now, shift=shift, progress=progress
+        )
+        state[name] = record | {
+            "children": {KEEPER: keeper.to_dict()} | record["children"],
+            "dirs": [*record["dirs"], str(workdir)],
+        }
+        status_now = _status_of(name, state[name])
+    processes.detach(keeper)  # recorded: from now on the lab outlives this command
+    return status_now
+
+
+KEEPER = "keeper"
+"""The name of a detached lab's keeper process in the state file."""
+
+
+def _start_keeper(
+    scenario_dir: Path, *, workdir: Path, now: datetime, shift: bool, progress: Progress
+) -> tuple[processes.Child, dict[str, Any]]:
+    """Start the keeper and wait for its record of the servers it started."""
+    argv = [sys.executable, "-m", "diagnose.lab.keeper", str(scenario_dir), str(workdir)]
+    argv += [models.format_time(now), "shift" if shift else "no-shift"]
+    log = workdir / "keeper.log"
+    child, process = processes.spawn(argv, log=log, stdout_pipe=True)
+    assert process.stdout is not None
+    message: dict[str, Any] = {}
+    try:
+        with process.stdout:
+            for line in process.stdout:
+                message = json.loads(line)
+                if "progress" in message:
+                    progress(str(message["progress"]))
+                elif "record" in message:
+                    return child, message["record"]
+                else:
+                    break
+        raise errors.LabError(
+            str(message.get("error") or "the lab stopped while starting:\n" + processes.tail(log))
+        )
+    except BaseException:  # an error or Ctrl-C: stop what was started, keep nothing
+        child.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def keep(argv: Sequence[str]) -> int:
+    """The keeper of a detached lab (``python -m diagnose.lab.keeper SCENARIO WORKDIR NOW
+    shift|no-shift``): start the servers, print their record as one JSON line (progress lines
+    before it), then keep them until SIGTERM (``lab down``) and stop them. Its servers die
+    with it however it dies."""
+    scenario_dir, workdir, now, shift = argv
+
+    def emit(message: dict[str, Any]) -> None:
+        print(json.dumps(message), flush=True)
+
+    processes.allow_detach()
+    record = Path(workdir) / "watchdog.json"
+    lab = _Lab(Path(workdir), progress=lambda line: emit({"progress": line}), record=record)
+    guard = watchdog.start(record)  # deletes the database's folder should the keeper be killed
+    try:
+        with _sigterm_as_interrupt():
+            try:
+                run = lab.start(
+                    Path(scenario_dir), now=models.parse_time(now), shift=shift == "shift"
+                )
+            except errors.DiagnoseError as exc:
+                emit({"error": str(exc)})
+                return 1
+            emit({"record": _record(run, dirs=lab.dirs)})
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        lab.stop()
+        guard.stop()
+    return 0
 
 
 def status(*, state_dir: Path) -> list[LabStatus]:
@@ -382,7 +461,7 @@ def _status_of(name: str, record: dict[str, Any]) -> LabStatus:
 
 
 def _tear_down(record: dict[str, Any]) -> None:
-    order = ["sessions", "traces", "kubernetes", "prometheus", "postgres"]
+    order = [KEEPER, "sessions", "traces", "kubernetes", "prometheus", "postgres"]
     children = record["children"]
     for name in sorted(children, key=lambda n: order.index(n) if n in order else -1):
         processes.Child.from_dict(children[name]).stop()

@@ -169,5 +169,7 @@ def _as_owner(argv: list[str]) -> list[str]:
             f"running as root, the lab needs an OS user {OS_USER!r} to run PostgreSQL; "
             f"install the server package ({INSTALL_HINT}) or run as another user"
         ) from exc
-    drop = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", "--"]
+    # Changing the user clears the parent-death signal processes.spawn asked for: keep it.
+    drop = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups"]
+    drop += ["--pdeathsig=keep", "--"]
     return [*drop, *argv]

@@ -4,21 +4,32 @@ Each server runs in its own session (process group), so a Ctrl-C in the terminal
 the lab's parent, which then stops the servers in order; ``stop`` ends the whole group, so
 helpers a server forked (PostgreSQL backends) go too. A :class:`Child` records its pid and the
 kernel's start time of that pid, so a detached ``lab down`` never signals a recycled pid.
+
+Servers die with the process that started them, however it dies: on Linux each is started
+with ``PR_SET_PDEATHSIG`` set to SIGKILL, so the kernel kills it the moment its parent is gone,
+even a parent killed with SIGKILL between starting a server and writing its pid down. The
+kernel ties that signal to the *thread* that forked the child, so every server is forked by
+one thread that lives as long as the process (:class:`_Forker`), never by a worker thread
+that ends when its start-up job does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO, Any, Self
 
 STOP_TIMEOUT_S = 10.0
@@ -72,21 +83,102 @@ def spawn(
     stop_signal: int = signal.SIGTERM,
     env: Mapping[str, str] | None = None,
     stdout_pipe: bool = False,
+    outlive: bool = False,
 ) -> tuple[Child, subprocess.Popen[bytes]]:
-    """Start ``argv`` in its own session, output to ``log`` (stdout to a pipe if asked)."""
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else sink,
-            stderr=sink,
-            start_new_session=True,
-            env=dict(env) if env is not None else None,
-        )
+    """Start ``argv`` in its own session, output to ``log`` (stdout to a pipe if asked). It
+    dies with this process unless ``outlive`` (the watchdog, which must clean up after it)."""
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("ab") as sink:
+            return subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout_pipe else sink,
+                stderr=sink,
+                start_new_session=True,
+                env=dict(env) if env is not None else None,
+                # it only calls prctl and getppid, and runs in the child of the one forking thread
+                preexec_fn=None if outlive else _dying_with(os.getpid()),  # noqa: PLW1509
+            )
+
+    process = start() if outlive else _Forker.get().run(start)
     _started[process.pid] = process
     stat = _stat(process.pid)
     started = stat[2] if stat else 0
     return Child(process.pid, started, stop_signal), process
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _dying_with(parent: int) -> Callable[[], None] | None:
+    """What the child runs before exec on Linux: ask for SIGKILL when its parent dies, and
+    die now if the parent is already gone (it died between the fork and this call)."""
+    if not sys.platform.startswith("linux"):
+        return None  # elsewhere the watchdog alone cleans up after a killed lab
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def ask() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return ask
+
+
+DETACH_SIGNAL = signal.SIGUSR1
+"""Sent to a process started by :func:`spawn` once it may outlive its parent (a detached
+lab's keeper, after the state file records it); see :func:`allow_detach`."""
+
+
+def allow_detach() -> None:
+    """In a process started by :func:`spawn`: on :data:`DETACH_SIGNAL`, stop dying with the
+    parent. Call it before the parent can send that signal (before telling it anything)."""
+
+    def detach(_signum: int, _frame: FrameType | None) -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, 0)
+
+    signal.signal(DETACH_SIGNAL, detach)
+
+
+def detach(child: Child) -> None:
+    """Let ``child`` (which called :func:`allow_detach`) outlive this process."""
+    _signal(child.pid, DETACH_SIGNAL)
+
+
+class _Forker:
+    """The one thread that forks this process's servers, alive as long as the process (the
+    kernel's parent-death signal follows the forking thread, not the process)."""
+
+    _current: _Forker | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], futures.Future[Any]]]
+        self._calls = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="lab-forker", daemon=True).start()
+
+    @classmethod
+    def get(cls) -> _Forker:
+        with cls._lock:
+            if cls._current is None or cls._current.pid != os.getpid():  # none, or forked
+                cls._current = cls()
+            return cls._current
+
+    def run(self, call: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        done: futures.Future[subprocess.Popen[bytes]] = futures.Future()
+        self._calls.put((call, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            call, done = self._calls.get()
+            try:
+                done.set_result(call())
+            except BaseException as exc:  # handed to the caller, raised in its thread
+                done.set_exception(exc)
 
 
 def adopt(process: subprocess.Popen[bytes], *, stop_signal: int = signal.SIGTERM) -> Child:
@@ -173,7 +265,8 @@ def _stat(pid: int) -> tuple[int, str, int] | None:
 
 
 def run_tool(argv: Sequence[str], *, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    """Run a short-lived tool to completion, capturing its output as text."""
+    """Run a short-lived tool to completion, capturing its output as text. It dies with this
+    process too (the calling thread waits for it, so it cannot end first)."""
     return subprocess.run(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -181,6 +274,7 @@ def run_tool(argv: Sequence[str], *, timeout: float = 300.0) -> subprocess.Compl
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=_dying_with(os.getpid()),
     )
 
 

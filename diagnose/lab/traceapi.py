@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from diagnose.domain import errors
+from diagnose.lab import processes
 
 Scalar = str | int | float | bool
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -848,8 +849,8 @@ class TraceApiServer:
         command += ["--port-file", str(port_file)]
         command += ["--tenant", tenant] if tenant else []
         command += ["--token", token] if token else []
-        with log.open("wb") as sink:
-            process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        log.unlink(missing_ok=True)
+        _, process = processes.spawn(command, log=log)  # dies with this process
         port = _wait_for_port(process, port_file=port_file, log=log, timeout_s=start_timeout_s)
         return cls(process, port=port, log=log)
 

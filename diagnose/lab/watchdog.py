@@ -24,7 +24,7 @@ POLL_S = 0.5
 def start(record: Path) -> processes.Child:
     """Start a watchdog for this process; it reads ``record`` when this process dies."""
     argv = [sys.executable, "-m", "diagnose.lab.watchdog", str(os.getpid()), str(record)]
-    child, _ = processes.spawn(argv, log=record.with_suffix(".log"))
+    child, _ = processes.spawn(argv, log=record.with_suffix(".log"), outlive=True)
     return child
 
 
