@@ -2259,12 +2259,17 @@ def summary_quantiles() -> base.Incident:
     stock.latency_mult = 1 + 2.5 * share
     stock.sigma_add = 0.1 * share
     stock.error_add = 0.03 * share
+    # the label printers' spooler stalls for 45 s two minutes later: label-printer's quantiles
+    # (over the last 10 minutes) stay up for ten minutes, across the alert
+    stall = world.blip(utc("2026-07-14T09:11:40Z"), seconds=45, size=30)
+    world.route("label-printer POST /print").latency_mult = 1 + stall
     world.compute()
     detail = (
         "inventory-svc 4.1.0 drops its stock cache: lookups ~3.5x slower and 3% fail with 500; "
         "picking-api calls it twice per pick. Its summaries' p99 moves over ten minutes (the "
         "client's MaxAge), its counters at once. A slotting config edit 17 minutes earlier "
-        "is unrelated."
+        "is unrelated; label-printer's 45-second stall two minutes after the rollout lifts "
+        "its p99 ~15x for the ten minutes its summary remembers it, and clears by itself."
     )
     return base.Incident(
         world,
@@ -2353,13 +2358,17 @@ def mixed_intervals() -> base.Incident:
     rev.cpu_factor = 3.5
     share = world.revision_share("credit-check", rev)
     world.route("credit-check POST /score").latency_mult = 1 + 0.3 * share
+    # a storage hiccup slows documents ~5x for 90 s, four minutes after the rollout
+    hiccup = world.blip(utc("2026-07-28T13:03:10Z"), seconds=90, size=4)
+    world.route("documents GET /docs").latency_mult = 1 + hiccup
     world.compute()
     detail = (
         "credit-check 1.13.0 scores with a heavier model: ~3.5x the CPU per request against a "
         "250m limit, so CFS throttles it and its latency triples; loan-portal's application "
         "submissions follow. cAdvisor (15 s) shows the throttling minutes of samples before "
         "the applications' 60 s histograms do. A documents config edit 18 minutes earlier is "
-        "unrelated."
+        "unrelated, and so is a 90-second storage hiccup that slows documents ~5x four "
+        "minutes after the rollout (one or two of its samples)."
     )
     return base.Incident(
         world,
