@@ -134,15 +134,50 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             plan = [_plain(p) | {"run": True} for p in planned]
             plan += [_plain(p) | {"run": False} for p in dropped]
             runtime.context.progress(f"gather: {len(planned)} metric families in scope")
+            probes, steps = _sampling_steps(planned, state=state, runtime=runtime, window=window)
+            for entry, step in zip(plan, steps, strict=False):
+                entry["step_s"] = step
             calls = [
-                functools.partial(
-                    source.query_range, p.query, window=window, step_s=state["step_s"]
-                )
-                for p in planned
+                functools.partial(source.query_range, p.query, window=window, step_s=step)
+                for p, step in zip(planned, steps, strict=True)
             ]
+            gathered += probes
             gathered += _in_parallel(calls, workers=runtime.context.policy.workers)
     gathered += _playbook_queries(state, runtime, plan=plan, window=window)
     return _keep(state, runtime, gathered) | {"plan": plan}
+
+
+def _sampling_steps(
+    planned: Sequence[discovery.PlannedQuery],
+    *,
+    state: DiagnosisState,
+    runtime: Runtime[Context],
+    window: models.Window,
+) -> tuple[list[models.Evidence], list[float]]:
+    """Each metric's sampling interval, counted by Prometheus (``count_over_time`` per ten
+    minutes), and the step to read it at: never finer than the interval, since a finer step
+    only repeats each sample. The probes' answers are kept as evidence (their raw reduced to
+    the interval, so they are never read as series)."""
+    source = runtime.context.metrics
+    assert source is not None
+    probes = {i: discovery.interval_probe(p.query) for i, p in enumerate(planned)}
+    asked = {i: q for i, q in probes.items() if q}
+    calls = [
+        functools.partial(source.query_range, q, window=window, step_s=discovery.PROBE_WINDOW_S)
+        for q in asked.values()
+    ]
+    answers = dict(zip(asked, _in_parallel(calls, workers=runtime.context.policy.workers)))
+    intervals = {i: discovery.sampling_interval(a) for i, a in answers.items()}
+    steps = [
+        discovery.query_step(intervals.get(i), step_s=state["step_s"]) for i in range(len(planned))
+    ]
+    kept = [
+        dataclasses.replace(a, raw={"interval_s": intervals[i]})
+        if a.status is models.Status.OK
+        else a
+        for i, a in answers.items()
+    ]
+    return kept, steps
 
 
 def _with_databases(
@@ -293,6 +328,7 @@ def analyse(state: DiagnosisState, *, evidence: Sequence[models.Evidence]) -> di
         now=models.parse_time(state["now"]),
         traces=[e for e in mine if e.source == "traces"],
         policy=analysis_policy(state.get("playbook")),
+        step_s=state.get("step_s"),
     )
     data: dict[str, Any] = result.to_dict()
     data["derived"] = [e.to_dict() for e in result.derived]

@@ -77,13 +77,16 @@ def correlate(
     now: datetime,
     traces: Sequence[models.Evidence] = (),
     policy: AnalysisPolicy | None = None,
+    step_s: float | None = None,
 ) -> Correlation:
     """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``
-    (``traces``: the trace samples, baseline and incident windows; optional)."""
+    (``traces``: the trace samples, baseline and incident windows; optional). ``step_s``: the
+    scope's resolution; metrics read at a coarser step are laid on it as Prometheus would
+    return them at that step (each sample repeated until the next)."""
     policy = policy or AnalysisPolicy()
     window = models.Window(window.start, min(window.end, max(now, window.start)))
     notes = _source_notes(metrics, cluster)
-    found = signals.build_signals(metrics, window=window)
+    found = signals.build_signals(metrics, window=window, step_s=step_s)
     if policy.cited_queries:
         cited = dict(policy.cited_queries)
         info = [dataclasses.replace(i, query=cited.get(i.metric, i.query)) for i in found.info]

@@ -8,6 +8,7 @@ itself, so resets, gaps and any scrape interval are handled in one place.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -393,3 +394,58 @@ def plan_database_queries(
         reason = f"kept: {len(items)} series of the databases in scope ({family})"
         planned.append(PlannedQuery("{" + ",".join(matchers) + "}", name, family, reason))
     return planned
+
+
+# --- sampling intervals -------------------------------------------------------------------------
+
+PROBE_WINDOW_S = 600.0
+"""Samples are counted over windows of this length to learn a metric's sampling interval: ten
+minutes hold two samples of a five-minute recording and 600 of a one-second one."""
+
+
+def interval_probe(query: str) -> str | None:
+    """The query that counts the samples of a series selector per :data:`PROBE_WINDOW_S` (run
+    as a range query with that step): the densest window gives the sampling interval. None for
+    anything but a plain selector (an expression has no samples of its own to count)."""
+    if not re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*(\{.*\})?|\{.*\}", query.strip(), re.DOTALL):
+        return None
+    return f"count_over_time({query.strip()}[{int(PROBE_WINDOW_S)}s])"
+
+
+SCRAPE_INTERVALS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""Intervals people configure; a count's estimate within 12 % of one of them is that one."""
+
+
+def sampling_interval(record: models.Evidence) -> float | None:
+    """Seconds between samples, from an :func:`interval_probe` answer: the window over the
+    densest count (a window only partly covered by data counts fewer, so the densest one is the
+    least likely to overstate the interval), snapped to a usual scrape interval when close to
+    one (a window that holds a sample at each end counts one more: 11 a minute apart in ten
+    minutes). None when the answer holds no count."""
+    raw = record.raw if record.status is models.Status.OK else None
+    counts = [
+        float(v)
+        for series in (raw if isinstance(raw, list) else [])
+        if isinstance(series, Mapping)
+        for v in series.get("v") or []
+        if v is not None and math.isfinite(float(v))
+    ]
+    densest = max(counts, default=0.0)
+    if densest < 1:
+        return None
+    for samples in (densest, densest - 1):  # the second for a window holding both ends
+        if samples < 1:
+            break
+        estimate = PROBE_WINDOW_S / samples
+        usual = min(SCRAPE_INTERVALS, key=lambda i: abs(math.log(i / estimate)))
+        if abs(usual - estimate) <= 0.12 * usual:
+            return usual
+    return PROBE_WINDOW_S / densest
+
+
+def query_step(interval_s: float | None, *, step_s: float) -> float:
+    """The step to read a metric at: never finer than its sampling interval (a finer step only
+    repeats each sample), and the scope's step when the interval is unknown or finer than it."""
+    if interval_s is None or interval_s < 2 * step_s:
+        return step_s
+    return float(math.floor(interval_s))

@@ -157,10 +157,14 @@ class _Block:
     width: int = 1
 
 
-def build_signals(evidence: Sequence[models.Evidence], *, window: models.Window) -> Signals:
-    """Align every series on one grid and turn them into per-component signals."""
+def build_signals(
+    evidence: Sequence[models.Evidence], *, window: models.Window, step_s: float | None = None
+) -> Signals:
+    """Align every series on one grid and turn them into per-component signals. The grid's
+    step is the finest of the records' and ``step_s`` (the scope's resolution), so records
+    read at their own coarser interval are repeated on it, one real sample per ``width``."""
     usable = [e for e in evidence if _series_of(e)]
-    grid = _grid_for(usable, window=window)
+    grid = _grid_for(usable, window=window, step_s=step_s)
     builder = _Builder(grid)
     until = window.end.timestamp()
     blocks = [_align(record, grid=grid) for record in usable]
@@ -182,7 +186,9 @@ def _series_of(record: models.Evidence) -> list[Mapping[str, Any]]:
     return [s for s in raw if isinstance(s, Mapping) and "t" in s and "v" in s and "labels" in s]
 
 
-def _grid_for(records: Sequence[models.Evidence], *, window: models.Window) -> Grid:
+def _grid_for(
+    records: Sequence[models.Evidence], *, window: models.Window, step_s: float | None = None
+) -> Grid:
     lows, highs, steps = [], [], []
     for record in records:
         for series in _series_of(record)[:50]:
@@ -193,6 +199,8 @@ def _grid_for(records: Sequence[models.Evidence], *, window: models.Window) -> G
             if t.size > 1:
                 steps.append(float(np.median(np.diff(t))))
     step = min(steps) if steps else 60.0
+    if step_s and step_s > 0:
+        step = min(step, step_s)
     start = min(lows) if lows else window.start.timestamp()
     end = max(highs) if highs else window.end.timestamp()
     start = max(start, window.start.timestamp() - step)
@@ -205,8 +213,31 @@ def _align(record: models.Evidence, *, grid: Grid) -> _Block:
     labels = [dict(s["labels"]) for s in series]
     values = _on_grid(series, grid=grid)
     if values is None:
-        values = _scatter(series, grid=grid)
+        values = _held(_scatter(series, grid=grid), spacing=_spacing(series), grid=grid)
     return _Block(evidence=record, labels=labels, values=values, width=native_width(values))
+
+
+def _spacing(series: Sequence[Mapping[str, Any]]) -> float:
+    """The median time between a record's samples (of its first series with several)."""
+    for s in series[:50]:
+        if len(s["t"]) > 2:
+            return float(np.median(np.diff(np.asarray(s["t"], dtype=np.float64))))
+    return 0.0
+
+
+def _held(values: Array, *, spacing: float, grid: Grid) -> Array:
+    """Samples further apart than the grid's step, each held until the next one (for at most
+    one spacing, and :data:`LOOKBACK_S`), as Prometheus answers a finer step: the record then
+    looks like every other coarse record, one real sample per ``spacing / step`` steps."""
+    hold = int(min(spacing, LOOKBACK_S) // grid.step)
+    if hold < 2:
+        return values
+    valid = np.isfinite(values)
+    index = np.where(valid, np.arange(values.shape[1]), -1)
+    last = np.maximum.accumulate(index, axis=1)
+    reach = (np.arange(values.shape[1])[None, :] - last) < hold
+    filled = np.take_along_axis(values, np.maximum(last, 0), axis=1)
+    return np.where(valid | ((last >= 0) & reach), filled, np.nan)
 
 
 MAX_WIDTH = 600

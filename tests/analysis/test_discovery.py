@@ -94,3 +94,55 @@ def test_plan_trims_the_biggest_metrics_first() -> None:
 def test_component_of(labels: dict[str, str], expected: str | None) -> None:
     """The workload from labels, in priority order, pod suffixes stripped."""
     assert discovery.component_of(labels) == expected
+
+
+def _probe_answer(counts: list[float]) -> models.Evidence:
+    return models.Evidence.make(
+        source="prometheus",
+        query=discovery.interval_probe('{__name__="x",namespace="shop"}') or "",
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=[{"labels": {"pod": f"p{i}"}, "t": [0.0], "v": [c]} for i, c in enumerate(counts)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("counts", "interval"),
+    [
+        ([600.0, 598.0], 1.0),
+        ([41.0, 39.0], 15.0),
+        ([11.0, 4.0], 60.0),
+        ([10.0, 9.0], 60.0),
+        ([3.0, 2.0], 300.0),
+        ([2.0, 1.0], 300.0),
+        ([14.0, 13.0], 600.0 / 14),
+    ],
+)
+def test_the_densest_ten_minutes_give_the_sampling_interval(
+    counts: list[float], interval: float
+) -> None:
+    """Samples counted per ten minutes: the densest window (one fully inside the data) gives
+    the interval, snapped to a usual one when close (a window may hold a sample at each end);
+    a window only partly covered counts fewer and is not believed."""
+    assert discovery.sampling_interval(_probe_answer(counts)) == interval
+
+
+def test_no_count_means_an_unknown_interval_and_the_scope_step() -> None:
+    """An empty answer says nothing: the metric is read at the scope's step."""
+    assert discovery.sampling_interval(_probe_answer([])) is None
+    assert discovery.query_step(None, step_s=6.0) == 6.0
+
+
+def test_a_metric_is_never_read_finer_than_its_interval() -> None:
+    """Minute samples are read every minute, five-minute ones every five minutes; data finer
+    than the scope's step keeps the scope's step."""
+    assert discovery.query_step(60.0, step_s=6.0) == 60.0
+    assert discovery.query_step(300.0, step_s=6.0) == 300.0
+    assert discovery.query_step(1.0, step_s=6.0) == 6.0
+
+
+def test_only_plain_selectors_are_probed() -> None:
+    """A selector's samples can be counted; an expression (a rate, a playbook's query) has none."""
+    assert discovery.interval_probe('up{job="api"}') == 'count_over_time(up{job="api"}[600s])'
+    assert discovery.interval_probe("sum(rate(x[5m]))") is None

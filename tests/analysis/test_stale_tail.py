@@ -53,3 +53,38 @@ def test_a_flat_tail_that_reaches_the_window_end_is_kept() -> None:
     """Up to now: a counter that stopped moving is a real stop (no requests)."""
     rate = _rate(_requests(720, flat_tail=60), window_end_s=STEP * 719)
     assert np.all(rate[-50:] == 0)
+
+
+def test_a_record_read_at_its_own_coarse_step_is_held_on_the_finer_grid() -> None:
+    """A counter read every 60 s beside a record read every 5 s: on the 5 s grid each minute's
+    sample is held until the next (as Prometheus answers a finer step), recognised as one real
+    sample per twelve steps, and its rate is steady, not a spike every minute."""
+    minutes = 70
+    t = synthetic.START.timestamp() + 60.0 * np.arange(minutes)
+    rows = [
+        {
+            "labels": {"__name__": "jobs_total", "service": svc, "namespace": "shop"},
+            "t": t.tolist(),
+            "v": (np.arange(minutes) * 600.0 * (k + 1)).tolist(),
+        }
+        for k, svc in enumerate(("worker", "mailer"))
+    ]
+    coarse = models.Evidence.make(
+        source="prometheus",
+        query='{__name__="jobs_total",namespace="shop"}',
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=rows,
+    )
+    window = models.Window(synthetic.START, synthetic.START + timedelta(minutes=minutes))
+    found = signals.build_signals([_requests(840, flat_tail=0), coarse], window=window)
+    (row,) = [
+        i
+        for i, info in enumerate(found.info)
+        if info.metric == "jobs_total" and info.component == "worker"
+    ]
+    assert found.grid.step == STEP
+    assert found.width(row) == 12
+    inner = found.values[row][100:-100]
+    assert np.nanmax(np.abs(inner - 10.0)) < 0.5
