@@ -166,7 +166,9 @@ def _sampling_steps(
         functools.partial(source.query_range, q, window=window, step_s=discovery.PROBE_WINDOW_S)
         for q in asked.values()
     ]
-    answers = dict(zip(asked, _in_parallel(calls, workers=runtime.context.policy.workers)))
+    answers = dict(
+        zip(asked, _in_parallel(calls, workers=runtime.context.policy.workers), strict=True)
+    )
     intervals = {i: discovery.sampling_interval(a) for i, a in answers.items()}
     steps = [
         discovery.query_step(intervals.get(i), step_s=state["step_s"]) for i in range(len(planned))
