@@ -93,7 +93,8 @@ def correlate(
         found = dataclasses.replace(found, info=info)
     seen = tracing.read_traces(traces) if traces else tracing.NOTHING
     found = _with_trace_edges(found, seen)
-    ranked = _score(found, trigger=trigger, policy=policy)
+    ranked, unread = _score(found, trigger=trigger, policy=policy)
+    notes += _unread_notes(found, unread=unread, metrics=metrics)
     notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
@@ -128,9 +129,11 @@ def correlate(
 
 def _score(
     found: signals.Signals, *, trigger: models.Trigger, policy: AnalysisPolicy
-) -> list[components_.ComponentScore]:
+) -> tuple[list[components_.ComponentScore], list[int]]:
+    """Components, best root first, and the rows that could not be scored (too few real
+    samples before the baseline's end)."""
     if not found.info:
-        return []
+        return [], []
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
     floors = np.array([max(_floor(i.kind, policy=policy.anomaly), i.granule) for i in found.info])
     scores = scoring.score_rows(
@@ -142,7 +145,42 @@ def _score(
         policy=policy.anomaly,
         widths=found.widths if len(found.widths) == len(found.info) else None,
     )
-    return components_.score_components(found, scores, policy=policy.anomaly, ranking=policy.roots)
+    unread = [int(r) for r in np.flatnonzero(~scores.scored)]
+    ranked = components_.score_components(
+        found, scores, policy=policy.anomaly, ranking=policy.roots
+    )
+    return ranked, unread
+
+
+def _unread_notes(
+    found: signals.Signals, *, unread: Sequence[int], metrics: Sequence[models.Evidence]
+) -> list[str]:
+    """Say which signals could not be read, never a silent zero: rows with too few real
+    samples before the baseline ends (per component), and records whose series name no
+    workload or hold no usable shape."""
+    notes = []
+    by_component: dict[str, set[str]] = {}
+    for row in unread:
+        info = found.info[row]
+        by_component.setdefault(info.component, set()).add(f"{info.kind} {info.metric}")
+    if by_component:
+        named = sorted(by_component, key=lambda c: (-len(by_component[c]), c))
+        shown = "; ".join(f"{c}: {', '.join(sorted(by_component[c])[:2])}" for c in named[:4]) + (
+            f"; and {len(named) - 4} more" if len(named) > 4 else ""
+        )
+        notes.append(
+            f"{len(unread)} signal(s) of {len(named)} component(s) not scored: too few samples "
+            f"before the incident to form a baseline ({shown})"
+        )
+    used = {i.evidence for i in found.info}
+    for record in metrics:
+        if record.status is models.Status.OK and isinstance(record.raw, list) and record.raw:
+            if record.id not in used:
+                notes.append(
+                    f"metrics: {record.query[:120]} gave no signal (its series name no "
+                    "workload in scope, or their shape is not one the analysis reads)"
+                )
+    return notes
 
 
 def _floor(kind: str, *, policy: scoring.ScoringPolicy) -> float:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from diagnose.analysis import signals
+from diagnose.analysis import correlating, signals
 from diagnose.domain import models
 from tests.support import synthetic
 
@@ -88,3 +88,18 @@ def test_a_record_read_at_its_own_coarse_step_is_held_on_the_finer_grid() -> Non
     assert found.width(row) == 12
     inner = found.values[row][100:-100]
     assert np.nanmax(np.abs(inner - 10.0)) < 0.5
+
+
+def test_a_signal_too_short_to_score_is_named_in_the_notes() -> None:
+    """A counter whose data begins forty seconds before the trigger cannot form a baseline: it
+    is not scored, and the notes say so (never a silent zero)."""
+    record = _requests(24, flat_tail=0)
+    trigger = models.Trigger(
+        "manual", "shop slow", "shop", "shop", synthetic.START + timedelta(seconds=8 * STEP)
+    )
+    window = models.Window(synthetic.START, synthetic.START + timedelta(seconds=30 * STEP))
+    result = correlating.correlate(
+        trigger=trigger, window=window, metrics=[record], cluster=[], now=window.end
+    )
+    (note,) = [n for n in result.notes if "not scored" in n]
+    assert "shop" in note and "http_requests_total" in note
