@@ -174,12 +174,12 @@ def _unread_notes(
         )
     used = {i.evidence for i in found.info}
     for record in metrics:
-        if record.status is models.Status.OK and isinstance(record.raw, list) and record.raw:
-            if record.id not in used:
-                notes.append(
-                    f"metrics: {record.query[:120]} gave no signal (its series name no "
-                    "workload in scope, or their shape is not one the analysis reads)"
-                )
+        readable = record.status is models.Status.OK and isinstance(record.raw, list)
+        if readable and record.raw and record.id not in used:
+            notes.append(
+                f"metrics: {record.query[:120]} gave no signal (its series name no "
+                "workload in scope, or their shape is not one the analysis reads)"
+            )
     return notes
 
 
