@@ -2657,6 +2657,7 @@ def coarse_rollout() -> base.Incident:
         scrape={"default": 300.0},
     )
     world.edit_configmap("fraud-screen", utc("2026-08-11T17:23:40Z"), {"SCORE_THRESHOLD": "0.8"})
+    world.rollout("fx-quote", utc("2026-08-11T17:56:15Z"), tag="1.1.3")  # same train, harmless
     rev = world.rollout("ledger-writer", utc("2026-08-11T17:58:05Z"), tag="7.3.0")
     share = world.revision_share("ledger-writer", rev)
     append = world.route("ledger-writer POST /ledger.v1.Ledger/Append")
@@ -2672,7 +2673,9 @@ def coarse_rollout() -> base.Incident:
         "is ready, about 20 s after the rollout began; pay-api turns them into Unavailable. "
         "The data are 5-minute samples, so the onset falls in the interval that holds the "
         "rollout. The on-call restarted pay-api three minutes after the alert (same image): "
-        "a response, not a cause. A fraud-screen config edit 35 minutes earlier is unrelated."
+        "a response, not a cause. fx-quote, rolled out by the same release train two minutes "
+        "before ledger-writer (inside the same 5-minute interval), changes nothing; a "
+        "fraud-screen config edit 35 minutes earlier is unrelated."
     )
     return base.Incident(
         world,
