@@ -272,10 +272,19 @@ def kube_user(kubeconfig: str | None, *, home: Path) -> str:
 
 
 @app.command()
-def finish(run_id: str, as_json: JsonOpt = False) -> None:
+def finish(
+    run_id: Annotated[str | None, typer.Argument(help="The run; with --all, every one.")] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every run without its report, one line each.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Carry on a run whose process died, wherever it stopped: to its report, or to the
     approval step when nobody has answered yet. Nothing approved is lost, and nothing already
     done is done again."""
+    if every or run_id is None:
+        _finish_all(run_id, every=every)
+        return
     with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
         paused = agent.recover(run_id)
     if as_json:
@@ -285,6 +294,17 @@ def finish(run_id: str, as_json: JsonOpt = False) -> None:
         rendering.paused_hint(out, run_id)
     else:
         rendering.show_outcome(out, paused.state)
+
+
+def _finish_all(run_id: str | None, *, every: bool) -> None:
+    if run_id is not None or not every:
+        err.print("[bold red]error:[/bold red] give one RUN_ID, or --all for every run")
+        raise typer.Exit(EXIT_UNUSABLE)
+    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+        for each in agent.unfinished():
+            paused = agent.recover(each)
+            where = "finished" if paused.finished else "waits for approval"
+            out.print(f"{each}: {where}", highlight=False)
 
 
 @app.command()

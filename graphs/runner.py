@@ -35,7 +35,15 @@ class Agent:
 
     def __init__(self, *, context: Context, checkpointer: BaseCheckpointSaver[Any]) -> None:
         self.context = context
+        self.checkpointer = checkpointer
         self.graph = diagnosis.build(checkpointer)
+
+    def unfinished(self) -> list[str]:
+        """Every run in the checkpoint store without its report (stopped by a crash, or at the
+        approval step), oldest first."""
+        threads = [c.config["configurable"]["thread_id"] for c in self.checkpointer.list(None)]
+        runs = list(dict.fromkeys(reversed(threads)))
+        return [run for run in runs if not self.status(run).finished]
 
     def start(self, trigger: models.Trigger, *, run_id: str | None = None) -> Paused:
         """Diagnose from the trigger up to the approval step (where it pauses)."""

@@ -9,6 +9,7 @@ lands on them only now and then): each is finished by recovery, the approved pat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -76,3 +77,46 @@ def test_a_run_killed_around_its_approval_is_finished_with_the_fix_applied_once(
         assert len(writes(kube, dry_run=False)) == 1
         kinds = _kinds(settings, paused.run_id)
         assert kinds["approval"] == kinds["action"] == kinds["decision"] == 1, kinds
+
+
+def _cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGNOSE_")}
+    return env | {
+        "NO_COLOR": "1",
+        "DIAGNOSE_STATE_DIR": str(settings.state_dir),
+        "DIAGNOSE_PROMETHEUS_URL": str(settings.prometheus_url),
+        "DIAGNOSE_KUBERNETES_URL": str(settings.kubernetes_url),
+        "DIAGNOSE_KUBERNETES_WRITE_URL": str(settings.kubernetes_write_url),
+        "DIAGNOSE_EXECUTE": "true",
+        "DIAGNOSE_FIX_MIN_CONFIDENCE": str(settings.fix_min_confidence),
+        "DIAGNOSE_VERIFY_WATCH_S": str(settings.verify_watch_s),
+        "DIAGNOSE_VERIFY_INTERVAL_S": str(settings.verify_interval_s),
+    }
+
+
+def test_finish_all_carries_on_every_run_a_crash_left_and_says_where_each_stands(
+    bad_deploy: lab.LabRun, agents: AgentFactory, tmp_path: Path
+) -> None:
+    """``diagnose finish --all`` finishes the killed run (one PATCH) and leaves the run nobody
+    answered waiting, one line each."""
+    with kube_api(bad_deploy, workdir=tmp_path / "kube") as kube:
+        settings = lab_settings(bad_deploy, kube, state_dir=tmp_path / "s", execute=True)
+        killed = agents(settings).start(bad_deploy.trigger)
+        fix = killed.state["fixes"][0]
+        answer = approval_of(killed, fix["id"])
+        _answer_and_die(settings, killed.run_id, answer, point="step-saved", tmp=tmp_path)
+        unanswered = agents(settings).start(bad_deploy.trigger)
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "diagnose"), "finish", "--all"],
+            env=_cli_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [
+            f"{killed.run_id}: finished",
+            f"{unanswered.run_id}: waits for approval",
+        ]
+        assert len(writes(kube, dry_run=False)) == 1
+        assert agents(settings).status(killed.run_id).finished
