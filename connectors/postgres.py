@@ -91,9 +91,26 @@ FROM pg_catalog.pg_operator o
 JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
 WHERE n.nspname = ANY (pg_catalog.current_schemas(false)) AND n.nspname <> 'pg_catalog'
   AND o.oprname = ANY (%(operators)s::text[])
+UNION ALL
+SELECT 'cast', n.nspname::text,
+       pg_catalog.format('%%I.%%I(%%s), casting %%s to %%s', n.nspname, p.proname,
+                         pg_catalog.pg_get_function_identity_arguments(p.oid),
+                         c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype),
+       NULL
+FROM pg_catalog.pg_cast c
+JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname <> 'pg_catalog'
+  AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass
+                    AND d.objid = c.oid AND d.deptype = 'e')
 """
 """The functions and operators on the probe session's search_path that a statement's names
-can resolve to (``current_schemas`` leaves out schemas the role may not use)."""
+can resolve to (``current_schemas`` leaves out schemas the role may not use), and the casts a
+user defined with a function the role can execute (PostgreSQL applies a cast wherever a value
+of its type needs one, named or not; casts of installed extensions are left to the
+extensions)."""
 
 
 @contextmanager
@@ -446,7 +463,7 @@ async def _in_read_only(
         for statement in transaction_statements(limits):
             await conn.execute(statement)
         await _require_read_only(conn)
-        if approved.names:
+        if approved.kind is not dbport.StatementKind.SHOW:
             sandbox.resolve(approved, visible=await _visible(conn, approved.names))
         for statement in approved.setup:
             await conn.execute(statement)

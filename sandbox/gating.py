@@ -74,9 +74,17 @@ def resolve(approved: database.Approved, *, visible: Sequence[database.Visible])
     allowed built-in: a function or operator outside ``pg_catalog`` that shares a name the
     statement uses unqualified (PostgreSQL may prefer it: ``lower(1)`` calls ``public.lower(int)``,
     ``name + 'x'`` a user's ``+``), a field ``(x).f`` or ``rel.f`` that names a function not on
-    the allow-list, or any function of an extension not on :data:`ALLOWED_EXTENSIONS`."""
+    the allow-list, or any function of an extension not on :data:`ALLOWED_EXTENSIONS`; and any
+    statement at all in a database where a user defined a cast the probe role could run."""
     names = approved.names
     for item in visible:
+        if item.kind == "cast":
+            raise database.StatementRefused(
+                f"this database holds a user-defined cast backed by {item.name}, which "
+                "PostgreSQL may apply to any value of its type, named or not: probes here "
+                "could run it. Drop the cast, or REVOKE EXECUTE on its function FROM PUBLIC "
+                "and the probe role"
+            )
         if item.kind == "operator" and item.schema != "pg_catalog":
             if item.name in names.operators:
                 raise database.StatementRefused(

@@ -177,7 +177,8 @@ class Visible:
     resolve to (on the probe session's ``search_path``)."""
 
     kind: str
-    """``function`` or ``operator``."""
+    """``function``, ``operator`` or ``cast`` (a user's cast, whatever the names; ``name``
+    then describes it)."""
 
     schema: str
     name: str

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from connectors import postgres as pgc
 from diagnose.domain import database
 from diagnose.domain.models import Status
+from diagnose.lab import postgres
 from sandbox import gating, probing
 from tests.sandbox import adversarial, conftest
 
@@ -293,3 +295,40 @@ def test_the_memory_check_sees_a_large_value_read_without_the_agent(sandbox_db: 
         row = conn.execute("SELECT format('%100000000s', 'x')").fetchone()
         assert row is not None and len(row[0]) == 100_000_000
         assert grown() > MEMORY_BOUND_KB
+
+
+CAST_TRAP = """
+CREATE TABLE items (id int, name text);
+INSERT INTO items VALUES (1, 'one');
+GRANT SELECT ON items TO PUBLIC;
+CREATE FUNCTION item_to_int(items) RETURNS int LANGUAGE plpgsql AS
+  $$BEGIN RAISE NOTICE 'user code ran'; RETURN 1; END$$;
+CREATE CAST (items AS int) WITH FUNCTION item_to_int(items) AS IMPLICIT;
+"""
+
+
+def test_a_database_with_a_user_defined_cast_is_not_probed(
+    postgres_cluster: postgres.PostgresCluster, probe_role: str, tmp_path: Path
+) -> None:
+    """A user's cast can run wherever a value of its type needs converting, named or not: in
+    a database that holds one the role could run, every statement is refused, saying what to
+    drop or revoke, and the cast's function never runs."""
+    postgres_cluster.create_database("casts")
+    setup = tmp_path / "casts.sql"
+    setup.write_text(CAST_TRAP + "ALTER DATABASE casts SET track_functions = 'all';\n")
+    postgres_cluster.run_sql_file(setup, database="casts")
+    dsn = postgres_cluster.dsn("casts")
+    limits = database.Limits(timeout_s=3.0)
+    with pgc.PostgresProbes(
+        conftest.as_role(dsn), sandbox=probing.Sandbox(), limits=limits
+    ) as probes:
+        outcomes = [
+            probes.run_probe("cast", sql)
+            for sql in ("SELECT i::int FROM items i", "SELECT abs(i) FROM items i", "SELECT 1")
+        ]
+        conftest.close_and_settle(probes, dsn=dsn)
+    assert [e.status for e in outcomes] == [Status.DENIED] * 3
+    assert "public.item_to_int(items), casting items to integer" in outcomes[0].summary
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        calls = conn.execute("SELECT count(*) FROM pg_stat_user_functions").fetchone()
+    assert calls == (0,)

@@ -219,3 +219,11 @@ def test_docs_give_the_adversarial_suite_size_by_class() -> None:
     assert sorted(n for names in documented for n in names.split(", ")) == sorted(counts)
     total = f"holds {len(adversarial.corpus()):,} statements"
     assert total in docs
+
+
+def test_a_user_defined_cast_in_the_database_refuses_every_statement() -> None:
+    cast = database.Visible(kind="cast", schema="public", name="public.f(t), casting t to integer")
+    with pytest.raises(
+        database.StatementRefused, match=re.escape("user-defined cast backed by public.f(t)")
+    ):
+        gating.resolve(gating.check("SELECT 1"), visible=[cast])
