@@ -2202,7 +2202,7 @@ def istio_default_buckets() -> base.Incident:
         shop=STOREFRONT,
         namespace="storefront",
         style="istio",
-        window=timedelta(minutes=80),
+        window=timedelta(minutes=70),
         scrape={"default": 30.0},
     )
     world.buckets_ms = ISTIO_DEFAULT_MS
