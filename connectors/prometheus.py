@@ -165,6 +165,29 @@ class PrometheusConnector:
         summary = _describe_series(kept, step=step) + step_note + cap_note
         return self._evidence(query, window, Status.OK, summary, kept)
 
+    def query_samples(self, selector: str, *, window: Window) -> Evidence:
+        """The raw samples of a series selector over the window, at their own timestamps (an
+        instant query of ``selector[range]`` at the window's end): no step, so no sample is
+        repeated and none is delayed to a step boundary. raw: ``list[SeriesPayload]``, at most
+        ``max_series``."""
+        seconds = max(1, math.ceil((window.end - window.start).total_seconds()))
+        query = f"{selector}[{seconds}s]"
+        try:
+            result = self._fetch(lambda: self._instant(query, at=window.end))
+        except _CallError as failure:
+            return self._failed(query, window=window, failure=failure)
+        series = sorted((_to_series(item) for item in result), key=lambda s: _sort_key(s["labels"]))
+        if not series:
+            return self._evidence(query, window, Status.EMPTY, "no series (raw samples)", [])
+        kept, cap_note = self._cap(series)
+        kept = [_last_points(s, limit=self._max_points) for s in kept]
+        points = [len(s["t"]) for s in kept]
+        summary = (
+            f"{_http.plural(len(kept), 'series')}, "
+            f"{_span(min(points), max(points))} raw samples each" + cap_note
+        )
+        return self._evidence(query, window, Status.OK, summary, kept)
+
     # --- the choke point ------------------------------------------------------------------
 
     def _fetch(self, call: Callable[[], T]) -> T:
@@ -198,6 +221,11 @@ class PrometheusConnector:
         result: list[dict[str, Any]] = self._client.custom_query_range(
             query, window.start, window.end, step_text, params=params
         )
+        return result
+
+    def _instant(self, query: str, *, at: datetime) -> list[dict[str, Any]]:
+        params = {"time": _unix(at), "timeout": f"{max(1, int(self._timeout_s * 900))}ms"}
+        result: list[dict[str, Any]] = self._client.custom_query(query, params=params)
         return result
 
     def _clamp_step(self, step_s: float, *, window: Window) -> tuple[float, str]:
@@ -327,6 +355,17 @@ def _to_series(item: Mapping[str, Any]) -> SeriesPayload:
         "t": [float(t) for t, _ in values],
         "v": [_finite(v) for _, v in values],
     }
+
+
+def _last_points(series: SeriesPayload, *, limit: int) -> SeriesPayload:
+    """At most ``limit`` samples of a series, the latest (the incident is at the end)."""
+    if len(series["t"]) <= limit:
+        return series
+    return {"labels": series["labels"], "t": series["t"][-limit:], "v": series["v"][-limit:]}
+
+
+def _span(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}–{high}"
 
 
 def _finite(value: str) -> float | None:

@@ -406,6 +406,7 @@ def replay(folder: Path, as_json: JsonOpt = False) -> None:
             "trigger": manifest["trigger"],
             "window": manifest["window"],
             "now": manifest["now"],
+            "step_s": manifest.get("step_s"),
             "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
         }
         if manifest.get("playbook"):

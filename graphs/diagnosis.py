@@ -138,13 +138,24 @@ def gather_metrics(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
             for entry, step in zip(plan, steps, strict=False):
                 entry["step_s"] = step
             calls = [
-                functools.partial(source.query_range, p.query, window=window, step_s=step)
+                _reading(source, p.query, window=window, step=step, scope=state["step_s"])
                 for p, step in zip(planned, steps, strict=True)
             ]
             gathered += probes
             gathered += _in_parallel(calls, workers=runtime.context.policy.workers)
     gathered += _playbook_queries(state, runtime, plan=plan, window=window)
     return _keep(state, runtime, gathered) | {"plan": plan}
+
+
+def _reading(
+    source: Any, query: str, *, window: models.Window, step: float, scope: float
+) -> Callable[[], models.Evidence]:
+    """How to read one metric: a range query at the scope's step, or, for a metric sampled
+    more coarsely than that, its raw samples at their own times (a range query at the coarse
+    step would move each sample to the next step boundary, minutes late)."""
+    if step > scope:
+        return functools.partial(source.query_samples, query, window=window)
+    return functools.partial(source.query_range, query, window=window, step_s=step)
 
 
 def _sampling_steps(

@@ -189,18 +189,22 @@ def _series_of(record: models.Evidence) -> list[Mapping[str, Any]]:
 def _grid_for(
     records: Sequence[models.Evidence], *, window: models.Window, step_s: float | None = None
 ) -> Grid:
-    lows, highs, steps = [], [], []
+    lows, lasts, steps = [], [], []
     for record in records:
         for series in _series_of(record)[:50]:
             t = np.asarray(series["t"], dtype=np.float64)
+            spacing = float(np.median(np.diff(t))) if t.size > 1 else 0.0
             if t.size:
                 lows.append(t[0])
-                highs.append(t[-1])
+                lasts.append((t[-1], spacing))
             if t.size > 1:
-                steps.append(float(np.median(np.diff(t))))
+                steps.append(spacing)
     step = min(steps) if steps else 60.0
     if step_s and step_s > 0:
         step = min(step, step_s)
+    # the last sample of a coarse record stands until the next is due, as Prometheus's
+    # lookback has it (raw samples end at their last scrape)
+    highs = [t + (min(gap, LOOKBACK_S) if gap >= 1.5 * step else 0.0) for t, gap in lasts]
     start = min(lows) if lows else window.start.timestamp()
     end = max(highs) if highs else window.end.timestamp()
     start = max(start, window.start.timestamp() - step)
@@ -226,12 +230,13 @@ def _spacing(series: Sequence[Mapping[str, Any]]) -> float:
 
 
 def _held(values: Array, *, spacing: float, grid: Grid) -> Array:
-    """Samples further apart than the grid's step, each held until the next one (for at most
-    one spacing, and :data:`LOOKBACK_S`), as Prometheus answers a finer step: the record then
-    looks like every other coarse record, one real sample per ``spacing / step`` steps."""
-    hold = int(min(spacing, LOOKBACK_S) // grid.step)
-    if hold < 2:
+    """Samples further apart than the grid's step (raw samples, or a range query at a coarse
+    step), each held until the next one for at most :data:`LOOKBACK_S`, as Prometheus answers a
+    finer step: the record then looks like every other coarse record, one real sample per
+    ``spacing / step`` steps."""
+    if spacing < 1.5 * grid.step:
         return values
+    hold = int(LOOKBACK_S // grid.step)
     valid = np.isfinite(values)
     index = np.where(valid, np.arange(values.shape[1]), -1)
     last = np.maximum.accumulate(index, axis=1)

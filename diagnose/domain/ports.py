@@ -119,6 +119,11 @@ class MetricSource(Protocol):
         """Evaluate PromQL over the window. raw: ``list[SeriesPayload]``."""
         ...
 
+    def query_samples(self, selector: str, *, window: Window) -> Evidence:
+        """The raw samples of a series selector over the window, at their own timestamps (for
+        metrics sampled more coarsely than a useful step). raw: ``list[SeriesPayload]``."""
+        ...
+
 
 class ClusterSource(Protocol):
     """A Kubernetes API, read-only. raw payloads: lists of the matching ``*Payload``."""

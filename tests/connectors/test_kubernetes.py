@@ -222,6 +222,7 @@ def test_deployments_carry_revision_selector_and_images(kube_url: str, connect) 
             "images": ["shop/checkout:2.14", "envoy:1.30"],
             "annotations": {"deployment.kubernetes.io/revision": "14"},
             "configs": [],
+            "env": {},
         }
     ]
 
