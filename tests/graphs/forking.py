@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 from typing import Any
 
 from diagnose import cli
@@ -36,9 +37,13 @@ def _child(request: dict[str, Any]) -> None:
         cli.app(args=request["argv"], prog_name="diagnose", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    except BaseException:  # a crash: shown, and never back into the server's loop
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main() -> int:
