@@ -144,6 +144,7 @@ def _score(
         floors=floors,
         policy=policy.anomaly,
         widths=found.widths if len(found.widths) == len(found.info) else None,
+        quantised=np.array([i.kind == "traffic" for i in found.info], dtype=bool),
     )
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
     ranked = components_.score_components(
@@ -172,13 +173,11 @@ def _unread_notes(
             f"{len(unread)} signal(s) of {len(named)} component(s) not scored: too few samples "
             f"before the incident to form a baseline ({shown})"
         )
-    used = {i.evidence for i in found.info}
     for record in metrics:
-        readable = record.status is models.Status.OK and isinstance(record.raw, list)
-        if readable and record.raw and record.id not in used:
+        if signals.has_series(record) and record.id not in found.read:
             notes.append(
-                f"metrics: {record.query[:120]} gave no signal (its series name no "
-                "workload in scope, or their shape is not one the analysis reads)"
+                f"metrics: {record.query[:120]} gave no signal (none of its series names a "
+                "workload in scope)"
             )
     return notes
 

@@ -75,9 +75,14 @@ def score_rows(
     floors: Array,
     policy: ScoringPolicy,
     widths: IntArray | None = None,
+    quantised: BoolArray | None = None,
 ) -> Scores:
     """Score every row against its own baseline and find its onset. ``widths``: grid steps per
-    real sample of each row (repeated samples are not more evidence: counts are of real ones)."""
+    real sample of each row (repeated samples are not more evidence: counts are of real ones).
+    ``quantised``: rows of counts or rates of counts (traffic) whose baseline may be idle; for
+    those, a rise from an idle baseline is measured against the least non-zero value the row
+    ever shows (a recorded ``rate1m`` going from 0 to one request a minute is one step of the
+    data, not millions of sigmas)."""
     widths = np.ones(values.shape[0], dtype=np.intp) if widths is None else widths
     end = baseline_end(times=times, trigger_at=trigger_at, policy=policy)
     in_baseline = times < end
@@ -85,6 +90,10 @@ def score_rows(
     q25, median, q75, steps = row_quantiles(base, (0.25, 0.5, 0.75))
     count = steps / np.maximum(widths, 1)
     scale = np.maximum.reduce([(q75 - q25) / 1.349, policy.relative_floor * np.abs(median), floors])
+    if quantised is not None and quantised.any():
+        scale = np.where(
+            quantised & (median == 0), np.maximum(scale, _least_positive(values)), scale
+        )
     with np.errstate(invalid="ignore"):
         z = (values - median[:, None]) / scale[:, None]
     oriented = z * np.where(directions == 0, 1, directions)[:, None]
@@ -104,6 +113,14 @@ def score_rows(
         after=after_level,
         scored=scored,
     )
+
+
+def _least_positive(values: Array) -> Array:
+    """Each row's smallest value above zero (0 when it has none)."""
+    with np.errstate(invalid="ignore"):
+        positive = np.where(values > 0, values, np.inf)
+    least = np.min(positive, axis=1) if values.shape[1] else np.full(values.shape[0], np.inf)
+    return np.where(np.isfinite(least), least, 0.0)
 
 
 def row_quantiles(

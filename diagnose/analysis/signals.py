@@ -137,6 +137,7 @@ class Signals:
     info: list[SignalInfo]
     edges: frozenset[tuple[str, str]]  # (caller, callee) pairs seen in client-side labels
     widths: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    read: frozenset[str] = frozenset()  # ids of the records with a series of some component
 
     def width(self, row: int) -> int:
         return int(self.widths[row]) if row < len(self.widths) else 1
@@ -177,6 +178,11 @@ def build_signals(
 
 
 # --- alignment ------------------------------------------------------------------------------
+
+
+def has_series(record: models.Evidence) -> bool:
+    """Whether a record holds series (labels, times, values) the analysis can read."""
+    return bool(_series_of(record))
 
 
 def _series_of(record: models.Evidence) -> list[Mapping[str, Any]]:
@@ -391,34 +397,44 @@ def _smooth_rate(rate: Array, *, width: int) -> Array:
     unknown (NaN). Data at least as coarse as the grid (``width`` 1) is left as it is."""
     if width <= 1:
         return rate
-    span = RATE_INTERVALS * width
-    out = np.full_like(rate, np.nan)
-    for i, row in enumerate(rate):
-        out[i] = _spread_row(row, span=span)
-    return out
+    return _spread(rate, span=RATE_INTERVALS * width)
 
 
-def _spread_row(row: Array, *, span: int) -> Array:
-    out = np.full_like(row, np.nan)
-    valid = np.flatnonzero(np.isfinite(row))
-    if valid.size < 2:
-        return out
-    arrivals = valid[row[valid] != 0]
-    first = int(valid[0]) - 1  # the step before the first rate holds the first sample
-    knots = np.r_[first, arrivals].astype(np.intp)
-    if arrivals.size == 0:
-        out[first + 1 : int(valid[-1]) + 1] = 0.0
-        return out
-    heights = np.r_[0.0, np.cumsum(row[arrivals])]
-    last = int(knots[-1])
-    steps = np.arange(first, last + 1)
-    counter = np.interp(steps, knots, heights)
-    low = np.clip(steps - span // 2, first, last) - first
-    high = np.clip(steps + span - span // 2, first, last) - first
+def _spread(rate: Array, *, span: int) -> Array:
+    """:func:`_smooth_rate` for every row at once. Knots are the step before a row's first rate
+    (counter 0) and each arrival; the counter is interpolated between knots, and each step
+    takes its rise over ``span`` steps centred on it, clipped to the row's knots."""
+    n, m = rate.shape
+    padded = np.full((n, m + 1), np.nan)
+    padded[:, 1:] = rate
+    index = np.arange(m + 1)
+    valid = np.isfinite(padded)
+    arrive = valid & (padded != 0)
+    first = np.where(valid.any(axis=1), valid.argmax(axis=1) - 1, m + 1)
+    knot = arrive | (index[None, :] == first[:, None])
+    counter = np.cumsum(np.where(arrive, padded, 0.0), axis=1)
+    before = np.maximum.accumulate(np.where(knot, index, -1), axis=1)
+    after = np.minimum.accumulate(np.where(knot, index, m + 1)[:, ::-1], axis=1)[:, ::-1]
+    inside = (before >= 0) & (after <= m)
+    rows = np.arange(n)[:, None]
+    at_before = counter[rows, np.clip(before, 0, m)]
+    at_after = counter[rows, np.clip(after, 0, m)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = (counter[high] - counter[low]) / (high - low)
-    out[first + 1 : last + 1] = spread[1:]
-    return out
+        fraction = np.where(after > before, (index - before) / (after - before), 0.0)
+    line = np.where(inside, at_before + (at_after - at_before) * fraction, np.nan)
+    last = np.max(np.where(knot, index, -1), axis=1)
+    low = np.clip(index[None, :] - span // 2, first[:, None], last[:, None])
+    high = np.clip(index[None, :] + span - span // 2, first[:, None], last[:, None])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (line[rows, high] - line[rows, low]) / (high - low)
+    keep = (index[None, :] > first[:, None]) & (index[None, :] <= last[:, None])
+    out = np.where(keep, spread, np.nan)
+    idle = ~arrive.any(axis=1)  # no increase at all: zero over the span of its samples
+    if idle.any():
+        seen = np.max(np.where(valid, index, -1), axis=1)
+        span_of = (index[None, :] > first[:, None]) & (index[None, :] <= seen[:, None])
+        out[idle] = np.where(span_of[idle], 0.0, np.nan)
+    return np.asarray(out[:, 1:], dtype=np.float64)
 
 
 def _rolling_sum(values: Array, width: int) -> Array:
@@ -530,6 +546,7 @@ class _Builder:
         self.values: list[Array] = []
         self.info: list[SignalInfo] = []
         self.widths: list[int] = []
+        self.read: set[str] = set()
         self.width = 1  # of the block being added
         self.granule = 0.0  # of the rows being emitted (see SignalInfo.granule)
         self.edges: set[tuple[str, str]] = set()
@@ -553,6 +570,7 @@ class _Builder:
         )
         if not keep.any():
             return
+        self.read.add(block.evidence.id)
         labels = [lab for lab, k in zip(block.labels, keep, strict=True) if k]
         comps = [c for c, k in zip(components, keep, strict=True) if k and c is not None]
         values = block.values[keep]
@@ -575,7 +593,9 @@ class _Builder:
         self._means()
         values = np.vstack(self.values) if self.values else np.empty((0, self.grid.size))
         widths = np.array(self.widths, dtype=np.intp)
-        return Signals(self.grid, values, self.info, frozenset(self.edges), widths)
+        return Signals(
+            self.grid, values, self.info, frozenset(self.edges), widths, frozenset(self.read)
+        )
 
     # -- families --
 
