@@ -135,7 +135,11 @@ def _score(
     if not found.info:
         return [], []
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
+    ratios = np.array([i.kind == "availability" for i in found.info], dtype=bool) & _within_unit(
+        found.values
+    )
     floors = np.array([max(_floor(i.kind, policy=policy.anomaly), i.granule) for i in found.info])
+    floors = np.where(ratios, policy.anomaly.error_floor, floors)
     scores = scoring.score_rows(
         found.values,
         times=found.grid.times,
@@ -145,6 +149,7 @@ def _score(
         policy=policy.anomaly,
         widths=found.widths if len(found.widths) == len(found.info) else None,
         quantised=np.array([i.kind == "traffic" for i in found.info], dtype=bool),
+        ratios=ratios,
     )
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
     ranked = components_.score_components(
@@ -188,6 +193,13 @@ def _floor(kind: str, *, policy: scoring.ScoringPolicy) -> float:
     if kind == "latency":
         return policy.latency_floor_s
     return policy.absolute_floor
+
+
+def _within_unit(values: np.ndarray) -> np.ndarray:
+    """Rows whose values all lie in [0, 1] (shares), with at least one value."""
+    finite = np.isfinite(values)
+    inside = np.where(finite, (values >= 0) & (values <= 1), True)
+    return np.asarray(inside.all(axis=1) & finite.any(axis=1))
 
 
 # --- traces -------------------------------------------------------------------------------------

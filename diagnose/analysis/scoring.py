@@ -76,20 +76,26 @@ def score_rows(
     policy: ScoringPolicy,
     widths: IntArray | None = None,
     quantised: BoolArray | None = None,
+    ratios: BoolArray | None = None,
 ) -> Scores:
     """Score every row against its own baseline and find its onset. ``widths``: grid steps per
     real sample of each row (repeated samples are not more evidence: counts are of real ones).
     ``quantised``: rows of counts or rates of counts (traffic) whose baseline may be idle; for
     those, a rise from an idle baseline is measured against the least non-zero value the row
     ever shows (a recorded ``rate1m`` going from 0 to one request a minute is one step of the
-    data, not millions of sigmas)."""
+    data, not millions of sigmas). ``ratios``: rows that are shares in [0, 1] (a success ratio):
+    their floor alone sets the least change worth a unit, not a share of their level (a success
+    ratio at 1.0 would otherwise need a fall of five points for one sigma)."""
     widths = np.ones(values.shape[0], dtype=np.intp) if widths is None else widths
     end = baseline_end(times=times, trigger_at=trigger_at, policy=policy)
     in_baseline = times < end
     base = np.where(in_baseline[None, :], values, np.nan)
     q25, median, q75, steps = row_quantiles(base, (0.25, 0.5, 0.75))
     count = steps / np.maximum(widths, 1)
-    scale = np.maximum.reduce([(q75 - q25) / 1.349, policy.relative_floor * np.abs(median), floors])
+    relative = policy.relative_floor * np.abs(median)
+    if ratios is not None:
+        relative = np.where(ratios, 0.0, relative)
+    scale = np.maximum.reduce([(q75 - q25) / 1.349, relative, floors])
     if quantised is not None and quantised.any():
         scale = np.where(
             quantised & (median == 0), np.maximum(scale, _least_positive(values)), scale

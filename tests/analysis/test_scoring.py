@@ -159,3 +159,21 @@ def test_repeated_samples_do_not_count_as_baseline_points() -> None:
         widths=np.array([10], dtype=np.intp),
     )
     assert not scores.scored[0]
+
+
+def test_a_share_is_measured_in_points_not_as_a_share_of_its_level() -> None:
+    """A success ratio steady at 1.0 that falls to 0.9: with ``ratios`` its floor (one point)
+    sets the scale, ten sigmas; read like any level, five percent of 1.0 would make it two."""
+    row = np.r_[np.ones(60), np.full(30, 0.9)][None, :]
+    times = np.arange(row.shape[1], dtype=float) * 60.0
+    common = {
+        "times": times,
+        "trigger_at": float(times[-1]),
+        "directions": np.array([-1]),
+        "floors": np.array([0.01]),
+        "policy": scoring.ScoringPolicy(),
+    }
+    as_share = scoring.score_rows(row, ratios=np.array([True]), **common)
+    as_level = scoring.score_rows(row, **common)
+    assert as_share.score[0] == pytest.approx(10.0)
+    assert as_level.score[0] == pytest.approx(2.0)
