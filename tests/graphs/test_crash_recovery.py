@@ -3,9 +3,10 @@
 and the audit log holds each record once.
 
 Each case drives whole runs through the real CLI against the lab's Prometheus and a Kubernetes
-API of their own (execution mode writes to it), killing ``diagnose run``, ``diagnose approve``
-and ``diagnose finish`` at random points: as a step of the graph begins or a little after, and
-just after the approval was recorded, before its step was saved. Every killed command is
+API of their own (execution mode writes to it), checkpoints and audit log in SQLite (one case:
+in PostgreSQL), killing ``diagnose run``, ``diagnose approve`` and ``diagnose finish`` at random
+points: as a step of the graph begins or a little after, and just after the approval was
+recorded, before its step was saved. Every killed command is
 followed by ``finish`` (itself killed too, sometimes) until the run is done.
 """
 
@@ -27,12 +28,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from connectors import kubernetes
 from diagnose import wiring
 from diagnose.domain import errors, models
-from diagnose.lab import kubeapi, lab
+from diagnose.lab import kubeapi, lab, postgres
 from diagnose.settings import Settings
 from graphs import approval, runner
 
@@ -110,7 +112,12 @@ class Chain:
 
 
 def _env(
-    run: lab.LabRun, kube: kubeapi.KubeApiServer, state: Path, *, execute: bool
+    run: lab.LabRun,
+    kube: kubeapi.KubeApiServer,
+    state: Path,
+    *,
+    execute: bool,
+    database_url: str | None,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIAGNOSE_")}
     return (
@@ -125,15 +132,19 @@ def _env(
             "DIAGNOSE_VERIFY_INTERVAL_S": "0.2",
         }
         | ({"DIAGNOSE_KUBERNETES_WRITE_URL": kube.url} if execute else {})
+        | ({"DIAGNOSE_DATABASE_URL": database_url} if database_url else {})
     )
 
 
-def _settings(run: lab.LabRun, kube: kubeapi.KubeApiServer, state: Path) -> Settings:
+def _settings(
+    run: lab.LabRun, kube: kubeapi.KubeApiServer, state: Path, *, database_url: str | None
+) -> Settings:
     return Settings.model_validate(
         {
             "state_dir": state,
             "prometheus_url": run.endpoints.prometheus_url,
             "kubernetes_url": kube.url,
+            "database_url": database_url,
         }
     )
 
@@ -147,7 +158,19 @@ def _ended(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] == "Z"
 
 
-def _approval_recorded(audit: Path, run_id: str) -> bool:
+def _approval_recorded(chain: Chain) -> bool:
+    """Whether the audit log holds the run's approval, read straight from its table."""
+    if chain.settings.database_url:
+        try:
+            with psycopg.connect(chain.settings.database_url) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM diagnose_audit WHERE run_id = %s AND kind = 'approval'",
+                    (chain.run_id,),
+                ).fetchone()
+        except psycopg.errors.UndefinedTable:  # not created yet
+            return False
+        return bool(row and row[0])
+    audit, run_id = chain.settings.state_dir / "audit.sqlite", chain.run_id
     if not audit.exists():
         return False
     conn = sqlite3.connect(f"file:{audit}?mode=ro", uri=True, timeout=5)
@@ -164,7 +187,7 @@ def _approval_recorded(audit: Path, run_id: str) -> bool:
 
 def _reached(target: str, *, log: Path, chain: Chain) -> bool:
     if target == "approval recorded":
-        return _approval_recorded(chain.settings.state_dir / "audit.sqlite", chain.run_id)
+        return _approval_recorded(chain)
     return log.exists() and f"· {target}…" in log.read_text(encoding="utf-8", errors="replace")
 
 
@@ -287,25 +310,39 @@ def _check(
     assert annotations[kubernetes.ACTION_MARKER] == key
 
 
+def _database(request: pytest.FixtureRequest, name: str, *, store: str) -> str | None:
+    """A fresh database for a run's checkpoints and audit log (None: SQLite files)."""
+    if store == "sqlite":
+        return None
+    cluster: postgres.PostgresCluster = request.getfixturevalue("postgres_cluster")
+    cluster.create_database(name)
+    return cluster.dsn(name)
+
+
 @dataclass(frozen=True)
 class Case:
     execute: bool  # execution mode: the act step sends the patch to the lab's API
     after: str  # where the approving command is killed
     seed: int
+    store: str = "sqlite"  # where checkpoints and the audit log live: sqlite or postgres
 
 
 @pytest.mark.parametrize(
     "case",
     [
         Case(execute=True, after="approval recorded", seed=1),
-        Case(execute=True, after="approval recorded", seed=2),
+        Case(execute=True, after="approval recorded", seed=2, store="postgres"),
         Case(execute=True, after="act", seed=3),
         Case(execute=False, after="approval recorded", seed=4),
     ],
-    ids=["execute-approval-1", "execute-approval-2", "execute-act", "hand-over"],
+    ids=["execute-approval", "execute-approval-postgres", "execute-act", "hand-over"],
 )
 def test_every_killed_run_is_finished_with_its_action_applied_once(
-    bad_deploy: lab.LabRun, forker: Forker, tmp_path: Path, case: Case
+    bad_deploy: lab.LabRun,
+    forker: Forker,
+    tmp_path: Path,
+    case: Case,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Runs killed at random points, each kill followed by ``finish``, all end with their
     report, one applied action and no audit record twice."""
@@ -321,11 +358,15 @@ def test_every_killed_run_is_finished_with_its_action_applied_once(
         n += 1
         folder = tmp_path / f"run{n}"
         folder.mkdir()
+        database_url = _database(request, f"crash_{case.seed}_{n}", store=case.store)
         with kubeapi.KubeApiServer.serve(objects, workdir=folder / "kube") as kube:
+            env = _env(
+                bad_deploy, kube, folder / "state", execute=case.execute, database_url=database_url
+            )
             chain = Chain(
                 run_id=f"run-crash{case.seed}x{n}",
-                env=_env(bad_deploy, kube, folder / "state", execute=case.execute),
-                settings=_settings(bad_deploy, kube, folder / "state"),
+                env=env,
+                settings=_settings(bad_deploy, kube, folder / "state", database_url=database_url),
                 logs=folder,
             )
             done = _drive(forker, chain, trigger=bad_deploy.trigger, rng=rng, after=case.after)
