@@ -9,7 +9,10 @@ served by vLLM (see ``docs/llm.md`` for the serve flags and the sources of each 
   ``minimax_m2`` reasoning parser the reasoning arrives in ``message.reasoning`` (or
   ``reasoning_content`` on older vLLM) and is sent back on the assistant message under the same
   name; with ``minimax_m2_append_think`` it stays inside ``content`` as ``<think>…</think>`` and
-  goes back verbatim. :meth:`Reply.as_message` does both.
+  goes back as it came, secrets aside. :meth:`Reply.as_message` does both.
+- The model's own earlier words (content, reasoning, tool-call arguments), sent back in a tool
+  turn or a repair turn, pass through the project's one redactor
+  (:mod:`diagnose.domain.redaction`) first, like every other text that leaves the process.
 - Requests are never streamed (vLLM's MiniMax tool parser has had streaming bugs), and tool
   arguments carry ids only: a raw ``</parameter>`` in an argument truncates it, so evidence is
   fetched on our side (:class:`~diagnose.domain.reasoning.EvidenceToolbox`) and sent back fenced.
@@ -36,7 +39,7 @@ import httpx
 from connectors import _http
 from diagnose import settings as config
 from diagnose import telemetry
-from diagnose.domain import errors, reasoning
+from diagnose.domain import errors, reasoning, redaction
 from diagnose.domain.models import JSON
 
 SOURCE = "llm"
@@ -76,8 +79,29 @@ class ToolCall:
     arguments: str
 
     def to_openai(self) -> dict[str, JSON]:
-        function: dict[str, JSON] = {"name": self.name, "arguments": self.arguments}
+        function: dict[str, JSON] = {"name": self.name, "arguments": _redacted_arguments(self)}
         return {"id": self.id, "type": "function", "function": function}
+
+
+def _redacted_arguments(call: ToolCall) -> str:
+    """The arguments with every string in them redacted; still JSON when they were JSON, and
+    spelled as the model spelled them when they held no secret."""
+    try:
+        parsed = json.loads(call.arguments)
+    except (ValueError, RecursionError):
+        return redaction.redact(call.arguments)
+    cleared = _redact_strings(parsed)
+    return call.arguments if cleared == parsed else json.dumps(cleared)
+
+
+def _redact_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return redaction.redact(value)
+    if isinstance(value, dict):
+        return {redaction.redact(str(k)): _redact_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_strings(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -96,11 +120,12 @@ class Reply:
         return next((c for c in self.tool_calls if c.name == name), None)
 
     def as_message(self) -> Message:
-        """The assistant turn to send back: ``content`` verbatim (``<think>`` and all), the
+        """The assistant turn to send back, redacted: ``content`` (``<think>`` and all), the
         reasoning under the name it arrived with, and the tool calls with their arguments."""
-        message: Message = {"role": "assistant", "content": self.content}
+        content = redaction.redact(self.content) if self.content is not None else None
+        message: Message = {"role": "assistant", "content": content}
         if self.reasoning is not None and self.reasoning_key is not None:
-            message[self.reasoning_key] = self.reasoning
+            message[self.reasoning_key] = redaction.redact(self.reasoning)
         if self.tool_calls:
             message["tool_calls"] = [c.to_openai() for c in self.tool_calls]
         return message
@@ -469,8 +494,10 @@ class _Session:
     ) -> reasoning.Reasoning:
         self.answers.append((text or "")[:_MAX_ANSWER_CHARS])
         checked = reasoning.validate_answer(text, digest=self.citable, nonce=self.nonce)
-        if checked.accepted:
-            return self._outcome(reasoning.ReasoningStatus.ACCEPTED, claims=checked.claims)
+        if checked.accepted:  # what the first answer was refused for stays on the record
+            return self._outcome(
+                reasoning.ReasoningStatus.ACCEPTED, claims=checked.claims, reasons=earlier
+            )
         label = "after repair: " if earlier else ""
         found = checked.problems
         if reply.finish_reason == "length":

@@ -17,6 +17,7 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
+from diagnose.domain import reasoning
 from graphs import approval
 
 
@@ -117,7 +118,7 @@ def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
     for column in ("#", "kind", "component", "change", "confidence", "why", "evidence"):
         table.add_column(column)
     for rank, h in enumerate(hypotheses[:5], start=1):
-        why = h.get("summary", "")
+        why = escape(h.get("summary", ""))  # outside and model text: never markup
         counter = h.get("counter_evidence") or []
         if counter:
             why += "\n[magenta]against:[/magenta] " + ", ".join(counter)
@@ -145,7 +146,7 @@ def _hypotheses_narrow(console: Console, hypotheses: list[dict[str, Any]]) -> No
         lines = [
             f"[bold]#{rank} {h['kind']} {h['component']}{change}[/bold]  "
             f"confidence {h['confidence']:.2f}",
-            f"  {h.get('summary', '')}",
+            f"  {escape(h.get('summary', ''))}",
             f"  evidence: {', '.join(h.get('evidence') or []) or '-'}",
         ]
         if h.get("counter_evidence"):
@@ -168,6 +169,7 @@ def _evidence(console: Console, state: Any) -> None:
             console.print(
                 f"{e['id']} {e['source']} {e['status']}: {e['summary']}\n  {e['query']}",
                 highlight=False,
+                markup=False,
                 soft_wrap=True,
             )
         return
@@ -175,7 +177,7 @@ def _evidence(console: Console, state: Any) -> None:
     for column in ("id", "source", "status", "summary", "query"):
         table.add_column(column, overflow="fold")
     for e in rows:
-        table.add_row(e["id"], e["source"], e["status"], e["summary"], e["query"])
+        table.add_row(*(escape(str(e[k])) for k in ("id", "source", "status", "summary", "query")))
     console.print(table)
 
 
@@ -190,7 +192,7 @@ def _reasoning(console: Console, block: dict[str, Any]) -> None:
     if status != "accepted":
         reasons = "; ".join(block.get("reasons") or []) or "no reason given"
         console.print(
-            f"[dim]model ({block.get('model')}; {cost}): {status}: {reasons}[/dim]",
+            f"[dim]model ({block.get('model')}; {cost}): {status}: {escape(reasons)}[/dim]",
             highlight=False,
         )
         return
@@ -209,7 +211,11 @@ def _reasoning(console: Console, block: dict[str, Any]) -> None:
             f"  {claim['kind']} {claim['component']} [{', '.join(claim.get('evidence') or [])}]: "
             f"{verdict}",
             highlight=False,
+            markup=False,
         )
+        console.print(f"    {reasoning.quoted(claim.get('rationale') or '')}", markup=False)
+    for reason in block.get("reasons") or []:  # why an earlier answer was refused
+        console.print(f"  refused first: {reason}", highlight=False, markup=False)
 
 
 def _fixes(console: Console, fixes: list[dict[str, Any]], *, abstained: bool = False) -> None:

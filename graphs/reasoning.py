@@ -334,7 +334,7 @@ def merge_claims(correlation: dict[str, Any], settled: Sequence[Settled]) -> dic
             continue
         known.add(key)
         hypothesis = s.claim.to_hypothesis(confidence=s.confidence or 0.0)
-        summary = f"model's hypothesis, checked by code: {hypothesis.summary}"
+        summary = f"{llm_reasoning.quoted(hypothesis.summary)} (a claim checked by code)"
         extra.append(hypothesis.to_dict() | {"summary": summary})
     threshold = ranking.ConfidencePolicy().abstain_below
     merged = [*correlation.get("hypotheses", []), *extra]

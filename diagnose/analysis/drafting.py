@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from diagnose.analysis import signals as signals_
-from diagnose.domain import models
+from diagnose.domain import models, reasoning
 
 UNKNOWN = "unknown"
 TRIGGER_REF = "manifest.json#trigger"
@@ -770,7 +770,9 @@ def _summary(facts: _Facts, *, impact: Impact) -> list[str]:
             "Root cause: not sure. The diagnosis abstained: the evidence was too weak to name one."
         )
     else:
-        lines.append(f"Likely root cause ({_pct(top['confidence'])}, computed): {top['summary']}.")
+        lines.append(
+            f"Likely root cause ({_pct(top['confidence'])}, computed): {_inert(top['summary'])}."
+        )
     lines.append(f"Duration: {impact.duration}.")
     lines.append(f"Decision: {_decision_text(facts)}.")
     return lines
@@ -797,7 +799,7 @@ def _root_cause(facts: _Facts) -> list[str]:
         lines = ["Not sure: the diagnosis abstained. Its best candidates, none strong enough:"]
         lines += [f"- {_hypothesis_text(h)}" for h in facts.hypotheses[:3]]
         return lines
-    lines = [f"{top['summary']}", ""]
+    lines = [_inert(top["summary"]), ""]
     lines.append(
         f"- kind: {top['kind']}; component: {top['component']}; "
         f"change: {top.get('change') or UNKNOWN}; confidence: {_pct(top['confidence'])} (computed)"
@@ -816,7 +818,17 @@ def _contributing(facts: _Facts) -> list[str]:
 
 def _hypothesis_text(hypothesis: Mapping[str, Any]) -> str:
     cited = _refs(hypothesis.get("evidence") or [])
-    return f"{hypothesis['summary']} ({_pct(hypothesis['confidence'])}; {cited or 'no evidence'})"
+    summary = _inert(hypothesis["summary"])
+    return f"{summary} ({_pct(hypothesis['confidence'])}; {cited or 'no evidence'})"
+
+
+def _inert(summary: str) -> str:
+    """A hypothesis' summary for Markdown. The model's words (labelled so by code) go in a code
+    span, redacted and on one line, so no link, image, emphasis or HTML in them is rendered."""
+    if not summary.startswith(reasoning.MODEL_SAYS):
+        return summary
+    words = reasoning.model_text(summary[len(reasoning.MODEL_SAYS) :]).replace("`", "'")
+    return f"{reasoning.MODEL_SAYS} `{words}`"
 
 
 def _diagnosed_at(facts: _Facts) -> datetime | None:

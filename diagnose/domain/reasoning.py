@@ -168,7 +168,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class Reasoning:
-    """What one session produced. Only ``ACCEPTED`` carries claims; ``reasons`` says why not."""
+    """What one session produced. Only ``ACCEPTED`` carries claims; ``reasons`` says why not
+    (or, for an answer accepted after its repair, why the first one was refused)."""
 
     status: ReasoningStatus
     claims: tuple[Claim, ...] = ()
@@ -464,7 +465,11 @@ def check_answer(payload: JSON, *, digest: Digest, nonce: str | None = None) -> 
     """Check a parsed answer against the schema and the digest it was given."""
     if not isinstance(payload, dict):
         return Checked(problems=("the answer is not a JSON object",))
-    problems = [f"unexpected key {k!r} (only 'hypotheses')" for k in payload if k != "hypotheses"]
+    problems = [
+        f"unexpected key {_short(repr(k))} (only 'hypotheses')"
+        for k in payload
+        if k != "hypotheses"
+    ]
     items = payload.get("hypotheses")
     if not isinstance(items, list) or not items:
         return Checked(problems=(*problems, "'hypotheses' must be a non-empty list"))
@@ -487,7 +492,7 @@ def _check_hypothesis(
 ) -> tuple[Claim | None, list[str]]:
     if not isinstance(item, dict):
         return None, [f"must be an object, not {_type_name(item)}"]
-    problems = [f"unexpected key {k!r}" for k in item if k not in _HYPOTHESIS_KEYS]
+    problems = [f"unexpected key {_short(repr(k))}" for k in item if k not in _HYPOTHESIS_KEYS]
     kind = _check_kind(item.get("kind"), problems)
     component = _check_member(item.get("component"), "component", digest.components, problems)
     change = _check_change(item.get("change"), digest=digest, problems=problems)
@@ -572,6 +577,15 @@ def _check_rationale(value: JSON, *, nonce: str | None, problems: list[str]) -> 
             "through 'fix', and no command"
         )
     return model_text(value)
+
+
+MODEL_SAYS = "model says (unverified):"
+"""The label every output puts before the model's own words."""
+
+
+def quoted(text: str) -> str:
+    """The model's words as people are shown them: labelled, quoted, redacted, on one line."""
+    return f'{MODEL_SAYS} "{model_text(text)}"'
 
 
 def model_text(text: str) -> str:

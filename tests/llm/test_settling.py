@@ -178,7 +178,7 @@ def test_the_merge_keeps_every_deterministic_hypothesis_first_and_in_order() -> 
     assert merged["hypotheses"][:2] == correlation()["hypotheses"]
     (added,) = merged["hypotheses"][2:]
     assert (added["kind"], added["component"]) == ("database", "postgres/shop")
-    assert added["summary"].startswith("model's hypothesis, checked by code")
+    assert added["summary"].startswith('model says (unverified): "')
     assert merged["abstained"] is False
 
 
