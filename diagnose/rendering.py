@@ -281,17 +281,20 @@ def _challenges(console: Console, challenges: list[dict[str, Any]]) -> None:
     """What would prove each leading hypothesis wrong: counter-evidence, alternatives and the
     conditions to check, before any fix is shown."""
     for item in challenges:
-        lines = [f"[bold]#{item['rank']} {item['hypothesis']} is wrong if:[/bold]"]
+        # outside and model text, escaped: never rich markup
+        lines = [f"[bold]#{item['rank']} {escape(item['hypothesis'])} is wrong if:[/bold]"]
         lines += [
-            f"  - {condition}"
+            f"  - {escape(condition)}"
             for condition in item["wrong_if"]
             if not condition.startswith("counter-evidence ")  # shown with its query below
         ]
         for counter in item["counter_evidence"]:
-            lines.append(f"  against: {counter['id']} {counter['summary']} ({counter['query']})")
+            lines.append(
+                escape(f"  against: {counter['id']} {counter['summary']} ({counter['query']})")
+            )
         if item["alternatives"] and item["rank"] == 1:  # the same list for the others
             lines.append("  alternatives:")
-            lines += [f"    {alternative}" for alternative in item["alternatives"]]
+            lines += [f"    {escape(alternative)}" for alternative in item["alternatives"]]
         console.print("\n".join(lines), highlight=False)
 
 
