@@ -265,18 +265,20 @@ def native_width(values: Array, *, max_rows: int = 400) -> int:
     may be the spacing of its events (a restart every three minutes), not of its scrapes; the
     caller then uses the width the other records agree on."""
     rows = values[:max_rows]
-    runs: list[IntArray] = []
-    for row in rows:
-        finite = np.flatnonzero(np.isfinite(row))
-        if finite.size < 5:
-            continue
-        seen = row[finite]
-        changes = finite[1:][seen[1:] != seen[:-1]]
-        if changes.size >= 4:
-            runs.append(np.diff(changes))
-    if len(runs) < 2:
-        return 0 if len(rows) < 2 or runs else 1
-    pooled = np.concatenate(runs)
+    if rows.size == 0:
+        return 0 if len(rows) < 2 else 1
+    finite = np.isfinite(rows)
+    index = np.where(finite, np.arange(rows.shape[1]), -1)
+    last = np.maximum.accumulate(index, axis=1)
+    before = np.full_like(last, -1)
+    before[:, 1:] = last[:, :-1]
+    previous = np.take_along_axis(rows, np.maximum(before, 0), axis=1)
+    change = finite & (before >= 0) & (rows != previous)
+    eligible = (change.sum(axis=1) >= 4) & (finite.sum(axis=1) >= 5)
+    if eligible.sum() < 2:
+        return 0 if len(rows) < 2 or eligible.any() else 1
+    row, column = np.nonzero(change[eligible])
+    pooled = np.diff(column)[row[1:] == row[:-1]]
     return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
 
 
