@@ -213,6 +213,7 @@ def _load(recorded: Recorded) -> _Loaded:
         "trigger": manifest["trigger"],
         "window": manifest["window"],
         "now": manifest["now"],
+        "step_s": manifest.get("step_s"),
         "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
     }
     return _Loaded(recorded, manifest, evidence, state)

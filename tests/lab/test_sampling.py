@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from connectors import bundle
 from diagnose import evaluation, wiring
 from diagnose.lab import lab
 from diagnose.settings import Settings
+from tests.e2e.test_cli_lab import _diagnose, _env
 from tests.lab.conftest import write_scenario
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -43,3 +45,25 @@ def test_minute_samples_are_read_every_minute_not_every_few_seconds(
     (samples,) = [r for r in records if r.query == read]
     gaps = {round(b - a) for s in samples.raw for a, b in itertools.pairwise(s["t"])}
     assert gaps == {60}
+
+
+def test_a_replay_of_minute_samples_ranks_as_the_run_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diagnose replay` lays the raw minute samples on the run's own grid (its step is in the
+    bundle's manifest), so the replayed hypotheses are the run's, confidences included."""
+    monkeypatch.setenv("DIAGNOSE_STATE_DIR", str(tmp_path / "state"))
+    folder = write_scenario(tmp_path / "small", postgres=False)
+    with lab.running(folder, now=datetime.now(UTC), workdir=tmp_path / "lab") as up:
+        settings = wiring.with_endpoints(Settings(), up.endpoints)
+        with wiring.open_agent(settings, progress=lambda _m: None, remember=False) as agent:
+            paused = agent.start(up.trigger)
+    ran = [
+        (h["kind"], h["component"], h["confidence"])
+        for h in paused.state["correlation"]["hypotheses"]
+    ]
+    bundle_dir = str(settings.bundles_dir / paused.run_id)
+    done = _diagnose("replay", bundle_dir, "--json", env=_env(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    replayed = json.loads(done.stdout)["hypotheses"]
+    assert ran and [(h["kind"], h["component"], h["confidence"]) for h in replayed] == ran
