@@ -14,7 +14,7 @@ from diagnose import evaluation, wiring
 from diagnose.lab import lab
 from diagnose.settings import Settings
 from tests.e2e.test_cli_lab import _diagnose, _env
-from tests.lab.conftest import write_scenario
+from tests.lab.conftest import T0, write_scenario
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -54,16 +54,33 @@ def test_a_replay_of_minute_samples_ranks_as_the_run_did(
     bundle's manifest), so the replayed hypotheses are the run's, confidences included."""
     monkeypatch.setenv("DIAGNOSE_STATE_DIR", str(tmp_path / "state"))
     folder = write_scenario(tmp_path / "small", postgres=False)
+    (folder / "metrics.om").write_text(_failing_checkout())
     with lab.running(folder, now=datetime.now(UTC), workdir=tmp_path / "lab") as up:
         settings = wiring.with_endpoints(Settings(), up.endpoints)
         with wiring.open_agent(settings, progress=lambda _m: None, remember=False) as agent:
             paused = agent.start(up.trigger)
     ran = [
-        (h["kind"], h["component"], h["confidence"])
+        (h["kind"], h["component"], h["confidence"], h["onset"])
         for h in paused.state["correlation"]["hypotheses"]
     ]
     bundle_dir = str(settings.bundles_dir / paused.run_id)
     done = _diagnose("replay", bundle_dir, "--json", env=_env(tmp_path / "state"))
     assert done.returncode == 0, done.stderr
     replayed = json.loads(done.stdout)["hypotheses"]
-    assert ran and [(h["kind"], h["component"], h["confidence"]) for h in replayed] == ran
+    assert ran[0][1] == "checkout" and ran[0][2] > 0
+    assert [(h["kind"], h["component"], h["confidence"], h["onset"]) for h in replayed] == ran
+
+
+def _failing_checkout() -> str:
+    """Minute samples: checkout's 5xx share goes from 1 % to 30 % at minute 42 (the trigger is
+    at minute 50), a steady cart beside it."""
+    lines = ["# TYPE http_requests_total counter"]
+    ok = failed = steady = 0.0
+    for minute in range(60):
+        at = T0 + 60 * minute + (minute * 7) % 5  # a little scrape jitter
+        bad = 30.0 if minute >= 42 else 1.0
+        ok, failed, steady = ok + 100.0 - bad, failed + bad, steady + 50.0
+        lines.append(f'http_requests_total{{service="checkout",code="200"}} {ok} {at}')
+        lines.append(f'http_requests_total{{service="checkout",code="500"}} {failed} {at}')
+        lines.append(f'http_requests_total{{service="cart",code="200"}} {steady} {at}')
+    return "\n".join([*lines, "# EOF", ""])
