@@ -2,7 +2,8 @@
 
 A probe's rows are turned into JSON values, cut to a number of rows, of bytes and of characters
 per value, and masked: whole values of columns named like secrets (``password``, ``api_key``,
-``token``…), and inside any text, every secret the project's one pattern set knows
+``token``…, the names :func:`diagnose.domain.redaction.is_secret_name` knows), and inside any
+text, every secret the project's one pattern set knows
 (``diagnose.domain.redaction``: keys, tokens, ``password=…``-style pairs, credentials in URLs),
 and on top of it customer data: e-mail addresses, long hex or base64 strings, and card-like
 numbers (Luhn-checked).
@@ -25,11 +26,6 @@ from diagnose.domain.models import JSON
 
 MASK = "<redacted>"
 
-_SECRET_COLUMN = re.compile(
-    r"pass(word|wd)?|secret|token|api_?key|credential|private_?key|card_?(number|no)|cc_?num"
-    r"|\bssn\b|\bsalt\b|\botp\b|session_?key|auth_?key|access_?key|\bpin\b",
-    re.IGNORECASE,
-)
 _SQL_COLUMN = re.compile(r"query|statement|sql", re.IGNORECASE)
 _SQL_LITERAL = re.compile(r"(?<![A-Za-z0-9_$])[Ee]?'(?:[^']|'')*(?:'|\Z)")
 
@@ -125,7 +121,9 @@ _CONVERSIONS: tuple[tuple[type[Any] | tuple[type[Any], ...], Callable[[Any], JSO
 
 
 def is_secret_column(name: str) -> bool:
-    return bool(_SECRET_COLUMN.search(name))
+    """A column whose whole value is masked: named like a secret (the project's one list of
+    secret names, :func:`diagnose.domain.redaction.is_secret_name`)."""
+    return redaction.is_secret_name(name)
 
 
 def _redact_row(

@@ -4,9 +4,11 @@ Text bound for a language model (:func:`diagnose.domain.reasoning.fence`), probe
 (``sandbox.redacting``, which adds masks for customer data on top) and the model's own words
 before they reach a report, the API, a PagerDuty note or a postmortem all pass through
 :func:`redact`. It masks: private keys (PEM), ``Authorization`` headers and bearer or basic
-credentials, passwords in URLs, ``password=``/``secret=``/``token=``-style pairs (quoted or
-not, JSON keys included), AWS access key ids and the secret keys written next to them, GitHub,
-GitLab, Slack, Google, Stripe and OpenAI-style keys, and JWTs. Pure functions, standard library.
+credentials, passwords in URLs, ``password=``/``secret=``/``token=``/``pin=``-style pairs
+(quoted or not, JSON keys included; the names are the ones :func:`is_secret_name` knows, which
+also decides whose whole value a probe result masks), AWS access key ids and the secret keys
+written next to them, GitHub, GitLab, Slack, Google, Stripe and OpenAI-style keys, and JWTs.
+Pure functions, standard library.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ import re
 
 REDACTED = "[REDACTED]"
 
-_SECRET_NAME = (
-    r"[\w.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|credentials?|session[_-]?id|cookie)[\w.-]*"
+_SECRET_WORDS = (
+    r"passw(?:or)?d|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?"
+    r"|session[_-]?(?:id|key)|auth[_-]?key|cookie|card[_-]?(?:number|no)|cc[_-]?num"
 )
+"""Words that make a name secret wherever they appear in it (``DB_PASSWORD``, ``clientSecret``)."""
+_SECRET_SEGMENTS = r"(?<![A-Za-z0-9])(?:pass|pwd|pin|otp|ssn|salt)(?![A-Za-z0-9])"
+"""Short words that make a name secret only as a whole part of it (``db_pass``, ``user.pin``,
+not ``passenger`` or ``shipping``)."""
+_SECRET_NAME = rf"[\w.-]*(?:{_SECRET_WORDS}|{_SECRET_SEGMENTS})[\w.-]*"
+_SECRET_NAME_SEARCH = re.compile(rf"(?i){_SECRET_WORDS}|{_SECRET_SEGMENTS}")
 _AUTH_VALUE = r"(?:(?:bearer|basic|token|digest|negotiate)\s+)?[^\s\"',;]+"
 _PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"
 _AWS_KEY_ID = r"\b(?:AKIA|ASIA|AROA|AIDA)[0-9A-Z]{16}\b"
@@ -48,6 +56,12 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
 )
 """(pattern, replacement) pairs, applied in order: the specific before the general."""
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a column, key or variable called ``name`` holds a secret (or a card number, a
+    PIN, a one-time password): its whole value is masked, whatever it looks like."""
+    return bool(_SECRET_NAME_SEARCH.search(name))
 
 
 def redact(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from diagnose.domain import reasoning, redaction
+from diagnose.domain import database, reasoning, redaction
 from sandbox import redacting
 
 # Built from parts so no complete key sits in the source.
@@ -63,8 +63,33 @@ def test_the_count_says_how_many_were_masked() -> None:
         "trace 4bf92f3577b34da6a3ce929d0e0e4736 spent 2.1 s in SELECT on orders",
         "deployment/checkout@14 set DB_POOL_SIZE from 20 to 2",
         "skip_live_check=false in the rollout",
+        "passenger_count=3 shipping=express ping=30ms",
     ],
 )
 def test_incident_text_is_left_alone(text: str) -> None:
     """Ids, numbers, revisions and trace ids are evidence, not secrets."""
     assert redaction.redact(text) == text
+
+
+# Names each of the two old pattern sets knew alone: the probe-column list (auth_key, otp,
+# card_number, pin, ssn) and the free-text list (pwd, session_id, cookie, credentials).
+ONCE_ONE_SIDED = [
+    "auth_key",
+    "otp",
+    "card_number",
+    "user_pin",
+    "ssn",
+    "pwd",
+    "session_id",
+    "cookie",
+]
+
+
+@pytest.mark.parametrize("name", ONCE_ONE_SIDED)
+def test_a_secret_name_is_masked_in_text_and_as_a_probe_column(name: str) -> None:
+    """One list of secret names: a name is masked in free text and as a column alike."""
+    value = "q7Zp20x"
+    assert value not in redaction.redact(f"{name}={value} after retry")
+    assert value not in redacting.redact_text(f'{{"{name}": "{value}"}}')[0]
+    table = redacting.redact_table([name], [[value]], limits=database.Limits())
+    assert table.rows == [[redacting.MASK]] and table.redacted == 1
