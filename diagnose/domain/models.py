@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -103,6 +103,30 @@ class Status(StrEnum):
     DENIED = "denied"
 
 
+class EvidenceKind(StrEnum):
+    """What a piece of evidence is an answer to, set by the step that asked: the pipeline picks
+    evidence by kind, never by reading its query."""
+
+    UNKNOWN = "unknown"  # recorded before evidence had kinds
+    LABELS = "labels"  # the metric label names in scope
+    SERIES_LIST = "series_list"  # the series found by label
+    SAMPLING = "sampling"  # a metric's sampling interval (count_over_time)
+    SERIES = "series"  # a metric's samples (a range query, or raw samples)
+    DEPLOYMENTS = "deployments"
+    REPLICASETS = "replicasets"
+    CONFIGS = "configs"  # ConfigMaps and Secrets (names and content digests)
+    PODS = "pods"
+    EVENTS = "events"
+    TRACE_SERVICES = "trace_services"  # the services a trace back end saw
+    SPANS = "spans"  # sampled traces of one service in one window
+    PROBE = "probe"  # a catalogue probe's answer from the database
+    PLAN = "plan"  # the generic plan of a statement a probe singled out
+    DERIVED = "derived"  # a finding of the analysis
+    TOOL = "tool"  # the answer to one of the model's tool calls
+    MODEL = "model"  # the model's reading, recorded so a replay gives the same answer
+    DRY_RUN = "dry_run"  # a fix's resolution and server-side dry run
+
+
 def evidence_id(source: str, query: str, window: Window | None) -> str:
     """A stable id for a piece of evidence: the same question over the same window, the same id.
 
@@ -128,6 +152,7 @@ class Evidence:
     status: Status
     summary: str
     raw: JSON = None
+    kind: EvidenceKind = EvidenceKind.UNKNOWN
 
     @classmethod
     def make(
@@ -139,6 +164,7 @@ class Evidence:
         status: Status,
         summary: str,
         raw: JSON = None,
+        kind: EvidenceKind = EvidenceKind.UNKNOWN,
     ) -> Evidence:
         """Build evidence whose id is derived from its source, query and window."""
         return cls(
@@ -149,10 +175,15 @@ class Evidence:
             status=status,
             summary=summary,
             raw=raw,
+            kind=kind,
         )
 
     def without_raw(self) -> Evidence:
-        return Evidence(self.id, self.source, self.query, self.window, self.status, self.summary)
+        return replace(self, raw=None)
+
+    def of_kind(self, kind: EvidenceKind) -> Evidence:
+        """The same evidence, labelled with what it answers."""
+        return replace(self, kind=kind)
 
     def to_dict(self, *, with_raw: bool = True) -> dict[str, JSON]:
         data: dict[str, JSON] = {
@@ -162,6 +193,7 @@ class Evidence:
             "window": self.window.to_dict() if self.window else None,
             "status": self.status.value,
             "summary": self.summary,
+            "kind": self.kind.value,
         }
         if with_raw:
             data["raw"] = self.raw
@@ -178,6 +210,7 @@ class Evidence:
             status=Status(data["status"]),
             summary=str(data["summary"]),
             raw=data.get("raw"),
+            kind=EvidenceKind(data.get("kind") or EvidenceKind.UNKNOWN),
         )
 
 
