@@ -12,13 +12,14 @@ request or the credentials need fixing), chained to the httpx error.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from connectors import _http
 from diagnose.domain import errors
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -32,18 +33,17 @@ MAX_RECORDS = 10_000
 """Classic pagination refuses ``offset + limit`` beyond this."""
 
 
-@dataclass(frozen=True)
-class Retry:
-    """How often to repeat a request PagerDuty asked us to repeat, and how long to wait."""
+RETRY = _http.RetryPolicy(attempts=4, backoff_s=0.5, budget_s=math.inf, max_wait_s=30.0)
+"""How often to repeat a request PagerDuty asked us to repeat, and how long to wait: no time
+budget, since a rate limit may ask for a wait longer than any timeout."""
 
-    attempts: int = 4
-    backoff_s: float = 0.5
-    max_wait_s: float = 30.0
 
-    def wait_s(self, attempt: int, *, asked_s: float | None) -> float:
-        """Exponential backoff, but never less than what the server asked for."""
-        backoff = self.backoff_s * 2 ** (attempt - 1)
-        return float(min(self.max_wait_s, max(backoff, asked_s or 0.0)))
+class _Busy(Exception):
+    """PagerDuty answered 429 or 5xx: worth another try, after the wait it may ask for."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
 
 
 class PagerDutyClient:
@@ -56,7 +56,7 @@ class PagerDutyClient:
         base_url: str = "https://api.pagerduty.com",
         from_email: str | None = None,
         timeout_s: float = 10.0,
-        retry: Retry = Retry(),
+        retry: _http.RetryPolicy = RETRY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.from_email = from_email
@@ -121,35 +121,33 @@ class PagerDutyClient:
         self._http.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        for attempt in range(1, self.retry.attempts + 1):
-            last = attempt == self.retry.attempts
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if last:
-                    raise errors.SourceUnavailable(f"PagerDuty {method} {path}: {exc}") from exc
-                self._sleep(self.retry.wait_s(attempt, asked_s=None))
-                continue
-            if _retryable(response.status_code) and not last:
-                self._sleep(self.retry.wait_s(attempt, asked_s=_asked_wait_s(response.headers)))
-                continue
-            return _decode(response, method=method, path=path)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        def attempt() -> httpx.Response:
+            response = self._http.request(method, path, **kwargs)
+            if _retryable(response.status_code):
+                raise _Busy(response)
+            return response
+
+        try:
+            response = _http.call_with_retries(
+                attempt,
+                policy=self.retry,
+                retryable=lambda exc: isinstance(exc, _Busy | httpx.TransportError),
+                asked_s=_asked_wait_s,
+                sleep=self._sleep,
+            )
+        except httpx.TransportError as exc:
+            raise errors.SourceUnavailable(f"PagerDuty {method} {path}: {exc}") from exc
+        except _Busy as busy:
+            response = busy.response
+        return _decode(response, method=method, path=path)
 
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _asked_wait_s(headers: Mapping[str, str]) -> float | None:
-    for name in ("retry-after", "ratelimit-reset"):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue  # an HTTP date: fall back to our own backoff
-    return None
+def _asked_wait_s(exc: Exception) -> float | None:
+    return _http.asked_wait_s(exc.response.headers) if isinstance(exc, _Busy) else None
 
 
 def _decode(response: httpx.Response, *, method: str, path: str) -> dict[str, Any]:

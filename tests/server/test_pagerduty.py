@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +28,7 @@ def client(fake: FakePagerDuty) -> Iterator[pagerduty.PagerDutyClient]:
             token=TOKEN,
             base_url=url,
             from_email="bot@acme.test",
-            retry=pagerduty.Retry(backoff_s=0.01),
+            retry=dataclasses.replace(pagerduty.RETRY, backoff_s=0.01),
         )
         yield made
         made.close()
@@ -74,7 +75,7 @@ def test_a_server_that_stays_busy_becomes_source_unavailable() -> None:
             token=TOKEN,
             base_url=url,
             from_email="b@acme.test",
-            retry=pagerduty.Retry(attempts=3, backoff_s=0.01),
+            retry=dataclasses.replace(pagerduty.RETRY, attempts=3, backoff_s=0.01),
         )
         with pytest.raises(errors.SourceUnavailable, match="429"):
             client.create_note("PGR0VU2", "x")
@@ -82,10 +83,10 @@ def test_a_server_that_stays_busy_becomes_source_unavailable() -> None:
 
 
 def test_retry_waits_at_least_what_the_server_asks() -> None:
-    retry = pagerduty.Retry(backoff_s=0.5, max_wait_s=30)
-    assert retry.wait_s(1, asked_s=20) == 20
-    assert retry.wait_s(3, asked_s=None) == 2.0
-    assert retry.wait_s(1, asked_s=300) == 30
+    retry = dataclasses.replace(pagerduty.RETRY, backoff_s=0.5, max_wait_s=30)
+    assert retry.delay_s(1, asked_s=20) == 20
+    assert retry.delay_s(3, asked_s=None) == 2.0
+    assert retry.delay_s(1, asked_s=300) == 30
 
 
 def test_the_note_is_short_and_links_to_the_run() -> None:
@@ -187,7 +188,10 @@ def test_log_entries_are_read_page_by_page_after_waiting_as_a_429_asks() -> None
     waits: list[float] = []
     with serving(fake.app) as url:
         client = pagerduty.PagerDutyClient(
-            token=TOKEN, base_url=url, retry=pagerduty.Retry(backoff_s=0.01), sleep=waits.append
+            token=TOKEN,
+            base_url=url,
+            retry=dataclasses.replace(pagerduty.RETRY, backoff_s=0.01),
+            sleep=waits.append,
         )
         entries = client.list_log_entries("PGR0VU2")
         client.close()
@@ -233,7 +237,7 @@ def test_a_resolved_incident_s_draft_shows_its_acknowledgements_and_escalations(
             token=TOKEN,
             base_url=pd_url,
             from_email="bot@acme.test",
-            retry=pagerduty.Retry(backoff_s=0.01),
+            retry=dataclasses.replace(pagerduty.RETRY, backoff_s=0.01),
         )
         with serving(app.create_app(service)) as url:
             for kind, webhook_id in (("incident.triggered", "t-1"), ("incident.resolved", "r-1")):
@@ -286,7 +290,7 @@ def test_a_draft_says_when_pagerduty_s_log_could_not_be_read(settings: Any) -> N
             token=TOKEN,
             base_url=pd_url,
             from_email="bot@acme.test",
-            retry=pagerduty.Retry(attempts=2, backoff_s=0.01),
+            retry=dataclasses.replace(pagerduty.RETRY, attempts=2, backoff_s=0.01),
         )
         assert drain(worker) == 3  # the diagnosis, its note, the draft
         (job,) = service.queue.list_jobs(kind=intake.POSTMORTEM)
