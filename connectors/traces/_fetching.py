@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from connectors import _http
 from diagnose.domain.models import Status
 
 _RETRIED_STATUSES = frozenset({502, 503, 504})
@@ -119,14 +120,14 @@ class Client:
         return str(httpx.URL(self.url + path, params=dict(params or {})))
 
     def get_json(self, path: str, *, params: Mapping[str, str | int], budget: Budget) -> Any:
-        """GET and decode JSON, once more after a 502/503/504 or a refused connection."""
-        try:
-            return self._get_json(path, params=params, budget=budget)
-        except CallError as first:
-            if not first.retryable or time.monotonic() + 0.2 > budget.deadline:
-                raise
-            time.sleep(0.2)
-            return self._get_json(path, params=params, budget=budget)
+        """GET and decode JSON, once more after a 502/503/504 or a refused connection, 0.2 s
+        later, when the budget's deadline leaves room for the wait."""
+        left_s = budget.deadline - time.monotonic()
+        return _http.call_with_retries(
+            lambda: self._get_json(path, params=params, budget=budget),
+            policy=_http.RetryPolicy(attempts=2, backoff_s=0.2, budget_s=left_s),
+            retryable=lambda exc: isinstance(exc, CallError) and exc.retryable,
+        )
 
     def _get_json(self, path: str, *, params: Mapping[str, str | int], budget: Budget) -> Any:
         body = self._get_bytes(path, params=params, budget=budget)
