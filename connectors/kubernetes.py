@@ -222,6 +222,61 @@ class KubernetesConnector:
         status = Status.OK if kept else Status.EMPTY
         return _evidence(query, status, summary, kept, window=window)
 
+    # --- pod logs (docs/logs.md) ----------------------------------------------------------
+
+    def read_pod_log(
+        self,
+        *,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        since: str | None = None,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        previous: bool = False,
+    ) -> Evidence:
+        """One container's log through ``pods/log``, each line with its RFC 3339 timestamp
+        first (``timestamps=true``), from ``since`` (``sinceTime``), at most ``tail_lines``
+        last lines and ``limit_bytes`` bytes; ``previous``: the container's last terminated
+        instance. raw: the lines as sent, not yet redacted (``connectors.logs`` redacts them
+        before anything is kept). A pod with no such container, or no previous instance, is
+        ``empty``."""
+        params: list[tuple[str, Any]] = [("timestamps", "true")]
+        params += [("container", container)] if container else []
+        params += [("sinceTime", since)] if since else []
+        params += [("tailLines", tail_lines)] if tail_lines is not None else []
+        params += [("limitBytes", limit_bytes)] if limit_bytes is not None else []
+        params += [("previous", "true")] if previous else []
+        query = _logs_command(namespace=namespace, pod=pod, params=params)
+
+        def fetch() -> bytes:
+            request = self._api_client.param_serialize(
+                method="GET",
+                resource_path="/api/v1/namespaces/{namespace}/pods/{name}/log",
+                path_params={"namespace": namespace, "name": pod},
+                query_params=params,
+                header_params={"Accept": "text/plain"},
+                auth_settings=["BearerToken"],
+            )
+            response = self._api_client.call_api(*request, _request_timeout=self._timeout_s)
+            response.read()  # type: ignore[no-untyped-call]  # untyped in the SDK
+            answer: Any = self._api_client.response_deserialize(response, {"200": "bytearray"})
+            return bytes(answer.data)
+
+        try:
+            body = _http.call_with_retries(fetch, policy=self._retry, retryable=_is_retryable)
+        except ApiException as exc:
+            if exc.status in (400, 404) and _is_kubernetes_status(exc):
+                return _evidence(query, Status.EMPTY, _status_message(exc), [])
+            failure = self._api_failure(exc, plural="pods/log", namespace=namespace)
+            return _evidence(query, failure.status, failure.summary, [])
+        except HTTPError as exc:
+            failure = self._transport_failure(exc)
+            return _evidence(query, failure.status, failure.summary, [])
+        lines = body.decode("utf-8", errors="replace").splitlines()
+        status = Status.OK if lines else Status.EMPTY
+        return _evidence(query, status, _http.plural(len(lines), "log line"), lines)
+
     # --- the choke point ------------------------------------------------------------------
 
     def _evidence_for(
@@ -642,6 +697,21 @@ def _is_kubernetes_status(exc: ApiException) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and body.get("kind") == "Status"
+
+
+def _logs_command(*, namespace: str, pod: str, params: list[tuple[str, Any]]) -> str:
+    """The ``kubectl logs`` command that reads what :meth:`KubernetesConnector.read_pod_log`
+    read."""
+    flags = {
+        "container": "-c {}",
+        "sinceTime": "--since-time={}",
+        "tailLines": "--tail={}",
+        "limitBytes": "--limit-bytes={}",
+        "previous": "--previous",
+    }
+    words = [f"kubectl logs {pod} -n {namespace} --timestamps"]
+    words += [flags[k].format(v) for k, v in params if k in flags]
+    return " ".join(words)
 
 
 def _evidence(
