@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from connectors.traces import _shapes
 from diagnose.domain import traces as tracing
@@ -29,7 +28,7 @@ def _jaeger_tags(items: object, *, max_chars: int) -> dict[str, tracing.Attribut
     return tags
 
 
-def _jaeger_parent(span: Mapping[str, Any]) -> str | None:
+def _jaeger_parent(span: Mapping[str, object]) -> str | None:
     for ref in _shapes.as_list(span.get("references"), "references"):
         entry = _shapes.as_dict(ref, "reference")
         if entry.get("refType") == "CHILD_OF":
@@ -45,7 +44,7 @@ def _jaeger_status(tags: Mapping[str, tracing.AttributeValue]) -> str:
 
 
 def _jaeger_span(
-    span: object, *, processes: Mapping[str, Any], max_chars: int
+    span: object, *, processes: Mapping[str, object], max_chars: int
 ) -> tracing.SpanPayload:
     body = _shapes.as_dict(span, "span")
     process = _shapes.as_dict(processes.get(str(body.get("processID")), {}), "process")

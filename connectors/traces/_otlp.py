@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from connectors.traces import _shapes
 from diagnose.domain import traces as tracing
@@ -50,7 +49,9 @@ def _enum(value: object, *, names: Sequence[str], prefix: str) -> str:
     return names[0]
 
 
-def _otlp_span(span: object, *, resource: Mapping[str, Any], max_chars: int) -> tracing.SpanPayload:
+def _otlp_span(
+    span: object, *, resource: Mapping[str, tracing.AttributeValue], max_chars: int
+) -> tracing.SpanPayload:
     body = _shapes.as_dict(span, "span")
     start = _shapes.as_int(body.get("startTimeUnixNano", 0), "startTimeUnixNano")
     end = _shapes.as_int(body.get("endTimeUnixNano", start), "endTimeUnixNano")
@@ -72,7 +73,7 @@ def _otlp_span(span: object, *, resource: Mapping[str, Any], max_chars: int) -> 
     }
 
 
-def _otlp_resource_spans(document: Mapping[str, Any]) -> list[Any]:
+def _otlp_resource_spans(document: Mapping[str, object]) -> list[object]:
     """The ``ResourceSpans`` list of any of Tempo's trace shapes: ``{"batches": …}`` (v1),
     ``{"trace": {"resourceSpans"|"batches": …}}`` (v2) or plain OTLP ``{"resourceSpans": …}``."""
     if "trace" in document:
@@ -96,7 +97,7 @@ def spans_from_otlp(
         raise ValueError(str(exc)) from exc
 
 
-def decode_spans(document: Mapping[str, Any], *, max_chars: int) -> list[tracing.SpanPayload]:
+def decode_spans(document: Mapping[str, object], *, max_chars: int) -> list[tracing.SpanPayload]:
     spans: list[tracing.SpanPayload] = []
     for batch in _otlp_resource_spans(document):
         body = _shapes.as_dict(batch, "resourceSpans[]")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
 
 from diagnose.domain import traces as tracing
 
@@ -45,7 +44,7 @@ def optional_hex_id(value: object, *, width: int) -> str | None:
     return None if set(parsed) == {"0"} else parsed
 
 
-def as_list(value: object, what: str) -> list[Any]:
+def as_list(value: object, what: str) -> list[object]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -53,7 +52,7 @@ def as_list(value: object, what: str) -> list[Any]:
     return value
 
 
-def as_dict(value: object, what: str) -> dict[str, Any]:
+def as_dict(value: object, what: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise ShapeError(f"expected an object at {what}, got {type(value).__name__}")
     return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -114,7 +113,7 @@ class JaegerConnector(_connector.Connector):
             "lookback": "custom",
         }
 
-    def _get(self, path: str, params: Mapping[str, str | int], budget: _fetching.Budget) -> Any:
+    def _get(self, path: str, params: Mapping[str, str | int], budget: _fetching.Budget) -> object:
         try:
             return self._client.get_json(path, params=params, budget=budget)
         except _fetching.NotFoundError as exc:

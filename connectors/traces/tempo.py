@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -130,7 +129,9 @@ class TempoConnector(_connector.Connector):
 
     # --- internals ----------------------------------------------------------------------
 
-    def _get(self, path: str, *, params: Mapping[str, str | int], budget: _fetching.Budget) -> Any:
+    def _get(
+        self, path: str, *, params: Mapping[str, str | int], budget: _fetching.Budget
+    ) -> object:
         try:
             return self._client.get_json(path, params=params, budget=budget)
         except _fetching.NotFoundError as exc:
