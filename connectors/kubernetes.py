@@ -15,6 +15,7 @@ data never leaves the API server.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -29,7 +30,7 @@ from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, Rea
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from connectors import _http
-from diagnose.domain import errors
+from diagnose.domain import cluster, errors
 from diagnose.domain.models import Evidence, Status, Window, format_time, parse_time
 from diagnose.domain.ports import (
     ActionSpec,
@@ -276,6 +277,37 @@ class KubernetesConnector:
         lines = body.decode("utf-8", errors="replace").splitlines()
         status = Status.OK if lines else Status.EMPTY
         return _evidence(query, status, _http.plural(len(lines), "log line"), lines)
+
+    def read_state(self, *, kind: str, namespace: str) -> Evidence:
+        """The current state of one kind of object (``diagnose.domain.cluster.STATE_KINDS``;
+        nodes cluster-wide, the rest in ``namespace``). raw: that kind's state payloads."""
+        if kind not in _STATE_READERS:
+            raise ValueError(f"not a state kind: {kind!r}; one of {', '.join(_STATE_READERS)}")
+        api, method, translate = _STATE_READERS[kind]
+        call = getattr(self._state_api(api), method)
+        if kind == "nodes":
+            query = "kubectl get nodes -o yaml"
+            listing = functools.partial(_cluster_wide, call)
+        else:
+            query = f"kubectl get {kind} -n {namespace} -o yaml"
+            listing = call
+        try:
+            items = self._list(listing, plural=kind, namespace=namespace)
+        except _CallError as failure:
+            return _evidence(query, failure.status, failure.summary, [])
+        payloads = sorted((translate(item) for item in items), key=lambda p: str(p["name"]))
+        if not payloads:
+            return _evidence(query, Status.EMPTY, f"no {kind}", [])
+        return _evidence(query, Status.OK, _http.plural(len(payloads), kind[:-1]), payloads)
+
+    def _state_api(self, api: str) -> Any:
+        if api == "core":
+            return self._core
+        if api == "apps":
+            return self._apps
+        if api == "discovery":
+            return client.DiscoveryV1Api(self._api_client)
+        return client.NetworkingV1Api(self._api_client)
 
     # --- the choke point ------------------------------------------------------------------
 
@@ -581,6 +613,263 @@ def _event(obj: Obj) -> EventPayload:
         "last": last or first,
         "count": int(obj.get("count") or series.get("count") or 1),
     }
+
+
+# --- state: what a workload, node or route looks like now ---------------------------------
+
+
+def _cluster_wide(call: Callable[..., Any], _namespace: str, **kwargs: Any) -> Any:
+    """A cluster-scoped list call in the shape of a namespaced one."""
+    return call(**kwargs)
+
+
+def _pod_state(obj: Obj) -> cluster.PodStatePayload:
+    meta, spec, status = _parts(obj)
+    specs = {
+        str(c.get("name")): c
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    }
+    statuses = [(s, True) for s in status.get("initContainerStatuses") or []]
+    statuses += [(s, False) for s in status.get("containerStatuses") or []]
+    scheduled: Obj = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    unschedulable = None
+    if scheduled.get("status") == "False":
+        unschedulable = str(scheduled.get("message") or scheduled.get("reason") or "")
+    return {
+        "resource": "pod",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "owner": _owner(meta),
+        "node": spec.get("nodeName"),
+        "phase": str(status.get("phase") or "Unknown"),
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "labels": dict(meta.get("labels") or {}),
+        "unschedulable": unschedulable,
+        "statuses": [
+            _container_state(s, spec=specs.get(str(s.get("name")), {}), init=init)
+            for s, init in statuses
+        ],
+    }
+
+
+def _container_state(status: Obj, *, spec: Obj, init: bool) -> cluster.ContainerStatePayload:
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    last = (status.get("lastState") or {}).get("terminated")
+    last = last or (status.get("state") or {}).get("terminated") or {}
+    code = last.get("exitCode")
+    payload = _container_spec(spec, init=init)
+    payload["name"] = str(status.get("name") or payload["name"])
+    payload["ready"] = bool(status.get("ready"))
+    payload["restarts"] = int(status.get("restartCount") or 0)
+    payload["waiting_reason"] = waiting.get("reason")
+    payload["waiting_message"] = _line(waiting.get("message"))
+    payload["terminated_reason"] = last.get("reason")
+    payload["terminated_message"] = _line(last.get("message"))
+    payload["exit_code"] = int(code) if code is not None else None
+    payload["terminated_at"] = _time(last.get("finishedAt"))
+    return payload
+
+
+def _container_spec(spec: Obj, *, init: bool) -> cluster.ContainerStatePayload:
+    probes: dict[str, cluster.ProbePayload] = {}
+    for part in ("liveness", "readiness", "startup"):
+        probe = spec.get(f"{part}Probe")
+        if isinstance(probe, Mapping):
+            probes[part] = _probe(probe)
+    return {
+        "name": str(spec.get("name") or ""),
+        "init": init,
+        "image": str(spec.get("image") or ""),
+        "ready": False,
+        "restarts": 0,
+        "waiting_reason": None,
+        "waiting_message": None,
+        "terminated_reason": None,
+        "terminated_message": None,
+        "exit_code": None,
+        "terminated_at": None,
+        "ports": [
+            {"name": str(p.get("name") or ""), "port": int(p.get("containerPort") or 0)}
+            for p in spec.get("ports") or []
+        ],
+        "probes": probes,
+    }
+
+
+def _probe(probe: Obj) -> cluster.ProbePayload:
+    for key, kind in (("httpGet", "http"), ("tcpSocket", "tcp"), ("grpc", "grpc")):
+        action = probe.get(key)
+        if isinstance(action, Mapping):
+            path = str(action.get("path") or "")
+            return {"port": str(action.get("port", "")), "path": path, "kind": kind}
+    return {"port": "", "path": "", "kind": "exec"}
+
+
+def _workload_state(obj: Obj, *, resource: str) -> cluster.WorkloadStatePayload:
+    meta, spec, status = _parts(obj)
+    template = spec.get("template") or {}
+    pod_spec = template.get("spec") or {}
+    return {
+        "resource": resource,
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "replicas": int(spec.get("replicas", 1)),
+        "ready_replicas": int(status.get("readyReplicas") or 0),
+        "available_replicas": int(status.get("availableReplicas") or 0),
+        "template_labels": dict((template.get("metadata") or {}).get("labels") or {}),
+        "service_account": str(pod_spec.get("serviceAccountName") or "default"),
+        "specs": [_container_spec(c, init=False) for c in pod_spec.get("containers") or []],
+    }
+
+
+def _node_state(obj: Obj) -> cluster.NodeStatePayload:
+    meta, spec, status = _parts(obj)
+    conditions = {str(c.get("type")): c for c in status.get("conditions") or []}
+    ready = conditions.get("Ready") or {}
+    taints = [
+        f"{t.get('key')}{'=' + str(t['value']) if t.get('value') else ''}:{t.get('effect')}"
+        for t in spec.get("taints") or []
+    ]
+    return {
+        "resource": "node",
+        "name": meta["name"],
+        "ready": str(ready.get("status") or "Unknown"),
+        "ready_reason": str(ready.get("reason") or ""),
+        "ready_since": _time(ready.get("lastTransitionTime")),
+        "pressure": sorted(
+            t for t, c in conditions.items() if t != "Ready" and c.get("status") == "True"
+        ),
+        "unschedulable": bool(spec.get("unschedulable")),
+        "taints": taints,
+    }
+
+
+def _service_state(obj: Obj) -> cluster.ServiceStatePayload:
+    meta, spec, _ = _parts(obj)
+    ports = [
+        {
+            "name": str(p.get("name") or ""),
+            "port": str(p.get("port") or ""),
+            "target_port": str(p.get("targetPort", p.get("port")) or ""),
+        }
+        for p in spec.get("ports") or []
+    ]
+    return {
+        "resource": "service",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "selector": {str(k): str(v) for k, v in (spec.get("selector") or {}).items()},
+        "ports": ports,
+    }
+
+
+def _endpointslice_state(obj: Obj) -> cluster.EndpointSliceStatePayload:
+    meta = obj.get("metadata") or {}
+    endpoints = obj.get("endpoints") or []
+    ready = sum(1 for e in endpoints if (e.get("conditions") or {}).get("ready", True) is not False)
+    return {
+        "resource": "endpointslice",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "service": str((meta.get("labels") or {}).get("kubernetes.io/service-name") or ""),
+        "ready": ready,
+        "not_ready": len(endpoints) - ready,
+    }
+
+
+def _quota_state(obj: Obj) -> cluster.QuotaStatePayload:
+    meta, spec, status = _parts(obj)
+    hard = status.get("hard") or spec.get("hard") or {}
+    return {
+        "resource": "resourcequota",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "hard": {str(k): str(v) for k, v in hard.items()},
+        "used": {str(k): str(v) for k, v in (status.get("used") or {}).items()},
+    }
+
+
+def _named_state(obj: Obj, *, resource: str) -> cluster.NamedStatePayload:
+    meta, _, status = _parts(obj)
+    return {
+        "resource": resource,
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "phase": str(status.get("phase") or ""),
+    }
+
+
+def _policy_state(obj: Obj) -> cluster.NetworkPolicyStatePayload:
+    meta, spec, _ = _parts(obj)
+    rules = spec.get("ingress")
+    types = spec.get("policyTypes") or ["Ingress"]
+    peers: list[dict[str, str]] = []
+    for rule in rules or []:
+        sources = rule.get("from")
+        if not sources:
+            peers.append({"*": "*"})  # a rule without "from" admits every peer
+        for peer in sources or []:
+            if "podSelector" in peer and "namespaceSelector" not in peer:
+                labels = (peer.get("podSelector") or {}).get("matchLabels") or {}
+                peers.append({str(k): str(v) for k, v in labels.items()} or {"*": "*"})
+            else:
+                peers.append({"*": "*"})  # other namespaces or address blocks: not judged here
+    return {
+        "resource": "networkpolicy",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _time(meta.get("creationTimestamp")) or "",
+        "pod_selector": dict((spec.get("podSelector") or {}).get("matchLabels") or {}),
+        "ingress_isolated": "Ingress" in types,
+        "ingress_from": peers,
+    }
+
+
+def _line(value: Any) -> str | None:
+    """A message's first line, cut at 300 characters (termination messages can be long)."""
+    text = str(value or "").strip()
+    return text.splitlines()[0][:300] if text else None
+
+
+_STATE_READERS: dict[str, tuple[str, str, Callable[[Obj], Any]]] = {
+    "pods": ("core", "list_namespaced_pod", _pod_state),
+    "deployments": (
+        "apps",
+        "list_namespaced_deployment",
+        functools.partial(_workload_state, resource="deployment"),
+    ),
+    "statefulsets": (
+        "apps",
+        "list_namespaced_stateful_set",
+        functools.partial(_workload_state, resource="statefulset"),
+    ),
+    "nodes": ("core", "list_node", _node_state),
+    "services": ("core", "list_namespaced_service", _service_state),
+    "endpointslices": ("discovery", "list_namespaced_endpoint_slice", _endpointslice_state),
+    "resourcequotas": ("core", "list_namespaced_resource_quota", _quota_state),
+    "limitranges": (
+        "core",
+        "list_namespaced_limit_range",
+        functools.partial(_named_state, resource="limitrange"),
+    ),
+    "persistentvolumeclaims": (
+        "core",
+        "list_namespaced_persistent_volume_claim",
+        functools.partial(_named_state, resource="persistentvolumeclaim"),
+    ),
+    "serviceaccounts": (
+        "core",
+        "list_namespaced_service_account",
+        functools.partial(_named_state, resource="serviceaccount"),
+    ),
+    "networkpolicies": ("networking", "list_namespaced_network_policy", _policy_state),
+}
+"""Each state kind: which API group's client, its list method, and the translation."""
 
 
 # --- small readers ------------------------------------------------------------------------
