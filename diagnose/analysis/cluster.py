@@ -1,0 +1,697 @@
+"""Kubernetes state → findings: what an SRE reads with ``kubectl get`` and ``describe``.
+
+Pure: it takes the cluster evidence as the connector returns it (the state payloads of
+``diagnose.domain.cluster`` and the Events of ``ports.EventPayload``) and the changes already
+read from it, and returns :class:`Finding` records, each a scored, checkable claim:
+
+- **start-up**: containers waiting in ``ImagePullBackOff``/``ErrImagePull`` (image),
+  ``CreateContainerConfigError``/``CreateContainerError``/``RunContainerError`` (a missing
+  Secret, ConfigMap or key), ``CrashLoopBackOff`` with the last termination's reason, exit code
+  and message, init containers that fail;
+- **scheduling**: pods ``Pending`` because the scheduler cannot place them (insufficient
+  resources, selectors or affinity, taints, volumes), read from the pod and ``FailedScheduling``;
+- **admission**: ``FailedCreate`` on a ReplicaSet or StatefulSet (a ResourceQuota or LimitRange:
+  the namespace; a missing ServiceAccount or a Pod Security refusal: the workload);
+- **runtime**: probes failing (and a probe's port that no container port matches), a workload
+  scaled to zero that a Service still routes to;
+- **routing**: a Service whose selector matches no pod and no workload, a ``targetPort`` no
+  selected container exposes, a NetworkPolicy that admits nothing from the alerting service;
+- **nodes**: a node not Ready or under pressure with failing pods on it: the node is the cause
+  and its workloads' findings are folded into it.
+
+A freshly created workload is never a finding by itself; a rollout of the broken workload is
+named (``change``) only when it touches what broke (a new image for an image that cannot be
+pulled, any template change for a crash or a failing probe). Components are workloads,
+``namespace/<name>`` and ``node/<name>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from diagnose.domain import models
+
+Item = Mapping[str, Any]
+
+DEFINITE = 1.0
+"""Severity of a finding that leaves its workload with nothing ready (or refused outright)."""
+PARTIAL = 0.6
+"""Severity of one that leaves some replicas serving."""
+
+_IMAGE = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"})
+_CONFIG = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+_CRASH = "CrashLoopBackOff"
+_QUOTA = re.compile(r"exceeded quota|must specify limits|must specify requests", re.IGNORECASE)
+_LIMIT_RANGE = re.compile(r"LimitRange|per Container is|per Pod is", re.IGNORECASE)
+_ACCOUNT = re.compile(r"serviceaccount \"?([\w.-]+)\"? not found", re.IGNORECASE)
+_POD_SECURITY = re.compile(r"violates PodSecurity", re.IGNORECASE)
+_PROBE = re.compile(r"(Liveness|Readiness|Startup) probe failed", re.IGNORECASE)
+_NOT_ANY_NODE = (
+    (re.compile(r"Insufficient (cpu|memory|[\w./-]+)", re.IGNORECASE), "resource"),
+    (re.compile(r"node affinity|node selector|didn't match", re.IGNORECASE), "config"),
+    (re.compile(r"untolerated taint|had taint", re.IGNORECASE), "config"),
+    (re.compile(r"persistentvolumeclaim|unbound|volume node affinity", re.IGNORECASE), "config"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fault the cluster's state shows, as a hypothesis before ranking."""
+
+    fault: str  # image-pull | config-error | crash-loop | init-failure | unschedulable |
+    # quota | limit-range | service-account | pod-security | probe | scaled-to-zero |
+    # selector | target-port | network-policy | node
+    kind: models.CauseKind
+    component: str  # a workload, "namespace/<name>" or "node/<name>"
+    summary: str
+    check: str  # the kubectl command that shows it again
+    wrong_if: str  # what would prove it wrong
+    severity: float  # DEFINITE or PARTIAL
+    evidence: tuple[str, ...]  # ids of the records it was read from
+    victims: tuple[str, ...] = ()  # workloads whose trouble it explains
+    at: datetime | None = None  # when it began, as far as the state says
+    change: str | None = None  # the rollout that touched what broke
+
+    def to_dict(self) -> dict[str, models.JSON]:
+        return {
+            "fault": self.fault,
+            "kind": self.kind.value,
+            "component": self.component,
+            "summary": self.summary,
+            "check": self.check,
+            "wrong_if": self.wrong_if,
+            "severity": self.severity,
+            "evidence": list(self.evidence),
+            "victims": list(self.victims),
+            "at": models.format_time(self.at) if self.at else None,
+            "change": self.change,
+        }
+
+
+@dataclass
+class _State:
+    """The cluster evidence sorted by what each item is, with the id it was read from."""
+
+    namespace: str
+    pods: list[tuple[Item, str]] = field(default_factory=list)
+    workloads: list[tuple[Item, str]] = field(default_factory=list)
+    nodes: list[tuple[Item, str]] = field(default_factory=list)
+    services: list[tuple[Item, str]] = field(default_factory=list)
+    slices: list[tuple[Item, str]] = field(default_factory=list)
+    quotas: list[tuple[Item, str]] = field(default_factory=list)
+    policies: list[tuple[Item, str]] = field(default_factory=list)
+    pvcs: list[tuple[Item, str]] = field(default_factory=list)
+    events: list[tuple[Item, str]] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)  # replicaset name → workload
+
+    def workload_of(self, pod: Item) -> str:
+        owner = str(pod.get("owner") or "")
+        kind, _, name = owner.partition("/")
+        if kind == "replicaset":
+            return self.owners.get(name) or name.rsplit("-", 1)[0]
+        return name or str(pod["name"])
+
+
+_BUCKETS = {
+    "pod": "pods",
+    "deployment": "workloads",
+    "statefulset": "workloads",
+    "node": "nodes",
+    "service": "services",
+    "endpointslice": "slices",
+    "resourcequota": "quotas",
+    "networkpolicy": "policies",
+    "persistentvolumeclaim": "pvcs",
+}
+
+
+def read_state(records: Sequence[models.Evidence], *, namespace: str) -> _State:
+    """Sort the usable items of the cluster evidence (state payloads, Events, ReplicaSets)."""
+    state = _State(namespace=namespace)
+    for record in records:
+        if record.status is not models.Status.OK or not isinstance(record.raw, list):
+            continue
+        for item in record.raw:
+            if not isinstance(item, Mapping):
+                continue
+            bucket = _BUCKETS.get(str(item.get("resource")))
+            if bucket:
+                getattr(state, bucket).append((item, record.id))
+            elif {"reason", "object", "message"} <= set(item):
+                state.events.append((item, record.id))
+            elif {"owner", "resources"} <= set(item) and item.get("owner"):
+                state.owners[str(item["name"])] = str(item["owner"]).partition("/")[2]
+    return state
+
+
+def find_faults(
+    records: Sequence[models.Evidence],
+    *,
+    namespace: str,
+    trigger_service: str,
+    changes: Sequence[models.Change] = (),
+) -> list[Finding]:
+    """Every fault the state shows, the explaining object's first: a node's findings absorb
+    those of the workloads whose failing pods all run on it."""
+    state = read_state(records, namespace=namespace)
+    found = [
+        *_start_up(state),
+        *_scheduling(state),
+        *_admission(state),
+        *_probes(state),
+        *_scaled_to_zero(state),
+        *_routing(state),
+        *_network_policies(state, caller=trigger_service),
+    ]
+    found = [_with_rollout(f, changes=changes) for f in found]
+    found = _fold_into_nodes(_nodes(state), found, state=state)
+    return _one_per_component(found)
+
+
+# --- start-up --------------------------------------------------------------------------------
+
+
+def _start_up(state: _State) -> list[Finding]:
+    out = []
+    for workload, pods in _pods_by_workload(state).items():
+        broken = [
+            (pod, c, rid)
+            for pod, rid in pods
+            for c in pod.get("statuses") or []
+            if _fault_of(c) is not None
+        ]
+        if not broken:
+            continue
+        pod, container, rid = broken[0]
+        fault, kind, what = _fault_of(container) or ("", models.CauseKind.DEPLOY, "")
+        failing = {p["name"] for p, _, _ in broken}
+        severity = DEFINITE if len(failing) >= len(pods) or _none_ready(pods) else PARTIAL
+        out.append(
+            Finding(
+                fault=fault,
+                kind=kind,
+                component=workload,
+                summary=f"{workload}: {what} in {len(failing)} of {len(pods)} pod(s) "
+                f"(e.g. {pod['name']})",
+                check=f"kubectl describe pod {pod['name']} -n {state.namespace}",
+                wrong_if=f"the pods of {workload} are Running and Ready",
+                severity=severity,
+                evidence=_ids([rid, *_event_ids(state, pods=failing)]),
+                at=_time(container.get("terminated_at")) or _time(pod.get("created")),
+            )
+        )
+    return out
+
+
+def _fault_of(container: Item) -> tuple[str, models.CauseKind, str] | None:
+    """(fault, kind, words) of a container that cannot start or keeps crashing."""
+    waiting = str(container.get("waiting_reason") or "")
+    message = container.get("waiting_message") or ""
+    name = f"{'init container' if container.get('init') else 'container'} {container['name']}"
+    if waiting in _IMAGE:
+        image = container.get("image") or "its image"
+        detail = f": {message}" if message else ""
+        return (
+            "image-pull",
+            models.CauseKind.DEPLOY,
+            f"{name} cannot pull {image} ({waiting}{detail})",
+        )
+    if waiting in _CONFIG:
+        detail = message or "no message"
+        return "config-error", models.CauseKind.CONFIG, f"{name} cannot start ({waiting}: {detail})"
+    ended = container.get("terminated_reason")
+    code = container.get("exit_code")
+    if waiting == _CRASH or (container.get("init") and code not in (None, 0)):
+        last = f"last exit {ended or 'unknown'} code {code}"
+        if container.get("terminated_message"):
+            last += f": {container['terminated_message']}"
+        fault = "init-failure" if container.get("init") else "crash-loop"
+        kind = models.CauseKind.RESOURCE if ended == "OOMKilled" else models.CauseKind.DEPLOY
+        return fault, kind, f"{name} in {waiting or 'failure'} ({last})"
+    return None
+
+
+def _none_ready(pods: Sequence[tuple[Item, str]]) -> bool:
+    return not any(
+        all(c.get("ready") for c in p.get("statuses") or [] if not c.get("init"))
+        and p.get("statuses")
+        for p, _ in pods
+    )
+
+
+# --- scheduling and admission -------------------------------------------------------------------
+
+
+def _scheduling(state: _State) -> list[Finding]:
+    out = []
+    for workload, pods in _pods_by_workload(state).items():
+        pending = [(p, rid) for p, rid in pods if p.get("unschedulable") is not None]
+        if not pending:
+            continue
+        pod, rid = pending[0]
+        names = {p["name"] for p, _ in pending}
+        events = [e for e, _ in _events(state, reason="FailedScheduling", pods=names)]
+        message = str(pod.get("unschedulable") or (events[0]["message"] if events else ""))
+        kind = models.CauseKind.CONFIG
+        for pattern, named in _NOT_ANY_NODE:
+            if pattern.search(message):
+                kind = models.CauseKind(named)
+                break
+        pvcs = [p["name"] for p, _ in state.pvcs if p.get("phase") != "Bound"]
+        also = f"; PVC(s) not bound: {', '.join(pvcs)}" if pvcs and "volume" in message else ""
+        out.append(
+            Finding(
+                fault="unschedulable",
+                kind=kind,
+                component=workload,
+                summary=f"{workload}: {len(pending)} of {len(pods)} pod(s) Pending, the "
+                f"scheduler cannot place them: {message}{also}",
+                check=f"kubectl describe pod {pod['name']} -n {state.namespace}",
+                wrong_if=f"the pods of {workload} are scheduled (spec.nodeName set)",
+                severity=DEFINITE if len(pending) >= len(pods) else PARTIAL,
+                evidence=_ids([rid, *_event_ids(state, pods=names)]),
+                at=_time(pod.get("created")),
+            )
+        )
+    return out
+
+
+def _admission(state: _State) -> list[Finding]:
+    """``FailedCreate`` on a workload's ReplicaSet or StatefulSet: the namespace's policy, or
+    the workload's own spec."""
+    out = []
+    for event, rid in state.events:
+        kind, _, name = str(event["object"]).partition("/")
+        if event.get("reason") != "FailedCreate" or kind not in ("replicaset", "statefulset"):
+            continue
+        workload = state.owners.get(name) or (
+            name if kind == "statefulset" else name.rsplit("-", 1)[0]
+        )
+        out.append(_refusal(event, rid=rid, workload=workload, state=state))
+    return out
+
+
+def _refusal(event: Item, *, rid: str, workload: str, state: _State) -> Finding:
+    message = str(event.get("message") or "")
+    ns = state.namespace
+    at = _time(event.get("first"))
+    if _QUOTA.search(message) or _LIMIT_RANGE.search(message):
+        quota = _QUOTA.search(message) is not None
+        ids = [rid, *(q for _, q in state.quotas)]
+        return Finding(
+            fault="quota" if quota else "limit-range",
+            kind=models.CauseKind.RESOURCE,
+            component=f"namespace/{ns}",
+            summary=f"namespace {ns}'s {'ResourceQuota' if quota else 'LimitRange'} refuses "
+            f"{workload}'s pods ({event.get('count', 1)}× FailedCreate): {message}"
+            + _quota_use(state),
+            check=f"kubectl describe {'resourcequota' if quota else 'limitrange'} -n {ns}",
+            wrong_if=f"{workload}'s ReplicaSet creates its pods (no FailedCreate since)",
+            severity=DEFINITE,
+            evidence=_ids(ids),
+            victims=(workload,),
+            at=at,
+        )
+    account = _ACCOUNT.search(message)
+    fault, what = ("pod-security", "Pod Security admission refuses its pods")
+    if account:
+        fault, what = "service-account", f"its ServiceAccount {account[1]} does not exist"
+    elif not _POD_SECURITY.search(message):
+        fault, what = "admission", "the API server refuses its pods"
+    return Finding(
+        fault=fault,
+        kind=models.CauseKind.CONFIG,
+        component=workload,
+        summary=f"{workload}: {what} ({event.get('count', 1)}× FailedCreate): {message}",
+        check=f"kubectl get events -n {ns} --field-selector reason=FailedCreate",
+        wrong_if=f"{workload}'s ReplicaSet creates its pods (no FailedCreate since)",
+        severity=DEFINITE,
+        evidence=(rid,),
+        at=at,
+    )
+
+
+def _quota_use(state: _State) -> str:
+    full = [
+        f"{q['name']} {k} {q['used'].get(k)}/{v}"
+        for q, _ in state.quotas
+        for k, v in (q.get("hard") or {}).items()
+        if str((q.get("used") or {}).get(k)) == str(v)
+    ]
+    return f" (at its limit: {', '.join(full)})" if full else ""
+
+
+# --- runtime --------------------------------------------------------------------------------------
+
+
+def _probes(state: _State) -> list[Finding]:
+    out = []
+    for workload, pods in _pods_by_workload(state).items():
+        names = {p["name"] for p, _ in pods}
+        failing = [(e, rid) for e, rid in _events(state, reason="Unhealthy", pods=names)]
+        failing = [(e, rid) for e, rid in failing if _PROBE.search(str(e.get("message")))]
+        mismatch = _probe_port_mismatch(pods)
+        if not failing and not mismatch:
+            continue
+        event = failing[0][0] if failing else None
+        what = mismatch or f"{_PROBE.search(str(event['message']))[0]}"  # type: ignore[index]
+        if event is not None:
+            what += f" ({event.get('count', 1)}×: {event['message']})"
+        severity = DEFINITE if _none_ready(pods) else PARTIAL
+        out.append(
+            Finding(
+                fault="probe",
+                kind=models.CauseKind.CONFIG,
+                component=workload,
+                summary=f"{workload}: {what}",
+                check=f"kubectl describe pod {pods[0][0]['name']} -n {state.namespace}",
+                wrong_if=f"the probes of {workload} succeed (no Unhealthy events, pods Ready)",
+                severity=severity if mismatch or failing else PARTIAL,
+                evidence=_ids([pods[0][1], *(rid for _, rid in failing)]),
+                at=_time(event.get("first")) if event else None,
+            )
+        )
+    return out
+
+
+def _probe_port_mismatch(pods: Sequence[tuple[Item, str]]) -> str:
+    """A probe whose port no container port matches (by number or name)."""
+    for pod, _ in pods[:1]:
+        for container in pod.get("statuses") or []:
+            ports = container.get("ports") or []
+            if not ports:
+                continue
+            numbers = {str(p["port"]) for p in ports}
+            names = {str(p["name"]) for p in ports if p.get("name")}
+            for part, probe in sorted((container.get("probes") or {}).items()):
+                port = str(probe.get("port") or "")
+                if port and port not in numbers and port not in names:
+                    return (
+                        f"{part} probe of container {container['name']} checks port {port}, "
+                        f"which it does not expose (ports {', '.join(sorted(numbers))})"
+                    )
+    return ""
+
+
+def _scaled_to_zero(state: _State) -> list[Finding]:
+    out = []
+    for workload, rid in state.workloads:
+        if int(workload.get("replicas", 1)) != 0:
+            continue
+        labels = workload.get("template_labels") or {}
+        routed = [s for s, _ in state.services if _selects(s.get("selector"), labels)]
+        if not routed:
+            continue
+        name = str(workload["name"])
+        scaled = [
+            (e, r)
+            for e, r in state.events
+            if e.get("reason") == "ScalingReplicaSet" and name in str(e.get("object"))
+        ]
+        out.append(
+            Finding(
+                fault="scaled-to-zero",
+                kind=models.CauseKind.RESOURCE,
+                component=name,
+                summary=f"{workload['resource']} {name} is scaled to 0 replicas while service "
+                f"{routed[0]['name']} routes to it: nothing serves it",
+                check=f"kubectl get {workload['resource']} {name} -n {state.namespace}",
+                wrong_if=f"{name} has ready replicas",
+                severity=DEFINITE,
+                evidence=_ids([rid, *(r for _, r in scaled)]),
+                at=_time(scaled[-1][0].get("last")) if scaled else None,
+            )
+        )
+    return out
+
+
+# --- routing --------------------------------------------------------------------------------------
+
+
+def _routing(state: _State) -> list[Finding]:
+    out = []
+    for service, rid in state.services:
+        selector = service.get("selector") or {}
+        if not selector:
+            continue
+        pods = [(p, r) for p, r in state.pods if _selects(selector, p.get("labels") or {})]
+        targets = [w for w, _ in state.workloads if _selects(selector, w["template_labels"])]
+        name = str(service["name"])
+        owner = _owner_of_service(service, state=state)
+        if not pods and not targets:
+            shown = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            out.append(
+                Finding(
+                    fault="selector",
+                    kind=models.CauseKind.CONFIG,
+                    component=owner,
+                    summary=f"service {name}'s selector {shown} matches no pod and no "
+                    "workload: it has no endpoints",
+                    check=f"kubectl get endpointslices -n {state.namespace} "
+                    f"-l kubernetes.io/service-name={name}",
+                    wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
+                    severity=DEFINITE,
+                    evidence=_ids([rid, *_slice_ids(state, name)]),
+                )
+            )
+            continue
+        wrong = _unexposed_target(service, pods=pods)
+        if wrong:
+            out.append(
+                Finding(
+                    fault="target-port",
+                    kind=models.CauseKind.CONFIG,
+                    component=owner,
+                    summary=f"service {name}: {wrong}",
+                    check=f"kubectl get service {name} -n {state.namespace} -o yaml",
+                    wrong_if=f"a container selected by service {name} listens on its targetPort",
+                    severity=DEFINITE,
+                    evidence=_ids([rid, pods[0][1]]),
+                )
+            )
+    return out
+
+
+def _unexposed_target(service: Item, *, pods: Sequence[tuple[Item, str]]) -> str:
+    ports = [p for pod, _ in pods[:1] for c in pod.get("statuses") or [] for p in c["ports"]]
+    if not ports:
+        return ""  # containers need not declare ports: nothing to compare
+    numbers = {str(p["port"]) for p in ports}
+    names = {str(p["name"]) for p in ports if p.get("name")}
+    for port in service.get("ports") or []:
+        target = str(port.get("target_port") or "")
+        if target and target not in numbers and target not in names:
+            return (
+                f"targetPort {target} (port {port.get('port')}) is exposed by no selected "
+                f"container (they expose {', '.join(sorted(numbers | names))})"
+            )
+    return ""
+
+
+def _owner_of_service(service: Item, *, state: _State) -> str:
+    """The workload a Service fronts: the one of its name, else the one its selector names."""
+    name = str(service["name"])
+    known = {str(w["name"]) for w, _ in state.workloads} | set(_pods_by_workload(state))
+    if name in known:
+        return name
+    for value in (service.get("selector") or {}).values():
+        if value in known:
+            return str(value)
+    return name
+
+
+def _network_policies(state: _State, *, caller: str) -> list[Finding]:
+    """A policy isolating a workload's pods that admits no pod of the alerting service."""
+    callers = [p for p, _ in state.pods if state.workload_of(p) == caller]
+    if not callers:
+        return []
+    labels = callers[0].get("labels") or {}
+    out = []
+    for policy, rid in state.policies:
+        if not policy.get("ingress_isolated"):
+            continue
+        peers = policy.get("ingress_from") or []
+        if any(p == {"*": "*"} or _selects(p, labels) for p in peers):
+            continue
+        isolated = sorted(
+            {
+                state.workload_of(p)
+                for p, _ in state.pods
+                if _selects(policy.get("pod_selector") or {}, p.get("labels") or {})
+            }
+            - {caller}
+        )
+        for workload in isolated:
+            out.append(
+                Finding(
+                    fault="network-policy",
+                    kind=models.CauseKind.CONFIG,
+                    component=workload,
+                    summary=f"NetworkPolicy {policy['name']} isolates {workload}'s pods and "
+                    f"admits no pod of {caller}",
+                    check=f"kubectl describe networkpolicy {policy['name']} -n {state.namespace}",
+                    wrong_if=f"a pod of {caller} reaches {workload} (the policy admits it)",
+                    severity=PARTIAL,
+                    evidence=(rid,),
+                    at=_time(policy.get("created")),
+                )
+            )
+    return out
+
+
+# --- nodes ---------------------------------------------------------------------------------------
+
+
+def _nodes(state: _State) -> list[Finding]:
+    out = []
+    for node, rid in state.nodes:
+        trouble = [] if node.get("ready") == "True" else [f"Ready={node.get('ready')}"]
+        trouble += list(node.get("pressure") or [])
+        if not trouble:
+            continue
+        name = str(node["name"])
+        hosted = [(p, r) for p, r in state.pods if p.get("node") == name]
+        failing = [(p, r) for p, r in hosted if not _healthy(p)]
+        if not failing:
+            continue
+        victims = tuple(sorted({state.workload_of(p) for p, _ in failing}))
+        reason = f" ({node['ready_reason']})" if node.get("ready_reason") else ""
+        out.append(
+            Finding(
+                fault="node",
+                kind=models.CauseKind.RESOURCE,
+                component=f"node/{name}",
+                summary=f"node {name} is {', '.join(trouble)}{reason}; {len(failing)} of its "
+                f"{len(hosted)} pod(s) in this namespace fail ({', '.join(victims)})",
+                check=f"kubectl describe node {name}",
+                wrong_if=f"node {name} is Ready without pressure and its pods run elsewhere "
+                "fail alike",
+                severity=DEFINITE if node.get("ready") != "True" else PARTIAL,
+                evidence=_ids([rid, *(r for _, r in failing)]),
+                victims=victims,
+                at=_time(node.get("ready_since")),
+            )
+        )
+    return out
+
+
+def _fold_into_nodes(
+    nodes: Sequence[Finding], found: Sequence[Finding], *, state: _State
+) -> list[Finding]:
+    """Workload findings whose failing pods all run on a troubled node become its victims."""
+    if not nodes:
+        return list(found)
+    on_node: dict[str, set[str]] = {}
+    for pod, _ in state.pods:
+        if not _healthy(pod) and pod.get("node"):
+            on_node.setdefault(state.workload_of(pod), set()).add(f"node/{pod['node']}")
+    troubled = {n.component for n in nodes}
+    kept = [f for f in found if f.component not in on_node or not on_node[f.component] <= troubled]
+    return [*nodes, *kept]
+
+
+# --- shared readers ------------------------------------------------------------------------------
+
+
+def _with_rollout(finding: Finding, *, changes: Sequence[models.Change]) -> Finding:
+    """Name the latest rollout of the broken workload when it touches what broke: its images
+    for an image that cannot be pulled, its template for a crash, a probe or a start-up error.
+    Then the fault is the rollout's (``deploy``), unless it is a quota or a node's."""
+    if finding.fault in ("quota", "limit-range", "node", "scaled-to-zero", "network-policy"):
+        return finding
+    rollouts = [
+        c
+        for c in changes
+        if c.kind in (models.ChangeKind.ROLLOUT, models.ChangeKind.LIMITS)
+        and c.component == finding.component
+        and (finding.at is None or c.at <= finding.at)
+    ]
+    if finding.fault == "image-pull":
+        rollouts = [c for c in rollouts if "image" in c.detail]
+    if not rollouts:
+        return finding
+    latest = max(rollouts, key=lambda c: c.at)
+    kind = models.CauseKind.RESOURCE if latest.kind is models.ChangeKind.LIMITS else None
+    if finding.kind is models.CauseKind.RESOURCE and finding.fault == "crash-loop":
+        kind = models.CauseKind.RESOURCE  # OOMKilled: the limits, whoever set them
+    return replace(
+        finding,
+        kind=kind or models.CauseKind.DEPLOY,
+        change=latest.ref,
+        summary=f"{finding.summary}; rollout {latest.ref} ({latest.detail}) came before it",
+        at=finding.at or latest.at,
+    )
+
+
+def _one_per_component(found: Sequence[Finding]) -> list[Finding]:
+    """The most severe finding of each component, the others' words appended to it."""
+    best: dict[str, Finding] = {}
+    for finding in found:
+        held = best.get(finding.component)
+        if held is None:
+            best[finding.component] = finding
+            continue
+        first, second = (held, finding) if held.severity >= finding.severity else (finding, held)
+        best[finding.component] = replace(
+            first,
+            summary=f"{first.summary}; also: {second.summary}",
+            evidence=_ids([*first.evidence, *second.evidence]),
+            victims=tuple(sorted({*first.victims, *second.victims})),
+        )
+    return sorted(best.values(), key=lambda f: (-f.severity, _order(f.fault), f.component))
+
+
+_ORDER = ("node", "quota", "limit-range", "scaled-to-zero", "selector", "target-port")
+
+
+def _order(fault: str) -> int:
+    """Among equally severe findings, the object whose state explains others first."""
+    return _ORDER.index(fault) if fault in _ORDER else len(_ORDER)
+
+
+def _pods_by_workload(state: _State) -> dict[str, list[tuple[Item, str]]]:
+    grouped: dict[str, list[tuple[Item, str]]] = {}
+    for pod, rid in state.pods:
+        grouped.setdefault(state.workload_of(pod), []).append((pod, rid))
+    return grouped
+
+
+def _healthy(pod: Item) -> bool:
+    statuses = [c for c in pod.get("statuses") or [] if not c.get("init")]
+    return pod.get("phase") in ("Running", "Succeeded") and all(c.get("ready") for c in statuses)
+
+
+def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def _events(state: _State, *, reason: str, pods: set[str]) -> list[tuple[Item, str]]:
+    return [
+        (e, rid)
+        for e, rid in state.events
+        if e.get("reason") == reason and str(e.get("object")).partition("/")[2] in pods
+    ]
+
+
+def _event_ids(state: _State, *, pods: set[str]) -> list[str]:
+    return [
+        rid
+        for e, rid in state.events
+        if e.get("type") == "Warning" and str(e.get("object")).partition("/")[2] in pods
+    ]
+
+
+def _slice_ids(state: _State, service: str) -> list[str]:
+    return [rid for s, rid in state.slices if s.get("service") == service]
+
+
+def _ids(ids: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for i in ids if i))
+
+
+def _time(value: object) -> datetime | None:
+    return models.parse_time(str(value)) if value else None

@@ -1,0 +1,299 @@
+"""Kubernetes state → findings (diagnose.analysis.cluster), one fault class per test, on
+payloads shaped as the connector's ``read_state`` and ``list_events`` return them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from diagnose.analysis import cluster
+from diagnose.domain import models
+
+NS = "shop"
+AT = models.parse_time("2026-01-10T10:00:00Z")
+
+
+def _record(query: str, items: list[dict[str, Any]]) -> models.Evidence:
+    return models.Evidence.make(
+        source="kubernetes",
+        query=query,
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=items,
+    )
+
+
+def _container(name: str = "server", **state: Any) -> dict[str, Any]:
+    base = {
+        "name": name,
+        "init": False,
+        "image": "shop/cart:3.1",
+        "ready": True,
+        "restarts": 0,
+        "waiting_reason": None,
+        "waiting_message": None,
+        "terminated_reason": None,
+        "terminated_message": None,
+        "exit_code": None,
+        "terminated_at": None,
+        "ports": [{"name": "http", "port": 8080}],
+        "probes": {},
+    }
+    return base | state
+
+
+def _pod(name: str, app: str, *containers: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    ready = all(c["ready"] for c in containers)
+    return {
+        "resource": "pod",
+        "name": name,
+        "namespace": NS,
+        "owner": f"replicaset/{app}-6c9d",
+        "node": "worker-a",
+        "phase": "Running" if ready else "Pending",
+        "created": "2026-01-10T09:50:00Z",
+        "labels": {"app": app},
+        "unschedulable": None,
+        "statuses": list(containers) or [_container()],
+    } | extra
+
+
+def _workload(name: str, *, replicas: int = 2, labels: dict[str, str] | None = None) -> dict:
+    return {
+        "resource": "deployment",
+        "name": name,
+        "namespace": NS,
+        "created": "2026-01-01T00:00:00Z",
+        "replicas": replicas,
+        "ready_replicas": replicas,
+        "available_replicas": replicas,
+        "template_labels": labels or {"app": name},
+        "service_account": "default",
+        "specs": [_container()],
+    }
+
+
+def _service(name: str, selector: dict[str, str], target: str = "8080") -> dict[str, Any]:
+    return {
+        "resource": "service",
+        "name": name,
+        "namespace": NS,
+        "created": "2026-01-01T00:00:00Z",
+        "selector": selector,
+        "ports": [{"name": "http", "port": "80", "target_port": target}],
+    }
+
+
+def _event(reason: str, obj: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "Warning",
+        "reason": reason,
+        "object": obj,
+        "namespace": NS,
+        "message": message,
+        "first": "2026-01-10T09:55:00Z",
+        "last": "2026-01-10T10:00:00Z",
+        "count": 12,
+    }
+
+
+def _healthy(app: str) -> list[dict[str, Any]]:
+    return [_pod(f"{app}-6c9d-a1b2c", app), _pod(f"{app}-6c9d-d3f4g", app)]
+
+
+def _find(*items: dict[str, Any], changes: tuple[models.Change, ...] = ()) -> list[Any]:
+    records = [
+        _record(f"kubectl get things -n {NS} -o yaml #{i}", [it]) for i, it in enumerate(items)
+    ]
+    return cluster.find_faults(records, namespace=NS, trigger_service="frontend", changes=changes)
+
+
+def _rollout(component: str, detail: str) -> models.Change:
+    return models.Change(
+        kind=models.ChangeKind.ROLLOUT,
+        ref=f"deployment/{component}@7",
+        component=component,
+        namespace=NS,
+        at=AT - timedelta(minutes=20),
+        detail=detail,
+        evidence="ev-rs",
+    )
+
+
+def test_a_healthy_namespace_has_no_findings() -> None:
+    """Running, Ready pods behind matching Services are no finding, however new they are."""
+    found = _find(*_healthy("cart"), _workload("cart"), _service("cart", {"app": "cart"}))
+    assert found == []
+
+
+def test_image_pull_backoff_blames_the_workload_and_the_rollout_that_changed_the_image() -> None:
+    """ImagePullBackOff in every pod: the workload, definite, the image rollout named."""
+    waiting = _container(
+        ready=False, waiting_reason="ImagePullBackOff", waiting_message="not found"
+    )
+    (finding,) = _find(
+        _pod("cart-6c9d-a1b2c", "cart", waiting),
+        changes=(_rollout("cart", "image shop/cart:3.0 → shop/cart:3.1x"),),
+    )
+    assert (finding.fault, finding.component, finding.kind) == ("image-pull", "cart", "deploy")
+    assert finding.change == "deployment/cart@7" and finding.severity == cluster.DEFINITE
+    assert "shop/cart:3.1" in finding.summary and finding.check.startswith("kubectl describe pod")
+
+
+def test_a_missing_secret_is_a_config_fault() -> None:
+    """CreateContainerConfigError names the missing object, kind config."""
+    waiting = _container(
+        ready=False,
+        waiting_reason="CreateContainerConfigError",
+        waiting_message='secret "cart-db" not found',
+    )
+    (finding,) = _find(_pod("cart-6c9d-a1b2c", "cart", waiting))
+    assert (finding.fault, finding.kind) == ("config-error", "config")
+    assert 'secret "cart-db" not found' in finding.summary
+
+
+def test_crash_loop_carries_the_last_termination() -> None:
+    """CrashLoopBackOff keeps the last exit's reason, code and message."""
+    crashing = _container(
+        ready=False,
+        waiting_reason="CrashLoopBackOff",
+        terminated_reason="Error",
+        exit_code=1,
+        terminated_message="FATAL: password authentication failed",
+    )
+    (finding,) = _find(_pod("cart-6c9d-a1b2c", "cart", crashing))
+    assert finding.fault == "crash-loop"
+    assert "Error code 1: FATAL: password authentication failed" in finding.summary
+
+
+def test_a_failing_init_container_blocks_the_pod() -> None:
+    """An init container exiting non-zero is an init failure of its workload."""
+    init = _container("migrate", init=True, ready=False, terminated_reason="Error", exit_code=2)
+    waiting = _container(ready=False, waiting_reason="PodInitializing")
+    (finding,) = _find(_pod("cart-6c9d-a1b2c", "cart", init, waiting))
+    assert (finding.fault, finding.component) == ("init-failure", "cart")
+    assert "init container migrate" in finding.summary
+
+
+def test_unschedulable_pods_say_why() -> None:
+    """Pending pods the scheduler cannot place: insufficient memory is a resource fault."""
+    pending = _pod(
+        "search-6c9d-a1b2c",
+        "search",
+        _container(ready=False),
+        unschedulable="0/3 nodes are available: 3 Insufficient memory.",
+    )
+    (finding,) = _find(pending)
+    assert (finding.fault, finding.kind, finding.component) == (
+        "unschedulable",
+        "resource",
+        "search",
+    )
+    assert "Insufficient memory" in finding.summary
+
+
+def test_a_quota_refusal_names_the_namespace() -> None:
+    """FailedCreate for an exceeded ResourceQuota: namespace/<ns>, the workload its victim."""
+    quota = {
+        "resource": "resourcequota",
+        "name": "compute",
+        "namespace": NS,
+        "hard": {"pods": "10"},
+        "used": {"pods": "10"},
+    }
+    event = _event(
+        "FailedCreate",
+        "replicaset/cart-6c9d",
+        'pods "cart-6c9d-x" is forbidden: exceeded quota: compute, requested: pods=1',
+    )
+    (finding,) = _find(quota, event, _workload("cart"))
+    assert (finding.component, finding.kind, finding.victims) == (
+        f"namespace/{NS}",
+        "resource",
+        ("cart",),
+    )
+    assert "compute pods 10/10" in finding.summary
+
+
+def test_a_missing_service_account_is_the_workloads() -> None:
+    """FailedCreate for a missing ServiceAccount is the workload's own config."""
+    event = _event(
+        "FailedCreate",
+        "replicaset/cart-6c9d",
+        'Error creating: pods "cart-6c9d-" is forbidden: error looking up service account '
+        'shop/cart-sa: serviceaccount "cart-sa" not found',
+    )
+    (finding,) = _find(event)
+    assert (finding.fault, finding.component, finding.kind) == ("service-account", "cart", "config")
+
+
+def test_a_probe_on_a_port_the_container_does_not_expose() -> None:
+    """A readiness probe on 8081 while the container exposes 8080 is named as such."""
+    probed = _container(
+        ready=False, probes={"readiness": {"port": "8081", "path": "/ready", "kind": "http"}}
+    )
+    event = _event("Unhealthy", "pod/cart-6c9d-a1b2c", "Readiness probe failed: connection refused")
+    (finding,) = _find(_pod("cart-6c9d-a1b2c", "cart", probed, phase="Running"), event)
+    assert (finding.fault, finding.component) == ("probe", "cart")
+    assert "checks port 8081, which it does not expose" in finding.summary
+
+
+def test_a_workload_scaled_to_zero_behind_a_service() -> None:
+    """Replicas 0 while a Service routes to it: nothing serves."""
+    (finding,) = _find(_workload("cart", replicas=0), _service("cart", {"app": "cart"}))
+    assert (finding.fault, finding.component, finding.kind) == (
+        "scaled-to-zero",
+        "cart",
+        "resource",
+    )
+
+
+def test_a_selector_matching_nothing() -> None:
+    """A Service whose selector matches no pod and no workload has no endpoints."""
+    (finding,) = _find(*_healthy("cart"), _workload("cart"), _service("cart", {"app": "cart-v2"}))
+    assert (finding.fault, finding.component, finding.kind) == ("selector", "cart", "config")
+
+
+def test_a_target_port_no_container_exposes() -> None:
+    """targetPort 9090 while the selected containers expose 8080 only."""
+    (finding,) = _find(
+        *_healthy("cart"), _workload("cart"), _service("cart", {"app": "cart"}, "9090")
+    )
+    assert (finding.fault, finding.component) == ("target-port", "cart")
+
+
+def test_a_network_policy_that_shuts_out_the_alerting_caller() -> None:
+    """An ingress policy on cart that admits only checkout, while frontend alerts."""
+    policy = {
+        "resource": "networkpolicy",
+        "name": "cart-ingress",
+        "namespace": NS,
+        "created": "2026-01-10T09:50:00Z",
+        "pod_selector": {"app": "cart"},
+        "ingress_isolated": True,
+        "ingress_from": [{"app": "checkout"}],
+    }
+    (finding,) = _find(*_healthy("cart"), *_healthy("frontend"), policy)
+    assert (finding.fault, finding.component) == ("network-policy", "cart")
+
+
+def test_a_not_ready_node_explains_the_failing_pods_on_it() -> None:
+    """Pods failing only on a NotReady node: the node, with the workloads as its victims."""
+    node = {
+        "resource": "node",
+        "name": "worker-b",
+        "ready": "Unknown",
+        "ready_reason": "NodeStatusUnknown",
+        "ready_since": "2026-01-10T09:58:00Z",
+        "pressure": [],
+        "unschedulable": False,
+        "taints": [],
+    }
+    crashing = _container(ready=False, waiting_reason="CrashLoopBackOff", exit_code=137)
+    cart = _pod("cart-6c9d-a1b2c", "cart", crashing, node="worker-b")
+    search = _pod(
+        "search-6c9d-a1b2c", "search", _container(ready=False), node="worker-b", phase="Running"
+    )
+    (finding,) = _find(node, cart, search, *_healthy("frontend"))
+    assert (finding.component, finding.victims) == ("node/worker-b", ("cart", "search"))
