@@ -5,14 +5,83 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict
 
 Scalar = str | int | float | bool
 _KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
 _STATUSES = ("unset", "ok", "error")
+
+
+# --- OTLP/JSON as the scenario files hold it (ExportTraceServiceRequest) ---------------------
+
+
+class OtlpArrayValue(TypedDict, total=False):
+    values: list[OtlpAnyValue]
+
+
+class OtlpAnyValue(TypedDict, total=False):
+    """One of its keys is set; ``intValue`` may arrive as a decimal string."""
+
+    stringValue: str
+    boolValue: bool
+    doubleValue: float
+    intValue: int | str
+    arrayValue: OtlpArrayValue
+
+
+class OtlpKeyValue(TypedDict, total=False):
+    key: Required[str]
+    value: OtlpAnyValue
+
+
+class OtlpResource(TypedDict, total=False):
+    attributes: list[OtlpKeyValue]
+
+
+class OtlpScope(TypedDict, total=False):
+    name: str
+    version: str
+
+
+class OtlpStatus(TypedDict, total=False):
+    code: int | str
+    """A number, or its name (``STATUS_CODE_ERROR``) as the protobuf JSON mapping writes it."""
+    message: str
+
+
+class OtlpSpan(TypedDict, total=False):
+    traceId: str
+    """Hex, or base64 as the protobuf JSON mapping writes bytes."""
+    spanId: str
+    parentSpanId: str
+    name: str
+    kind: int | str
+    startTimeUnixNano: int | str
+    endTimeUnixNano: int | str
+    status: OtlpStatus
+    attributes: list[OtlpKeyValue]
+
+
+class OtlpScopeSpans(TypedDict, total=False):
+    scope: OtlpScope
+    spans: list[OtlpSpan]
+
+
+class OtlpResourceSpans(TypedDict, total=False):
+    resource: OtlpResource
+    scopeSpans: list[OtlpScopeSpans]
+    instrumentationLibrarySpans: list[OtlpScopeSpans]
+    """The name of ``scopeSpans`` before OTLP 0.15."""
+
+
+class OtlpDocument(TypedDict, total=False):
+    resourceSpans: list[OtlpResourceSpans]
+
+
+# --- the store ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -28,9 +97,9 @@ class Span:
     status_message: str
     resource: dict[str, Scalar]
     attrs: dict[str, Scalar]
-    raw: dict[str, Any]  # the OTLP span as loaded
-    raw_resource: dict[str, Any]
-    raw_scope: dict[str, Any]
+    raw: OtlpSpan  # as loaded
+    raw_resource: OtlpResource
+    raw_scope: OtlpScope
 
     @property
     def service(self) -> str:
@@ -71,16 +140,19 @@ def parse_id(value: object, width: int) -> str | None:
     return None if set(text) == {"0"} else text
 
 
-def _value(body: Mapping[str, Any]) -> Scalar:
-    for key in ("stringValue", "boolValue", "doubleValue"):
-        if key in body:
-            return body[key]  # type: ignore[no-any-return]
+def _value(body: OtlpAnyValue) -> Scalar:
+    if "stringValue" in body:
+        return body["stringValue"]
+    if "boolValue" in body:
+        return body["boolValue"]
+    if "doubleValue" in body:
+        return body["doubleValue"]
     if "intValue" in body:
         return int(body["intValue"])
     return json.dumps(body, sort_keys=True)
 
 
-def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, Scalar]:
+def _attributes(items: Iterable[OtlpKeyValue] | None) -> dict[str, Scalar]:
     return {item["key"]: _value(item.get("value") or {}) for item in items or ()}
 
 
@@ -92,7 +164,7 @@ def _enum(value: object, names: tuple[str, ...], prefix: str) -> str:
     return names[0]
 
 
-def _load_span(raw: dict[str, Any], *, resource: dict[str, Any], scope: dict[str, Any]) -> Span:
+def _load_span(raw: OtlpSpan, *, resource: OtlpResource, scope: OtlpScope) -> Span:
     status = raw.get("status") or {}
     start = int(raw.get("startTimeUnixNano", 0))
     return Span(
@@ -117,7 +189,7 @@ def load_traces(paths: Iterable[Path]) -> dict[str, Trace]:
     """Every trace in the OTLP/JSON files (``ExportTraceServiceRequest`` documents)."""
     traces: dict[str, Trace] = {}
     for path in sorted(paths):
-        document = json.loads(path.read_text())
+        document: OtlpDocument = json.loads(path.read_text())
         for batch in document.get("resourceSpans", []):
             resource = batch.get("resource") or {}
             for scope_spans in batch.get(
