@@ -29,7 +29,7 @@ from diagnose import rendering, wiring
 from diagnose.domain import errors, models
 from diagnose.server import commands as server_commands
 from diagnose.settings import Settings
-from graphs import diagnosis, reporting, runner
+from graphs import pipeline, reporting, runner
 
 app = typer.Typer(
     help="Find the root cause of a production incident, show the evidence, propose a fix.",
@@ -382,7 +382,7 @@ def postmortem(
 
 
 def _slo(target: float | None, *, window_days: float) -> Any:
-    from diagnose.analysis import drafting
+    from diagnose.postmortem import drafting
 
     if target is None:
         return None
@@ -397,23 +397,12 @@ def _slo(target: float | None, *, window_days: float) -> Any:
 
 @app.command()
 def replay(folder: Path, as_json: JsonOpt = False) -> None:
-    """Re-run the analysis on a saved evidence bundle: no servers needed."""
+    """Re-run the diagnosis on a saved evidence bundle (the model's recorded reading included):
+    no servers needed."""
     with _failures():
         manifest = bundle.read_manifest(folder)
         evidence = bundle.read_evidence(folder)
-        state: Any = {
-            "run_id": folder.name,
-            "trigger": manifest["trigger"],
-            "window": manifest["window"],
-            "now": manifest["now"],
-            "step_s": manifest.get("step_s"),
-            "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
-        }
-        if manifest.get("playbook"):
-            state["playbook"] = manifest["playbook"]
-        state["correlation"] = diagnosis.analyse(state, evidence=evidence)
-        state["correlation"].pop("derived")
-        state["fixes"] = diagnosis.proposals(state, evidence=evidence)
+        state = pipeline.replay_state(manifest, evidence=evidence, run_id=folder.name)
     result = reporting.result(state)
     if as_json:
         print(json.dumps(result, indent=2))

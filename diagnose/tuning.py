@@ -2,7 +2,7 @@
 
 The knobs are the playbooks' ranking thresholds and cause weights. Each scenario is stood up in
 the lab **once** and its evidence bundle saved; every round then replays the analysis from the
-saved bundles (the same code as ``diagnose replay``, database findings included), so a round
+saved bundles (the pipeline the run went through, as ``diagnose replay`` does), so a round
 takes seconds and every round sees exactly the same evidence. The scenarios are split into a
 training set, which the loop looks at, and a held-out set, which it never sees until the end.
 
@@ -28,6 +28,7 @@ change accuracy or tokens, and they are skipped (the outcome says so).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -47,10 +48,8 @@ from diagnose.domain import errors, models
 from diagnose.domain import reasoning as llm_reasoning
 from diagnose.lab import lab
 from diagnose.settings import Settings
-from graphs import diagnosis
-from graphs import reasoning as graph_reasoning
-from sandbox import advising
-from sandbox import findings as db_findings
+from graphs import pipeline
+from graphs.state import Run
 
 INDEX = "recorded.json"
 DEFAULTS: dict[str, float] = {
@@ -202,21 +201,11 @@ class _Loaded:
     recorded: Recorded
     manifest: dict[str, Any]
     evidence: list[models.Evidence]
-    state: dict[str, Any] = field(default_factory=dict)
 
 
 def _load(recorded: Recorded) -> _Loaded:
     manifest = bundle.read_manifest(recorded.bundle)
-    evidence = bundle.read_evidence(recorded.bundle)
-    state = {
-        "run_id": recorded.bundle.name,
-        "trigger": manifest["trigger"],
-        "window": manifest["window"],
-        "now": manifest["now"],
-        "step_s": manifest.get("step_s"),
-        "evidence": [e.to_dict(with_raw=False) for e in evidence if e.source != "analysis"],
-    }
-    return _Loaded(recorded, manifest, evidence, state)
+    return _Loaded(recorded, manifest, bundle.read_evidence(recorded.bundle))
 
 
 @dataclass(frozen=True)
@@ -247,56 +236,27 @@ def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
 
 
 def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict[str, Any]:
-    """The ranking a configuration gives on one saved run (analysis, then the database
-    findings merged in as the live graph does, then the model's claims settled in code when
-    a model is configured), and the run's ``llm`` accounting block."""
-    state = dict(loaded.state)
-    matched = loaded.manifest.get("playbook")
-    if matched:
-        state["playbook"] = _with_knobs(matched, knobs.get(matched["name"], {}))
-    correlation = diagnosis.analyse(state, evidence=loaded.evidence)  # type: ignore[arg-type]
-    derived = [models.Evidence.from_dict(e) for e in correlation.pop("derived")]
-    probes = [e for e in loaded.evidence if e.source == "postgres"]
-    if probes:
-        advice = advising.advise(
-            db_findings.find_all(probes), default_database=loaded.recorded.database
+    """The ranking a configuration gives on one saved run: the pipeline the run went through
+    (``graphs.pipeline.replay``: analysis, database findings, the model's claims settled in
+    code, asking ``model`` when one is configured), and the run's ``llm`` accounting block."""
+    run = Run.from_manifest(loaded.manifest, run_id=loaded.recorded.bundle.name)
+    if run.playbook:
+        run = dataclasses.replace(
+            run, playbook=_with_knobs(dict(run.playbook), knobs.get(run.playbook["name"], {}))
         )
-        correlation = diagnosis.merge_hypotheses(
-            correlation,
-            [a.hypothesis for a in advice],
-            abstain_below=diagnosis.analysis_policy(state.get("playbook")).confidence.abstain_below,
-        )
-    block: dict[str, Any] = llm_reasoning.absent().report()
-    if model is not None:
-        evidence = [e for e in loaded.evidence if e.source != "analysis"] + derived
-        correlation, block = _reason(state | {"correlation": correlation}, evidence, model=model)
+    run = dataclasses.replace(run, database_name=loaded.recorded.database)
+    replayed = pipeline.replay(
+        run,
+        evidence=loaded.evidence,
+        reasoner=model.reasoner if model is not None else None,
+        budget=model.budget if model is not None else None,
+    )
+    block = replayed.reasoning
     return {
-        "hypotheses": correlation.get("hypotheses", []),
-        "abstained": bool(correlation.get("abstained", True)),
-        "llm": block,
+        "hypotheses": replayed.correlation.get("hypotheses", []),
+        "abstained": bool(replayed.correlation.get("abstained", True)),
+        "llm": {k: block[k] for k in llm_reasoning.absent().report()},
     }
-
-
-def _reason(
-    state: dict[str, Any], evidence: Sequence[models.Evidence], *, model: Model
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What the ``reason`` node does, offline: the digest of the analysis, a session with the
-    evidence reader as its one tool, the claims settled in code and merged in."""
-    digest = graph_reasoning.digest_of(
-        state,  # type: ignore[arg-type]
-        evidence=evidence,
-        interleave=model.budget.digest_interleave,
-    )
-    tools = llm_reasoning.EvidenceToolbox.of(digest.evidence)
-    outcome = model.reasoner.reason(digest, budget=model.budget, toolbox=tools)
-    correlation = state["correlation"]
-    settled = graph_reasoning.settle(
-        outcome.claims,
-        correlation=correlation,
-        evidence={e.id: e for e in evidence},
-        trigger_at=models.Trigger.from_dict(state["trigger"]).at,
-    )
-    return graph_reasoning.merge_claims(correlation, settled), outcome.report()
 
 
 def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = None) -> Score:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from diagnose.analysis import fixing
 from diagnose.domain import errors, models, ports
-from graphs import approval
+from graphs import approval, proposing
 from graphs.state import Context, DiagnosisState
 from sandbox import advising
 from sandbox import findings as db_findings
@@ -39,8 +39,8 @@ def prepare(
         models.Hypothesis.from_dict(h)
         for h in (state.get("correlation") or {}).get("hypotheses", [])
     ]
-    deployments = _raw(evidence, "deployments")
-    replicasets = _raw(evidence, "replicasets")
+    deployments = proposing.items_of(evidence, models.EvidenceKind.DEPLOYMENTS)
+    replicasets = proposing.items_of(evidence, models.EvidenceKind.REPLICASETS)
     foreign_keys = advising.foreign_keys(
         db_findings.find_unindexed_foreign_keys(evidence), default_database=context.database_name
     )
@@ -108,15 +108,6 @@ def _dry_run(
 
 def _digested(fix: dict[str, Any], run_id: str) -> dict[str, Any]:
     return fix | {"digest": approval.digest(fix, run_id=run_id)}
-
-
-def _raw(evidence: Sequence[models.Evidence], plural: str) -> list[dict[str, Any]]:
-    return [
-        item
-        for e in evidence
-        if e.source == "kubernetes" and f" {plural} " in e.query and isinstance(e.raw, list)
-        for item in e.raw
-    ]
 
 
 # --- after approval -----------------------------------------------------------------------

@@ -177,3 +177,32 @@ def _key(hypothesis: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 def _name(hypothesis: Mapping[str, Any]) -> str:
     change = f" ({hypothesis['change']})" if hypothesis.get("change") else ""
     return f"{hypothesis.get('kind')} at {hypothesis.get('component')}{change}"
+
+
+def past_rejections(
+    log: ports.AuditLog, *, run_id: str, correlation: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Earlier runs whose fixes for the same components a human rejected, with the reason:
+    shown at the approval step so the same rejected idea is not waved through again."""
+    components = {h["component"] for h in correlation.get("hypotheses", [])[:3]}
+    proposed: dict[str, set[str]] = {}
+    rejected = []
+    for entry in log.entries():
+        if entry["run_id"] == run_id:
+            continue
+        body = entry["entry"]
+        if entry["kind"] == "proposal":
+            proposed.setdefault(str(entry["run_id"]), set()).add(body["hypothesis"]["component"])
+        elif entry["kind"] == "decision" and body.get("verdict") == "reject":
+            rejected.append((str(entry["run_id"]), body))
+    return [
+        {
+            "run_id": run,
+            "component": component,
+            "approver": body.get("approver"),
+            "reason": body.get("reason"),
+            "at": body.get("at"),
+        }
+        for run, body in rejected
+        for component in sorted(proposed.get(run, set()) & components)
+    ][-10:]

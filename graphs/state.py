@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
 from diagnose import playbook
 from diagnose.domain import database as database_ports
-from diagnose.domain import ports, reasoning
+from diagnose.domain import models, ports, reasoning
 from diagnose.domain import traces as trace_ports
 
 
@@ -49,6 +49,45 @@ class DiagnosisState(TypedDict, total=False):
     verification: dict[str, Any]  # after an executed fix: recovered / not recovered, and why
     report: dict[str, Any]
     timings_s: Annotated[dict[str, float], merge_dicts]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every step of the pipeline knows of the run it works for, fixed by ``intake`` and
+    ``scope``: from the graph's state (:meth:`of`), or from a bundle's manifest
+    (:meth:`from_manifest`) when a saved run is replayed."""
+
+    run_id: str
+    trigger: models.Trigger
+    window: models.Window
+    now: datetime
+    step_s: float | None = None  # None only in bundles written before the step was kept
+    playbook: Mapping[str, Any] | None = None  # playbook.summary() of the matched playbook
+    database_name: str = ""  # the database the probes looked at
+
+    @classmethod
+    def of(cls, state: DiagnosisState, *, database_name: str = "") -> Run:
+        return cls(
+            run_id=state["run_id"],
+            trigger=models.Trigger.from_dict(state["trigger"]),
+            window=models.Window.from_dict(state["window"]),
+            now=models.parse_time(state["now"]),
+            step_s=state.get("step_s"),
+            playbook=state.get("playbook") or None,
+            database_name=database_name,
+        )
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any], *, run_id: str) -> Run:
+        return cls(
+            run_id=run_id,
+            trigger=models.Trigger.from_dict(manifest["trigger"]),
+            window=models.Window.from_dict(manifest["window"]),
+            now=models.parse_time(manifest["now"]),
+            step_s=manifest.get("step_s"),
+            playbook=manifest.get("playbook") or None,
+            database_name=str(manifest.get("database") or ""),
+        )
 
 
 @dataclass(frozen=True)

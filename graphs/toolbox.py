@@ -21,6 +21,7 @@ are an ``error: …`` answer, never an exception and never a call to the outside
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -348,9 +349,7 @@ def _named(answer: Evidence, *, name: str) -> Evidence:
 
 
 def _replaced(answer: Evidence, *, summary: str, raw: Any) -> Evidence:
-    return Evidence(
-        answer.id, answer.source, answer.query, answer.window, answer.status, summary, raw
-    )
+    return dataclasses.replace(answer, summary=summary, raw=raw)
 
 
 def _as_tool_answer(answer: Evidence, *, tool: str) -> Evidence:
@@ -359,9 +358,7 @@ def _as_tool_answer(answer: Evidence, *, tool: str) -> Evidence:
     replayed from the bundle) never reads it as its own input."""
     source = f"{answer.source}/model"
     own = models.evidence_id(source, f"{tool}: {answer.query}", answer.window)
-    return Evidence(
-        own, source, answer.query, answer.window, answer.status, answer.summary, answer.raw
-    )
+    return dataclasses.replace(answer, id=own, source=source, kind=models.EvidenceKind.TOOL)
 
 
 def _render(answer: Evidence) -> str:

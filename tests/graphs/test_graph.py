@@ -13,8 +13,8 @@ import pytest
 
 from connectors import bundle, prometheus
 from diagnose.domain import models
-from graphs import checkpoints, diagnosis, runner
-from graphs.state import Context
+from graphs import checkpoints, diagnosis, pipeline, runner
+from graphs.state import Context, Run
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TRIGGER = models.Trigger(
@@ -149,8 +149,8 @@ def test_an_invalid_answer_is_refused_and_asked_again(agent_factory: Any) -> Non
 def test_the_bundle_replays_to_the_same_hypotheses(agent_factory: Any, context: Context) -> None:
     paused = agent_factory().start(TRIGGER, run_id="run-replay")
     evidence = context.store.load("run-replay")
-    replayed = diagnosis.analyse(
-        {k: paused.state[k] for k in ("run_id", "trigger", "window", "now", "evidence")},
-        evidence=evidence,
-    )
-    assert replayed["hypotheses"] == paused.state["correlation"]["hypotheses"]
+    run = Run.of(paused.state)
+    replayed = pipeline.replay(run, evidence=evidence)
+    assert replayed.correlation["hypotheses"] == paused.state["correlation"]["hypotheses"]
+    brief = lambda fixes: [(f["id"], f["kind"], f["target"]) for f in fixes]  # noqa: E731
+    assert brief(replayed.fixes) == brief(paused.state["fixes"])

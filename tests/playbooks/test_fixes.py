@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from diagnose import cli, playbook
 from diagnose.analysis import fixing
 from diagnose.domain import models
-from graphs import diagnosis
+from graphs import proposing
 from tests.playbooks.test_playbooks import GOOD, PROBES
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -86,16 +86,16 @@ def _hypothesis(kind: models.CauseKind, change: str | None = None) -> models.Hyp
     )
 
 
-def _state(matched: dict[str, Any]) -> dict[str, Any]:
+def _asked(matched: dict[str, Any]) -> dict[str, Any]:
     hypotheses = [
         _hypothesis(models.CauseKind.TRAFFIC),
         _hypothesis(models.CauseKind.CONFIG, "configmap/web-config"),
         _hypothesis(models.CauseKind.RESOURCE, "deployment/web@3"),
     ]
     return {
-        "trigger": {"namespace": "shop"},
         "correlation": {"hypotheses": [h.to_dict() for h in hypotheses], "components": []},
-        "playbook": matched,
+        "namespace": "shop",
+        "matched": matched,
     }
 
 
@@ -107,6 +107,7 @@ DEPLOYMENTS = models.Evidence(
     status=models.Status.OK,
     summary="1 deployment",
     raw=[{"name": "web", "replicas": 4}],
+    kind=models.EvidenceKind.DEPLOYMENTS,
 )
 REPLICASETS = models.Evidence(
     id="ev-r",
@@ -122,12 +123,13 @@ REPLICASETS = models.Evidence(
             "resources": {"web": {"limits": {"memory": "256Mi"}}},
         }
     ],
+    kind=models.EvidenceKind.REPLICASETS,
 )
 
 
 def test_kinds_the_playbook_lists_come_first_and_the_others_stay_marked() -> None:
     matched = {"name": "surge", "fixes": ["config_revert"]}
-    fixes = diagnosis.proposals(_state(matched), evidence=[DEPLOYMENTS, REPLICASETS])  # type: ignore[arg-type]
+    fixes = proposing.proposals(**_asked(matched), evidence=[DEPLOYMENTS, REPLICASETS])
     assert [(f["id"], f["kind"]) for f in fixes] == [
         ("fix-1", "config_revert"),
         ("fix-2", "scale"),
@@ -139,9 +141,9 @@ def test_kinds_the_playbook_lists_come_first_and_the_others_stay_marked() -> Non
 
 
 def test_a_playbook_without_fixes_changes_nothing() -> None:
-    plain = diagnosis.proposals(_state({}), evidence=[DEPLOYMENTS, REPLICASETS])  # type: ignore[arg-type]
-    listed = diagnosis.proposals(  # type: ignore[arg-type]
-        _state({"name": "p", "fixes": []}), evidence=[DEPLOYMENTS, REPLICASETS]
+    plain = proposing.proposals(**_asked({}), evidence=[DEPLOYMENTS, REPLICASETS])
+    listed = proposing.proposals(
+        **_asked({"name": "p", "fixes": []}), evidence=[DEPLOYMENTS, REPLICASETS]
     )
     assert plain == listed
     assert [f["kind"] for f in plain] == ["scale", "config_revert", "raise_limits"]
@@ -154,8 +156,8 @@ def test_templates_size_scaling_and_limits_on_the_same_targets() -> None:
         "fixes": ["scale", "raise_limits", "config_revert"],
         "fix_templates": {"scale": {"factor": 2.0}, "raise_limits": {"multiplier": 1.5}},
     }
-    default = diagnosis.proposals(_state({}), evidence=[DEPLOYMENTS, REPLICASETS])  # type: ignore[arg-type]
-    sized = diagnosis.proposals(_state(matched), evidence=[DEPLOYMENTS, REPLICASETS])  # type: ignore[arg-type]
+    default = proposing.proposals(**_asked({}), evidence=[DEPLOYMENTS, REPLICASETS])
+    sized = proposing.proposals(**_asked(matched), evidence=[DEPLOYMENTS, REPLICASETS])
     assert [(f["kind"], f["target"]) for f in sized] == [(f["kind"], f["target"]) for f in default]
     scale, limits = sized[0], sized[2]
     assert scale["command"] == "kubectl scale deployment/web -n shop --replicas=9"
@@ -174,7 +176,7 @@ def test_templates_size_scaling_and_limits_on_the_same_targets() -> None:
 
 def test_a_factor_without_a_recorded_count_leaves_the_command_to_a_human() -> None:
     matched = {"name": "p", "fixes": ["scale"], "fix_templates": {"scale": {"factor": 2.0}}}
-    (scale, *_) = diagnosis.proposals(_state(matched), evidence=[REPLICASETS])  # type: ignore[arg-type]
+    (scale, *_) = proposing.proposals(**_asked(matched), evidence=[REPLICASETS])
     assert "* 2 / 1 + 1" in scale["command"]
     assert scale["action"] is None
 

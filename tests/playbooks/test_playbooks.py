@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from diagnose import cli, playbook
 from diagnose.analysis import signals
 from diagnose.domain import models
-from graphs import diagnosis
+from graphs import pipeline
 from sandbox import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,11 +183,11 @@ def test_a_query_without_a_workload_label_counts_for_the_alerting_service(tmp_pa
 
 def test_thresholds_and_weights_reach_the_ranking_policy() -> None:
     matched = {"thresholds": {"anomalous_z": 4.0, "abstain_below": 0.5}, "weights": {"deploy": 2}}
-    policy = diagnosis.analysis_policy(matched)
+    policy = pipeline.analysis_policy(matched)
     assert policy.anomaly.anomalous == 4.0
     assert policy.confidence.abstain_below == 0.5
     assert policy.confidence.cause_weights == (("deploy", 2.0),)
-    assert diagnosis.analysis_policy(None) == diagnosis.analysis_policy({})
+    assert pipeline.analysis_policy(None) == pipeline.analysis_policy({})
 
 
 def test_explain_shows_the_playbook_and_its_rendered_queries() -> None:

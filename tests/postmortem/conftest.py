@@ -12,7 +12,7 @@ import pytest
 
 from diagnose.analysis import correlating, drafting
 from diagnose.domain import models
-from graphs import diagnosis
+from graphs import proposing
 from tests.e2e.conftest import _scenario_metrics  # the bundled scenarios' metrics.om
 from tests.support import scenarios
 
@@ -60,7 +60,9 @@ def record_of(
         "correlation": correlation,
         "timings_s": {"gather_metrics": 0.4, "correlate": 0.1},
     }
-    state["fixes"] = diagnosis.proposals(state, evidence=evidence)
+    state["fixes"] = proposing.proposals(
+        correlation, namespace=loaded.trigger.namespace, matched={}, evidence=evidence
+    )
     ready = started + timedelta(seconds=1)
     audit = [
         audit_entry(

@@ -51,17 +51,20 @@ def cluster_evidence(
     for plural, (kind, convert) in kinds.items():
         payloads = [convert(o) for o in objects if o.get("kind") == kind]
         query = f"kubectl get {plural} -n {namespace} -o yaml"
-        records.append(_evidence(query, payloads, window=window if plural == "events" else None))
+        at = window if plural == "events" else None
+        records.append(_evidence(query, payloads, window=at, kind=models.EvidenceKind(plural)))
     configs = [config(o) for o in objects if o.get("kind") in ("ConfigMap", "Secret")]
     query = (
         f"kubectl get configmaps -n {namespace} --show-managed-fields -o yaml; "
         f"kubectl get secrets -n {namespace} --show-managed-fields -o yaml"
     )
-    records.append(_evidence(query, configs, window=None))
+    records.append(_evidence(query, configs, window=None, kind=models.EvidenceKind.CONFIGS))
     return records
 
 
-def _evidence(query: str, payloads: list[Any], *, window: models.Window | None) -> models.Evidence:
+def _evidence(
+    query: str, payloads: list[Any], *, window: models.Window | None, kind: models.EvidenceKind
+) -> models.Evidence:
     status = models.Status.OK if payloads else models.Status.EMPTY
     return models.Evidence.make(
         source="kubernetes",
@@ -70,6 +73,7 @@ def _evidence(query: str, payloads: list[Any], *, window: models.Window | None) 
         status=status,
         summary=f"{len(payloads)} objects",
         raw=payloads,
+        kind=kind,
     )
 
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from diagnose.domain import models
-from graphs import diagnosis
+from graphs import pipeline
 from sandbox import advising
 from sandbox import findings as found
 
@@ -56,7 +56,7 @@ def test_database_hypotheses_are_ranked_in_by_confidence_and_lift_an_abstention(
     ).to_dict()
     correlation = {"hypotheses": [weak], "abstained": True, "notes": ["abstained: low"]}
     [advice] = advising.advise([_pile_up(state="active")], default_database="shop")
-    merged = diagnosis.merge_hypotheses(correlation, [advice.hypothesis])
+    merged = pipeline.merge_hypotheses(correlation, [advice.hypothesis])
     assert [h["component"] for h in merged["hypotheses"]] == ["postgres/shop", "cart"]
     assert merged["abstained"] is False
     assert not any(n.startswith("abstained") for n in merged["notes"])

@@ -102,13 +102,11 @@ def test_capacity_taken_away_by_a_scale_in_is_given_back_by_scaling_not_limits()
 
 
 def test_an_abstaining_diagnosis_proposes_no_fix_at_all() -> None:
-    from graphs import diagnosis
+    from graphs import proposing
 
     lead = _rollout("checkout", 0.3).to_dict()
-    state: Any = {
-        "trigger": {"namespace": "shop"},
-        "correlation": {"hypotheses": [lead], "abstained": False},
-    }
-    assert [f["kind"] for f in diagnosis.proposals(state, evidence=[])] == ["rollback"]
-    state["correlation"]["abstained"] = True
-    assert diagnosis.proposals(state, evidence=[]) == []
+    correlation: Any = {"hypotheses": [lead], "abstained": False}
+    fixes = proposing.proposals(correlation, namespace="shop", matched={}, evidence=[])
+    assert [f["kind"] for f in fixes] == ["rollback"]
+    correlation["abstained"] = True
+    assert proposing.proposals(correlation, namespace="shop", matched={}, evidence=[]) == []
