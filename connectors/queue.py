@@ -25,9 +25,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -36,75 +35,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from connectors import _schema
 from diagnose.domain import errors
-
-DIAGNOSE = "diagnose"
-"""The job kind the concurrency limit applies to."""
+from diagnose.domain.queue import DIAGNOSE, Accepted, Job, NewJob  # the port's values
 
 _CLAIM_LOCK = 0x6469_6167
 """Advisory lock id serialising claims, so the running-diagnoses count cannot race."""
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A job to enqueue. ``dedup_key`` is unique: enqueueing it again returns the first job."""
-
-    kind: str
-    ordering_key: str
-    dedup_key: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """A job as stored."""
-
-    id: int
-    kind: str
-    ordering_key: str
-    dedup_key: str
-    payload: dict[str, Any]
-    run_id: str | None
-    state: str  # queued | running | done | failed
-    attempts: int
-    lease_owner: str | None
-    result: dict[str, Any] | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What enqueueing did: ``duplicate`` when the delivery id was seen before (nothing was
-    enqueued); otherwise one ``(job id, created)`` per job, ``created`` False for a dedup hit."""
-
-    duplicate: bool
-    jobs: tuple[tuple[int, bool], ...] = ()
-
-
-class Queue(Protocol):
-    """What workers and the web service need from a queue store."""
-
-    def enqueue(self, jobs: Sequence[NewJob], *, delivery: str | None = None) -> Accepted: ...
-
-    def claim(self, worker: str, *, lease_s: float, max_running: int) -> Job | None: ...
-
-    def heartbeat(self, job_id: int, *, worker: str, lease_s: float) -> bool: ...
-
-    def finish(self, job_id: int, *, worker: str, result: Mapping[str, Any]) -> bool: ...
-
-    def fail(self, job_id: int, *, worker: str, error: str, retry_in_s: float) -> bool: ...
-
-    def get(self, job_id: int) -> Job | None: ...
-
-    def list_jobs(
-        self, *, kind: str | None = None, ordering_key: str | None = None, limit: int = 100
-    ) -> list[Job]: ...
-
-    def counts(self) -> dict[str, int]: ...
-
-    def ping(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 _POSTGRES_SCHEMA = """

@@ -9,12 +9,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from connectors import audit, bundle, kubernetes, llm, postgres, prometheus, traces
+from connectors import (
+    audit,
+    bundle,
+    kubernetes,
+    llm,
+    pagerduty,
+    postgres,
+    prometheus,
+    queue,
+    traces,
+)
 from connectors import memory as memory_store
 from diagnose import playbook, telemetry
-from diagnose.domain import errors
+from diagnose.domain import errors, models
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
 from graphs.state import Context, ExecutionPolicy, GatherPolicy
@@ -214,3 +225,31 @@ def open_audit(settings: Settings) -> audit.SqliteAudit | audit.PostgresAudit:
     if settings.database_url:
         return audit.PostgresAudit(settings.database_url)
     return audit.SqliteAudit(settings.state_dir / "audit.sqlite")
+
+
+def open_queue(settings: Settings) -> queue.PostgresQueue | queue.SqliteQueue:
+    """The service's job queue: PostgreSQL when ``database_url`` is set; SQLite in the state
+    directory otherwise."""
+    if settings.database_url:
+        return queue.PostgresQueue(settings.database_url, max_attempts=settings.job_max_attempts)
+    return queue.SqliteQueue(
+        settings.state_dir / "queue.sqlite", max_attempts=settings.job_max_attempts
+    )
+
+
+def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
+    """A PagerDuty client when an API token is set (traced when telemetry is on)."""
+    if settings.pagerduty_api_token is None:
+        return None
+    client = pagerduty.PagerDutyClient(
+        token=settings.pagerduty_api_token.get_secret_value(),
+        base_url=settings.pagerduty_api_url,
+        from_email=settings.pagerduty_from_email,
+        timeout_s=settings.pagerduty_timeout_s,
+    )
+    return telemetry.traced(client, port="pagerduty")
+
+
+def read_bundle(folder: Path) -> tuple[dict[str, Any], list[models.Evidence]]:
+    """A saved evidence bundle (its manifest and evidence), to replay with no server."""
+    return bundle.read_manifest(folder), bundle.read_evidence(folder)

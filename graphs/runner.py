@@ -52,6 +52,18 @@ class Agent:
         self.graph.invoke(state, _config(run_id), context=self.context, durability="sync")
         return self.status(run_id)
 
+    def start_or_resume(self, trigger: models.Trigger, *, run_id: str | None = None) -> Paused:
+        """The one driver of runs (the CLI's and the service's workers'): start the run, or,
+        when ``run_id`` is already in the checkpoint store, carry it on from there, whatever
+        shape an earlier process's death left it in (see :meth:`recover`)."""
+        if run_id is None:
+            return self.start(trigger)
+        try:
+            self.status(run_id)
+        except errors.RunNotFound:
+            return self.start(trigger, run_id=run_id)
+        return self.recover(run_id)
+
     def resume(self, run_id: str, answer: dict[str, Any]) -> Paused:
         """Answer the approval step; the run goes on to its report (or asks again)."""
         paused = self.status(run_id)

@@ -225,3 +225,16 @@ class IncidentMemory(Protocol):
     def recall(self, *, components: Sequence[str], limit: int) -> list[dict[str, JSON]]:
         """Runs that involved any of ``components``, newest first, at most ``limit``."""
         ...
+
+
+class Pager(Protocol):
+    """The incident tool (PagerDuty) as the service uses it: an incident's alerts and log
+    entries read, the findings posted back as a note."""
+
+    def list_alerts(self, incident_id: str) -> list[dict[str, JSON]]: ...
+
+    def list_log_entries(self, incident_id: str) -> list[dict[str, JSON]]: ...
+
+    def create_note(self, incident_id: str, content: str) -> dict[str, JSON]: ...
+
+    def close(self) -> None: ...

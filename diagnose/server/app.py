@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette import concurrency
 from starlette import requests as starlette_requests
 
-from connectors import queue
-from diagnose.domain import errors
+from diagnose.domain import errors, queue
 from diagnose.server import auth, intake, jobs, signing, telemetry
 from diagnose.settings import Settings
 from graphs import reporting, runner

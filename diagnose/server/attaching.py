@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors import queue
-from diagnose.domain import errors
-from diagnose.server import working
+from diagnose import wiring
+from diagnose.domain import errors, queue
 from diagnose.settings import Settings
 from graphs import runner
 
@@ -43,7 +42,7 @@ def open_queue(settings: Settings) -> queue.Queue:
             f"no queue at {path}: `diagnose serve` has not run with this state directory; "
             "set DIAGNOSE_DATABASE_URL to the service's PostgreSQL"
         )
-    return working.open_queue(settings)
+    return wiring.open_queue(settings)
 
 
 def ordering_key(incident_id: str) -> str:

@@ -93,7 +93,7 @@ def open_app(settings: Settings, *, metrics: telemetry.Metrics) -> Iterator[fast
 
     with ExitStack() as stack:
         agent = stack.enter_context(wiring.open_agent(settings, progress=_progress))
-        work_queue = working.open_queue(settings)
+        work_queue = wiring.open_queue(settings)
         stack.callback(work_queue.close)
         service = app.Service(
             settings=settings,

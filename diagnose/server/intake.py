@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors import pagerduty, queue
-from diagnose.domain import models
+from diagnose.domain import models, queue
 from graphs import runner
 
 SERVICE_LABELS = ("service", "app_kubernetes_io_name", "app.kubernetes.io/name", "app", "job")
 NAMESPACE_LABELS = ("namespace", "kubernetes_namespace", "k8s_namespace", "exported_namespace")
 POSTMORTEM = "postmortem"
 NOTE = "pagerduty_note"
+NOTE_MARKER = "[diagnose]"
+"""First token of every note we post: how our own ``incident.annotated`` events are known."""
 
 
 class BadPayloadError(ValueError):
@@ -73,7 +74,7 @@ def pagerduty_event(body: Any, *, naming: Naming) -> Intake:
         return Intake(jobs=(_postmortem_job(event, data),))
     if kind == "incident.annotated":
         agent = _object(event, "agent")
-        if pagerduty.own_note(data, agent=agent, user_id=naming.pagerduty_user_id):
+        if own_note(data, agent=agent, user_id=naming.pagerduty_user_id):
             return Intake(ignored="our own note")
         return Intake(ignored="notes by people are not acted on")
     raise AssertionError(f"{kind} is in _ACTED_ON but not handled")
@@ -82,6 +83,15 @@ def pagerduty_event(body: Any, *, naming: Naming) -> Intake:
 _ACTED_ON = frozenset(
     ("incident.triggered", "incident.reopened", "incident.resolved", "incident.annotated")
 )
+
+
+def own_note(
+    note: Mapping[str, Any], *, agent: Mapping[str, Any] | None, user_id: str | None
+) -> bool:
+    """Whether an ``incident.annotated`` event is about a note we posted ourselves."""
+    if user_id and agent and agent.get("id") == user_id:
+        return True
+    return str(note.get("content") or "").lstrip().startswith(NOTE_MARKER)
 
 
 def _diagnose_job(

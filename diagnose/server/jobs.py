@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors import pagerduty, queue
 from diagnose import postmortem as postmortems
-from diagnose.analysis import drafting
-from diagnose.domain import errors, models
+from diagnose.postmortem import drafting
+from diagnose.domain import errors, models, ports, queue
 from diagnose.server import intake
 from diagnose.settings import Settings
 from graphs import reporting, runner
@@ -34,7 +33,7 @@ class Tools:
     settings: Settings
     agent: runner.Agent
     queue: queue.Queue
-    pagerduty: pagerduty.PagerDutyClient | None
+    pagerduty: ports.Pager | None
     naming: intake.Naming
     progress: Callable[[str], None]
 
@@ -52,7 +51,7 @@ def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
     """Diagnose up to the approval step (resuming a run an earlier worker left unfinished)."""
     run_id = job.run_id or runner.new_run_id()
     trigger = _enriched(models.Trigger.from_dict(job.payload["trigger"]), tools=tools)
-    paused = drive(tools.agent, trigger, run_id=run_id)
+    paused = tools.agent.start_or_resume(trigger, run_id=run_id)
     if trigger.source == "pagerduty" and trigger.incident_id and tools.pagerduty:
         note = queue.NewJob(
             kind=intake.NOTE,
@@ -72,16 +71,6 @@ def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
         "hypotheses": len(result["hypotheses"]),
         "llm": result["llm"],
     }
-
-
-def drive(agent: runner.Agent, trigger: models.Trigger, *, run_id: str) -> runner.Paused:
-    """Start the run, or continue it from its checkpoint when it already exists (whatever
-    shape an earlier worker's death left it in: see ``Agent.recover``)."""
-    try:
-        agent.status(run_id)
-    except errors.RunNotFound:
-        return agent.start(trigger, run_id=run_id)
-    return agent.recover(run_id)
 
 
 def _enriched(trigger: models.Trigger, *, tools: Tools) -> models.Trigger:
@@ -109,7 +98,7 @@ def post_note(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
 def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) -> str:
     """The note: the leading hypothesis, the fix waiting for approval, where to see more."""
     result = reporting.result(dict(state))  # type: ignore[arg-type]
-    lines = [f"{pagerduty.NOTE_MARKER} diagnosis {run_id}"]
+    lines = [f"{intake.NOTE_MARKER} diagnosis {run_id}"]
     hypotheses = result["hypotheses"]
     if result["abstained"] or not hypotheses:
         lines.append("No confident root cause: the evidence is too weak to name one.")

@@ -20,10 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from connectors import pagerduty, queue
 from diagnose import telemetry as telemetry_spans
 from diagnose import wiring
-from diagnose.domain import errors
+from diagnose.domain import errors, queue
 from diagnose.server import heartbeat, intake, jobs, telemetry
 from diagnose.settings import Settings
 
@@ -33,28 +32,6 @@ IDLE_POLL_S = 0.5
 def worker_name(index: int) -> str:
     """A name unique to this thread of this process on this host."""
     return f"{socket.gethostname()}:{os.getpid()}:{index}:{uuid.uuid4().hex[:6]}"
-
-
-def open_queue(settings: Settings) -> queue.Queue:
-    """PostgreSQL when ``database_url`` is set; SQLite in the state directory otherwise."""
-    if settings.database_url:
-        return queue.PostgresQueue(settings.database_url, max_attempts=settings.job_max_attempts)
-    return queue.SqliteQueue(
-        settings.state_dir / "queue.sqlite", max_attempts=settings.job_max_attempts
-    )
-
-
-def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
-    """A PagerDuty client when an API token is set."""
-    if settings.pagerduty_api_token is None:
-        return None
-    client = pagerduty.PagerDutyClient(
-        token=settings.pagerduty_api_token.get_secret_value(),
-        base_url=settings.pagerduty_api_url,
-        from_email=settings.pagerduty_from_email,
-        timeout_s=settings.pagerduty_timeout_s,
-    )
-    return telemetry_spans.traced(client, port="pagerduty")
 
 
 def naming(settings: Settings) -> intake.Naming:
@@ -188,9 +165,9 @@ def _work(
 ) -> None:
     with ExitStack() as stack:
         agent = stack.enter_context(wiring.open_agent(settings, progress=progress))
-        work_queue = open_queue(settings)
+        work_queue = wiring.open_queue(settings)
         stack.callback(work_queue.close)
-        client = open_pagerduty(settings)
+        client = wiring.open_pagerduty(settings)
         if client is not None:
             stack.callback(client.close)
         tools = jobs.Tools(

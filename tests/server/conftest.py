@@ -56,7 +56,7 @@ def open_service(settings: Settings) -> Iterator[app.Service]:
     """The web service's parts, opened for real (agent, queue, tokens)."""
     with ExitStack() as stack:
         agent = stack.enter_context(wiring.open_agent(settings, progress=lambda _m: None))
-        queue = working.open_queue(settings)
+        queue = wiring.open_queue(settings)
         stack.callback(queue.close)
         yield app.Service(
             settings=settings,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from diagnose import telemetry
-from diagnose.server import intake, working
+from diagnose import telemetry, wiring
+from diagnose.server import intake
 from tests.server import payloads
 from tests.server.conftest import drain, make_settings, make_worker, open_service, serving
 from tests.server.test_pagerduty import TOKEN, FakePagerDuty
@@ -31,7 +31,7 @@ def test_a_diagnosis_job_holds_its_nodes_and_its_pagerduty_calls(
             )
             service.queue.enqueue(found.jobs)
             worker = make_worker(service)
-            client = working.open_pagerduty(settings)
+            client = wiring.open_pagerduty(settings)
             assert client is not None
             worker.tools.pagerduty = client
             try:
