@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diagnose.analysis import discovery
-from diagnose.domain import models, ports
+from diagnose.domain import cluster, models, ports
 from graphs.state import Context, GatherPolicy, Run
 
 Kind = models.EvidenceKind
@@ -193,6 +193,21 @@ def gather_changes(run: Run, *, context: Context) -> Gathered:
         lambda: source.list_events(namespace=namespace, window=window).of_kind(Kind.EVENTS),
     ]
     return Gathered(evidence=tuple(in_parallel(calls, workers=context.policy.workers)))
+
+
+def gather_state(run: Run, *, context: Context) -> Gathered:
+    """Read what the cluster looks like now: pods, workloads, nodes, Services, EndpointSlices,
+    quotas, LimitRanges, PVCs, ServiceAccounts and NetworkPolicies (docs/kubernetes.md)."""
+    source = context.cluster
+    if not isinstance(source, cluster.ClusterStateSource):
+        return Gathered(notes=("state: the Kubernetes API in use cannot read object state",))
+    namespace = run.trigger.namespace
+    calls: list[Callable[[], models.Evidence]] = [
+        functools.partial(source.read_state, kind=kind, namespace=namespace)
+        for kind in cluster.STATE_KINDS
+    ]
+    gathered = in_parallel(calls, workers=context.policy.workers)
+    return Gathered(evidence=tuple(e.of_kind(Kind.STATE) for e in gathered))
 
 
 def gather_traces(run: Run, *, context: Context) -> Gathered:

@@ -36,6 +36,7 @@ GATHERERS: Mapping[str, Callable[..., gathering.Gathered]] = {
     "gather_metrics": gathering.gather_metrics,
     "gather_changes": gathering.gather_changes,
     "gather_traces": gathering.gather_traces,
+    "gather_state": gathering.gather_state,
 }
 """The gather steps, by node name: they run side by side after ``scope``, before ``correlate``."""
 
@@ -50,6 +51,7 @@ GATHERED = frozenset(
         Kind.CONFIGS,
         Kind.PODS,
         Kind.EVENTS,
+        Kind.STATE,
         Kind.TRACE_SERVICES,
         Kind.SPANS,
     }

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from diagnose.analysis import components as components_
+from diagnose.analysis import ranking
 from diagnose.domain import models
 
 Item = Mapping[str, Any]
@@ -695,3 +697,99 @@ def _ids(ids: Sequence[str]) -> tuple[str, ...]:
 
 def _time(value: object) -> datetime | None:
     return models.parse_time(str(value)) if value else None
+
+
+# --- ranking: findings beside the metric hypotheses -------------------------------------------
+
+DEFINITE_LEAD = 1.25
+"""A definite finding's ordering score over the best metric hypothesis: a workload with
+nothing ready, a refusal or a node down is observed, not inferred, and explains the anomalies
+it causes."""
+PARTIAL_SHARE = 0.45
+"""A partial finding's ordering score as a share of the best one: beside, not above, them."""
+VICTIM_SHARE = 0.5
+"""A workload whose trouble a definite finding elsewhere explains keeps this share."""
+
+
+def finding_evidence(finding: Finding, *, window: models.Window) -> models.Evidence:
+    """The derived record a finding's hypothesis cites: its query re-checks it."""
+    return models.Evidence.make(
+        source="analysis",
+        query=finding.check,
+        window=window,
+        status=models.Status.OK,
+        summary=f"{finding.summary}; wrong if {finding.wrong_if}",
+        raw=finding.to_dict(),
+    )
+
+
+def rank_faults(
+    drafts: Sequence[ranking.Draft],
+    findings: Sequence[Finding],
+    *,
+    cited: Mapping[str, str],
+) -> list[ranking.Draft]:
+    """The drafts with the findings ranked in (``cited``: finding component → the id of its
+    derived record): a finding on a component that already has a draft joins it, the victims
+    of a definite finding yield to it; best first. No findings: the drafts unchanged."""
+    if not findings:
+        return list(drafts)
+    best = max([1.0, *(d.score for d in drafts)])
+    out = list(drafts)
+    for finding in findings:
+        draft = _draft(finding, best=best, cited=cited.get(finding.component))
+        own = next(
+            (d for d in out if components_.same_workload(d.component, finding.component)), None
+        )
+        if own is not None:
+            out.remove(own)
+            draft = _joined(draft, own)
+        if finding.severity >= DEFINITE:
+            out = [_victim(d, finding) if _is_victim(d, finding) else d for d in out]
+        out.append(draft)
+    return sorted(out, key=lambda d: -d.score)
+
+
+def _draft(finding: Finding, *, best: float, cited: str | None) -> ranking.Draft:
+    definite = finding.severity >= DEFINITE
+    return ranking.Draft(
+        kind=finding.kind,
+        component=finding.component,
+        score=best * (DEFINITE_LEAD if definite else PARTIAL_SHARE),
+        strength=25.0 if definite else 12.0,
+        fit=0.9 if definite else 0.75,
+        summary=f"{finding.summary}; check: {finding.check}; wrong if {finding.wrong_if}",
+        evidence=_ids([cited or "", *finding.evidence]),
+        counter=(),
+        change=finding.change,
+        onset=finding.at,
+    )
+
+
+def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
+    """A finding and the metric hypothesis of the same component: the metric one's change
+    (and kind) when it has one, the finding's words first, both evidences."""
+    kind, change = (own.kind, own.change) if own.change else (draft.kind, draft.change)
+    return replace(
+        draft,
+        kind=kind,
+        change=change,
+        score=max(draft.score, own.score),
+        strength=max(draft.strength, own.strength),
+        summary=f"{draft.summary}; metrics: {own.summary}",
+        evidence=_ids([*draft.evidence, *own.evidence]),
+        counter=own.counter,
+        onset=own.onset or draft.onset,
+    )
+
+
+def _is_victim(draft: ranking.Draft, finding: Finding) -> bool:
+    return any(components_.same_workload(draft.component, v) for v in finding.victims)
+
+
+def _victim(draft: ranking.Draft, finding: Finding) -> ranking.Draft:
+    return replace(
+        draft,
+        score=draft.score * VICTIM_SHARE,
+        summary=f"{draft.summary}; explained by {finding.component}",
+    )

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from diagnose.analysis import changes as changes_
+from diagnose.analysis import cluster as cluster_
 from diagnose.analysis import components as components_
 from diagnose.analysis import ranking, scoring, signals, tracing
 from diagnose.domain import models
@@ -114,12 +115,21 @@ def correlate(
         placement=changes_.placement(view),
         alert_at=trigger.at,
     )
+    findings = cluster_.find_faults(
+        cluster, namespace=trigger.namespace, trigger_service=trigger.service, changes=changes
+    )
+    fault_evidence = {f.component: cluster_.finding_evidence(f, window=window) for f in findings}
+    drafts = cluster_.rank_faults(
+        drafts, findings, cited={k: e.id for k, e in fault_evidence.items()}
+    )[: policy.confidence.max_hypotheses]
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)
     if abstained:
         notes.append("abstained: the best hypothesis is below the confidence threshold")
     return Correlation(
         hypotheses=hypotheses,
-        derived=_unique([*derived, *change_evidence.values(), *seen.derived]),
+        derived=_unique(
+            [*derived, *change_evidence.values(), *seen.derived, *fault_evidence.values()]
+        ),
         components=ranked,
         changes=changes,
         abstained=abstained,

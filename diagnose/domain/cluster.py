@@ -9,7 +9,7 @@ keys are chosen so that no payload is mistaken for one of ``ports``' (a pod stat
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, runtime_checkable
 
 from diagnose.domain.models import Evidence
 
@@ -140,6 +140,7 @@ class NetworkPolicyStatePayload(TypedDict):
     ingress_from: list[dict[str, str]]  # each peer's podSelector; {"*": "*"} admits any peer
 
 
+@runtime_checkable
 class ClusterStateSource(Protocol):
     """A Kubernetes API, read-only: the current state of one kind of object."""
 

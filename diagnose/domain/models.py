@@ -117,6 +117,7 @@ class EvidenceKind(StrEnum):
     CONFIGS = "configs"  # ConfigMaps and Secrets (names and content digests)
     PODS = "pods"
     EVENTS = "events"
+    STATE = "state"  # the current state of one kind of Kubernetes object (domain.cluster)
     TRACE_SERVICES = "trace_services"  # the services a trace back end saw
     SPANS = "spans"  # sampled traces of one service in one window
     PROBE = "probe"  # a catalogue probe's answer from the database
