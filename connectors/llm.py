@@ -363,27 +363,25 @@ class OpenAIReasoner:
 
     @classmethod
     def from_settings(
-        cls, settings: config.Settings, *, transport: httpx.BaseTransport | None = None
+        cls, settings: config.LLMSettings, *, transport: httpx.BaseTransport | None = None
     ) -> OpenAIReasoner | None:
         """The reasoner the settings describe, or None when no base URL is set (no LLM)."""
-        if not settings.llm_base_url:
+        if not settings.base_url:
             return None
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        key = settings.api_key.get_secret_value() if settings.api_key else None
         sampling = Sampling(
-            temperature=settings.llm_temperature,
-            top_p=settings.llm_top_p,
-            top_k=settings.llm_top_k,
-            max_completion_tokens=settings.llm_max_completion_tokens,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            top_k=settings.top_k,
+            max_completion_tokens=settings.max_completion_tokens,
         )
         client = ChatClient(
-            settings.llm_base_url,
-            model=settings.llm_model,
+            settings.base_url,
+            model=settings.model,
             api_key=key,
-            timeout_s=settings.llm_timeout_s,
-            connect_timeout_s=settings.llm_connect_timeout_s,
-            retry=_http.RetryPolicy(
-                attempts=settings.llm_retries + 1, budget_s=settings.llm_timeout_s
-            ),
+            timeout_s=settings.timeout_s,
+            connect_timeout_s=settings.connect_timeout_s,
+            retry=_http.RetryPolicy(attempts=settings.retries + 1, budget_s=settings.timeout_s),
             sampling=sampling,
             transport=transport,
         )
@@ -410,15 +408,15 @@ class OpenAIReasoner:
         return session.run()
 
 
-def budget_from_settings(settings: config.Settings) -> reasoning.Budget:
+def budget_from_settings(settings: config.LLMSettings) -> reasoning.Budget:
     """The :class:`~diagnose.domain.reasoning.Budget` the ``DIAGNOSE_LLM_MAX_*`` settings give."""
     return reasoning.Budget(
-        max_steps=settings.llm_max_steps,
-        max_tokens=settings.llm_max_tokens,
-        max_seconds=settings.llm_max_seconds,
-        max_prompt_tokens=settings.llm_max_prompt_tokens,
-        max_completion_tokens=settings.llm_max_session_completion_tokens,
-        digest_interleave=settings.llm_digest_interleave,
+        max_steps=settings.max_steps,
+        max_tokens=settings.max_tokens,
+        max_seconds=settings.max_seconds,
+        max_prompt_tokens=settings.max_prompt_tokens,
+        max_completion_tokens=settings.max_session_completion_tokens,
+        digest_interleave=settings.digest_interleave,
     )
 
 

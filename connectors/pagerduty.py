@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from connectors import _http
+from diagnose import settings as config
 from diagnose.domain import errors
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -66,6 +67,18 @@ class PagerDutyClient:
             base_url=base_url.rstrip("/"),
             timeout=timeout_s,
             headers={"Authorization": f"Token token={token}", "Accept": ACCEPT},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: config.PagerDutySettings) -> PagerDutyClient | None:
+        """The client the settings describe, or None when no API token is set."""
+        if settings.api_token is None:
+            return None
+        return cls(
+            token=settings.api_token.get_secret_value(),
+            base_url=settings.api_url,
+            from_email=settings.from_email,
+            timeout_s=settings.timeout_s,
         )
 
     def list_alerts(self, incident_id: str, *, limit: int = 25) -> list[dict[str, Any]]:

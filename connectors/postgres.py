@@ -31,6 +31,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from connectors import _schema
+from diagnose import settings as config
 from diagnose.domain import database as dbport
 from diagnose.domain import errors
 from diagnose.domain.models import JSON, Evidence, Status
@@ -336,6 +337,15 @@ class PostgresProbes:
         self._probes = AsyncPostgresProbes(
             dsn, sandbox=sandbox, limits=self._limits, pool_size=pool_size
         )
+
+    @classmethod
+    def from_settings(
+        cls, settings: config.PostgresSettings, *, sandbox: dbport.ProbeSandbox
+    ) -> PostgresProbes | None:
+        """The probes the settings describe, or None when no database is set (no probes)."""
+        if not settings.url:
+            return None
+        return cls(settings.url, sandbox=sandbox, timeout_s=settings.timeout_s)
 
     def run_probe(
         self,

@@ -29,6 +29,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from connectors import _http
+from diagnose import settings as config
 from diagnose.domain.models import Evidence, Status, Window
 from diagnose.domain.ports import SeriesPayload
 
@@ -100,6 +101,15 @@ class PrometheusConnector:
             # would report it as a ConnectionError.
             retry=Retry(total=0, read=False, raise_on_status=False),
         )
+
+    @classmethod
+    def from_settings(
+        cls, settings: config.PrometheusSettings, *, max_series: int
+    ) -> PrometheusConnector | None:
+        """The connector the settings describe, or None when no URL is set (no metrics)."""
+        if not settings.url:
+            return None
+        return cls(settings.url, timeout_s=settings.timeout_s, max_series=max_series)
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

@@ -230,9 +230,9 @@ def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
         for k, v in knobs.get(MODEL, {}).items()
     }
     tuned = settings.model_copy(update=values)
-    reasoner = llm.OpenAIReasoner.from_settings(tuned)
+    reasoner = llm.OpenAIReasoner.from_settings(tuned.llm)
     assert reasoner is not None  # a base URL is set
-    return Model(reasoner, llm.budget_from_settings(tuned))
+    return Model(reasoner, llm.budget_from_settings(tuned.llm))
 
 
 def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict[str, Any]:

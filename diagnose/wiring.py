@@ -25,6 +25,7 @@ from connectors import (
 )
 from connectors import memory as memory_store
 from diagnose import playbook, telemetry
+from diagnose import settings as config
 from diagnose.domain import errors, models
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
@@ -47,22 +48,18 @@ def open_checkpointer(settings: Settings) -> Iterator[Any]:
 
 def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Context:
     """Build the ports one run uses from the settings."""
-    metrics = None
-    if settings.prometheus_url:
-        metrics = prometheus.PrometheusConnector(
-            settings.prometheus_url,
-            timeout_s=settings.prometheus_timeout_s,
-            max_series=settings.gather.max_series,
-        )
+    metrics = prometheus.PrometheusConnector.from_settings(
+        settings.prometheus, max_series=settings.gather.max_series
+    )
     cluster = None
-    if settings.kubernetes_url:
+    if settings.kubernetes.url:
         cluster = kubernetes.KubernetesConnector(
-            host=settings.kubernetes_url, timeout_s=settings.kubernetes_timeout_s
+            host=settings.kubernetes.url, timeout_s=settings.kubernetes.timeout_s
         )
-    elif settings.kubernetes_enabled:
-        cluster = _cluster_from_environment(settings, progress=progress)
+    elif settings.kubernetes.enabled:
+        cluster = _cluster_from_environment(settings.kubernetes, progress=progress)
     policy = GatherPolicy(
-        trace_sample=settings.traces_max_traces,
+        trace_sample=settings.traces.max_traces,
         lookback_s=settings.gather.lookback_minutes * 60,
         after_s=settings.gather.after_minutes * 60,
         points_per_series=settings.gather.points_per_series,
@@ -74,15 +71,17 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         store=store,
         metrics=metrics,
         cluster=cluster,
-        traces=_trace_source(settings),
-        database=_database(settings),
-        database_name=postgres.database_of(settings.postgres_url) if settings.postgres_url else "",
-        reasoner=llm.OpenAIReasoner.from_settings(settings),
-        budget=llm.budget_from_settings(settings),
+        traces=_trace_source(settings.traces),
+        database=postgres.PostgresProbes.from_settings(
+            settings.postgres, sandbox=probing.Sandbox()
+        ),
+        database_name=postgres.database_of(settings.postgres.url) if settings.postgres.url else "",
+        reasoner=llm.OpenAIReasoner.from_settings(settings.llm),
+        budget=llm.budget_from_settings(settings.llm),
         policy=policy,
         progress=progress,
-        dry_runner=_writer(settings, dry_run_only=True, read_path=cluster is not None),
-        executor=_writer(settings, dry_run_only=False) if settings.execute else None,
+        dry_runner=_writer(settings.kubernetes, dry_run_only=True, read_path=cluster is not None),
+        executor=_writer(settings.kubernetes, dry_run_only=False) if settings.execute else None,
         fix_min_confidence=settings.fix_min_confidence,
         execution=ExecutionPolicy(
             enabled=settings.execute,
@@ -93,20 +92,20 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
 
 
 def _writer(
-    settings: Settings, *, dry_run_only: bool, read_path: bool = False
+    settings: config.KubernetesSettings, *, dry_run_only: bool, read_path: bool = False
 ) -> kubernetes.KubernetesWriter | None:
     """Kubernetes writes through the write credentials, never the read ones. Dry runs fall back
     to the read credentials (``read_path``) when no write credentials are set: a least-privilege
     read role is refused, and the dry run shows that refusal."""
-    timeout = settings.kubernetes_timeout_s
-    if settings.kubernetes_write_url:
+    timeout = settings.timeout_s
+    if settings.write_url:
         return kubernetes.KubernetesWriter(
-            host=settings.kubernetes_write_url, timeout_s=timeout, dry_run_only=dry_run_only
+            host=settings.write_url, timeout_s=timeout, dry_run_only=dry_run_only
         )
-    if settings.kubernetes_write_context or settings.kubernetes_write_kubeconfig:
-        kubeconfig = settings.kubernetes_write_kubeconfig
+    if settings.write_context or settings.write_kubeconfig:
+        kubeconfig = settings.write_kubeconfig
         return kubernetes.KubernetesWriter.from_environment(
-            context=settings.kubernetes_write_context,
+            context=settings.write_context,
             config_file=str(kubeconfig) if kubeconfig else None,
             timeout_s=timeout,
             dry_run_only=dry_run_only,
@@ -119,12 +118,10 @@ def _writer(
         )
     if not read_path:
         return None
-    if settings.kubernetes_url:
-        return kubernetes.KubernetesWriter(
-            host=settings.kubernetes_url, timeout_s=timeout, dry_run_only=True
-        )
+    if settings.url:
+        return kubernetes.KubernetesWriter(host=settings.url, timeout_s=timeout, dry_run_only=True)
     return kubernetes.KubernetesWriter.from_environment(
-        context=settings.kubernetes_context, timeout_s=timeout, dry_run_only=True
+        context=settings.context, timeout_s=timeout, dry_run_only=True
     )
 
 
@@ -136,20 +133,14 @@ def load_playbooks(settings: Settings) -> list[playbook.Loaded]:
     return playbook.load(paths, probe_names=names)
 
 
-def _database(settings: Settings) -> postgres.PostgresProbes | None:
-    if not settings.postgres_url:
-        return None
-    return postgres.PostgresProbes(
-        settings.postgres_url, sandbox=probing.Sandbox(), timeout_s=settings.postgres_timeout_s
-    )
-
-
-def _trace_source(settings: Settings) -> traces.TempoConnector | traces.JaegerConnector | None:
-    headers = {"Authorization": f"Bearer {settings.traces_token}"} if settings.traces_token else {}
+def _trace_source(
+    settings: config.TracesSettings,
+) -> traces.TempoConnector | traces.JaegerConnector | None:
+    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
     common: dict[str, Any] = {
-        "timeout_s": settings.traces_timeout_s,
+        "timeout_s": settings.timeout_s,
         "headers": headers,
-        "tenant": settings.traces_tenant,
+        "tenant": settings.tenant,
     }
     if settings.tempo_url:
         return traces.TempoConnector(settings.tempo_url, **common)
@@ -159,11 +150,11 @@ def _trace_source(settings: Settings) -> traces.TempoConnector | traces.JaegerCo
 
 
 def _cluster_from_environment(
-    settings: Settings, *, progress: Callable[[str], None]
+    settings: config.KubernetesSettings, *, progress: Callable[[str], None]
 ) -> kubernetes.KubernetesConnector | None:
     try:
         return kubernetes.KubernetesConnector.from_environment(
-            context=settings.kubernetes_context, timeout_s=settings.kubernetes_timeout_s
+            context=settings.context, timeout_s=settings.timeout_s
         )
     except errors.ConfigurationError as exc:
         progress(f"kubernetes: skipped ({exc})")
@@ -239,15 +230,8 @@ def open_queue(settings: Settings) -> queue.PostgresQueue | queue.SqliteQueue:
 
 def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
     """A PagerDuty client when an API token is set (traced when telemetry is on)."""
-    if settings.pagerduty_api_token is None:
-        return None
-    client = pagerduty.PagerDutyClient(
-        token=settings.pagerduty_api_token.get_secret_value(),
-        base_url=settings.pagerduty_api_url,
-        from_email=settings.pagerduty_from_email,
-        timeout_s=settings.pagerduty_timeout_s,
-    )
-    return telemetry.traced(client, port="pagerduty")
+    client = pagerduty.PagerDutyClient.from_settings(settings.pagerduty)
+    return None if client is None else telemetry.traced(client, port="pagerduty")
 
 
 def read_bundle(folder: Path) -> tuple[dict[str, Any], list[models.Evidence]]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from diagnose.server import app as server_app
-from diagnose.settings import Settings
+from diagnose.settings import Settings, variables
 from tests.deploy.conftest import (
     CHART,
     VALUE_SETS,
@@ -150,7 +150,7 @@ def test_the_agent_accepts_the_environment_the_chart_gives_it(
     """Every DIAGNOSE_* variable is a real setting with a valid value (a typo would be
     silently ignored by the agent, so it is caught here)."""
     rendered = rendered_sets[name]
-    known = {f"DIAGNOSE_{field.upper()}" for field in Settings.model_fields}
+    known = set(variables())
     for manifest in (
         rendered.get("Deployment", full("api")),
         rendered.get("Deployment", full("worker")),

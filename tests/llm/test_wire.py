@@ -294,7 +294,7 @@ def test_a_refused_connection_is_unavailable(digest: reasoning.Digest) -> None:
 
 
 def test_no_base_url_means_no_llm() -> None:
-    assert llm.OpenAIReasoner.from_settings(config.Settings.from_env({})) is None
+    assert llm.OpenAIReasoner.from_settings(config.Settings.from_env({}).llm) is None
 
 
 def test_settings_configure_the_client(
@@ -308,10 +308,10 @@ def test_settings_configure_the_client(
         "DIAGNOSE_LLM_MAX_STEPS": "3",
     }
     settings = config.Settings.from_env(env)
-    reasoner = llm.OpenAIReasoner.from_settings(settings)
+    reasoner = llm.OpenAIReasoner.from_settings(settings.llm)
     assert reasoner is not None and "from-env" not in repr(settings)
     server.script(answer(digest))
-    outcome = reasoner.reason(digest, budget=llm.budget_from_settings(settings))
+    outcome = reasoner.reason(digest, budget=llm.budget_from_settings(settings.llm))
     reasoner.close()
     assert outcome.accepted and outcome.model == "any/other-model"
     body = server.chats[0]
