@@ -13,19 +13,15 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
-from rich import markup
 from rich.console import Console
 
-from connectors import bundle
-from diagnose import rendering, wiring
+from diagnose import console, rendering, wiring
 from diagnose.domain import errors, models
 from diagnose.server import commands as server_commands
 from diagnose.settings import Settings
@@ -40,10 +36,10 @@ lab_app = typer.Typer(help="Stand a recorded incident up on real local servers."
 app.add_typer(lab_app, name="lab")
 server_commands.register(app)
 
-err = Console(stderr=True)
+err = console.err
 out = Console()
 
-EXIT_UNUSABLE = 1
+EXIT_UNUSABLE = console.EXIT_UNUSABLE
 EXIT_NOTHING_CONCLUDED = 3
 
 ScenarioOpt = Annotated[
@@ -52,22 +48,8 @@ ScenarioOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
-def _progress(message: str) -> None:
-    err.print(f"[dim]· {message}[/dim]", highlight=False)
-
-
 def _settings(**overrides: Any) -> Settings:
     return Settings.from_env(**overrides)
-
-
-@contextmanager
-def _failures() -> Iterator[None]:
-    """Turn our deliberate errors into a clear message and an exit code."""
-    try:
-        yield
-    except errors.DiagnoseError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_UNUSABLE) from exc
 
 
 @app.command()
@@ -86,10 +68,13 @@ def run(
     at: Annotated[str | None, typer.Option(help="When the alert fired (ISO 8601); now.")] = None,
     no_shift: Annotated[bool, typer.Option("--no-shift", help="Keep recorded times.")] = False,
     as_json: JsonOpt = False,
-    run_id: Annotated[str | None, typer.Option(help="Use this run id.")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Use this run id; a run already stored under it is carried on."),
+    ] = None,
 ) -> None:
     """Diagnose a lab scenario (--scenario) or a live service (TARGET or --service)."""
-    with _failures():
+    with console.failures():
         service = service or (_workload(target) if target else None)
         if scenario is not None:
             result = _run_scenario(scenario, shift=not no_shift, as_json=as_json, run_id=run_id)
@@ -146,7 +131,9 @@ def _run_scenario(
 ) -> dict[str, Any]:
     from diagnose.lab import lab
 
-    with lab.running(folder, now=datetime.now(UTC), shift=shift, progress=_progress) as running:
+    with lab.running(
+        folder, now=datetime.now(UTC), shift=shift, progress=console.progress
+    ) as running:
         settings = wiring.with_endpoints(_settings(), running.endpoints)
         return _diagnose(settings, running.trigger, as_json=as_json, run_id=run_id)
 
@@ -155,8 +142,8 @@ def _diagnose(
     settings: Settings, trigger: models.Trigger, *, as_json: bool, run_id: str | None
 ) -> dict[str, Any]:
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
-    with wiring.open_agent(settings, progress=_progress) as agent:
-        paused = agent.start(trigger, run_id=run_id)
+    with wiring.open_agent(settings, progress=console.progress) as agent:
+        paused = agent.start_or_resume(trigger, run_id=run_id)
         result = reporting.result(paused.state)
         if as_json:
             print(json.dumps(result, indent=2))
@@ -207,7 +194,7 @@ def approve(
         "checked_evidence": [c.strip() for c in checked.split(",") if c.strip()],
     } | ({"fix_digest": digest} if digest else {})
     answer |= _accounts(via="cli")
-    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+    with console.failures(), wiring.open_agent(_settings(), progress=console.progress) as agent:
         before = len(agent.status(run_id).state.get("approvals") or [])
         paused = agent.resume(run_id, answer)
         if paused.waiting:
@@ -285,7 +272,7 @@ def finish(
     if every or run_id is None:
         _finish_all(run_id, every=every)
         return
-    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+    with console.failures(), wiring.open_agent(_settings(), progress=console.progress) as agent:
         paused = agent.recover(run_id)
     if as_json:
         waiting = reporting.result(paused.state) | {"waiting": True}
@@ -300,7 +287,7 @@ def _finish_all(run_id: str | None, *, every: bool) -> None:
     if run_id is not None or not every:
         err.print("[bold red]error:[/bold red] give one RUN_ID, or --all for every run")
         raise typer.Exit(EXIT_UNUSABLE)
-    with _failures(), wiring.open_agent(_settings(), progress=_progress) as agent:
+    with console.failures(), wiring.open_agent(_settings(), progress=console.progress) as agent:
         for each in agent.unfinished():
             paused = agent.recover(each)
             where = "finished" if paused.finished else "waits for approval"
@@ -311,7 +298,7 @@ def _finish_all(run_id: str | None, *, every: bool) -> None:
 def show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show a run: its diagnosis, and whether it waits for approval."""
     settings = _settings()
-    with _failures(), wiring.open_agent(settings, progress=_progress) as agent:
+    with console.failures(), wiring.open_agent(settings, progress=console.progress) as agent:
         paused = agent.status(run_id)
     if as_json:
         print(json.dumps(reporting.result(paused.state) | {"waiting": paused.waiting}, indent=2))
@@ -329,7 +316,7 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the audit log: every proposal, approval, decision and action, in order."""
-    with _failures():
+    with console.failures():
         log = wiring.open_audit(_settings())
         try:
             entries = log.entries(run_id)
@@ -365,9 +352,9 @@ def postmortem(
     from diagnose import postmortem as drafts
 
     settings = _settings()
-    with _failures():
+    with console.failures():
         slo = _slo(slo_target, window_days=slo_window_days or settings.slo_window_days)
-        with wiring.open_agent(settings, progress=_progress) as agent:
+        with wiring.open_agent(settings, progress=console.progress) as agent:
             record = drafts.collect(agent, run_id)
         folder = out_dir or settings.state_dir / "postmortems" / run_id
         configured = drafts.objectives(settings, record)
@@ -399,9 +386,8 @@ def _slo(target: float | None, *, window_days: float) -> Any:
 def replay(folder: Path, as_json: JsonOpt = False) -> None:
     """Re-run the diagnosis on a saved evidence bundle (the model's recorded reading included):
     no servers needed."""
-    with _failures():
-        manifest = bundle.read_manifest(folder)
-        evidence = bundle.read_evidence(folder)
+    with console.failures():
+        manifest, evidence = wiring.read_bundle(folder)
         state = pipeline.replay_state(manifest, evidence=evidence, run_id=folder.name)
     result = reporting.result(state)
     if as_json:
@@ -436,15 +422,14 @@ def evaluate(
     max-|z| and latest-change baselines, per dataset and per fault type."""
     from diagnose import evaluation
 
-    def progress(message: str) -> None:  # one line each, however long: logs are grepped
-        err.print(f"[dim]· {markup.escape(message)}[/dim]", highlight=False, soft_wrap=True)
-
-    with _failures():
+    with console.failures():
         settings = _settings()
         datasets = evaluation.collect(
-            paths, cache=settings.cache_dir, only=only or (), limit=limit, progress=progress
+            paths, cache=settings.cache_dir, only=only or (), limit=limit, progress=console.progress
         )
-        cases = evaluation.run_all(datasets, base=settings, shift=not no_shift, progress=progress)
+        cases = evaluation.run_all(
+            datasets, base=settings, shift=not no_shift, progress=console.progress
+        )
     summary = evaluation.summarise(cases)
     if as_json:
         print(json.dumps({"summary": summary, "cases": [c.to_dict() for c in cases]}, indent=2))
@@ -461,13 +446,13 @@ def lab_up(scenario: Path, no_shift: Annotated[bool, typer.Option("--no-shift")]
     """Start the scenario's servers in the background and print where they listen."""
     from diagnose.lab import lab
 
-    with _failures():
+    with console.failures():
         status = lab.up(
             scenario,
             state_dir=_settings().lab_dir,
             now=datetime.now(UTC),
             shift=not no_shift,
-            progress=_progress,
+            progress=console.progress,
         )
     rendering.lab_status(out, [status])
 
@@ -477,7 +462,7 @@ def lab_status() -> None:
     """List the scenarios standing up, and whether their servers still answer."""
     from diagnose.lab import lab
 
-    with _failures():
+    with console.failures():
         rendering.lab_status(out, lab.status(state_dir=_settings().lab_dir))
 
 
@@ -486,7 +471,7 @@ def lab_down(name: Annotated[str | None, typer.Argument()] = None) -> None:
     """Stop a scenario's servers (all of them when no name is given) and remove their data."""
     from diagnose.lab import lab
 
-    with _failures():
+    with console.failures():
         stopped = lab.down(name, state_dir=_settings().lab_dir)
     out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
@@ -507,7 +492,7 @@ def playbooks_lint(
     from diagnose import playbook
     from sandbox import catalogue
 
-    with _failures():
+    with console.failures():
         targets = list(paths or _settings().playbooks or [playbook.DEFAULT_DIR])
         names = [entry.probe.name for entry in catalogue.load().entries]
         problems = playbook.lint(targets, probe_names=names)
@@ -545,7 +530,7 @@ def playbooks_explain(
         at=datetime.now(UTC),
         labels=labels,
     )
-    with _failures():
+    with console.failures():
         loaded = wiring.load_playbooks(_settings())
     candidates = [item for item in loaded if playbook.matches(item.playbook, trigger)]
     chosen = playbook.choose(loaded, trigger)
@@ -589,7 +574,7 @@ def attach(
     if incident is None:
         out.print(ctx.get_help(), highlight=False)
         raise typer.Exit(0)
-    with _failures():
+    with console.failures():
         _attach(incident, follow=follow, timeout_s=timeout, as_json=as_json)
 
 
@@ -599,14 +584,18 @@ def _attach(incident: str, *, follow: bool, timeout_s: float, as_json: bool) -> 
     settings = _settings()
     work_queue = attaching.open_queue(settings)
     try:
-        with wiring.open_agent(settings, progress=_progress) as agent:
+        with wiring.open_agent(settings, progress=console.progress) as agent:
             if follow:
                 found = attaching.follow(
-                    work_queue, agent, incident_id=incident, timeout_s=timeout_s, progress=_progress
+                    work_queue,
+                    agent,
+                    incident_id=incident,
+                    timeout_s=timeout_s,
+                    progress=console.progress,
                 )
             else:
                 found = attaching.look(work_queue, agent, incident_id=incident)
-                _progress(attaching.describe(found))
+                console.progress(attaching.describe(found))
     finally:
         work_queue.close()
     paused = found.paused
@@ -660,7 +649,7 @@ def tune(
     scenarios, print a diff."""
     from diagnose import evaluation, playbook, tuning
 
-    with _failures():
+    with console.failures():
         settings = _settings()
         start_dir = playbooks or (settings.playbooks or [playbook.DEFAULT_DIR])[0]
         settings = settings.model_copy(update={"playbooks": [start_dir]})
@@ -670,7 +659,7 @@ def tune(
         train, held_out = tuning.split(folders, held_out=held, every=holdout_every)
         where = settings.state_dir / "tune"
         recorded = tuning.record(
-            folders, base=settings, bundles=bundles or where / "bundles", progress=_progress
+            folders, base=settings, bundles=bundles or where / "bundles", progress=console.progress
         )
         by_name = {r.name: r for r in recorded}
         names = {f: tuning.scenario_name(f) for f in folders}
@@ -680,7 +669,7 @@ def tune(
             start=tuning.knobs_of(loaded),
             rounds=rounds,
             lessons=lessons or where / "lessons.jsonl",
-            progress=_progress,
+            progress=console.progress,
             settings=settings,
         )
     patch = tuning.diff(loaded, outcome.final, root=start_dir.parent) if outcome.written else ""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from diagnose import console
 from diagnose.domain import errors
 from diagnose.settings import Settings
 
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
     import fastapi
 
     from diagnose.server import telemetry
-
-
-def _progress(message: str) -> None:
-    print(f"· {message}", file=sys.stderr, flush=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -61,13 +58,13 @@ def serve(
 
     from diagnose.server import limits, telemetry, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
 
-    with _failures(), ExitStack() as stack:
+    with console.failures(), ExitStack() as stack:
         settings = Settings.from_env()
         metrics = telemetry.Metrics()
         app = stack.enter_context(open_app(settings, metrics=metrics))
         stop = threading.Event()
         threads = working.run_workers(
-            settings, count=workers, stop=stop, metrics=metrics, progress=_progress
+            settings, count=workers, stop=stop, metrics=metrics, progress=console.progress
         )
         try:
             uvicorn.run(
@@ -92,7 +89,7 @@ def open_app(settings: Settings, *, metrics: telemetry.Metrics) -> Iterator[fast
     from diagnose.server import app, auth, working  # noqa: PLC0415 (lazy: the rest of the CLI starts without FastAPI)
 
     with ExitStack() as stack:
-        agent = stack.enter_context(wiring.open_agent(settings, progress=_progress))
+        agent = stack.enter_context(wiring.open_agent(settings, progress=console.progress))
         work_queue = wiring.open_queue(settings)
         stack.callback(work_queue.close)
         service = app.Service(
@@ -126,7 +123,7 @@ def worker(
 
     While every job thread is alive and coming back to the queue (or renewing the lease of the
     job it runs) within a lease, the heartbeat file is rewritten every second."""
-    with _failures():
+    with console.failures():
         settings = Settings.from_env()
         if check_heartbeat is not None:
             _check_heartbeat(settings, max_age_s=check_heartbeat)
@@ -147,10 +144,10 @@ def worker(
             count=concurrency,
             stop=stop,
             metrics=telemetry.Metrics(),
-            progress=_progress,
+            progress=console.progress,
             liveness=liveness,
         )
-        _progress(f"{concurrency} workers running; SIGTERM or Ctrl-C stops them")
+        console.progress(f"{concurrency} workers running; SIGTERM or Ctrl-C stops them")
         healthy = True
         while not stop.wait(HEARTBEAT_EVERY_S):
             alive = [t.is_alive() for t in threads]
@@ -161,7 +158,7 @@ def worker(
                 heartbeat.write(settings.heartbeat_path, threads=concurrency)
             elif healthy:
                 dead = [n for n, up in enumerate(alive) if not up]
-                _progress(f"heartbeat withheld: threads {dead} dead, {stale} not working")
+                console.progress(f"heartbeat withheld: threads {dead} dead, {stale} not working")
             healthy = all(alive) and not stale
         stop.set()
         for thread in threads:
@@ -180,12 +177,3 @@ def _check_heartbeat(settings: Settings, *, max_age_s: float) -> None:
         )
         raise typer.Exit(1)
     print(f"worker heartbeat {age:.1f} s old")
-
-
-@contextmanager
-def _failures() -> Iterator[None]:
-    try:
-        yield
-    except errors.DiagnoseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(1) from exc
