@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,8 +24,6 @@ from diagnose import settings as config
 from diagnose.domain import errors
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
-NOTE_MARKER = "[diagnose]"
-"""First token of every note we post: how our own ``incident.annotated`` events are known."""
 MAX_NOTE_CHARS = 25_000
 """PagerDuty caps a note's content; ours stay far below, this is the guard."""
 PAGE_LIMIT = 100
@@ -194,12 +192,3 @@ def _hint(status: int) -> str:
     if status in (400, 403):
         return " (the token needs write access; DIAGNOSE_PAGERDUTY_FROM_EMAIL must be a user)"
     return ""
-
-
-def own_note(
-    note: Mapping[str, Any], *, agent: Mapping[str, Any] | None, user_id: str | None
-) -> bool:
-    """Whether an ``incident.annotated`` event is about a note we posted ourselves."""
-    if user_id and agent and agent.get("id") == user_id:
-        return True
-    return str(note.get("content") or "").lstrip().startswith(NOTE_MARKER)
