@@ -260,6 +260,27 @@ def trace_windows(
     return models.Window(start=window.start, end=baseline_end), incident
 
 
+def gather_logs(run: Run, *, context: Context) -> Gathered:
+    """Each pod's log as templates (``docs/logs.md``): the baseline before the incident
+    window the traces use, and the incident; the alerted service first."""
+    source = context.logs
+    if source is None:
+        return Gathered(notes=("logs: no log source configured: logs not read",))
+    _, incident = trace_windows(run.window, at=run.trigger.at, policy=context.policy)
+    read = source.read_logs(
+        namespace=run.trigger.namespace,
+        window=run.window,
+        incident_from=incident.start,
+        services=(run.trigger.service,),
+    )
+    notes = tuple(
+        f"logs: {e.summary}"
+        for e in read
+        if e.status in (models.Status.ERROR, models.Status.DENIED)
+    )
+    return Gathered(evidence=tuple(e.of_kind(Kind.LOGS) for e in read), notes=notes)
+
+
 def in_parallel(
     calls: Sequence[Callable[[], models.Evidence]], *, workers: int
 ) -> list[models.Evidence]:

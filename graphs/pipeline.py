@@ -37,6 +37,7 @@ GATHERERS: Mapping[str, Callable[..., gathering.Gathered]] = {
     "gather_changes": gathering.gather_changes,
     "gather_traces": gathering.gather_traces,
     "gather_state": gathering.gather_state,
+    "gather_logs": gathering.gather_logs,
 }
 """The gather steps, by node name: they run side by side after ``scope``, before ``correlate``."""
 
@@ -54,6 +55,7 @@ GATHERED = frozenset(
         Kind.STATE,
         Kind.TRACE_SERVICES,
         Kind.SPANS,
+        Kind.LOGS,
     }
 )
 """The kinds of evidence the gather steps produce: what ``correlate`` analyses."""
@@ -93,6 +95,7 @@ def correlate(run: Run, *, evidence: Sequence[models.Evidence]) -> Correlated:
         cluster=[e for e in mine if e.source == "kubernetes"],
         now=run.now,
         traces=[e for e in mine if e.source == "traces"],
+        logs=[e for e in mine if e.kind is Kind.LOGS],
         policy=analysis_policy(run.playbook),
         step_s=run.step_s,
     )

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypedDict
 
 from diagnose import playbook
 from diagnose.domain import database as database_ports
+from diagnose.domain import logs as log_ports
 from diagnose.domain import models, ports, reasoning
 from diagnose.domain import traces as trace_ports
 
@@ -128,6 +129,7 @@ class Context:
     metrics: ports.MetricSource | None = None
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None
+    logs: log_ports.LogSource | None = None  # pod logs (Kubernetes API or Loki)
     database: database_ports.DatabaseSource | None = None
     database_name: str = ""  # the database the probes look at ("postgres/<name>")
     reasoner: reasoning.Reasoner | None = None

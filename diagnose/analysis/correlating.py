@@ -21,6 +21,7 @@ import numpy as np
 from diagnose.analysis import changes as changes_
 from diagnose.analysis import cluster as cluster_
 from diagnose.analysis import components as components_
+from diagnose.analysis import logs as logs_
 from diagnose.analysis import ranking, scoring, signals, tracing
 from diagnose.domain import models
 
@@ -79,6 +80,7 @@ def correlate(
     traces: Sequence[models.Evidence] = (),
     policy: AnalysisPolicy | None = None,
     step_s: float | None = None,
+    logs: Sequence[models.Evidence] = (),
 ) -> Correlation:
     """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``
     (``traces``: the trace samples, baseline and incident windows; optional). ``step_s``: the
@@ -115,6 +117,15 @@ def correlate(
         placement=changes_.placement(view),
         alert_at=trigger.at,
     )
+    read = logs_.read_logs(logs) if logs else logs_.NOTHING
+    notes += read.notes
+    drafts = logs_.merge_logs(
+        drafts,
+        findings=read,
+        changes=changes,
+        change_evidence={k: e.id for k, e in change_evidence.items()},
+        confidence=policy.confidence,
+    )
     findings = cluster_.find_faults(
         cluster, namespace=trigger.namespace, trigger_service=trigger.service, changes=changes
     )
@@ -128,7 +139,13 @@ def correlate(
     return Correlation(
         hypotheses=hypotheses,
         derived=_unique(
-            [*derived, *change_evidence.values(), *seen.derived, *fault_evidence.values()]
+            [
+                *derived,
+                *change_evidence.values(),
+                *seen.derived,
+                *read.derived,
+                *fault_evidence.values(),
+            ]
         ),
         components=ranked,
         changes=changes,

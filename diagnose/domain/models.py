@@ -120,6 +120,7 @@ class EvidenceKind(StrEnum):
     STATE = "state"  # the current state of one kind of Kubernetes object (domain.cluster)
     TRACE_SERVICES = "trace_services"  # the services a trace back end saw
     SPANS = "spans"  # sampled traces of one service in one window
+    LOGS = "logs"  # one pod's log as templates (domain.logs)
     PROBE = "probe"  # a catalogue probe's answer from the database
     PLAN = "plan"  # the generic plan of a statement a probe singled out
     DERIVED = "derived"  # a finding of the analysis

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from diagnose.domain import errors
-from diagnose.lab import processes
+from diagnose.lab import podlogs, processes
 
 READY_TIMEOUT_S = 30.0
 RESOURCE_VERSION = "1"
@@ -402,7 +402,12 @@ class KubeApiServer(processes.Server):
 
     @classmethod
     def serve(
-        cls, objects: list[dict[str, Any]], *, workdir: Path, hold_writes_s: float = 0.0
+        cls,
+        objects: list[dict[str, Any]],
+        *,
+        workdir: Path,
+        hold_writes_s: float = 0.0,
+        logs: Path | None = None,
     ) -> KubeApiServer:
         """Serve ``objects`` on a free port of 127.0.0.1; returns once it answers.
 
@@ -416,6 +421,7 @@ class KubeApiServer(processes.Server):
         requests_log = workdir / "kubeapi-requests.jsonl"
         argv = [sys.executable, "-m", "diagnose.lab.kubeapi", str(dump)]
         argv += ["--requests", str(requests_log), "--hold-writes-s", str(hold_writes_s)]
+        argv += ["--logs", str(logs)] if logs is not None else []  # pods/log: docs/logs.md
         log = workdir / "kubeapi.log"
         child, process = processes.spawn(argv, log=log, stdout_pipe=True)
         assert process.stdout is not None
@@ -461,7 +467,12 @@ class _Writes(NamedTuple):
     hold_s: float = 0.0
 
 
-def _emulator(objects: Sequence[Mapping[str, Any]], *, writes: _Writes | None = None) -> Any:
+def _emulator(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    writes: _Writes | None = None,
+    logs: Path | None = None,
+) -> Any:
     """A kmock emulator loaded with the objects and every known resource declared."""
     policy = writes or _Writes()
     import aiohttp.web  # noqa: PLC0415  # kmock's server; only the child process needs it
@@ -475,6 +486,8 @@ def _emulator(objects: Sequence[Mapping[str, Any]], *, writes: _Writes | None = 
         async def _handle(self, request: Any) -> Any:
             if request.method.value != "GET":
                 _log_write(policy.log, request)
+            elif request.subresource == "log" and request.resource is not None:
+                return self._serve_log(request)
             if request.method.value == "PATCH" and request.resource is not None and request.name:
                 try:
                     answer, changed = await self._serve_patch(request)
@@ -484,6 +497,18 @@ def _emulator(objects: Sequence[Mapping[str, Any]], *, writes: _Writes | None = 
                     await asyncio.sleep(policy.hold_s)
                 return aiohttp.web.json_response(answer)
             return await super()._handle(request)
+
+        def _serve_log(self, request: Any) -> Any:
+            """``pods/<name>/log`` from the scenario's ``logs/`` folder (diagnose.lab.podlogs)."""
+            key = (request.resource, request.namespace, request.name)
+            if _stored(self.objects, key) is None:
+                refused = Refused(404, "NotFound", f'pods "{request.name}" not found')
+                return aiohttp.web.json_response(refused.status(), status=404)
+            code, text = podlogs.pod_log(logs, pod=request.name, params=request.params)
+            if code != 200:
+                refused = Refused(code, "BadRequest", text)
+                return aiohttp.web.json_response(refused.status(), status=code)
+            return aiohttp.web.Response(text=text, content_type="text/plain")
 
         async def _serve_patch(self, request: Any) -> tuple[dict[str, Any], bool]:
             """The patched object, stored unless ``dryRun=All``; (object, whether stored)."""
@@ -599,10 +624,12 @@ def _kind_for(plural: str, group_version: str) -> str:
     return plural.capitalize()
 
 
-async def _serve(objects: Sequence[Mapping[str, Any]], *, writes: _Writes) -> None:
+async def _serve(
+    objects: Sequence[Mapping[str, Any]], *, writes: _Writes, logs: Path | None = None
+) -> None:
     import kmock  # noqa: PLC0415  # only the child process needs it; see _require_kmock
 
-    emulator = _emulator(objects, writes=writes)
+    emulator = _emulator(objects, writes=writes, logs=logs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -619,9 +646,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hold-writes-s", type=float, default=0.0, help="delay answers to stored writes"
     )
+    parser.add_argument("--logs", type=Path, help="serve pods/log from this folder's <pod>.log")
     args = parser.parse_args(argv)
     objects = json.loads(args.objects.read_text(encoding="utf-8"))
-    asyncio.run(_serve(objects, writes=_Writes(log=args.requests, hold_s=args.hold_writes_s)))
+    writes = _Writes(log=args.requests, hold_s=args.hold_writes_s)
+    asyncio.run(_serve(objects, writes=writes, logs=args.logs))
     return 0
 
 

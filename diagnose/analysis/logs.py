@@ -1,0 +1,584 @@
+"""Log templates → what the root-cause ranking can use.
+
+:func:`read_logs` reads the templated pod logs (``diagnose.domain.logs.LogPayload``) and finds,
+per service, the templates that tell of the incident:
+
+- **new**: no line of it before the incident, while its rate in the incident would have shown
+  at least ``min_expected`` lines in the baseline the data has (a Poisson test: absent from a
+  baseline that short says nothing). When the logs hold no baseline before the incident window
+  (a recording of the incident alone), a template's baseline is the service's lines before the
+  template's first one, under the same test;
+- **rose**: lines before and during the incident, at a rate at least ``min_ratio`` times higher
+  and a one-sided Poisson tail under ``max_p``;
+- **exception**: either of those, for an exception or a stack trace.
+
+Only error templates (by level, or exceptions) become hints; other new templates are derived
+evidence without weight. A wave of errors is attributed to the service where it starts: lines
+that name a trace id are grouped by trace, and within a trace the earliest erroring service is
+the origin; a caller whose errors always follow another service's in the same traces is an echo
+of it (a generic "request failed"). Lines without trace ids count for their own service. A
+refused or failed connection to a host names that host: a service in scope, or
+``external/<host>``.
+
+:func:`merge_logs` folds the hints into the ranking's drafts: a hint corroborates its
+component's draft, adds a draft of its own (a log-only cause, ordered against the strongest
+draft by the share of error waves that start there), turns a recent rollout of its component
+into a deploy cause, and marks echoes; a draft on a service whose logs were read and hold no
+new error cites that read as counter-evidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from diagnose.analysis import components as components_
+from diagnose.analysis import ranking
+from diagnose.domain import logs as domain_logs
+from diagnose.domain import models
+
+SOURCE = "analysis"
+
+
+@dataclass(frozen=True)
+class LogPolicy:
+    """The thresholds of the log analysis (docs/logs.md)."""
+
+    min_expected: float = 3.0
+    """A template is new only when its incident rate would have shown this many lines in the
+    baseline (P(none) = e^-3 ≈ 5 %)."""
+    min_baseline_s: float = 60.0
+    """Logs of a service reaching less than this far before the incident hold no baseline."""
+    min_ratio: float = 3.0
+    """A template rose when its rate grew at least this many times…"""
+    max_p: float = 0.001
+    """…and the Poisson tail of its incident count under the baseline rate is under this."""
+    min_lines: int = 3
+    """Fewer lines than this are never a finding."""
+    weight: float = 0.5
+    """A hint of share ``s`` multiplies its hypothesis's ordering score by 1 + this × s."""
+    fit: float = 0.8
+    """The least fit of a hypothesis the logs support."""
+    echo_penalty: float = 0.6
+    """A draft whose errors follow another service's in the same traces: × this."""
+    max_hints: int = 5
+
+
+@dataclass(frozen=True)
+class TemplateFinding:
+    """One template that tells of the incident."""
+
+    service: str
+    template: str
+    change: str  # "new" | "rose"
+    error: bool
+    warning: bool
+    exception: bool
+    baseline: int  # lines before the incident (or before its first line, without a baseline)
+    incident: int
+    expected: float  # lines the baseline rate predicts in the incident
+    first: float  # its first line in the incident, seconds since the epoch
+    examples: tuple[str, ...]
+    read: str  # the evidence id of the log read it came from
+    query: str  # that read's kubectl logs command
+    traces: tuple[tuple[float, str], ...]  # (time, trace id) of its incident lines
+
+
+@dataclass(frozen=True)
+class LogHint:
+    """One service the logs point at, as the ranking uses it."""
+
+    component: str
+    share: float  # share of the traced error waves that start here (1.0 when untraced)
+    strength: float  # compressed z of its strongest finding
+    kind: models.CauseKind | None  # a dependency the errors name, else None
+    evidence: tuple[str, ...]
+    headline: str
+    first: datetime
+
+
+@dataclass(frozen=True)
+class LogFindings:
+    """What the logs add to the ranking, and the evidence they derived."""
+
+    hints: tuple[LogHint, ...]
+    echoes: Mapping[str, str]  # service → the service whose errors it echoes
+    quiet: Mapping[str, str]  # service whose logs hold no new error → its log read's id
+    derived: tuple[models.Evidence, ...]
+    notes: tuple[str, ...]
+
+
+NOTHING = LogFindings((), {}, {}, (), ())
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_logs(
+    evidence: Sequence[models.Evidence], *, policy: LogPolicy | None = None
+) -> LogFindings:
+    """The findings of the log reads among ``evidence`` (source ``logs``)."""
+    policy = policy or LogPolicy()
+    reads = [e for e in evidence if e.source == domain_logs.SOURCE]
+    notes = [
+        f"logs: {e.query} → {e.status.value}: {e.summary}"
+        for e in reads
+        if e.status in (models.Status.ERROR, models.Status.DENIED)
+    ]
+    usable = [e for e in reads if e.status is models.Status.OK and isinstance(e.raw, dict)]
+    if not usable:
+        return LogFindings((), {}, {}, (), (*notes, "logs: no log lines read: logs not considered"))
+    findings, baseline_less = _find(usable, policy=policy)
+    if baseline_less:
+        notes.append(
+            f"logs: {len(baseline_less)} service(s) logged nothing before the incident window "
+            "(no baseline): a template counts as new there when it was absent long enough "
+            "before its first line"
+        )
+    derived = {id(f): _finding_evidence(f) for f in findings}
+    errors = [f for f in findings if f.error] or [f for f in findings if f.warning]
+    origins, echoes = attribute(errors)
+    hints = _hints(errors, origins=origins, derived=derived, services=_services(usable))
+    quiet = {_service(e): e.id for e in usable if not any(f.service == _service(e) for f in errors)}
+    if not errors:
+        notes.append("logs: no new or rising error template in any service read")
+    return LogFindings(
+        hints=tuple(hints[: policy.max_hints]),
+        echoes=echoes,
+        quiet=quiet,
+        derived=tuple(derived.values()),
+        notes=tuple(notes),
+    )
+
+
+def _service(record: models.Evidence) -> str:
+    assert isinstance(record.raw, dict)
+    return str(record.raw["service"])
+
+
+def _services(records: Sequence[models.Evidence]) -> list[str]:
+    return sorted({_service(e) for e in records})
+
+
+def _find(
+    records: Sequence[models.Evidence], *, policy: LogPolicy
+) -> tuple[list[TemplateFinding], set[str]]:
+    """Every new or risen template of every service, and the services without a baseline."""
+    coverage: dict[str, tuple[float, float]] = {}
+    for record in records:
+        payload: domain_logs.LogPayload = record.raw
+        if payload["first"] is None or payload["last"] is None:
+            continue
+        low, high = coverage.get(payload["service"], (payload["first"], payload["last"]))
+        coverage[payload["service"]] = (min(low, payload["first"]), max(high, payload["last"]))
+    found: list[TemplateFinding] = []
+    baseline_less: set[str] = set()
+    for record in records:
+        payload = record.raw
+        service = payload["service"]
+        if service not in coverage:
+            continue
+        split = models.parse_time(payload["incident_from"]).timestamp()
+        start, end = coverage[service]
+        has_baseline = split - start >= policy.min_baseline_s
+        if not has_baseline:
+            baseline_less.add(service)
+        for template in payload["templates"]:
+            finding = _judge(
+                template,
+                service=service,
+                record=record,
+                split=split if has_baseline else None,
+                start=start,
+                end=end,
+                policy=policy,
+            )
+            if finding is not None:
+                found.append(finding)
+    return found, baseline_less
+
+
+def _judge(
+    template: domain_logs.TemplatePayload,
+    *,
+    service: str,
+    record: models.Evidence,
+    split: float | None,
+    start: float,
+    end: float,
+    policy: LogPolicy,
+) -> TemplateFinding | None:
+    """A template's finding, or None when it tells nothing."""
+    times = template["times"]
+    if not times:
+        return None
+    cut = split if split is not None else min(times)
+    before = sum(1 for t in times if t < cut)
+    during = len(times) - before
+    if during < policy.min_lines:
+        return None
+    base_s, incident_s = max(cut - start, 0.0), max(end - cut, 1.0)
+    if before == 0:
+        expected_before = during * base_s / incident_s
+        if expected_before < policy.min_expected:
+            return None
+        change, expected = "new", 0.0
+    else:
+        if split is None:
+            return None
+        expected = before * incident_s / max(base_s, 1.0)
+        if during < policy.min_ratio * expected or poisson_tail(during, expected) > policy.max_p:
+            return None
+        change = "rose"
+    traced = tuple(
+        (t, trace) for t, trace in zip(times, template["traces"], strict=False) if t >= cut
+    )
+    return TemplateFinding(
+        service=service,
+        template=template["template"],
+        change=change,
+        error=template["error"],
+        warning=bool(template.get("warning")),
+        exception=template["exception"],
+        baseline=before,
+        incident=during,
+        expected=expected,
+        first=min(t for t in times if t >= cut),
+        examples=tuple(template["examples"]),
+        read=record.id,
+        query=record.query,
+        traces=traced,
+    )
+
+
+def poisson_tail(count: int, mean: float) -> float:
+    """P(X ≥ count) for X ~ Poisson(mean)."""
+    if count <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(-mean)
+    below = 0.0
+    for k in range(count):
+        below += term
+        term *= mean / (k + 1)
+        if term == 0.0 and k > mean:
+            break
+    return max(0.0, 1.0 - below)
+
+
+def strength(finding: TemplateFinding) -> float:
+    """How strong a finding is, on the metrics' scale: the compressed z of its count against
+    the baseline's prediction (at least one line)."""
+    spread = math.sqrt(max(finding.expected, 1.0))
+    return components_.compress((finding.incident - finding.expected) / spread)
+
+
+# --- attribution ----------------------------------------------------------------------------
+
+
+def attribute(
+    errors: Sequence[TemplateFinding],
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Per service, the share of the traced error waves that start there; and the services
+    whose errors always follow another's in the same traces (service → that other).
+
+    A wave is one trace id across the error lines of every service; its origin is the service
+    with the earliest error line in it."""
+    by_trace: dict[str, list[tuple[float, str]]] = {}
+    for finding in errors:
+        for at, trace in finding.traces:
+            if trace:
+                by_trace.setdefault(trace, []).append((at, finding.service))
+    waves = [sorted(lines) for lines in by_trace.values()]
+    if not waves:
+        return {}, {}
+    votes: dict[str, int] = {}
+    follows: dict[str, dict[str, int]] = {}
+    for wave in waves:
+        origin = wave[0][1]
+        votes[origin] = votes.get(origin, 0) + 1
+        for _, service in wave[1:]:
+            if service != origin:
+                mine = follows.setdefault(service, {})
+                mine[origin] = mine.get(origin, 0) + 1
+    shares = {s: n / len(waves) for s, n in votes.items()}
+    echoes = {
+        s: max(others, key=lambda o: others[o])
+        for s, others in follows.items()
+        if s not in votes and others
+    }
+    return shares, echoes
+
+
+# --- hints ----------------------------------------------------------------------------------
+
+_REFUSED = re.compile(
+    r"(?i)(?:connection refused|could not connect|couldn't connect|failed to connect|connect "
+    r"timed out|connection reset|no route to host|unknown ?host|name or service not known|"
+    r"connectexception|econnrefused|unavailable)"
+)
+_HOST = re.compile(
+    r"(?i)(?:https?://|grpc://|tcp://|\bto\s+|\bhost[=:\s]+|@)"
+    r"([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(\d+))?"
+)
+
+
+def named_dependency(examples: Sequence[str], *, services: Sequence[str]) -> str | None:
+    """The host a refused or failed connection names: a service in ``services``, else
+    ``external/<host>``; None when the lines name none."""
+    for line in examples:
+        if not _REFUSED.search(line):
+            continue
+        for match in _HOST.finditer(line):
+            host = match.group(1).lower()
+            if host in ("localhost", "the", "a") or host.replace(".", "").isdigit():
+                continue
+            short = host.split(".", 1)[0]
+            known = next((s for s in services if components_.same_workload(s, short)), None)
+            if known is not None:
+                return known
+            if "." in host:
+                return f"external/{host}"
+    return None
+
+
+def _hints(
+    errors: Sequence[TemplateFinding],
+    *,
+    origins: Mapping[str, float],
+    derived: Mapping[int, models.Evidence],
+    services: Sequence[str],
+) -> list[LogHint]:
+    """One hint per service with error findings (or per dependency they name), best first."""
+    by_service: dict[str, list[TemplateFinding]] = {}
+    for finding in errors:
+        by_service.setdefault(finding.service, []).append(finding)
+    traced = bool(origins)
+    hints = []
+    for service, mine in by_service.items():
+        share = origins.get(service, 0.0) if traced and _has_traces(mine) else 1.0
+        if share <= 0.0:
+            continue
+        mine.sort(key=lambda f: (-strength(f), f.first))
+        best = mine[0]
+        dependency = named_dependency(
+            [e for f in mine for e in f.examples], services=[s for s in services if s != service]
+        )
+        component, kind = service, None
+        if dependency is not None:
+            component = dependency
+            kind = models.CauseKind.DEPENDENCY if dependency.startswith("external/") else None
+        what = "exception" if best.exception else "error" if best.error else "warning"
+        headline = (
+            f"{best.change} {what} template in {service}: {best.incident} line(s) "
+            f"(baseline {best.baseline}) «{best.template[:160]}»"
+        )
+        if dependency is not None:
+            headline += f"; it names {dependency}"
+        if traced and _has_traces(mine):
+            headline += f"; {share:.0%} of the traced error waves start in {service}"
+        hints.append(
+            LogHint(
+                component=component,
+                share=share,
+                strength=strength(best),
+                kind=kind,
+                evidence=tuple(derived[id(f)].id for f in mine[:3]),
+                headline=headline,
+                first=datetime.fromtimestamp(min(f.first for f in mine), UTC),
+            )
+        )
+    hints.sort(key=lambda h: (-h.share, -h.strength, h.first))
+    return hints
+
+
+def _has_traces(findings: Sequence[TemplateFinding]) -> bool:
+    return any(trace for f in findings for _, trace in f.traces)
+
+
+def _finding_evidence(finding: TemplateFinding) -> models.Evidence:
+    what = "exception" if finding.exception else "error" if finding.error else "template"
+    what = "warning" if finding.warning else what
+    first = models.format_time(datetime.fromtimestamp(finding.first, UTC))
+    summary = (
+        f"logs: {finding.service}: {finding.change} {what} «{finding.template[:200]}», "
+        f"{finding.incident} line(s) from {first} (baseline {finding.baseline}"
+        + (f", {finding.expected:.1f} expected" if finding.change == "rose" else "")
+        + ")"
+    )
+    raw: dict[str, models.JSON] = {
+        "service": finding.service,
+        "template": finding.template,
+        "change": finding.change,
+        "error": finding.error,
+        "warning": finding.warning,
+        "exception": finding.exception,
+        "baseline": finding.baseline,
+        "incident": finding.incident,
+        "expected": round(finding.expected, 3),
+        "first": first,
+        "examples": list(finding.examples),
+        "read": finding.read,
+        "traces": sorted({t for _, t in finding.traces if t})[:5],
+    }
+    return models.Evidence.make(
+        source=SOURCE,
+        query=f"{finding.query} | grep -F {_shell_quote(_fixed_part(finding.template))}",
+        window=None,
+        status=models.Status.OK,
+        summary=summary,
+        raw=raw,
+    )
+
+
+def _fixed_part(template: str) -> str:
+    """The longest run of a template without a variable: what to grep for."""
+    parts = re.split(r"<[^<>]*>", template)
+    return max((p.strip() for p in parts), key=len, default=template)[:80]
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+# --- the ranking ----------------------------------------------------------------------------
+
+
+def merge_logs(
+    drafts: Sequence[ranking.Draft],
+    *,
+    findings: LogFindings,
+    changes: Sequence[models.Change],
+    change_evidence: Mapping[str, str],
+    confidence: ranking.ConfidencePolicy,
+    policy: LogPolicy | None = None,
+) -> list[ranking.Draft]:
+    """The drafts with the log hints folded in, best first (see the module's docstring)."""
+    policy = policy or LogPolicy()
+    out = [_echoed(d, findings=findings, policy=policy) for d in drafts]
+    out = [_contradicted(d, findings=findings) for d in out]
+    leader = max((d.score for d in out), default=0.0)
+    for hint in findings.hints:
+        index = next(
+            (
+                i
+                for i, d in enumerate(out)
+                if components_.same_workload(d.component, hint.component)
+            ),
+            None,
+        )
+        rollout = _rollout_before(hint, changes=changes, confidence=confidence)
+        alone = _log_only(hint, leader=leader, policy=policy)
+        if index is None:
+            draft = alone
+        else:
+            draft = _supported(out[index], hint=hint, policy=policy)
+            draft = dataclasses.replace(draft, score=max(draft.score, alone.score))
+        if rollout is not None:
+            draft = _shipped(draft, rollout=rollout, change_evidence=change_evidence)
+        if index is None:
+            out.append(draft)
+        else:
+            out[index] = draft
+    out.sort(key=lambda d: -d.score)
+    return out[: confidence.max_hypotheses]
+
+
+def _supported(draft: ranking.Draft, *, hint: LogHint, policy: LogPolicy) -> ranking.Draft:
+    return dataclasses.replace(
+        draft,
+        kind=hint.kind or draft.kind,
+        score=draft.score * (1.0 + policy.weight * hint.share),
+        strength=max(draft.strength, hint.strength),
+        fit=max(draft.fit, policy.fit),
+        summary=f"{draft.summary}; logs: {hint.headline}",
+        evidence=(*draft.evidence, *hint.evidence),
+    )
+
+
+def _log_only(hint: LogHint, *, leader: float, policy: LogPolicy) -> ranking.Draft:
+    """A cause only the logs show: ordered against the strongest draft by the share of the
+    error waves that start there (all of them: ahead of it)."""
+    base = leader * hint.share if leader > 0 else hint.strength
+    return ranking.Draft(
+        kind=hint.kind or models.CauseKind.RESOURCE,
+        component=hint.component,
+        score=base * (1.0 + policy.weight * hint.share),
+        strength=hint.strength,
+        fit=0.85 if hint.kind else 0.6,
+        summary=f"{hint.component}: {hint.headline} (in the logs; its metrics show no anomaly)",
+        evidence=hint.evidence,
+        counter=(),
+        change=None,
+        onset=hint.first,
+    )
+
+
+def _rollout_before(
+    hint: LogHint, *, changes: Sequence[models.Change], confidence: ranking.ConfidencePolicy
+) -> models.Change | None:
+    """The latest rollout or config edit of the hint's workload that explains its first
+    error line."""
+    mine = [
+        c
+        for c in changes
+        if components_.same_workload(c.component, hint.component)
+        and c.kind in (models.ChangeKind.ROLLOUT, models.ChangeKind.CONFIG)
+        and ranking.precedence(c.at, hint.first, policy=confidence) >= 0.3
+    ]
+    return max(mine, key=lambda c: c.at, default=None)
+
+
+def _shipped(
+    draft: ranking.Draft, *, rollout: models.Change, change_evidence: Mapping[str, str]
+) -> ranking.Draft:
+    kind = (
+        models.CauseKind.DEPLOY
+        if rollout.kind is models.ChangeKind.ROLLOUT
+        else models.CauseKind.CONFIG
+    )
+    cite = change_evidence.get(rollout.ref + rollout.at.isoformat())
+    return dataclasses.replace(
+        draft,
+        kind=kind,
+        change=rollout.ref,
+        fit=max(draft.fit, 0.9),
+        summary=f"{rollout.kind.value} {rollout.ref} ({rollout.detail}) came before: "
+        f"{draft.summary}",
+        evidence=(*((cite,) if cite else ()), *draft.evidence),
+        counter=tuple(c for c in draft.counter if c != cite),
+    )
+
+
+def _echoed(draft: ranking.Draft, *, findings: LogFindings, policy: LogPolicy) -> ranking.Draft:
+    origin = next(
+        (o for s, o in findings.echoes.items() if components_.same_workload(s, draft.component)),
+        None,
+    )
+    if origin is None or any(
+        components_.same_workload(h.component, draft.component) for h in findings.hints
+    ):
+        return draft
+    return dataclasses.replace(
+        draft,
+        score=draft.score * policy.echo_penalty,
+        summary=f"{draft.summary}; in the logs its errors follow {origin}'s in the same traces",
+    )
+
+
+def _contradicted(draft: ranking.Draft, *, findings: LogFindings) -> ranking.Draft:
+    """A draft on a service whose logs hold no new error, while others' do, cites the read."""
+    if not findings.hints:
+        return draft
+    read = next(
+        (r for s, r in findings.quiet.items() if components_.same_workload(s, draft.component)),
+        None,
+    )
+    if read is None:
+        return draft
+    return dataclasses.replace(draft, counter=(*draft.counter, read))
