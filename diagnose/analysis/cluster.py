@@ -611,6 +611,7 @@ def _with_rollout(finding: Finding, *, changes: Sequence[models.Change]) -> Find
         if c.kind in (models.ChangeKind.ROLLOUT, models.ChangeKind.LIMITS)
         and c.component == finding.component
         and (finding.at is None or c.at <= finding.at)
+        and "→" in c.detail  # a difference from the revision before; the first is a creation
     ]
     if finding.fault == "image-pull":
         rollouts = [c for c in rollouts if "image" in c.detail]
@@ -767,9 +768,11 @@ def _draft(finding: Finding, *, best: float, cited: str | None) -> ranking.Draft
 
 
 def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
-    """A finding and the metric hypothesis of the same component: the metric one's change
-    (and kind) when it has one, the finding's words first, both evidences."""
-    kind, change = (own.kind, own.change) if own.change else (draft.kind, draft.change)
+    """A finding and the hypothesis of the same component: the latter's change (and kind)
+    when its metrics support one (a listed recent change alone does not), the finding's words
+    first, both evidences."""
+    keep = bool(own.change) and own.strength > 0  # a change the metrics support
+    kind, change = (own.kind, own.change) if keep else (draft.kind, draft.change)
     return replace(
         draft,
         kind=kind,

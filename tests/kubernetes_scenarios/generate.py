@@ -1,0 +1,535 @@
+"""Generate the Kubernetes-state scenarios (scenario format 1; docs/kubernetes.md).
+
+    python tests/kubernetes_scenarios/generate.py
+
+Each scenario is the namespace ``shop`` (frontend → checkout → cart, catalog) on three nodes,
+with one fault that shows in the objects' state, not in metrics: none of them carries metrics
+(a pod that never started has none). Some carry a decoy rollout of another workload; one has
+the whole namespace installed minutes before the alert.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+NS = "shop"
+AT = "2026-02-01T10:00:00Z"
+WORKLOADS = ("frontend", "checkout", "cart", "catalog")
+NODES = ("worker-a", "worker-b", "worker-c")
+Obj = dict[str, Any]
+
+
+def _meta(name: str, created: str = "2026-01-20T08:00:00Z", **extra: Any) -> Obj:
+    return {"name": name, "namespace": NS, "creationTimestamp": created, **extra}
+
+
+def _container(app: str, image: str) -> Obj:
+    return {
+        "name": "server",  # every chart names its container alike
+        "image": image,
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+        "env": [{"name": "UPSTREAM_URL", "value": f"http://{app}-upstream"}],
+    }
+
+
+class Shop:
+    """The objects of one healthy namespace, to be broken by a scenario."""
+
+    def __init__(self, created: str = "2026-01-20T08:00:00Z") -> None:
+        self.created = created
+        self.objects: list[Obj] = []
+        for index, app in enumerate(WORKLOADS):
+            self._workload(app, image=f"shop/{app}:1.{index}", node=NODES[index % 3])
+        for node in NODES:
+            self.objects.append(_node(node))
+
+    def _workload(self, app: str, *, image: str, node: str) -> None:
+        labels = {"app": app}
+        template = {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [_container(app, image)]},
+        }
+        rs = f"{app}-5f7c9"
+        annotations = {"deployment.kubernetes.io/revision": "1"}
+        self.objects += [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": _meta(app, self.created, labels=labels, annotations=dict(annotations)),
+                "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": template},
+                "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2},
+            },
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": _meta(
+                    rs,
+                    self.created,
+                    labels=labels,
+                    annotations=dict(annotations),
+                    ownerReferences=[_owner("Deployment", app)],
+                ),
+                "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": template},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _meta(app, self.created),
+                "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+            },
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": _meta(
+                    f"{app}-x8k2p", self.created, labels={"kubernetes.io/service-name": app}
+                ),
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": True}}],
+            },
+        ]
+        for suffix in ("q7w2x", "z9m4k"):
+            self.objects.append(_pod(f"{rs}-{suffix}", app, rs=rs, node=node, created=self.created))
+
+    def find(self, kind: str, name: str) -> Obj:
+        return next(o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+    def pods(self, app: str) -> list[Obj]:
+        return [
+            o
+            for o in self.objects
+            if o["kind"] == "Pod" and o["metadata"]["labels"].get("app") == app
+        ]
+
+    def rollout(self, app: str, *, at: str, **container: Any) -> str:
+        """A new revision of ``app`` whose container has these fields; returns the RS name."""
+        deployment = self.find("Deployment", app)
+        template = copy.deepcopy(deployment["spec"]["template"])
+        template["spec"]["containers"][0].update(container)
+        deployment["spec"]["template"] = template
+        deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "2"
+        rs = f"{app}-8d6b4"
+        self.objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": _meta(
+                    rs,
+                    at,
+                    labels={"app": app},
+                    annotations={"deployment.kubernetes.io/revision": "2"},
+                    ownerReferences=[_owner("Deployment", app)],
+                ),
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": app}},
+                    "template": template,
+                },
+            }
+        )
+        self.event(
+            "Normal",
+            "ScalingReplicaSet",
+            ("Deployment", app),
+            f"Scaled up replica set {rs} to 2",
+            at=at,
+        )
+        return rs
+
+    def event(
+        self,
+        type_: str,
+        reason: str,
+        involved: tuple[str, str],
+        message: str,
+        *,
+        at: str,
+        count: int = 1,
+    ) -> None:
+        kind, name = involved
+        self.objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": _meta(f"{name}.{len(self.objects):x}", at),
+                "type": type_,
+                "reason": reason,
+                "message": message,
+                "involvedObject": {"kind": kind, "name": name, "namespace": NS},
+                "firstTimestamp": at,
+                "lastTimestamp": AT,
+                "count": count,
+            }
+        )
+
+
+def _owner(kind: str, name: str) -> Obj:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "name": name,
+        "uid": f"uid-{name}",
+        "controller": True,
+    }
+
+
+def _pod(name: str, app: str, *, rs: str, node: str | None, created: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _meta(
+            name, created, labels={"app": app}, ownerReferences=[_owner("ReplicaSet", rs)]
+        ),
+        "spec": {"nodeName": node, "containers": [_container(app, f"shop/{app}:1")]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [
+                {"name": "server", "ready": True, "restartCount": 0, "state": {"running": {}}}
+            ],
+        },
+    }
+
+
+def _node(name: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]},
+    }
+
+
+def _replace_pods(
+    shop: Shop, app: str, rs: str, status: Obj, *, created: str = "2026-02-01T09:45:00Z"
+) -> list[str]:
+    """The pods of ``app`` replaced by new ones of ``rs`` in this state; returns their names."""
+    for pod in shop.pods(app):
+        shop.objects.remove(pod)
+    names = []
+    for suffix in ("b4n6c", "h2j8d"):
+        pod = _pod(f"{rs}-{suffix}", app, rs=rs, node="worker-b", created=created)
+        pod["status"] = copy.deepcopy(status)
+        shop.objects.append(pod)
+        names.append(pod["metadata"]["name"])
+    return names
+
+
+def _waiting(why: str, text: str, **last: Any) -> Obj:
+    status: Obj = {"name": "server", "ready": False, "restartCount": 7 if last else 0}
+    status["state"] = {"waiting": {"reason": why, "message": text}}
+    if last:
+        status["lastState"] = {"terminated": last}
+    return {"phase": "Running" if last else "Pending", "containerStatuses": [status]}
+
+
+# --- the scenarios ----------------------------------------------------------------------------
+
+
+def image_pull(shop: Shop) -> dict[str, Any]:
+    shop.rollout(
+        "catalog", at="2026-02-01T09:30:00Z", env=[{"name": "LOG_LEVEL", "value": "debug"}]
+    )
+    rs = shop.rollout("cart", at="2026-02-01T09:44:00Z", image="shop/cart:2.0-rc")
+    message = 'Back-off pulling image "shop/cart:2.0-rc"'
+    for pod in _replace_pods(shop, "cart", rs, _waiting("ImagePullBackOff", message)):
+        shop.event(
+            "Warning",
+            "Failed",
+            ("Pod", pod),
+            'Failed to pull image "shop/cart:2.0-rc": not found',
+            at="2026-02-01T09:45:30Z",
+            count=9,
+        )
+    return _truth(
+        "deploy",
+        "cart",
+        "deployment/cart@2",
+        "rollback",
+        "cart's new image tag does not exist; a catalog rollout before it is unrelated",
+    )
+
+
+def missing_secret(shop: Shop) -> dict[str, Any]:
+    rs = shop.rollout(
+        "checkout", at="2026-02-01T09:40:00Z", envFrom=[{"secretRef": {"name": "checkout-psp"}}]
+    )
+    _replace_pods(
+        shop,
+        "checkout",
+        rs,
+        _waiting("CreateContainerConfigError", 'secret "checkout-psp" not found'),
+    )
+    return _truth(
+        "deploy",
+        "checkout",
+        "deployment/checkout@2",
+        "rollback",
+        "checkout's new revision reads a Secret that does not exist",
+    )
+
+
+def crash_loop(shop: Shop) -> dict[str, Any]:
+    rs = shop.rollout("checkout", at="2026-02-01T09:35:00Z", image="shop/checkout:1.9")
+    last = {
+        "reason": "Error",
+        "exitCode": 1,
+        "message": "panic: DATABASE_URL: missing port",
+        "finishedAt": "2026-02-01T09:58:00Z",
+    }
+    _replace_pods(
+        shop,
+        "checkout",
+        rs,
+        _waiting("CrashLoopBackOff", "back-off 5m0s restarting failed container", **last),
+    )
+    return _truth(
+        "deploy", "checkout", "deployment/checkout@2", "rollback", "checkout 1.9 exits at start-up"
+    )
+
+
+def quota(shop: Shop) -> dict[str, Any]:
+    shop.objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": _meta("compute", "2026-02-01T09:20:00Z"),
+            "spec": {"hard": {"pods": "8"}},
+            "status": {"hard": {"pods": "8"}, "used": {"pods": "8"}},
+        }
+    )
+    rs = shop.rollout("cart", at="2026-02-01T09:42:00Z", image="shop/cart:1.3")
+    for pod in shop.pods("cart"):
+        shop.objects.remove(pod)
+    deployment = shop.find("Deployment", "cart")
+    deployment["status"] = {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0}
+    shop.event(
+        "Warning",
+        "FailedCreate",
+        ("ReplicaSet", rs),
+        f'Error creating: pods "{rs}-x" is forbidden: exceeded quota: compute, '
+        "requested: pods=1, used: pods=8, limited: pods=8",
+        at="2026-02-01T09:42:05Z",
+        count=14,
+    )
+    return _truth(
+        "resource",
+        f"namespace/{NS}",
+        None,
+        "none",
+        "the namespace's quota refuses cart's new pods; cart's rollout only asked for them",
+    )
+
+
+def unschedulable(shop: Shop) -> dict[str, Any]:
+    rs = shop.rollout(
+        "catalog", at="2026-02-01T09:41:00Z", resources={"requests": {"memory": "64Gi"}}
+    )
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient memory.",
+            }
+        ],
+    }
+    for pod in _replace_pods(shop, "catalog", rs, status):
+        shop.find("Pod", pod)["spec"].pop("nodeName")
+        shop.event(
+            "Warning",
+            "FailedScheduling",
+            ("Pod", pod),
+            "0/3 nodes are available: 3 Insufficient memory.",
+            at="2026-02-01T09:41:10Z",
+            count=20,
+        )
+    return _truth(
+        "resource",
+        "catalog",
+        "deployment/catalog@2",
+        "rollback",
+        "catalog's new revision requests more memory than any node has",
+    )
+
+
+def probe_port(shop: Shop) -> dict[str, Any]:
+    shop.rollout("frontend", at="2026-02-01T09:30:00Z", image="shop/frontend:1.1")
+    rs = shop.rollout(
+        "checkout",
+        at="2026-02-01T09:43:00Z",
+        readinessProbe={"httpGet": {"path": "/ready", "port": 9090}},
+    )
+    status = {
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "server", "ready": False, "restartCount": 0, "state": {"running": {}}}
+        ],
+    }
+    for pod in _replace_pods(shop, "checkout", rs, status):
+        shop.find("Pod", pod)["spec"]["containers"][0]["readinessProbe"] = {
+            "httpGet": {"path": "/ready", "port": 9090}
+        }
+        shop.event(
+            "Warning",
+            "Unhealthy",
+            ("Pod", pod),
+            "Readiness probe failed: dial tcp 10.1.0.9:9090: connect: connection refused",
+            at="2026-02-01T09:43:30Z",
+            count=60,
+        )
+    return _truth(
+        "deploy",
+        "checkout",
+        "deployment/checkout@2",
+        "rollback",
+        "checkout's readiness probe checks a port it does not listen on; a frontend rollout "
+        "before it is unrelated",
+    )
+
+
+def scaled_to_zero(shop: Shop) -> dict[str, Any]:
+    deployment = shop.find("Deployment", "cart")
+    deployment["spec"]["replicas"] = 0
+    deployment["status"] = {"replicas": 0}
+    for pod in shop.pods("cart"):
+        shop.objects.remove(pod)
+    shop.find("EndpointSlice", "cart-x8k2p")["endpoints"] = []
+    shop.event(
+        "Normal",
+        "ScalingReplicaSet",
+        ("Deployment", "cart"),
+        "Scaled down replica set cart-5f7c9 to 0",
+        at="2026-02-01T09:50:00Z",
+    )
+    return _truth("resource", "cart", None, "scale", "someone scaled cart to zero")
+
+
+def selector(shop: Shop) -> dict[str, Any]:
+    shop.rollout("catalog", at="2026-02-01T09:38:00Z", image="shop/catalog:1.4")
+    shop.find("Service", "cart")["spec"]["selector"] = {"app": "cart-svc"}
+    shop.find("EndpointSlice", "cart-x8k2p")["endpoints"] = []
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "none",
+        "cart's Service selector was edited to a label no pod carries",
+    )
+
+
+def node_down(shop: Shop) -> dict[str, Any]:
+    node = shop.find("Node", "worker-b")
+    node["status"]["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "Unknown",
+            "reason": "NodeStatusUnknown",
+            "lastTransitionTime": "2026-02-01T09:52:00Z",
+        }
+    ]
+    node["spec"]["taints"] = [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]
+    for pod in shop.objects:
+        if pod["kind"] == "Pod" and pod["spec"].get("nodeName") == "worker-b":
+            pod["status"]["containerStatuses"][0]["ready"] = False
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            shop.event(
+                "Warning",
+                "NodeNotReady",
+                ("Pod", pod["metadata"]["name"]),
+                "Node is not ready",
+                at="2026-02-01T09:52:30Z",
+            )
+    shop.rollout("frontend", at="2026-02-01T09:40:00Z", image="shop/frontend:1.1")
+    return _truth(
+        "resource",
+        "node/worker-b",
+        None,
+        "none",
+        "worker-b stopped reporting; its pods are not ready",
+    )
+
+
+def fresh_install(shop: Shop) -> dict[str, Any]:
+    """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
+    rs = "cart-5f7c9"
+    _replace_pods(
+        shop,
+        "cart",
+        rs,
+        _waiting("CreateContainerConfigError", 'secret "cart-redis" not found'),
+        created="2026-02-01T09:52:00Z",
+    )
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "none",
+        "installed together; only cart cannot start: its Secret is missing",
+    )
+
+
+def _truth(kind: str, component: str, change: str | None, fix: str, detail: str) -> dict[str, Any]:
+    cause = {"kind": kind, "component": component, "detail": detail}
+    if change:
+        cause["change"] = change
+    return {"root_cause": cause, "fix": fix}
+
+
+SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
+    "k8s-image-pull": (image_pull, "frontend", "frontend: 5xx ratio above 5%"),
+    "k8s-missing-secret": (missing_secret, "frontend", "frontend: checkout calls failing"),
+    "k8s-crash-loop": (crash_loop, "checkout", "checkout: no ready replicas"),
+    "k8s-quota": (quota, "cart", "cart: replicas unavailable"),
+    "k8s-unschedulable": (unschedulable, "frontend", "frontend: catalog requests failing"),
+    "k8s-probe-port": (probe_port, "frontend", "frontend: 5xx ratio above 5%"),
+    "k8s-scaled-to-zero": (scaled_to_zero, "checkout", "checkout: cart unreachable"),
+    "k8s-selector": (selector, "checkout", "checkout: cart unreachable"),
+    "k8s-node-down": (node_down, "frontend", "frontend: p95 latency SLO burning"),
+    "k8s-fresh-install": (fresh_install, "frontend", "frontend: 5xx ratio above 5%"),
+}
+
+
+def write(name: str) -> None:
+    build, service, title = SCENARIOS[name]
+    shop = Shop(
+        created="2026-02-01T09:50:00Z" if name == "k8s-fresh-install" else "2026-01-20T08:00:00Z"
+    )
+    truth = build(shop)
+    folder = HERE / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "kubernetes").mkdir(parents=True)
+    scenario = {
+        "format": 1,
+        "name": name,
+        "description": truth["root_cause"]["detail"],
+        "time": {"start": "2026-02-01T09:00:00Z", "end": "2026-02-01T10:05:00Z"},
+        "trigger": {
+            "source": "pagerduty",
+            "title": title,
+            "service": service,
+            "namespace": NS,
+            "at": AT,
+            "labels": {"severity": "critical"},
+        },
+        "truth": truth,
+    }
+    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+    (folder / "kubernetes" / "objects.yaml").write_text(
+        yaml.safe_dump_all(shop.objects, sort_keys=False)
+    )
+
+
+if __name__ == "__main__":
+    for scenario in SCENARIOS:
+        write(scenario)
