@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 
-from diagnose.analysis import drafting
+from diagnose.postmortem import plots as plots_
 
 matplotlib.use("Agg")
 
@@ -31,7 +31,7 @@ _COLOURS = {
 }
 
 
-def write_plots(plots: Sequence[drafting.Plot], *, folder: Path) -> dict[str, str]:
+def write_plots(plots: Sequence[plots_.Plot], *, folder: Path) -> dict[str, str]:
     """Draw each plot into ``folder/NAME.png``; returns plot name → file name."""
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -42,7 +42,7 @@ def write_plots(plots: Sequence[drafting.Plot], *, folder: Path) -> dict[str, st
     return written
 
 
-def draw(plot: drafting.Plot, *, path: Path) -> None:
+def draw(plot: plots_.Plot, *, path: Path) -> None:
     """One series with its markers (onset, culprit change, decision, fix, recovery)."""
     figure = Figure(figsize=(9, 3.6), dpi=100, layout="constrained")
     axes = figure.add_subplot()

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from diagnose import postmortem as postmortems
-from diagnose.postmortem import drafting
 from diagnose.domain import errors, models, ports, queue
+from diagnose.postmortem import drafting
 from diagnose.server import intake
 from diagnose.settings import Settings
 from graphs import reporting, runner

@@ -11,10 +11,10 @@ from typing import Any
 
 from rich.console import Console
 
-from diagnose import rendering
-from diagnose.analysis import drafting
+from diagnose import postmortem, rendering
 from diagnose.domain import reasoning
 from diagnose.domain.models import CauseKind
+from diagnose.postmortem import drafting, markdown
 from diagnose.server import jobs
 from graphs import reasoning as reason_step
 from tests.postmortem.conftest import record_of
@@ -27,7 +27,7 @@ HOSTILE = (
 LABEL = reasoning.MODEL_SAYS
 
 
-def _with_model_claim() -> drafting.RunRecord:
+def _with_model_claim() -> postmortem.RunRecord:
     """bad-deploy-5xx diagnosed, with a hostile model claim added below the analysis."""
     record = record_of("bad-deploy-5xx")
     state: dict[str, Any] = dict(record.state)
@@ -69,7 +69,7 @@ def test_the_pagerduty_note_quotes_the_model_on_one_labelled_line() -> None:
 def test_the_postmortem_holds_the_model_words_in_a_code_span() -> None:
     """No link, image, emphasis or HTML of the model's is rendered by Markdown."""
     draft = drafting.draft(_with_model_claim())
-    text = drafting.markdown(draft, images={})
+    text = markdown.markdown(draft, images={})
     spans = re.findall(rf"{re.escape(LABEL)} `([^`\n]*)`", text)
     assert spans and all("[click here](http://evil.example/x)" in s for s in spans)
     outside = re.sub(rf"{re.escape(LABEL)} `[^`\n]*`", "", text)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from diagnose.analysis import correlating, drafting
+from diagnose import postmortem
+from diagnose.analysis import correlating
 from diagnose.domain import models
 from graphs import proposing
 from tests.e2e.conftest import _scenario_metrics  # the bundled scenarios' metrics.om
@@ -21,7 +22,7 @@ RUN_ID = "run-recorded01"
 
 __all__ = ["_scenario_metrics"]
 
-RecordFactory = Callable[..., drafting.RunRecord]
+RecordFactory = Callable[..., postmortem.RunRecord]
 
 
 def audit_entry(kind: str, key: str, *, at: datetime, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def record_of(
     decision: models.Decision | None = None,
     extra_evidence: Sequence[models.Evidence] = (),
     notes: Sequence[str] = (),
-) -> drafting.RunRecord:
+) -> postmortem.RunRecord:
     """A scenario's data through the real analysis, with the audit trail a run would leave."""
     loaded, found = _analysed(name)
     evidence = [*loaded.metrics, *loaded.cluster, *found.derived, *extra_evidence]
@@ -76,7 +77,7 @@ def record_of(
     if decision is not None:
         state["decision"] = decision.to_dict()
         audit += _decided(decision, fixes=state["fixes"])
-    return drafting.RunRecord(state=state, evidence=evidence, audit=audit)
+    return postmortem.RunRecord(state=state, evidence=evidence, audit=audit)
 
 
 @functools.cache
@@ -123,6 +124,6 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="session")
-def bad_deploy() -> drafting.RunRecord:
+def bad_deploy() -> postmortem.RunRecord:
     """bad-deploy-5xx, diagnosed and waiting at the approval step."""
     return record_of("bad-deploy-5xx")

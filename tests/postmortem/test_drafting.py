@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from diagnose.analysis import correlating, drafting
+from diagnose import postmortem
+from diagnose.analysis import correlating
 from diagnose.domain import models
+from diagnose.postmortem import drafting, markdown, timeline
 from tests.postmortem.conftest import SECTIONS, audit_entry, record_of
 
 
-def _approval(record: drafting.RunRecord, *, minutes: float = 6) -> models.Decision:
+def _approval(record: postmortem.RunRecord, *, minutes: float = 6) -> models.Decision:
     fix = record.state["fixes"][0]
     cited = record.state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
     at = models.parse_time(record.state["now"]) + timedelta(minutes=minutes)
@@ -29,13 +31,15 @@ def _approval(record: drafting.RunRecord, *, minutes: float = 6) -> models.Decis
     )
 
 
-def _resolves(ref: str, record: drafting.RunRecord) -> bool:
+def _resolves(ref: str, record: postmortem.RunRecord) -> bool:
     evidence = {e.id for e in record.evidence}
     audit = {f"audit:{e['key']}" for e in record.audit}
-    return ref in evidence or ref in audit or ref in (drafting.TRIGGER_REF, drafting.STARTED_REF)
+    return ref in evidence or ref in audit or ref in (timeline.TRIGGER_REF, timeline.STARTED_REF)
 
 
-def test_every_timeline_line_cites_a_record_the_run_stored(bad_deploy: drafting.RunRecord) -> None:
+def test_every_timeline_line_cites_a_record_the_run_stored(
+    bad_deploy: postmortem.RunRecord,
+) -> None:
     decided = record_of("bad-deploy-5xx", decision=_approval(bad_deploy))
     draft = drafting.draft(decided)
     assert len(draft.timeline) >= 6
@@ -46,7 +50,7 @@ def test_every_timeline_line_cites_a_record_the_run_stored(bad_deploy: drafting.
 
 
 def test_the_culprit_rollout_precedes_the_onset_and_cites_its_revision(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
     draft = drafting.draft(bad_deploy)
     (culprit,) = [line for line in draft.timeline if line.kind == "culprit"]
@@ -60,7 +64,7 @@ def test_the_culprit_rollout_precedes_the_onset_and_cites_its_revision(
     assert decoy and decoy[0].kind == "change"
 
 
-def _raw_failed(record: drafting.RunRecord, *, service: str, start: float, end: float) -> float:
+def _raw_failed(record: postmortem.RunRecord, *, service: str, start: float, end: float) -> float:
     """5xx requests of ``service`` between two times, straight from its raw counters."""
     total = 0.0
     for evidence in record.evidence:
@@ -81,7 +85,7 @@ def _raw_failed(record: drafting.RunRecord, *, service: str, start: float, end: 
     return total
 
 
-def test_affected_requests_agree_with_the_raw_counters(bad_deploy: drafting.RunRecord) -> None:
+def test_affected_requests_agree_with_the_raw_counters(bad_deploy: postmortem.RunRecord) -> None:
     draft = drafting.draft(bad_deploy)
     impact = draft.impact
     assert impact.onset is not None and impact.data_end is not None
@@ -100,7 +104,9 @@ def test_affected_requests_agree_with_the_raw_counters(bad_deploy: drafting.RunR
     assert any(f"{checkout.failed:,.0f}" in line for line in impact.requests_text)
 
 
-def test_without_recovery_or_resolution_the_end_is_unknown(bad_deploy: drafting.RunRecord) -> None:
+def test_without_recovery_or_resolution_the_end_is_unknown(
+    bad_deploy: postmortem.RunRecord,
+) -> None:
     draft = drafting.draft(bad_deploy)
     assert draft.impact.end is None
     assert draft.impact.end_kind == "ongoing"
@@ -108,20 +114,20 @@ def test_without_recovery_or_resolution_the_end_is_unknown(bad_deploy: drafting.
     assert "end unknown" in draft.impact.duration
     (last,) = [line for line in draft.timeline if line.kind == "data_end"]
     assert "recovery unknown" in last.what
-    text = drafting.markdown(draft)
+    text = markdown.markdown(draft)
     assert "- End: unknown (ongoing)" in text
 
 
-def test_the_error_budget_is_unknown_without_an_slo(bad_deploy: drafting.RunRecord) -> None:
+def test_the_error_budget_is_unknown_without_an_slo(bad_deploy: postmortem.RunRecord) -> None:
     draft = drafting.draft(bad_deploy)
     assert draft.impact.budget.startswith("unknown: no SLO target")
     assert any("Define an SLO for frontend" in item for item in draft.actions)
 
 
 def test_the_error_budget_is_computed_from_a_configured_slo(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
-    draft = drafting.draft(bad_deploy, slo=drafting.Slo(target=0.999, window_days=30))
+    draft = drafting.draft(bad_deploy, slo=postmortem.Slo(target=0.999, window_days=30))
     frontend = next(r for r in draft.impact.requests if r.service == "frontend")
     budget = 0.001 * frontend.baseline_rate * 30 * 86400
     share = frontend.failed / budget
@@ -132,25 +138,25 @@ def test_the_error_budget_is_computed_from_a_configured_slo(
 
 
 def test_a_resolution_ends_the_impact_and_closes_the_timeline(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
     at = models.parse_time(bad_deploy.state["now"]) + timedelta(minutes=30)
-    resolved = drafting.Resolution(at=at, ref="queue-job:7", detail="incident resolved")
+    resolved = postmortem.Resolution(at=at, ref="queue-job:7", detail="incident resolved")
     draft = drafting.draft(bad_deploy, resolution=resolved)
-    assert draft.timeline[-1] == drafting.Line(at, "incident resolved", "queue-job:7", "resolved")
+    assert draft.timeline[-1] == timeline.Line(at, "incident resolved", "queue-job:7", "resolved")
     assert draft.impact.end == at
     assert draft.impact.end_kind == "resolved"
     assert "queue-job:7" in draft.cited
 
 
 def test_an_approval_of_the_top_fix_is_on_the_timeline_and_went_well(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
     decision = _approval(bad_deploy)
     draft = drafting.draft(record_of("bad-deploy-5xx", decision=decision))
     approved = [line for line in draft.timeline if line.kind == "approval"]
     assert approved == [
-        drafting.Line(
+        timeline.Line(
             decision.at,
             "alice approved fix-1: errors began with the rollout",
             "audit:approval:1",
@@ -165,7 +171,7 @@ def test_an_approval_of_the_top_fix_is_on_the_timeline_and_went_well(
     assert {m.kind for m in draft.plots[0].markers} >= {"onset", "change", "decision", "action"}
 
 
-def test_a_rejection_is_on_the_timeline_and_went_badly(bad_deploy: drafting.RunRecord) -> None:
+def test_a_rejection_is_on_the_timeline_and_went_badly(bad_deploy: postmortem.RunRecord) -> None:
     at = models.parse_time(bad_deploy.state["now"]) + timedelta(minutes=4)
     rejected = models.Decision(
         verdict=models.Verdict.REJECT, approver="bob", reason="not convinced", at=at
@@ -211,10 +217,10 @@ def test_an_abstained_run_stays_not_sure() -> None:
 
 
 def test_the_markdown_has_every_section_in_order_and_anchors_every_citation(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
     draft = drafting.draft(bad_deploy)
-    text = drafting.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
+    text = markdown.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
     positions = [text.index(section) for section in SECTIONS]
     assert positions == sorted(positions)
     assert text.startswith("# Postmortem draft: FrontendHighErrorRate")
@@ -225,7 +231,7 @@ def test_the_markdown_has_every_section_in_order_and_anchors_every_citation(
         assert f"]({plot.name}.png)" in text
 
 
-def test_plots_show_the_root_and_the_alerting_service(bad_deploy: drafting.RunRecord) -> None:
+def test_plots_show_the_root_and_the_alerting_service(bad_deploy: postmortem.RunRecord) -> None:
     draft = drafting.draft(bad_deploy)
     titles = [p.title for p in draft.plots]
     assert titles[0].startswith("checkout: errors")
@@ -242,7 +248,7 @@ def test_plots_show_the_root_and_the_alerting_service(bad_deploy: drafting.RunRe
 def test_an_slo_target_outside_zero_and_one_is_refused() -> None:
     for target in (0.0, 1.0, 99.9):
         with pytest.raises(ValueError, match="between 0 and 1"):
-            drafting.Slo(target=target)
+            postmortem.Slo(target=target)
 
 
 START = models.parse_time("2026-02-01T10:00:00Z")
@@ -254,7 +260,7 @@ def _series(name: str, labels: dict[str, str], values: np.ndarray) -> dict[str, 
     return {"labels": {"__name__": name, **labels}, "t": t.tolist(), "v": values.tolist()}
 
 
-def _recovered_outage(*, slo_series: bool = False) -> drafting.RunRecord:
+def _recovered_outage(*, slo_series: bool = False) -> postmortem.RunRecord:
     """``api`` fails 10 of its 60 req/s from 10:35 to 10:55, then recovers; data to 11:00."""
     points = 600
     t = STEP * np.arange(points)
@@ -308,7 +314,7 @@ def _recovered_outage(*, slo_series: bool = False) -> drafting.RunRecord:
         "now": models.format_time(window.end),
         "correlation": correlation,
     }
-    return drafting.RunRecord(state=state, evidence=[*evidence, *found.derived])
+    return postmortem.RunRecord(state=state, evidence=[*evidence, *found.derived])
 
 
 def test_recovery_in_the_series_ends_the_impact_and_counts_the_failures() -> None:
@@ -349,13 +355,13 @@ def test_other_kinds_of_incident_draft_with_cited_lines_and_plots(scenario: str)
     assert draft.impact.onset is not None
     assert draft.impact.end_kind == "ongoing" and draft.impact.end is None
     assert draft.plots
-    text = drafting.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
+    text = markdown.markdown(draft, images={p.name: f"{p.name}.png" for p in draft.plots})
     positions = [text.index(section) for section in SECTIONS]
     assert positions == sorted(positions)
 
 
 def test_an_applied_fix_whose_verification_saw_recovery_ends_the_impact(
-    bad_deploy: drafting.RunRecord,
+    bad_deploy: postmortem.RunRecord,
 ) -> None:
     decision = _approval(bad_deploy)
     decided = record_of("bad-deploy-5xx", decision=decision)
@@ -372,7 +378,7 @@ def test_an_applied_fix_whose_verification_saw_recovery_ends_the_impact(
         "samples": [{"at": models.format_time(seen), "value": 0.0, "recovered": True}],
     }
     audit.append(audit_entry("verification", "verification:fix-1", at=seen, entry=watch))
-    draft = drafting.draft(drafting.RunRecord(decided.state, decided.evidence, audit))
+    draft = drafting.draft(postmortem.RunRecord(decided.state, decided.evidence, audit))
     assert draft.impact.end == seen and draft.impact.end_kind == "recovered"
     assert "onset to the verification that saw recovery" in draft.impact.duration
     (checked,) = [line for line in draft.timeline if line.kind == "verification"]
@@ -387,15 +393,15 @@ def test_an_applied_fix_whose_verification_saw_recovery_ends_the_impact(
 
 def test_a_sloth_objective_wins_over_the_default_objective_but_not_over_a_given_one() -> None:
     record = _recovered_outage(slo_series=True)
-    default = drafting.Slo(target=0.9, source="DIAGNOSE_SLO_TARGET")
+    default = postmortem.Slo(target=0.9, source="DIAGNOSE_SLO_TARGET")
     assert "99% objective" in drafting.draft(record, default_slo=default).impact.budget
-    given = drafting.Slo(target=0.995, source="DIAGNOSE_SLO_TARGETS api")
+    given = postmortem.Slo(target=0.995, source="DIAGNOSE_SLO_TARGETS api")
     budget = drafting.draft(record, slo=given, default_slo=default).impact.budget
     assert "99.5% objective (DIAGNOSE_SLO_TARGETS api)" in budget
 
 
 def test_the_default_objective_gives_the_budget_when_nothing_else_does() -> None:
-    default = drafting.Slo(target=0.99, source="DIAGNOSE_SLO_TARGET")
+    default = postmortem.Slo(target=0.99, source="DIAGNOSE_SLO_TARGET")
     draft = drafting.draft(_recovered_outage(), default_slo=default)
     (api,) = draft.impact.requests
     share = api.failed / (0.01 * api.baseline_rate * 30 * 86400)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from diagnose import postmortem
-from diagnose.analysis import drafting
 from diagnose.domain import errors
 from diagnose.settings import Settings
 
 
-def _record(service: str) -> drafting.RunRecord:
-    return drafting.RunRecord(state={"trigger": {"service": service}}, evidence=[])
+def _record(service: str) -> postmortem.RunRecord:
+    return postmortem.RunRecord(state={"trigger": {"service": service}}, evidence=[])
 
 
 def test_a_service_s_own_objective_and_the_default_are_both_read() -> None:
@@ -23,8 +22,8 @@ def test_a_service_s_own_objective_and_the_default_are_both_read() -> None:
         }
     )
     found = postmortem.objectives(settings, _record("cart"))
-    assert found.service == drafting.Slo(0.995, 28.0, "DIAGNOSE_SLO_TARGETS cart")
-    assert found.default == drafting.Slo(0.99, 28.0, "DIAGNOSE_SLO_TARGET")
+    assert found.service == postmortem.Slo(0.995, 28.0, "DIAGNOSE_SLO_TARGETS cart")
+    assert found.default == postmortem.Slo(0.99, 28.0, "DIAGNOSE_SLO_TARGET")
     other = postmortem.objectives(settings, _record("search"))
     assert other.service is None and other.default == found.default
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from diagnose import plotting
-from diagnose.analysis import drafting
+from diagnose import postmortem
+from diagnose.postmortem import drafting, plots, plotting
 
 
 def test_each_plot_is_a_png_of_plausible_size_with_something_drawn(
-    bad_deploy: drafting.RunRecord, tmp_path: Path
+    bad_deploy: postmortem.RunRecord, tmp_path: Path
 ) -> None:
     draft = drafting.draft(bad_deploy)
     written = plotting.write_plots(draft.plots, folder=tmp_path / "pm")
@@ -30,7 +30,7 @@ def test_each_plot_is_a_png_of_plausible_size_with_something_drawn(
 
 
 def test_a_plot_with_no_values_still_draws(tmp_path: Path) -> None:
-    empty = drafting.Plot(
+    empty = plots.Plot(
         name="empty", title="nothing", times=(), values=(), evidence="ev-0", markers=()
     )
     written = plotting.write_plots([empty], folder=tmp_path)
