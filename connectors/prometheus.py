@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -60,6 +60,14 @@ class _CallError(Exception):
         super().__init__(summary)
         self.status = status
         self.summary = summary
+
+
+class _RawSeries(TypedDict, total=False):
+    """One series of a range query's (or a range-vector instant query's) ``matrix`` result, as
+    the HTTP API sends it: its labels and ``[unix seconds, "value"]`` pairs."""
+
+    metric: dict[str, str]
+    values: list[tuple[float, str]]
 
 
 class PrometheusConnector:
@@ -219,7 +227,7 @@ class PrometheusConnector:
         except requests.RequestException as exc:
             raise _CallError(Status.ERROR, f"request to {self.url} failed: {_brief(exc)}") from exc
 
-    def _query_range(self, query: str, *, window: Window, step: float) -> list[dict[str, Any]]:
+    def _query_range(self, query: str, *, window: Window, step: float) -> list[_RawSeries]:
         # The client rounds start and end to whole seconds; our params override its own, so
         # Prometheus evaluates exactly the window the evidence records.
         params = {
@@ -228,14 +236,14 @@ class PrometheusConnector:
             "timeout": f"{max(1, int(self._timeout_s * 900))}ms",  # 90%: its message wins
         }
         step_text = _format_step(step)
-        result: list[dict[str, Any]] = self._client.custom_query_range(
+        result: list[_RawSeries] = self._client.custom_query_range(
             query, window.start, window.end, step_text, params=params
         )
         return result
 
-    def _instant(self, query: str, *, at: datetime) -> list[dict[str, Any]]:
+    def _instant(self, query: str, *, at: datetime) -> list[_RawSeries]:
         params = {"time": _unix(at), "timeout": f"{max(1, int(self._timeout_s * 900))}ms"}
-        result: list[dict[str, Any]] = self._client.custom_query(query, params=params)
+        result: list[_RawSeries] = self._client.custom_query(query, params=params)
         return result
 
     def _clamp_step(self, step_s: float, *, window: Window) -> tuple[float, str]:
@@ -358,7 +366,7 @@ def _is_retryable(exc: Exception) -> bool:
     return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
 
 
-def _to_series(item: Mapping[str, Any]) -> SeriesPayload:
+def _to_series(item: _RawSeries) -> SeriesPayload:
     values = item.get("values") or []
     return {
         "labels": {str(k): str(v) for k, v in item.get("metric", {}).items()},
