@@ -16,20 +16,24 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import promql_parser
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from diagnose.domain import errors, models
+from diagnose.domain import errors, fixes, models
 from diagnose.domain.labels import WORKLOAD_LABELS
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "playbooks"
@@ -54,17 +58,6 @@ SignalKind = Literal[
     "availability",
     "database",
 ]
-CauseName = Literal["deploy", "config", "database", "dependency", "resource", "traffic"]
-FixKind = Literal[
-    "rollback", "scale", "config_revert", "create_index", "cancel_query", "raise_limits"
-]
-
-SCALE_FACTOR = (1.5, 1.1, 3.0)
-"""A ``scale`` template's ``factor``: default, least and most. Scaling sets the replicas to
-``factor`` times the current count plus one; the catalogue allows no more than tripling."""
-LIMIT_MULTIPLIER = (2.0, 1.1, 4.0)
-"""A ``raise_limits`` template's ``multiplier``: default, least and most. It applies when no
-earlier revision's limits are recorded to go back to."""
 
 KIND_TOKENS: Mapping[str, str] = {
     "errors": "errors",
@@ -144,35 +137,97 @@ class Signal(_Strict):
     description: str = ""
 
 
+def _one_of(names: Sequence[str]) -> str:
+    """``'a', 'b' or 'c'``, as pydantic lists a Literal's values."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _cause_kind(value: str) -> str:
+    names = [k.value for k in models.CauseKind]
+    if value not in names:
+        raise _literal(names)
+    return value
+
+
+CauseName = Annotated[str, AfterValidator(_cause_kind)]
+"""A cause kind's name (``models.CauseKind``)."""
+
+
 class FixTemplate(_Strict):
     """One catalogue fix kind that fits the alert, with its parameters where the kind has any.
     Written as the bare kind (``rollback``) or as a mapping (``{kind: scale, factor: 2}``).
-    Parameters only size the catalogue's own action, within its bounds: no template adds an
-    action or changes its target."""
+    Kinds, parameters and bounds are the fix catalogue's (``diagnose.domain.fixes``; another
+    catalogue may be passed as the validation context's ``catalogue``). Parameters only size
+    the catalogue's own action, within its bounds: no template adds an action or changes its
+    target."""
 
-    kind: FixKind
-    factor: float | None = Field(None, ge=SCALE_FACTOR[1], le=SCALE_FACTOR[2])
-    """``scale`` only: replicas become ``factor`` × the current count + 1 (default 1.5)."""
-    multiplier: float | None = Field(None, ge=LIMIT_MULTIPLIER[1], le=LIMIT_MULTIPLIER[2])
-    """``raise_limits`` only: limits become ``multiplier`` × the current ones when no earlier
-    revision's limits are recorded (default 2)."""
+    kind: str
+    sizes: dict[str, float] = Field(default_factory=dict)
+    """Parameter name → value (``scale``'s ``factor``, ``raise_limits``' ``multiplier``)."""
 
     @model_validator(mode="before")
     @classmethod
-    def _bare_kind(cls, value: Any) -> Any:
-        return {"kind": value} if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _parameters_fit_kind(self) -> FixTemplate:
-        if self.factor is not None and self.kind != "scale":
-            raise ValueError(f"'factor' applies to scale only, not to {self.kind}")
-        if self.multiplier is not None and self.kind != "raise_limits":
-            raise ValueError(f"'multiplier' applies to raise_limits only, not to {self.kind}")
-        return self
+    def _from_catalogue(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            value = {"kind": value}
+        if not isinstance(value, dict) or "kind" not in value:
+            return value
+        catalogue = (info.context or {}).get("catalogue", fixes.CATALOGUE)
+        kind = value["kind"]
+        if kind not in catalogue:
+            _refuse([InitErrorDetails(type=_literal(catalogue.names), loc=("kind",), input=kind)])
+        sizes = {k: v for k, v in value.items() if k != "kind" and v is not None}
+        return {"kind": kind, "sizes": _sizes(catalogue.kind(kind), sizes, catalogue=catalogue)}
 
     def parameters(self) -> dict[str, float]:
         """The parameters set (none for a bare kind)."""
-        return self.model_dump(exclude_none=True, exclude={"kind"})
+        return dict(self.sizes)
+
+
+def _sizes(
+    kind: fixes.FixKind, given: Mapping[str, Any], *, catalogue: fixes.Catalogue
+) -> dict[str, float]:
+    """The template's parameters as numbers within their bounds; refused with the location of
+    each bad one (a parameter of another kind, or of none)."""
+    found: list[InitErrorDetails] = []
+    sizes: dict[str, float] = {}
+    for name, value in given.items():
+        owner = kind if name in {p.name for p in kind.parameters} else catalogue.owner(name)
+        if owner is None:
+            found.append(InitErrorDetails(type="extra_forbidden", loc=(name,), input=value))
+            continue
+        parameter = owner.parameter(name)
+        bounded = TypeAdapter(Annotated[float, Field(ge=parameter.least, le=parameter.most)])
+        try:
+            sizes[name] = bounded.validate_python(value)
+        except ValidationError as exc:
+            found += [_at(name, e) for e in exc.errors()]
+            continue
+        if owner is not kind and not found:
+            raise ValueError(f"'{name}' applies to {owner.name} only, not to {kind.name}")
+    _refuse(found)
+    return sizes
+
+
+def _literal(names: Sequence[str]) -> PydanticCustomError:
+    return PydanticCustomError(
+        "literal_error", "Input should be {expected}", {"expected": _one_of(names)}
+    )
+
+
+def _at(name: str, error: Any) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=error["type"],
+        loc=(name, *error["loc"]),
+        input=error["input"],
+        ctx=error.get("ctx", {}),
+    )
+
+
+def _refuse(found: Sequence[InitErrorDetails]) -> None:
+    if found:
+        raise ValidationError.from_exception_data("FixTemplate", list(found))
 
 
 class Thresholds(_Strict):
@@ -278,32 +333,42 @@ def files_in(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def load(paths: Iterable[Path], *, probe_names: Iterable[str] | None = None) -> list[Loaded]:
+def load(
+    paths: Iterable[Path],
+    *,
+    probe_names: Iterable[str] | None = None,
+    catalogue: fixes.Catalogue = fixes.CATALOGUE,
+) -> list[Loaded]:
     """Every playbook in ``paths``; :class:`PlaybookError` listing every problem if any file
     is not usable (missing, bad YAML, unknown field, bad PromQL, unknown variable or probe,
-    two playbooks of one name)."""
-    loaded, problems = _read_all(files_in(paths), probe_names=probe_names)
+    a fix kind or parameter not in ``catalogue``, two playbooks of one name)."""
+    loaded, problems = _read_all(files_in(paths), probe_names=probe_names, catalogue=catalogue)
     if problems:
         raise PlaybookError(problems)
     return loaded
 
 
-def lint(paths: Iterable[Path], *, probe_names: Iterable[str] | None = None) -> list[str]:
+def lint(
+    paths: Iterable[Path],
+    *,
+    probe_names: Iterable[str] | None = None,
+    catalogue: fixes.Catalogue = fixes.CATALOGUE,
+) -> list[str]:
     """Every problem of every playbook file, as ``file:line: message`` (empty when clean)."""
     files = files_in(paths)
     if not files:
         return [f"{', '.join(str(p) for p in paths)}: no playbook files found"]
-    return _read_all(files, probe_names=probe_names)[1]
+    return _read_all(files, probe_names=probe_names, catalogue=catalogue)[1]
 
 
 def _read_all(
-    files: Sequence[Path], *, probe_names: Iterable[str] | None
+    files: Sequence[Path], *, probe_names: Iterable[str] | None, catalogue: fixes.Catalogue
 ) -> tuple[list[Loaded], list[str]]:
     known = set(probe_names) if probe_names is not None else None
     loaded: list[Loaded] = []
     problems: list[str] = []
     for path in files:
-        item, found = _read_one(path, probe_names=known)
+        item, found = _read_one(path, probe_names=known, catalogue=catalogue)
         problems += found
         if item is not None:
             loaded.append(item)
@@ -316,7 +381,9 @@ def _read_all(
     return loaded, problems
 
 
-def _read_one(path: Path, *, probe_names: set[str] | None) -> tuple[Loaded | None, list[str]]:
+def _read_one(
+    path: Path, *, probe_names: set[str] | None, catalogue: fixes.Catalogue
+) -> tuple[Loaded | None, list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -328,7 +395,7 @@ def _read_one(path: Path, *, probe_names: set[str] | None) -> tuple[Loaded | Non
         line = mark.line + 1 if mark is not None else 1
         return None, [f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]
     try:
-        playbook = Playbook.model_validate(data)
+        playbook = Playbook.model_validate(data, context={"catalogue": catalogue})
     except ValidationError as exc:
         return None, [
             f"{path}:{_line_of(lines, tuple(e['loc']))}: {_where(e['loc'])}{e['msg']}"

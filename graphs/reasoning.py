@@ -30,7 +30,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from diagnose.analysis import ranking
-from diagnose.domain import models
+from diagnose.domain import fixes, models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import toolbox
 from graphs.state import Context, DiagnosisState
@@ -47,16 +47,6 @@ MODEL_CAP = 0.3
 ONSET_SLACK_S = 90.0
 """A change may land this much after the detected onset and still count as preceding it (onset
 detection has the resolution of one step)."""
-
-FITTING_ACTIONS: Mapping[models.CauseKind, frozenset[str]] = {
-    models.CauseKind.DEPLOY: frozenset({"rollback"}),
-    models.CauseKind.CONFIG: frozenset({"config_revert"}),
-    models.CauseKind.RESOURCE: frozenset({"raise_limits", "scale"}),
-    models.CauseKind.TRAFFIC: frozenset({"scale"}),
-    models.CauseKind.DATABASE: frozenset({"create_index", "cancel_query", "raise_limits"}),
-    models.CauseKind.DEPENDENCY: frozenset(),
-}
-"""Which catalogue actions can address which cause (a dependency's fix lies outside)."""
 
 
 def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
@@ -179,10 +169,18 @@ def settle(
     correlation: Mapping[str, Any],
     evidence: Mapping[str, models.Evidence],
     trigger_at: datetime,
+    catalogue: fixes.Catalogue = fixes.CATALOGUE,
 ) -> list[Settled]:
-    """Code's verdict on each claim (see the module's docstring)."""
+    """Code's verdict on each claim (see the module's docstring); a claim's fix must be a
+    ``catalogue`` action that fits its cause kind."""
     return [
-        _settle_one(claim, correlation=correlation, evidence=evidence, trigger_at=trigger_at)
+        _settle_one(
+            claim,
+            correlation=correlation,
+            evidence=evidence,
+            trigger_at=trigger_at,
+            catalogue=catalogue,
+        )
         for claim in claims
     ]
 
@@ -193,6 +191,7 @@ def _settle_one(
     correlation: Mapping[str, Any],
     evidence: Mapping[str, models.Evidence],
     trigger_at: datetime,
+    catalogue: fixes.Catalogue,
 ) -> Settled:
     problems = [f"cites {ev}, which does not exist" for ev in claim.evidence if ev not in evidence]
     onset = _onset(correlation, component=claim.component, default=trigger_at)
@@ -204,7 +203,7 @@ def _settle_one(
     lead = _change_support(claim, correlation=correlation, onset=onset, problems=problems)
     if lead is not None:
         strength = max(strength, 0.5 * _precedence(lead))
-    problems += _fix_problems(claim, correlation=correlation)
+    problems += _fix_problems(claim, correlation=correlation, catalogue=catalogue)
     match = _matching(claim, correlation=correlation)
     if not problems and match is None and strength <= 0.0:
         problems.append(
@@ -264,18 +263,20 @@ def _change_support(
     return lead
 
 
-def _fix_problems(claim: llm_reasoning.Claim, *, correlation: Mapping[str, Any]) -> list[str]:
+def _fix_problems(
+    claim: llm_reasoning.Claim, *, correlation: Mapping[str, Any], catalogue: fixes.Catalogue
+) -> list[str]:
     fix = claim.fix
     if fix is None:
         return []
     problems = []
-    if fix.action not in llm_reasoning.FIX_ACTIONS:
+    if fix.action not in catalogue:
         problems.append(f"fix {fix.action} is not a catalogue action")
     if fix.target != claim.component:
         problems.append(f"fix targets {fix.target}, not the claimed component {claim.component}")
     if fix.target not in _in_scope(correlation):
         problems.append(f"fix target {fix.target} is not a component in scope")
-    if fix.action not in FITTING_ACTIONS[claim.kind]:
+    if fix.action not in catalogue.fitting(claim.kind):
         problems.append(f"fix {fix.action} does not address a {claim.kind.value} cause")
     return problems
 

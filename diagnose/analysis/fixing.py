@@ -1,8 +1,9 @@
 """Non-blocking fixes for ranked hypotheses, from a fixed catalogue.
 
-Only the kinds below exist; targets come from the hypothesis and the cluster evidence, never
-from free text. Every fix carries the exact command, how to undo it, the query that shows
-whether it worked, its risk and blast radius. None of them runs without approval.
+Only the catalogue's kinds exist (``diagnose.domain.fixes``); targets come from the hypothesis
+and the cluster evidence, never from free text. Every fix carries the exact command, how to
+undo it, the query that shows whether it worked, its risk and blast radius. None of them runs
+without approval.
 """
 
 from __future__ import annotations
@@ -14,22 +15,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from diagnose.domain import models
+from diagnose.domain import fixes, models
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _REF = re.compile(r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(?:@(?P<revision>\d+))?$")
-
-SCALE_FACTOR = (1.5, 1.1, 3.0)
-"""Scaling's factor: default, least and most. Replicas become factor × the current count + 1."""
-LIMIT_MULTIPLIER = (2.0, 1.1, 4.0)
-"""Raising limits with no earlier revision's limits to go back to: default, least and most."""
-
-
-def bounded(value: float | None, bounds: tuple[float, float, float]) -> float:
-    """A template's parameter held within the catalogue's bounds (the default when unset)."""
-    default, least, most = bounds
-    return default if value is None else min(most, max(least, float(value)))
-
 
 MIN_CONFIDENCE = 0.05
 """A hypothesis the evidence barely supports (a change on a component that shows no anomaly,
@@ -54,7 +43,7 @@ def propose_fixes(
     within the catalogue's bounds."""
     if namespace and not _NAME.match(namespace):
         return []
-    fixes: list[models.Fix] = []
+    proposed: list[models.Fix] = []
     for index, hypothesis in enumerate(hypotheses[:limit]):
         if hypothesis.confidence < min_confidence:
             continue
@@ -69,8 +58,8 @@ def propose_fixes(
             configs=configs,
         )
         if fix is not None:
-            fixes.append(fix)
-    return fixes
+            proposed.append(fix)
+    return proposed
 
 
 @dataclass(frozen=True)
@@ -114,7 +103,7 @@ def _fix_for(
             namespace=namespace,
             rs=replicasets,
             verify=verify,
-            multiplier=bounded(sizing.limit_multiplier, LIMIT_MULTIPLIER),
+            multiplier=fixes.LIMIT_MULTIPLIER.bounded(sizing.limit_multiplier),
         )
     if kind is models.CauseKind.TRAFFIC:
         return _scale(hypothesis, index=index, namespace=namespace, verify=verify, sizing=sizing)
@@ -132,10 +121,12 @@ def _ns(namespace: str) -> str:
     return f" -n {namespace}" if namespace else ""
 
 
-def _action(op: str, *, name: str, namespace: str, **details: Any) -> dict[str, Any] | None:
-    """The fix as data (``ports.ActionSpec``): what execution mode may carry out after
-    approval. None without a namespace: a patch needs one, and guessing is not allowed."""
-    if not namespace or not _NAME.match(name):
+def _action(kind: str, *, name: str, namespace: str, **details: Any) -> dict[str, Any] | None:
+    """The fix as data (``ports.ActionSpec``, its ``op`` the catalogue's resolver for ``kind``):
+    what execution mode may carry out after approval. None without a namespace (a patch needs
+    one, and guessing is not allowed) or for a kind no resolver carries out."""
+    op = fixes.CATALOGUE.kind(kind).resolver
+    if op is None or not namespace or not _NAME.match(name):
         return None
     return {"op": op, "kind": "deployment", "namespace": namespace, "name": name, **details}
 
@@ -231,7 +222,7 @@ def _rollback(
         rollback=f"kubectl rollout undo {target}{_ns(namespace)}"
         + (f" --to-revision={match['revision']}" if match["revision"] else ""),
         verify=verify,
-        risk=models.Risk.MEDIUM,
+        risk=fixes.CATALOGUE.kind("rollback").risk,
         blast_radius=f"every pod of {target}; rolls pods one surge at a time",
         hypothesis=index,
         action=_action("rollback", name=name, namespace=namespace, revision=revision),
@@ -245,7 +236,7 @@ def _raise_limits(
     namespace: str,
     rs: Sequence[Mapping[str, Any]],
     verify: str,
-    multiplier: float = LIMIT_MULTIPLIER[0],
+    multiplier: float = fixes.LIMIT_MULTIPLIER.default,
 ) -> models.Fix | None:
     match = _REF.match(hypothesis.change or "")
     if not match or match["kind"] != "deployment":
@@ -278,11 +269,11 @@ def _raise_limits(
         dry_run=" && ".join(f"{c} --dry-run=server -o yaml" for c in commands),
         rollback=" && ".join(undo) or f"kubectl rollout undo {target}{_ns(namespace)}",
         verify=verify,
-        risk=models.Risk.MEDIUM,
+        risk=fixes.CATALOGUE.kind("raise_limits").risk,
         blast_radius=f"every pod of {target} restarts with the new limits; node capacity "
         "must fit the larger requests",
         hypothesis=index,
-        action=_action("set_limits", name=name, namespace=namespace, limits=wanted)
+        action=_action("raise_limits", name=name, namespace=namespace, limits=wanted)
         if concrete
         else None,
     )
@@ -367,7 +358,7 @@ def _config_revert(
         dry_run=dry_run,
         rollback=rollback,
         verify=verify,
-        risk=models.Risk.MEDIUM,
+        risk=fixes.CATALOGUE.kind("config_revert").risk,
         blast_radius=blast,
         hypothesis=index,
     )
@@ -383,7 +374,8 @@ def _scale(
     if "/" in component:  # external/…, postgres/…: not a deployment we can scale
         return None
     target = f"deployment/{component}"
-    ratio = Fraction(bounded(sizing.scale_factor, SCALE_FACTOR)).limit_denominator(10)
+    factor = fixes.SCALE_FACTOR
+    ratio = Fraction(factor.bounded(sizing.scale_factor)).limit_denominator(10)
     replicas = (
         "$(( $(kubectl get "
         + target
@@ -393,7 +385,7 @@ def _scale(
     undo = "<the current count>"
     count: int | None = None
     now = sizing.replicas.get(component)
-    default = ratio == Fraction(SCALE_FACTOR[0]).limit_denominator(10)
+    default = ratio == Fraction(factor.default).limit_denominator(10)
     if not default and now is not None:
         count = math.floor(now * ratio) + 1
         replicas, undo = str(count), str(now)
@@ -409,7 +401,7 @@ def _scale(
         "--dry-run=server",
         rollback=f"kubectl scale {target}{_ns(namespace)} --replicas={undo}",
         verify=verify,
-        risk=models.Risk.LOW,
+        risk=fixes.CATALOGUE.kind("scale").risk,
         blast_radius=f"adds pods to {target}; no running pod is touched",
         hypothesis=index,
         action=action,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from diagnose.domain import redaction
+from diagnose.domain import fixes, redaction
 from diagnose.domain.models import JSON, CauseKind, Evidence, Hypothesis
 
 ANSWER_TOOL = "submit_ranking"
@@ -110,21 +110,11 @@ class ReasoningStatus(StrEnum):
     UNAVAILABLE = "unavailable"  # no model configured, or its server did not answer usably
 
 
-FIX_ACTIONS = (
-    "rollback",
-    "config_revert",
-    "raise_limits",
-    "scale",
-    "create_index",
-    "cancel_query",
-)
-"""The catalogue actions a claim may propose (``diagnose.analysis.fixing``, ``sandbox.advising``).
-Code, not the model, builds any command: a proposal only names the action and its target."""
-
-
 @dataclass(frozen=True)
 class FixProposal:
-    """A catalogue action the model proposes for its claim, on a component of the digest."""
+    """A catalogue action (:data:`diagnose.domain.fixes.CATALOGUE`) the model proposes for its
+    claim, on a component of the digest. Code, not the model, builds any command: a proposal
+    only names the action and its target."""
 
     action: str
     target: str
@@ -345,8 +335,11 @@ class Reasoner(Protocol):
 # --- the answer's schema ---------------------------------------------------------------------
 
 
-def answer_schema(digest: Digest) -> dict[str, JSON]:
-    """The JSON schema of :data:`ANSWER_TOOL`'s arguments, with the digest's ids as enums.
+def answer_schema(
+    digest: Digest, *, catalogue: fixes.Catalogue = fixes.CATALOGUE
+) -> dict[str, JSON]:
+    """The JSON schema of :data:`ANSWER_TOOL`'s arguments, with the digest's ids and the
+    catalogue's fix actions as enums.
 
     Servers that enforce schemas (vLLM's structured outputs, llama.cpp grammars) then cannot
     produce an uncited id; :func:`validate_answer` checks all of it again regardless.
@@ -354,7 +347,7 @@ def answer_schema(digest: Digest) -> dict[str, JSON]:
     fix: dict[str, JSON] = {
         "type": "object",
         "properties": {
-            "action": {"type": "string", "enum": list(FIX_ACTIONS)},
+            "action": {"type": "string", "enum": list(catalogue.names)},
             "target": _enum_or_string(digest.components),
         },
         "required": ["action", "target"],
@@ -394,13 +387,13 @@ def answer_schema(digest: Digest) -> dict[str, JSON]:
     }
 
 
-def answer_tool(digest: Digest) -> ToolSpec:
+def answer_tool(digest: Digest, *, catalogue: fixes.Catalogue = fixes.CATALOGUE) -> ToolSpec:
     """The answer function: ranked hypotheses, most likely first."""
     description = (
         "Submit your final ranking of root-cause hypotheses, most likely first. Cite only "
         "evidence ids from the digest; name only components and changes listed there."
     )
-    return ToolSpec(ANSWER_TOOL, description, answer_schema(digest))
+    return ToolSpec(ANSWER_TOOL, description, answer_schema(digest, catalogue=catalogue))
 
 
 def _enum_or_string(values: Sequence[str]) -> dict[str, JSON]:
@@ -434,12 +427,18 @@ MIN_RATIONALE_WORDS = 3
 _HYPOTHESIS_KEYS = frozenset({"kind", "component", "change", "evidence", "rationale", "fix"})
 
 
-def validate_answer(text: str | None, *, digest: Digest, nonce: str | None = None) -> Checked:
+def validate_answer(
+    text: str | None,
+    *,
+    digest: Digest,
+    nonce: str | None = None,
+    catalogue: fixes.Catalogue = fixes.CATALOGUE,
+) -> Checked:
     """Parse the model's answer and check it against the digest. Never raises on its input."""
     payload, problem = parse_answer(text)
     if problem:
         return Checked(problems=(problem,))
-    return check_answer(payload, digest=digest, nonce=nonce)
+    return check_answer(payload, digest=digest, nonce=nonce, catalogue=catalogue)
 
 
 def parse_answer(text: str | None) -> tuple[JSON, str | None]:
@@ -461,8 +460,15 @@ def parse_answer(text: str | None) -> tuple[JSON, str | None]:
     return payload, None
 
 
-def check_answer(payload: JSON, *, digest: Digest, nonce: str | None = None) -> Checked:
-    """Check a parsed answer against the schema and the digest it was given."""
+def check_answer(
+    payload: JSON,
+    *,
+    digest: Digest,
+    nonce: str | None = None,
+    catalogue: fixes.Catalogue = fixes.CATALOGUE,
+) -> Checked:
+    """Check a parsed answer against the schema, the digest it was given and the fix
+    catalogue."""
     if not isinstance(payload, dict):
         return Checked(problems=("the answer is not a JSON object",))
     problems = [
@@ -477,7 +483,7 @@ def check_answer(payload: JSON, *, digest: Digest, nonce: str | None = None) -> 
         problems.append(f"{len(items)} hypotheses; at most {MAX_HYPOTHESES}")
     claims = []
     for index, item in enumerate(items[:MAX_HYPOTHESES]):
-        claim, found = _check_hypothesis(item, digest=digest, nonce=nonce)
+        claim, found = _check_hypothesis(item, digest=digest, nonce=nonce, catalogue=catalogue)
         problems.extend(f"hypothesis {index + 1}: {p}" for p in found)
         if claim is not None:
             claims.append(claim)
@@ -488,7 +494,7 @@ def check_answer(payload: JSON, *, digest: Digest, nonce: str | None = None) -> 
 
 
 def _check_hypothesis(
-    item: JSON, *, digest: Digest, nonce: str | None
+    item: JSON, *, digest: Digest, nonce: str | None, catalogue: fixes.Catalogue
 ) -> tuple[Claim | None, list[str]]:
     if not isinstance(item, dict):
         return None, [f"must be an object, not {_type_name(item)}"]
@@ -497,22 +503,26 @@ def _check_hypothesis(
     component = _check_member(item.get("component"), "component", digest.components, problems)
     change = _check_change(item.get("change"), digest=digest, problems=problems)
     evidence = _check_citations(item.get("evidence"), digest=digest, problems=problems)
-    rationale = _check_rationale(item.get("rationale"), nonce=nonce, problems=problems)
-    fix = _check_fix(item.get("fix"), digest=digest, problems=problems)
+    rationale = _check_rationale(
+        item.get("rationale"), nonce=nonce, actions=catalogue.names, problems=problems
+    )
+    fix = _check_fix(item.get("fix"), digest=digest, catalogue=catalogue, problems=problems)
     if problems or kind is None or component is None or rationale is None:
         return None, problems
     return Claim(kind, component, change, evidence, rationale, fix), problems
 
 
-def _check_fix(value: JSON, *, digest: Digest, problems: list[str]) -> FixProposal | None:
+def _check_fix(
+    value: JSON, *, digest: Digest, catalogue: fixes.Catalogue, problems: list[str]
+) -> FixProposal | None:
     if value is None:
         return None
     if not isinstance(value, dict) or set(value) != {"action", "target"}:
         problems.append("fix must be null or an object with exactly 'action' and 'target'")
         return None
     action = value["action"]
-    if not isinstance(action, str) or action not in FIX_ACTIONS:
-        actions = ", ".join(FIX_ACTIONS)
+    if not isinstance(action, str) or action not in catalogue:
+        actions = ", ".join(catalogue.names)
         problems.append(f"fix action {_short(repr(action))} is not in the catalogue ({actions})")
         return None
     target = _check_member(value["target"], "fix target", digest.components, problems)
@@ -559,7 +569,9 @@ def _check_citations(value: JSON, *, digest: Digest, problems: list[str]) -> tup
     return tuple(cited)
 
 
-def _check_rationale(value: JSON, *, nonce: str | None, problems: list[str]) -> str | None:
+def _check_rationale(
+    value: JSON, *, nonce: str | None, actions: Sequence[str], problems: list[str]
+) -> str | None:
     if not isinstance(value, str) or not value.strip():
         problems.append("rationale must be a non-empty string")
         return None
@@ -573,7 +585,7 @@ def _check_rationale(value: JSON, *, nonce: str | None, problems: list[str]) -> 
     if foreign:
         problems.append(
             f"rationale names {_short(' '.join(foreign.group().split()), 40)!r}, an action "
-            f"outside the fix catalogue: propose only a catalogue fix ({', '.join(FIX_ACTIONS)}) "
+            f"outside the fix catalogue: propose only a catalogue fix ({', '.join(actions)}) "
             "through 'fix', and no command"
         )
     return model_text(value)

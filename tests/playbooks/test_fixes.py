@@ -3,6 +3,7 @@ marked and after them, and fix templates' parameters held within the catalogue's
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from diagnose import cli, playbook
 from diagnose.analysis import fixing
-from diagnose.domain import models
+from diagnose.domain import fixes, models
 from graphs import proposing
 from tests.playbooks.test_playbooks import GOOD, PROBES
 
@@ -58,15 +59,24 @@ def test_a_parameter_of_another_kind_or_a_kind_twice_is_a_lint_error(tmp_path: P
     ]
 
 
-def test_the_schema_bounds_are_the_catalogues() -> None:
-    assert playbook.SCALE_FACTOR == fixing.SCALE_FACTOR
-    assert playbook.LIMIT_MULTIPLIER == fixing.LIMIT_MULTIPLIER
+def test_the_schema_bounds_are_the_catalogues(tmp_path: Path) -> None:
+    """A template is checked against the bounds of the catalogue it is validated with."""
+    narrow = fixes.Parameter("factor", default=1.5, least=1.2, most=2.0)
+    scale = dataclasses.replace(fixes.CATALOGUE.kind("scale"), parameters=(narrow,))
+    catalogue = fixes.Catalogue(
+        tuple(scale if k.name == "scale" else k for k in fixes.CATALOGUE.kinds)
+    )
+    path = _write(tmp_path, "fixes:\n  - {kind: scale, factor: 2.5}\n")
+    assert playbook.lint([path], probe_names=PROBES) == []
+    assert playbook.lint([path], probe_names=PROBES, catalogue=catalogue) == [
+        f"{path}:13: fixes.0.factor: Input should be less than or equal to 2"
+    ]
 
 
 def test_the_catalogue_holds_parameters_within_its_bounds_even_unchecked() -> None:
-    assert fixing.bounded(None, fixing.SCALE_FACTOR) == 1.5
-    assert fixing.bounded(50, fixing.SCALE_FACTOR) == 3.0
-    assert fixing.bounded(0.1, fixing.LIMIT_MULTIPLIER) == 1.1
+    assert fixes.SCALE_FACTOR.bounded(None) == 1.5
+    assert fixes.SCALE_FACTOR.bounded(50) == 3.0
+    assert fixes.LIMIT_MULTIPLIER.bounded(0.1) == 1.1
     sizing = fixing.Sizing(scale_factor=50, replicas={"web": 4})
     (fix,) = fixing.propose_fixes(
         [_hypothesis(models.CauseKind.TRAFFIC)], namespace="shop", sizing=sizing
