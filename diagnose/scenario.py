@@ -132,6 +132,12 @@ class Scenario(_Model):
         return sorted(self.root.glob("traces/*.json"))
 
     @property
+    def logs_dir(self) -> Path | None:
+        """``logs/`` when the scenario has pod logs (``logs/<pod>.log``; docs/logs.md)."""
+        path = self.root / "logs"
+        return path if path.is_dir() else None
+
+    @property
     def postgres_dir(self) -> Path | None:
         """``postgres/`` when the scenario has a database part."""
         path = self.root / "postgres"

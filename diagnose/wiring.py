@@ -17,6 +17,7 @@ from connectors import (
     bundle,
     kubernetes,
     llm,
+    logs,
     pagerduty,
     postgres,
     prometheus,
@@ -72,6 +73,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         metrics=metrics,
         cluster=cluster,
         traces=_trace_source(settings.traces),
+        logs=logs.PodLogs(cluster) if cluster is not None else None,
         database=postgres.PostgresProbes.from_settings(
             settings.postgres, sandbox=probing.Sandbox()
         ),

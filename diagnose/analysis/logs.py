@@ -167,23 +167,25 @@ def _services(records: Sequence[models.Evidence]) -> list[str]:
 def _find(
     records: Sequence[models.Evidence], *, policy: LogPolicy
 ) -> tuple[list[TemplateFinding], set[str]]:
-    """Every new or risen template of every service, and the services without a baseline."""
-    coverage: dict[str, tuple[float, float]] = {}
-    for record in records:
-        payload: domain_logs.LogPayload = record.raw
-        if payload["first"] is None or payload["last"] is None:
-            continue
-        low, high = coverage.get(payload["service"], (payload["first"], payload["last"]))
-        coverage[payload["service"]] = (min(low, payload["first"]), max(high, payload["last"]))
+    """Every new or risen template of every service, and the services without a baseline.
+
+    What the logs cover is what the reads together hold, from the earliest line of any pod to
+    the latest: a pod silent while others logged was silent, but nothing is known of the time
+    before the first line anywhere."""
+    spans = [
+        (r.raw["first"], r.raw["last"])
+        for r in records
+        if r.raw["first"] is not None and r.raw["last"] is not None
+    ]
+    if not spans:
+        return [], set()
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
     found: list[TemplateFinding] = []
     baseline_less: set[str] = set()
     for record in records:
-        payload = record.raw
+        payload: domain_logs.LogPayload = record.raw
         service = payload["service"]
-        if service not in coverage:
-            continue
         split = models.parse_time(payload["incident_from"]).timestamp()
-        start, end = coverage[service]
         has_baseline = split - start >= policy.min_baseline_s
         if not has_baseline:
             baseline_less.add(service)

@@ -254,7 +254,9 @@ class _Lab:
 
     def _start_kubernetes(self, scenario: scenario_format.Scenario) -> str:
         objects = staging.load_kubernetes_objects(scenario)
-        server = kubeapi.KubeApiServer.serve(objects, workdir=self.workdir / "kubernetes")
+        server = kubeapi.KubeApiServer.serve(
+            objects, workdir=self.workdir / "kubernetes", logs=scenario.logs_dir
+        )
         self.keep("kubernetes", server)
         self.say(f"kubernetes: {len(objects)} objects on {server.url}")
         return server.url

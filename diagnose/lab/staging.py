@@ -40,6 +40,8 @@ def stage(
         _shift_traces_file(path, root / "traces", offset=offset)
     if scenario.postgres_dir is not None:
         shutil.copytree(scenario.postgres_dir, root / "postgres", dirs_exist_ok=True)
+    if scenario.logs_dir is not None:
+        _shift_logs(scenario.logs_dir, root / "logs", offset=offset)
     return scenario_format.Scenario.load(root)
 
 
@@ -65,6 +67,20 @@ def _shift_yaml_file(path: Path, folder: Path, *, offset: timedelta) -> None:
     shifted = (shifting.shift_document(doc, offset=offset) for doc in _read_documents(path))
     with (folder / path.name).open("w", encoding="utf-8") as out:
         yaml.dump_all(shifted, out, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def _shift_logs(folder: Path, target: Path, *, offset: timedelta) -> None:
+    """Each ``<pod>.log`` with the timestamp that starts each line shifted (docs/logs.md)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.glob("*.log")):
+        with (
+            path.open(encoding="utf-8", errors="replace") as src,
+            (target / path.name).open("w", encoding="utf-8") as dst,
+        ):
+            for line in src:
+                stamp, space, rest = line.partition(" ")
+                moved = shifting.shift_timestamp(stamp, offset=offset) if space else None
+                dst.write(f"{moved} {rest}" if moved else line)
 
 
 def _shift_traces_file(path: Path, folder: Path, *, offset: timedelta) -> None:

@@ -1,0 +1,276 @@
+"""The log analysis: which templates tell of the incident, where a wave of errors starts, and
+how the logs move the ranking. Pure: evidence records in, findings and drafts out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from diagnose.analysis import logs, ranking
+from diagnose.domain import models
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SPLIT = T0 + timedelta(minutes=30)
+START = T0.timestamp()
+
+
+def _template(
+    text: str,
+    times: list[float],
+    *,
+    error: bool = False,
+    warning: bool = False,
+    traces: list[str] | None = None,
+    examples: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "template": text,
+        "error": error,
+        "warning": warning,
+        "exception": "Exception" in text,
+        "times": times,
+        "traces": traces if traces is not None else [""] * len(times),
+        "examples": examples if examples is not None else [text],
+    }
+
+
+def _read(
+    service: str, templates: list[dict[str, Any]], *, split: datetime = SPLIT
+) -> models.Evidence:
+    times = [t for tpl in templates for t in tpl["times"]]
+    payload = {
+        "service": service,
+        "pod": f"{service}-7d9f8-abcde",
+        "container": "",
+        "previous": False,
+        "incident_from": models.format_time(split),
+        "lines": len(times),
+        "bytes": 100 * len(times),
+        "dropped": 0,
+        "first": min(times) if times else None,
+        "last": max(times) if times else None,
+        "templates": templates,
+    }
+    return models.Evidence.make(
+        source="logs",
+        query=f"kubectl logs {service}-7d9f8-abcde -n shop --timestamps",
+        window=models.Window(T0, T0 + timedelta(hours=1)),
+        status=models.Status.OK,
+        summary="",
+        raw=payload,
+        kind=models.EvidenceKind.LOGS,
+    )
+
+
+def _every(seconds: float, *, start: float = 0.0, end: float = 3600.0) -> list[float]:
+    count = int((end - start) / seconds)
+    return [START + start + i * seconds for i in range(count)]
+
+
+def _chatty(service: str) -> dict[str, Any]:
+    return _template(f"INFO {service} handled request in <NUM> ms", _every(2.0))
+
+
+def test_a_template_absent_before_and_frequent_after_is_new() -> None:
+    """No line before the incident, forty after: a new error, cited as a kubectl logs grep."""
+    boom = _template(
+        "ERROR order <NUM> failed: NullPointerException", _every(20, start=1900), error=True
+    )
+    found = logs.read_logs([_read("checkout", [_chatty("checkout"), boom])])
+    assert [h.component for h in found.hints] == ["checkout"]
+    record = next(e for e in found.derived if e.raw and e.raw["change"] == "new")
+    assert record.query.startswith("kubectl logs checkout-7d9f8-abcde -n shop --timestamps | grep")
+    assert "NullPointerException" in record.query
+
+
+def test_a_steady_template_is_no_finding() -> None:
+    """Errors at the same rate before and during the incident tell nothing (a chatty service)."""
+    steady = _template("WARN cache miss for <*>", _every(1.0), warning=True)
+    noisy = _template("ERROR retrying <*>", _every(5.0), error=True)
+    found = logs.read_logs([_read("search", [steady, noisy, _chatty("search")])])
+    assert found.hints == ()
+    assert "no new or rising error template" in " ".join(found.notes)
+
+
+def test_a_template_whose_rate_rose_is_a_finding() -> None:
+    """One line a minute before, one every two seconds after: risen, with its expected count."""
+    rising = _template(
+        "ERROR timeout calling <*>", _every(60, end=1800) + _every(2, start=1800), error=True
+    )
+    found = logs.read_logs([_read("cart", [rising])])
+    record = next(e for e in found.derived)
+    assert record.raw["change"] == "rose"
+    assert record.raw["baseline"] == 30 and round(record.raw["expected"]) == 30
+
+
+def test_absence_from_too_short_a_baseline_is_not_new() -> None:
+    """Three lines in thirty minutes could have missed a two-minute baseline: not new."""
+    rare = _template("ERROR rare thing", [START + 1900, START + 2500, START + 3000], error=True)
+    short = _read("cart", [_template("INFO up", _every(5, start=1680)), rare])
+    assert logs.read_logs([short]).hints == ()
+
+
+def test_without_a_baseline_a_late_frequent_template_is_new() -> None:
+    """Logs that begin inside the incident window: a template absent for long enough before its
+    first line is new; one there from the start is not."""
+    early = T0 - timedelta(minutes=30)
+    late = _template("ERROR payment declined <*>", _every(3, start=1200, end=1800), error=True)
+    always = _template("ERROR flaky <*>", _every(10, start=0, end=1800), error=True)
+    found = logs.read_logs([_read("payments", [always, late], split=early)])
+    assert [e.raw["template"] for e in found.derived] == ["ERROR payment declined <*>"]
+    assert any("no baseline" in n for n in found.notes)
+
+
+def test_an_error_wave_belongs_to_the_service_where_it_starts() -> None:
+    """Within one trace, the earliest erroring service is the origin; its caller is an echo."""
+    ids = [f"{i:032x}" for i in range(20)]
+    times = [START + 1900 + 10 * i for i in range(20)]
+    callee = _template("ERROR no contacts for <*>", times, error=True, traces=ids)
+    caller = _template(
+        "ERROR request failed: <*>", [t + 0.5 for t in times], error=True, traces=ids
+    )
+    found = logs.read_logs(
+        [_read("contacts", [callee]), _read("frontend", [caller, _chatty("frontend")])]
+    )
+    assert [(h.component, h.share) for h in found.hints] == [("contacts", 1.0)]
+    assert found.echoes == {"frontend": "contacts"}
+
+
+def test_errors_outrank_warnings() -> None:
+    """New warnings count only where there is no new error at all."""
+    warn = _template("WARN seat info empty <*>", _every(2, start=1900), warning=True)
+    error = _template("ERROR route <*> not found", _every(30, start=1900), error=True)
+    orders = _read("orders", [warn, _chatty("orders")])
+    found = logs.read_logs([orders, _read("routes", [error])])
+    assert [h.component for h in found.hints] == ["routes"]
+    alone = logs.read_logs([orders])
+    assert [h.component for h in alone.hints] == ["orders"]
+
+
+def test_a_refused_connection_names_its_dependency() -> None:
+    """Errors that say a connection to an outside host was refused point at that host."""
+    line = "ERROR charge failed: Connection refused to api.bank.example:443"
+    refused = _template(
+        "ERROR charge failed: Connection refused to <*>",
+        _every(10, start=1900),
+        error=True,
+        examples=[line],
+    )
+    found = logs.read_logs([_read("payments", [refused, _chatty("payments")])])
+    assert found.hints[0].component == "external/api.bank.example"
+    assert found.hints[0].kind is models.CauseKind.DEPENDENCY
+
+
+def test_a_denied_log_read_is_a_note() -> None:
+    """A log source that refused is named in the notes, never a crash."""
+    denied = models.Evidence.make(
+        source="logs",
+        query="kubectl logs -n shop",
+        window=None,
+        status=models.Status.DENIED,
+        summary="Kubernetes API denied pods/log",
+    )
+    found = logs.read_logs([denied])
+    assert found.hints == ()
+    assert any("denied" in n for n in found.notes)
+
+
+def test_poisson_tail() -> None:
+    """P(X ≥ k) for a Poisson mean: 1 at k = 0, e^-m at k = 1, tiny far out."""
+    assert logs.poisson_tail(0, 3.0) == 1.0
+    assert abs(logs.poisson_tail(1, 3.0) - (1 - 2.718281828**-3)) < 1e-9
+    assert logs.poisson_tail(40, 3.0) < 1e-20
+
+
+# --- the ranking -----------------------------------------------------------------------------
+
+
+def _draft(component: str, score: float, **extra: Any) -> ranking.Draft:
+    fields: dict[str, Any] = {
+        "kind": models.CauseKind.RESOURCE,
+        "component": component,
+        "score": score,
+        "strength": 8.0,
+        "fit": 0.6,
+        "summary": f"{component}: latency up",
+        "evidence": (f"ev-{component}",),
+        "counter": (),
+        "change": None,
+        "onset": SPLIT,
+    }
+    return ranking.Draft(**(fields | extra))
+
+
+def _hint(component: str, share: float, **extra: Any) -> logs.LogHint:
+    fields: dict[str, Any] = {
+        "component": component,
+        "share": share,
+        "strength": 9.0,
+        "kind": None,
+        "evidence": (f"log-{component}",),
+        "headline": "new error template",
+        "first": SPLIT + timedelta(minutes=2),
+    }
+    return logs.LogHint(**(fields | extra))
+
+
+def _merge(drafts: list[ranking.Draft], found: logs.LogFindings, **extra: Any) -> list[Any]:
+    return logs.merge_logs(
+        drafts,
+        findings=found,
+        changes=extra.get("changes", ()),
+        change_evidence=extra.get("change_evidence", {}),
+        confidence=ranking.ConfidencePolicy(),
+    )
+
+
+def test_a_hint_on_the_leader_supports_it() -> None:
+    """The logs' service already leading gains score, fit and the log evidence."""
+    found = logs.LogFindings((_hint("checkout", 1.0),), {}, {}, (), ())
+    merged = _merge([_draft("checkout", 10.0), _draft("cart", 8.0)], found)
+    assert merged[0].component == "checkout" and merged[0].score == 15.0
+    assert "log-checkout" in merged[0].evidence and merged[0].fit == 0.8
+
+
+def test_a_log_only_cause_leads_when_every_error_wave_starts_there() -> None:
+    """A service with no metric anomaly where all traced error waves start goes first; with
+    a third of them it stays behind the metrics' leader."""
+    leader = _draft("frontend", 10.0)
+    all_waves = _merge([leader], logs.LogFindings((_hint("contacts", 1.0),), {}, {}, (), ()))
+    assert all_waves[0].component == "contacts"
+    some = _merge([leader], logs.LogFindings((_hint("contacts", 0.3),), {}, {}, (), ()))
+    assert some[0].component == "frontend"
+
+
+def test_a_rollout_before_the_first_error_makes_a_deploy_cause() -> None:
+    """A rollout of the service shortly before its first new error: deploy, with that change."""
+    rollout = models.Change(
+        kind=models.ChangeKind.ROLLOUT,
+        component="checkout",
+        ref="deployment/checkout@7",
+        at=SPLIT - timedelta(minutes=3),
+        detail="image checkout:2.1 → checkout:2.2",
+        namespace="shop",
+        evidence="ev-rs",
+    )
+    key = rollout.ref + rollout.at.isoformat()
+    found = logs.LogFindings((_hint("checkout", 1.0),), {}, {}, (), ())
+    merged = _merge(
+        [_draft("checkout", 2.0)], found, changes=[rollout], change_evidence={key: "ev-change"}
+    )
+    assert merged[0].kind is models.CauseKind.DEPLOY
+    assert merged[0].change == "deployment/checkout@7"
+    assert merged[0].evidence[0] == "ev-change"
+
+
+def test_an_echo_yields_and_a_quiet_read_is_counter_evidence() -> None:
+    """A caller whose errors follow the origin's is marked down; a service whose logs hold no
+    new error cites its log read against its hypothesis."""
+    found = logs.LogFindings(
+        (_hint("contacts", 1.0),), {"frontend": "contacts"}, {"cart": "ev-cart-log"}, (), ()
+    )
+    merged = _merge([_draft("frontend", 10.0), _draft("cart", 9.0)], found)
+    frontend = next(d for d in merged if d.component == "frontend")
+    cart = next(d for d in merged if d.component == "cart")
+    assert frontend.score == 6.0 and "follow contacts" in frontend.summary
+    assert cart.counter == ("ev-cart-log",)
