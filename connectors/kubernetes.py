@@ -509,7 +509,14 @@ def _replicaset(obj: Obj) -> ReplicaSetPayload:
         "replicas": int(spec.get("replicas", 1)),
         "resources": _resources(spec),
         "annotations": _annotations(meta),
+        "template_annotations": _template_annotations(spec),
     }
+
+
+def _template_annotations(spec: Obj) -> dict[str, str]:
+    """The pod template's annotations (where CI copies the image's
+    ``org.opencontainers.image.revision`` and ``.source``: docs/changes.md)."""
+    return _annotations((spec.get("template") or {}).get("metadata") or {})
 
 
 def _pod(obj: Obj) -> PodPayload:

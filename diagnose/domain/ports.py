@@ -36,6 +36,7 @@ class ReplicaSetPayload(TypedDict):
     replicas: int
     resources: dict[str, dict[str, dict[str, str]]]  # container -> limits/requests -> name -> qty
     annotations: dict[str, str]
+    template_annotations: NotRequired[dict[str, str]]  # the pod template's (image revision, source)
 
 
 class DeploymentPayload(TypedDict):
