@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from diagnose.analysis import components as components_
@@ -52,6 +52,10 @@ _LIMIT_RANGE = re.compile(r"LimitRange|per Container is|per Pod is", re.IGNORECA
 _ACCOUNT = re.compile(r"serviceaccount \"?([\w.-]+)\"? not found", re.IGNORECASE)
 _POD_SECURITY = re.compile(r"violates PodSecurity", re.IGNORECASE)
 _PROBE = re.compile(r"(Liveness|Readiness|Startup) probe failed", re.IGNORECASE)
+_SLOW = re.compile(r"deadline exceeded|timeout|timed out", re.IGNORECASE)
+"""A probe that times out says the workload is slow (a symptom), not that the probe is wrong."""
+_RECENT = timedelta(hours=2)
+"""A rollout older than this before a fault is not named as its cause."""
 _NOT_ANY_NODE = (
     (re.compile(r"Insufficient (cpu|memory|[\w./-]+)", re.IGNORECASE), "resource"),
     (re.compile(r"node affinity|node selector|didn't match", re.IGNORECASE), "config"),
@@ -355,7 +359,11 @@ def _probes(state: _State) -> list[Finding]:
     for workload, pods in _pods_by_workload(state).items():
         names = {p["name"] for p, _ in pods}
         failing = [(e, rid) for e, rid in _events(state, reason="Unhealthy", pods=names)]
-        failing = [(e, rid) for e, rid in failing if _PROBE.search(str(e.get("message")))]
+        failing = [
+            (e, rid)
+            for e, rid in failing
+            if _PROBE.search(str(e.get("message"))) and not _SLOW.search(str(e.get("message")))
+        ]
         mismatch = _probe_port_mismatch(pods)
         if not failing and not mismatch:
             continue
@@ -610,7 +618,8 @@ def _with_rollout(finding: Finding, *, changes: Sequence[models.Change]) -> Find
         for c in changes
         if c.kind in (models.ChangeKind.ROLLOUT, models.ChangeKind.LIMITS)
         and c.component == finding.component
-        and (finding.at is None or c.at <= finding.at)
+        and finding.at is not None
+        and finding.at - _RECENT <= c.at <= finding.at
         and "→" in c.detail  # a difference from the revision before; the first is a creation
     ]
     if finding.fault == "image-pull":
@@ -753,7 +762,7 @@ def rank_faults(
 
 def _draft(finding: Finding, *, best: float, cited: str | None) -> ranking.Draft:
     definite = finding.severity >= DEFINITE
-    return ranking.Draft(
+    return ranking.Draft(  # the partial ones neither lead nor lift what they join
         kind=finding.kind,
         component=finding.component,
         score=best * (DEFINITE_LEAD if definite else PARTIAL_SHARE),
@@ -771,14 +780,17 @@ def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
     """A finding and the hypothesis of the same component: the latter's change (and kind)
     when its metrics support one (a listed recent change alone does not), the finding's words
     first, both evidences."""
-    keep = bool(own.change) and own.strength > 0  # a change the metrics support
+    # the metric hypothesis's kind and change when the metrics support a change, or when
+    # the finding is only partial
+    keep = own.strength > 0 and (bool(own.change) or draft.fit < 0.9)
     kind, change = (own.kind, own.change) if keep else (draft.kind, draft.change)
     return replace(
         draft,
         kind=kind,
         change=change,
-        score=max(draft.score, own.score),
-        strength=max(draft.strength, own.strength),
+        score=max(draft.score, own.score) if draft.fit >= 0.9 else own.score,
+        strength=max(draft.strength, own.strength) if draft.fit >= 0.9 else own.strength,
+        fit=max(draft.fit, own.fit) if draft.fit >= 0.9 else own.fit,
         summary=f"{draft.summary}; metrics: {own.summary}",
         evidence=_ids([*draft.evidence, *own.evidence]),
         counter=own.counter,
