@@ -79,7 +79,7 @@ def challenges(state: DiagnosisState) -> list[dict[str, Any]]:
     signals, and the claim's own checkable conditions."""
     correlation = state.get("correlation") or {}
     hypotheses = correlation.get("hypotheses", [])[:3]
-    by_id = {e["id"]: e for e in state.get("evidence", [])}
+    by_id: dict[str, Mapping[str, Any]] = {e["id"]: e for e in state.get("evidence", [])}
     found = []
     for rank, hypothesis in enumerate(hypotheses, start=1):
         counter = [

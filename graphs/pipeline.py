@@ -26,7 +26,7 @@ from diagnose.domain import database as database_ports
 from diagnose.domain import models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import databases, gathering, proposing, reasoning
-from graphs.state import DiagnosisState, Run
+from graphs.state import DatabaseFix, DiagnosisState, Run
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
 
@@ -135,7 +135,7 @@ class Probed:
     hypothesis summary)."""
 
     correlation: dict[str, Any]
-    db_fixes: list[dict[str, Any]]
+    db_fixes: list[DatabaseFix]
 
 
 def should_probe(run: Run, *, correlation: Mapping[str, Any], configured: bool) -> bool:
@@ -193,7 +193,7 @@ def probe(run: Run, *, correlation: Mapping[str, Any], probes: Sequence[models.E
         hypotheses,
         abstain_below=analysis_policy(run.playbook).confidence.abstain_below,
     )
-    db_fixes = [
+    db_fixes: list[DatabaseFix] = [
         {"summary": h.summary, "fix": a.fix.to_dict()}
         for a, h in zip(advice, hypotheses, strict=True)
         if a.fix
@@ -375,7 +375,7 @@ class Replayed:
     correlation: dict[str, Any]
     reasoning: dict[str, Any]
     fixes: list[dict[str, Any]]
-    db_fixes: list[dict[str, Any]] = field(default_factory=list)
+    db_fixes: list[DatabaseFix] = field(default_factory=list)
     derived: tuple[models.Evidence, ...] = ()
 
 
@@ -394,7 +394,7 @@ def replay(
     correlated = correlate(run, evidence=evidence)
     correlation = correlated.correlation
     probes = [e for e in evidence if e.kind is Kind.PROBE]
-    db_fixes: list[dict[str, Any]] = []
+    db_fixes: list[DatabaseFix] = []
     if should_probe(run, correlation=correlation, configured=bool(probes)):
         probed = probe(run, correlation=correlation, probes=probes)
         correlation, db_fixes = probed.correlation, probed.db_fixes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from graphs import approval
@@ -52,7 +53,7 @@ def concluded(result_object: dict[str, Any]) -> bool:
     return bool(result_object.get("hypotheses"))
 
 
-def _brief(evidence: dict[str, Any]) -> dict[str, Any]:
+def _brief(evidence: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("id", "source", "status", "query", "summary")
     return {k: evidence.get(k) for k in keys}
 

@@ -27,22 +27,57 @@ def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     return {**left, **right}
 
 
+class PlannedQuery(TypedDict, total=False):
+    """One metric query ``gather_metrics`` planned: run, or dropped over the series budget."""
+
+    query: str
+    metric: str
+    family: str
+    reason: str
+    run: bool
+    step_s: float  # the step it was read at (its sampling interval when coarser)
+
+
+class DatabaseFix(TypedDict):
+    """A fix the database's findings support, tied to its hypothesis by summary."""
+
+    summary: str
+    fix: dict[str, Any]  # models.Fix.to_dict()
+
+
+class PastRejection(TypedDict):
+    """An earlier run's fix for the same component that a human rejected, and why."""
+
+    run_id: str
+    component: str
+    approver: str | None
+    reason: str | None
+    at: str | None
+
+
+class Recalled(TypedDict, total=False):
+    """What memory says of the run (``graphs.remembering.recall``)."""
+
+    similar: list[dict[str, Any]]  # past runs on the same components, most alike first
+    rejected_again: list[dict[str, Any]]  # current hypotheses rejected before on alike evidence
+
+
 class DiagnosisState(TypedDict, total=False):
     run_id: str
-    trigger: dict[str, Any]  # models.Trigger.to_dict()
-    window: dict[str, str]  # models.Window.to_dict()
+    trigger: models.TriggerData
+    window: models.WindowData
     step_s: float
     now: str  # when the run started, ISO 8601
-    evidence: Annotated[list[dict[str, Any]], operator.add]  # Evidence.to_dict(with_raw=False)
+    evidence: Annotated[list[models.EvidenceData], operator.add]  # without raw
     notes: Annotated[list[str], operator.add]  # what could not be looked at, and why
-    plan: list[dict[str, Any]]  # the metric queries planned, and what was dropped
+    plan: list[PlannedQuery]  # the metric queries planned, and what was dropped
     correlation: dict[str, Any]  # Correlation.to_dict()
-    db_fixes: list[dict[str, Any]]  # fixes the database probes support, by hypothesis summary
+    db_fixes: list[DatabaseFix]
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     playbook: dict[str, Any]  # playbook.summary(): the matched playbook, its queries and knobs
-    past_rejections: list[dict[str, Any]]  # earlier rejections on the same components
-    memory: dict[str, Any]  # remembering.recall(): similar past incidents, repeated rejections
+    past_rejections: list[PastRejection]
+    memory: Recalled
     approval_errors: list[str]  # why the last answer at the approval step was refused
     decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
     approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 JSON = Any
 """A value made only of dict, list, str, int, float, bool and None."""
@@ -35,6 +35,38 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class WindowData(TypedDict):
+    """A :class:`Window` as plain data."""
+
+    start: str
+    end: str
+
+
+class TriggerData(TypedDict):
+    """A :class:`Trigger` as plain data (what graph state and the queue carry)."""
+
+    source: str
+    title: str
+    service: str
+    namespace: str
+    at: str
+    labels: dict[str, str]
+    incident_id: str | None
+
+
+class EvidenceData(TypedDict):
+    """An :class:`Evidence` record as plain data; ``raw`` only where the bundle keeps it."""
+
+    id: str
+    source: str
+    query: str
+    window: WindowData | None
+    status: str
+    summary: str
+    kind: str
+    raw: NotRequired[JSON]
+
+
 @dataclass(frozen=True)
 class Window:
     """A closed time interval ``[start, end]``."""
@@ -50,11 +82,11 @@ class Window:
     def seconds(self) -> float:
         return (self.end - self.start).total_seconds()
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> WindowData:
         return {"start": format_time(self.start), "end": format_time(self.end)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, str]) -> Window:
+    def from_dict(cls, data: Mapping[str, Any]) -> Window:
         return cls(start=parse_time(data["start"]), end=parse_time(data["end"]))
 
 
@@ -70,7 +102,7 @@ class Trigger:
     labels: Mapping[str, str] = field(default_factory=dict)
     incident_id: str | None = None
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> TriggerData:
         return {
             "source": self.source,
             "title": self.title,
@@ -187,8 +219,8 @@ class Evidence:
         """The same evidence, labelled with what it answers."""
         return replace(self, kind=kind)
 
-    def to_dict(self, *, with_raw: bool = True) -> dict[str, JSON]:
-        data: dict[str, JSON] = {
+    def to_dict(self, *, with_raw: bool = True) -> EvidenceData:
+        data: EvidenceData = {
             "id": self.id,
             "source": self.source,
             "query": self.query,

@@ -341,7 +341,7 @@ def _answer(service: Service, run_id: str, answer: dict[str, Any]) -> dict[str, 
 
 
 def _run_summary(paused: runner.Paused) -> dict[str, Any]:
-    trigger = paused.state.get("trigger") or {}
+    trigger: Mapping[str, Any] = paused.state.get("trigger") or {}
     result = reporting.result(paused.state)
     top = result["hypotheses"][0] if result["hypotheses"] else None
     return {
