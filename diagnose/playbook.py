@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal
 import promql_parser
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -143,14 +143,14 @@ def _one_of(names: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-def _cause_kind(value: str) -> str:
+def _cause_kind(value: Any) -> Any:
     names = [k.value for k in models.CauseKind]
     if value not in names:
         raise _literal(names)
     return value
 
 
-CauseName = Annotated[str, AfterValidator(_cause_kind)]
+CauseName = Annotated[str, BeforeValidator(_cause_kind)]
 """A cause kind's name (``models.CauseKind``)."""
 
 
@@ -171,14 +171,26 @@ class FixTemplate(_Strict):
     def _from_catalogue(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             value = {"kind": value}
-        if not isinstance(value, dict) or "kind" not in value:
+        if not isinstance(value, dict):
             return value
-        catalogue = (info.context or {}).get("catalogue", fixes.CATALOGUE)
-        kind = value["kind"]
-        if kind not in catalogue:
-            _refuse([InitErrorDetails(type=_literal(catalogue.names), loc=("kind",), input=kind)])
-        sizes = {k: v for k, v in value.items() if k != "kind" and v is not None}
-        return {"kind": kind, "sizes": _sizes(catalogue.kind(kind), sizes, catalogue=catalogue)}
+        catalogue: fixes.Catalogue = (info.context or {}).get("catalogue", fixes.CATALOGUE)
+        name = value.get("kind")
+        kind = catalogue.kind(name) if isinstance(name, str) and name in catalogue else None
+        given = {k: v for k, v in value.items() if k != "kind" and v is not None}
+        sizes, found = _sizes(given, kind=kind, catalogue=catalogue)
+        if kind is None:
+            missing = "kind" not in value
+            error = "missing" if missing else _literal(catalogue.names)
+            found.insert(
+                0, InitErrorDetails(type=error, loc=("kind",), input=value if missing else name)
+            )
+        if kind is None or found:
+            raise ValidationError.from_exception_data("FixTemplate", found)
+        for parameter in sizes:
+            owner = catalogue.owner(parameter)
+            if parameter not in {p.name for p in kind.parameters} and owner is not None:
+                raise ValueError(f"'{parameter}' applies to {owner.name} only, not to {kind.name}")
+        return {"kind": kind.name, "sizes": sizes}
 
     def parameters(self) -> dict[str, float]:
         """The parameters set (none for a bare kind)."""
@@ -186,16 +198,18 @@ class FixTemplate(_Strict):
 
 
 def _sizes(
-    kind: fixes.FixKind, given: Mapping[str, Any], *, catalogue: fixes.Catalogue
-) -> dict[str, float]:
-    """The template's parameters as numbers within their bounds; refused with the location of
-    each bad one (a parameter of another kind, or of none)."""
-    found: list[InitErrorDetails] = []
+    given: Mapping[str, Any], *, kind: fixes.FixKind | None, catalogue: fixes.Catalogue
+) -> tuple[dict[str, float], list[InitErrorDetails]]:
+    """The template's parameters as numbers within their bounds (the kind's own, or those of
+    the kind that has the parameter), and an error located at each bad one."""
     sizes: dict[str, float] = {}
+    found: list[InitErrorDetails] = []
+    unknown: list[InitErrorDetails] = []
     for name, value in given.items():
-        owner = kind if name in {p.name for p in kind.parameters} else catalogue.owner(name)
+        own = kind is not None and name in {p.name for p in kind.parameters}
+        owner = kind if own else catalogue.owner(name)
         if owner is None:
-            found.append(InitErrorDetails(type="extra_forbidden", loc=(name,), input=value))
+            unknown.append(InitErrorDetails(type="extra_forbidden", loc=(name,), input=value))
             continue
         parameter = owner.parameter(name)
         bounded = TypeAdapter(Annotated[float, Field(ge=parameter.least, le=parameter.most)])
@@ -203,11 +217,7 @@ def _sizes(
             sizes[name] = bounded.validate_python(value)
         except ValidationError as exc:
             found += [_at(name, e) for e in exc.errors()]
-            continue
-        if owner is not kind and not found:
-            raise ValueError(f"'{name}' applies to {owner.name} only, not to {kind.name}")
-    _refuse(found)
-    return sizes
+    return sizes, found + unknown
 
 
 def _literal(names: Sequence[str]) -> PydanticCustomError:
@@ -223,11 +233,6 @@ def _at(name: str, error: Any) -> InitErrorDetails:
         input=error["input"],
         ctx=error.get("ctx", {}),
     )
-
-
-def _refuse(found: Sequence[InitErrorDetails]) -> None:
-    if found:
-        raise ValidationError.from_exception_data("FixTemplate", list(found))
 
 
 class Thresholds(_Strict):

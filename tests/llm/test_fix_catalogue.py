@@ -83,8 +83,9 @@ def test_a_playbook_may_list_and_size_an_added_kind(tmp_path: Path) -> None:
     assert playbook.lint([path], probe_names=PROBES, catalogue=WIDER) == []
     (loaded,) = playbook.load([path], probe_names=PROBES, catalogue=WIDER)
     assert loaded.playbook.fixes[0].parameters() == {"pause_s": 10.0}
-    (problem,) = playbook.lint([path], probe_names=PROBES)
-    assert problem.startswith(f"{path}:12: fixes.0.kind: Input should be 'rollback'")
+    unknown_kind, unknown_parameter = playbook.lint([path], probe_names=PROBES)
+    assert unknown_kind.startswith(f"{path}:12: fixes.0.kind: Input should be 'rollback', ")
+    assert unknown_parameter == f"{path}:12: fixes.0.pause_s: Extra inputs are not permitted"
     path.write_text(GOOD.replace("fixes: [rollback]\n", "fixes: [{kind: scale, pause_s: 10}]\n"))
     assert playbook.lint([path], probe_names=PROBES, catalogue=WIDER) == [
         f"{path}:12: fixes.0: Value error, 'pause_s' applies to restart only, not to scale"
