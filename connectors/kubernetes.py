@@ -1267,6 +1267,8 @@ _RESOLVERS: dict[str, Callable[[KubernetesWriter, ActionSpec, Obj], tuple[str, A
     "scale": KubernetesWriter._scale,
     "set_limits": KubernetesWriter._set_limits,
 }
+"""How each catalogue action is carried out, by its resolver name (``FixKind.resolver`` in
+``diagnose.domain.fixes``; a test checks that every one the catalogue names is here)."""
 
 
 def with_marker(request: PatchPayload, marker: str) -> Any:

@@ -357,7 +357,7 @@ class Fix:
     """A catalogue action proposed for one hypothesis. Nothing runs without approval."""
 
     id: str
-    kind: str  # rollback | scale | config_revert | create_index | cancel_query | raise_limits
+    kind: str  # a name of the fix catalogue (diagnose.domain.fixes.CATALOGUE)
     target: str  # "deployment/checkout"
     command: str  # the exact command a human would run
     rollback: str  # how to undo it
