@@ -13,16 +13,22 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from diagnose.analysis import discovery
+from diagnose.analysis import aligning, discovery, transforms
 from diagnose.domain import models
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+
+Grid = aligning.Grid
+LOOKBACK_S = aligning.LOOKBACK_S
+has_series = aligning.has_series
+native_width = aligning.native_width
+counter_rate = transforms.counter_rate
+histogram_quantile = transforms.histogram_quantile
 
 STATUS_LABELS = (
     "http_response_status_code",
@@ -89,22 +95,6 @@ _IDENTITY = frozenset(
         "app_kubernetes_io_instance",
     }
 )
-LOOKBACK_S = 300.0
-"""Prometheus's default query lookback: after a series' last scrape, ``query_range`` repeats
-that sample for this long (no staleness marker when the data simply ends, as in a recording)."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The common time axis: ``start + step * i`` (unix seconds) for ``i < size``."""
-
-    start: float
-    step: float
-    size: int
-
-    @property
-    def times(self) -> Array:
-        return self.start + self.step * np.arange(self.size, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -147,346 +137,23 @@ class Signals:
         return self.width(row) * self.grid.step
 
 
-@dataclass
-class _Block:
-    """The series of one evidence record, aligned on the grid; ``width`` is the grid steps per
-    real sample (see :func:`native_width`)."""
-
-    evidence: models.Evidence
-    labels: list[dict[str, str]]
-    values: Array
-    width: int = 1
-
-
 def build_signals(
     evidence: Sequence[models.Evidence], *, window: models.Window, step_s: float | None = None
 ) -> Signals:
     """Align every series on one grid and turn them into per-component signals. The grid's
     step is the finest of the records' and ``step_s`` (the scope's resolution), so records
     read at their own coarser interval are repeated on it, one real sample per ``width``."""
-    usable = [e for e in evidence if _series_of(e)]
-    grid = _grid_for(usable, window=window, step_s=step_s)
+    usable = [e for e in evidence if aligning.series_of(e)]
+    grid = aligning.grid_for(usable, window=window, step_s=step_s)
     builder = _Builder(grid)
     until = window.end.timestamp()
-    blocks = [_align(record, grid=grid) for record in usable]
+    blocks = [aligning.align(record, grid=grid) for record in usable]
     known = [b.width for b in blocks if b.width]
     fallback = round(float(np.median(known))) if known else 1
     for block in blocks:
         block.width = block.width or fallback
-        builder.add(_without_stale_tail(block, grid=grid, until=until))
+        builder.add(aligning.without_stale_tail(block, grid=grid, until=until))
     return builder.finish()
-
-
-# --- alignment ------------------------------------------------------------------------------
-
-
-def has_series(record: models.Evidence) -> bool:
-    """Whether a record holds series (labels, times, values) the analysis can read."""
-    return bool(_series_of(record))
-
-
-def _series_of(record: models.Evidence) -> list[Mapping[str, Any]]:
-    raw = record.raw
-    if record.status is not models.Status.OK or not isinstance(raw, list):
-        return []
-    return [s for s in raw if isinstance(s, Mapping) and "t" in s and "v" in s and "labels" in s]
-
-
-def _grid_for(
-    records: Sequence[models.Evidence], *, window: models.Window, step_s: float | None = None
-) -> Grid:
-    lows, lasts, steps = [], [], []
-    for record in records:
-        for series in _series_of(record)[:50]:
-            t = np.asarray(series["t"], dtype=np.float64)
-            spacing = float(np.median(np.diff(t))) if t.size > 1 else 0.0
-            if t.size:
-                lows.append(t[0])
-                lasts.append((t[-1], spacing))
-            if t.size > 1:
-                steps.append(spacing)
-    step = min(steps) if steps else 60.0
-    if step_s and step_s > 0:
-        step = min(step, step_s)
-    # the last sample of a coarse record stands until the next is due, as Prometheus's
-    # lookback has it (raw samples end at their last scrape)
-    highs = [t + (min(gap, LOOKBACK_S) if gap >= 1.5 * step else 0.0) for t, gap in lasts]
-    start = min(lows) if lows else window.start.timestamp()
-    end = max(highs) if highs else window.end.timestamp()
-    start = max(start, window.start.timestamp() - step)
-    end = max(start, min(end, window.end.timestamp() + step))
-    return Grid(start=start, step=step, size=round((end - start) / step) + 1)
-
-
-def _align(record: models.Evidence, *, grid: Grid) -> _Block:
-    series = _series_of(record)
-    labels = [dict(s["labels"]) for s in series]
-    values = _on_grid(series, grid=grid)
-    if values is None:
-        values = _held(_scatter(series, grid=grid), spacing=_spacing(series), grid=grid)
-    return _Block(evidence=record, labels=labels, values=values, width=native_width(values))
-
-
-def _spacing(series: Sequence[Mapping[str, Any]]) -> float:
-    """The median time between a record's samples (of its first series with several)."""
-    for s in series[:50]:
-        if len(s["t"]) > 2:
-            return float(np.median(np.diff(np.asarray(s["t"], dtype=np.float64))))
-    return 0.0
-
-
-def _held(values: Array, *, spacing: float, grid: Grid) -> Array:
-    """Samples further apart than the grid's step (raw samples, or a range query at a coarse
-    step), each held until the next one for at most :data:`LOOKBACK_S`, as Prometheus answers a
-    finer step: the record then looks like every other coarse record, one real sample per
-    ``spacing / step`` steps."""
-    if spacing < 1.5 * grid.step:
-        return values
-    hold = int(LOOKBACK_S // grid.step)
-    valid = np.isfinite(values)
-    index = np.where(valid, np.arange(values.shape[1]), -1)
-    last = np.maximum.accumulate(index, axis=1)
-    reach = (np.arange(values.shape[1])[None, :] - last) < hold
-    filled = np.take_along_axis(values, np.maximum(last, 0), axis=1)
-    return np.where(valid | ((last >= 0) & reach), filled, np.nan)
-
-
-MAX_WIDTH = 600
-"""At most this many grid steps per real sample (an hour of 6 s steps)."""
-
-
-def native_width(values: Array, *, max_rows: int = 400) -> int:
-    """Grid steps per real sample. A range query whose step is finer than the scrape interval
-    repeats each sample until the next one arrives: a minute-apart series read at a 6 s step
-    holds runs of about ten equal values (nine or eleven when a scrape is late). The width is the
-    median run length between value changes, over the rows that change at least four times (a
-    flat row says nothing); 1 when no row changes, or when the data is at least as coarse as
-    the grid. 0 (unknown) when fewer than two rows change that often: the runs of one series
-    may be the spacing of its events (a restart every three minutes), not of its scrapes; the
-    caller then uses the width the other records agree on."""
-    rows = values[:max_rows]
-    if rows.size == 0:
-        return 0 if len(rows) < 2 else 1
-    finite = np.isfinite(rows)
-    index = np.where(finite, np.arange(rows.shape[1]), -1)
-    last = np.maximum.accumulate(index, axis=1)
-    before = np.full_like(last, -1)
-    before[:, 1:] = last[:, :-1]
-    previous = np.take_along_axis(rows, np.maximum(before, 0), axis=1)
-    change = finite & (before >= 0) & (rows != previous)
-    eligible = (change.sum(axis=1) >= 4) & (finite.sum(axis=1) >= 5)
-    if eligible.sum() < 2:
-        return 0 if len(rows) < 2 or eligible.any() else 1
-    row, column = np.nonzero(change[eligible])
-    pooled = np.diff(column)[row[1:] == row[:-1]]
-    return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
-
-
-def _without_stale_tail(block: _Block, *, grid: Grid, until: float) -> _Block:
-    """A record whose data stops before the window ends (a recording replayed later, a target
-    gone) ends in Prometheus's lookback: every series repeats its last sample. Read as data,
-    that flat tail is a sudden stop of every rate. Those repeated samples are blanked: the
-    trailing run (at most :data:`LOOKBACK_S`) where no series of the record changes."""
-    values = block.values
-    finite = np.isfinite(values)
-    present = np.flatnonzero(finite.any(axis=0))
-    if present.size < 3 or grid.start + present[-1] * grid.step >= until - 2 * grid.step:
-        return block
-    last = int(present[-1])
-    first = max(int(present[0]), last - int(LOOKBACK_S // grid.step))
-    tail = values[:, first : last + 1]
-    alive = finite[:, first : last + 1]
-    same = np.all((tail[:, 1:] == tail[:, :-1]) | (~alive[:, 1:] & ~alive[:, :-1]), axis=0)
-    changed = np.flatnonzero(~same)
-    keep = first + (int(changed[-1]) + 1 if changed.size else 0)
-    if keep >= last:
-        return block
-    trimmed = values.copy()
-    trimmed[:, keep + 1 : last + 1] = np.nan
-    return replace(block, values=trimmed)
-
-
-def _on_grid(series: Sequence[Mapping[str, Any]], *, grid: Grid) -> Array | None:
-    """The fast path: every series has one sample per grid step over the same span (what
-    ``query_range`` returns for series present throughout). None when that is not so."""
-    first = series[0]["t"]
-    if not first or len(first) > grid.size:
-        return None
-    offset = round((first[0] - grid.start) / grid.step)
-    span = first[-1] - first[0]
-    if offset < 0 or abs(span - (len(first) - 1) * grid.step) > grid.step / 2:
-        return None
-    if any(
-        len(s["t"]) != len(first) or s["t"][0] != first[0] or s["t"][-1] != first[-1]
-        for s in series
-    ):
-        return None
-    dense = np.array([s["v"] for s in series], dtype=np.float64)
-    if dense.ndim != 2 or offset + dense.shape[1] > grid.size:
-        return None
-    values = np.full((len(series), grid.size), np.nan)
-    values[:, offset : offset + dense.shape[1]] = dense
-    return values
-
-
-def _scatter(series: Sequence[Mapping[str, Any]], *, grid: Grid) -> Array:
-    """The general path: place every sample at its nearest grid step."""
-    lengths = np.fromiter((len(s["t"]) for s in series), dtype=np.intp, count=len(series))
-    t = np.fromiter(itertools.chain.from_iterable(s["t"] for s in series), dtype=np.float64)
-    v = np.array(list(itertools.chain.from_iterable(s["v"] for s in series)), dtype=np.float64)
-    rows = np.repeat(np.arange(len(series)), lengths)
-    cols = np.rint((t - grid.start) / grid.step).astype(np.intp)
-    inside = (cols >= 0) & (cols < grid.size) & np.isfinite(v)
-    values = np.full((len(series), grid.size), np.nan)
-    values[rows[inside], cols[inside]] = v[inside]
-    return values
-
-
-# --- transforms -----------------------------------------------------------------------------
-
-
-def counter_rate(values: Array, *, step: float) -> Array:
-    """Per-second increase between consecutive valid samples of each row; a drop is a counter
-    reset (the new value is the increase since the restart). NaN where there is no previous
-    sample."""
-    if not np.isnan(values).any():
-        return _dense_rate(values, step=step)
-    n, m = values.shape
-    valid = ~np.isnan(values)
-    index = np.where(valid, np.arange(m), -1)
-    last = np.maximum.accumulate(index, axis=1)
-    previous = np.full_like(last, -1)
-    previous[:, 1:] = last[:, :-1]
-    has_previous = valid & (previous >= 0)
-    rows = np.arange(n)[:, None]
-    before = values[rows, np.clip(previous, 0, None)]
-    increase = values - before
-    increase = np.where(increase < 0, values, increase)
-    elapsed = (np.arange(m)[None, :] - previous) * step
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = increase / elapsed
-    return np.where(has_previous, rate, np.nan)
-
-
-def _dense_rate(values: Array, *, step: float) -> Array:
-    """:func:`counter_rate` without gaps: one subtraction and a reset fix-up."""
-    rate = np.empty_like(values)
-    rate[:, 0] = np.nan
-    increase = np.subtract(values[:, 1:], values[:, :-1], out=rate[:, 1:])
-    reset = increase < 0
-    if reset.any():
-        increase[reset] = values[:, 1:][reset]
-    increase /= step
-    return rate
-
-
-RATE_INTERVALS = 4
-"""Rates of data coarser than the grid are averaged over this many real samples, as
-``rate(x[4m])`` is the rule for a one-minute scrape: per-step rates of repeated samples read
-0, 0, …, 10x, and scrape jitter moves the 10x by a step either way."""
-
-
-def _smooth_rate(rate: Array, *, width: int) -> Array:
-    """Rates of data coarser than the grid, over :data:`RATE_INTERVALS` real samples.
-
-    ``rate`` holds per-step rates of repeated samples: zero while a sample repeats, the whole
-    increase at the step a new one arrives. Each increase is spread evenly over the steps since
-    the previous arrival (the counter interpolated between its real samples), and the rate at a
-    step is the counter's rise over a window of four real samples centred on it, so the average
-    does not lag the data (a trailing window would move every onset of a counter two samples
-    late, behind the gauges beside it) and scrape jitter (a run of nine or eleven repeats instead
-    of ten) moves it by a few percent, not by a whole sample. Steps past a row's last arrival are
-    unknown (NaN). Data at least as coarse as the grid (``width`` 1) is left as it is."""
-    if width <= 1:
-        return rate
-    return _spread(rate, span=RATE_INTERVALS * width)
-
-
-def _spread(rate: Array, *, span: int) -> Array:
-    """:func:`_smooth_rate` for every row at once. Knots are the step before a row's first rate
-    (counter 0) and each arrival; the counter is interpolated between knots, and each step
-    takes its rise over ``span`` steps centred on it, clipped to the row's knots."""
-    n, m = rate.shape
-    padded = np.full((n, m + 1), np.nan)
-    padded[:, 1:] = rate
-    index = np.arange(m + 1)
-    valid = np.isfinite(padded)
-    arrive = valid & (padded != 0)
-    first = np.where(valid.any(axis=1), valid.argmax(axis=1) - 1, m + 1)
-    knot = arrive | (index[None, :] == first[:, None])
-    counter = np.cumsum(np.where(arrive, padded, 0.0), axis=1)
-    before = np.maximum.accumulate(np.where(knot, index, -1), axis=1)
-    after = np.minimum.accumulate(np.where(knot, index, m + 1)[:, ::-1], axis=1)[:, ::-1]
-    inside = (before >= 0) & (after <= m)
-    rows = np.arange(n)[:, None]
-    at_before = counter[rows, np.clip(before, 0, m)]
-    at_after = counter[rows, np.clip(after, 0, m)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(after > before, (index - before) / (after - before), 0.0)
-    line = np.where(inside, at_before + (at_after - at_before) * fraction, np.nan)
-    last = np.max(np.where(knot, index, -1), axis=1)
-    low = np.clip(index[None, :] - span // 2, first[:, None], last[:, None])
-    high = np.clip(index[None, :] + span - span // 2, first[:, None], last[:, None])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = (line[rows, high] - line[rows, low]) / (high - low)
-    keep = (index[None, :] > first[:, None]) & (index[None, :] <= last[:, None])
-    out = np.where(keep, spread, np.nan)
-    idle = ~arrive.any(axis=1)  # no increase at all: zero over the span of its samples
-    if idle.any():
-        seen = np.max(np.where(valid, index, -1), axis=1)
-        span_of = (index[None, :] > first[:, None]) & (index[None, :] <= seen[:, None])
-        out[idle] = np.where(span_of[idle], 0.0, np.nan)
-    return np.asarray(out[:, 1:], dtype=np.float64)
-
-
-def _rolling_sum(values: Array, width: int) -> Array:
-    if width <= 1:
-        return values
-    cumulative = np.cumsum(values, axis=1)
-    out = cumulative.copy()
-    out[:, width:] = cumulative[:, width:] - cumulative[:, :-width]
-    return out
-
-
-def group_reduce(values: Array, groups: IntArray, *, count: int, how: str) -> Array:
-    """Sum (NaN-aware; NaN where no member has a value) or max of rows by group index."""
-    out = np.full((count, values.shape[1]), np.nan)
-    if not len(groups):
-        return out
-    order = np.argsort(groups, kind="stable")
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    block = values[order]
-    present = ~np.isnan(block)
-    if how == "max":
-        reduced = np.fmax.reduceat(block, starts, axis=0)
-    else:
-        reduced = np.add.reduceat(np.where(present, block, 0.0), starts, axis=0)
-    seen = np.add.reduceat(present.astype(np.int32), starts, axis=0) > 0
-    out[sorted_groups[starts]] = np.where(seen, reduced, np.nan)
-    return out
-
-
-def histogram_quantile(q: float, *, bounds: Array, cumulative: Array) -> Array:
-    """Prometheus's ``histogram_quantile`` over rows of cumulative bucket rates (ascending
-    ``le``, the last one +Inf), for every column at once."""
-    total = cumulative[-1]
-    rank = q * total
-    above = cumulative >= rank[None, :]
-    index = np.argmax(above, axis=0)
-    finite = bounds[np.isfinite(bounds)]
-    upper = bounds[index]
-    lower = np.where(index > 0, bounds[np.maximum(index - 1, 0)], 0.0)
-    count_below = np.where(
-        index > 0, cumulative[np.maximum(index - 1, 0), np.arange(len(rank))], 0.0
-    )
-    count_in = cumulative[index, np.arange(len(rank))] - count_below
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.clip((rank - count_below) / count_in, 0.0, 1.0)
-    value = lower + (upper - lower) * np.nan_to_num(fraction, nan=1.0)
-    top = finite[-1] if finite.size else np.nan
-    value = np.where(np.isinf(upper), top, value)
-    return np.where((total > 0) & np.isfinite(total), value, np.nan)
 
 
 # --- classification -------------------------------------------------------------------------
@@ -557,7 +224,7 @@ class _Builder:
         # per family (name without _sum/_count) and component: rate, evidence id, selector, width
         self.totals: dict[str, dict[str, dict[str, tuple[Array, str, str, int]]]] = {}
 
-    def add(self, block: _Block) -> None:
+    def add(self, block: aligning.Block) -> None:
         if not block.labels:
             return
         self.width = block.width
@@ -603,7 +270,7 @@ class _Builder:
 
     def _gauge(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -625,14 +292,16 @@ class _Builder:
 
     def _counter(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
         comps: list[str],
         values: Array,
     ) -> None:
-        rates = _smooth_rate(counter_rate(values, step=self.grid.step), width=self.width)
+        rates = transforms.smooth_rate(
+            transforms.counter_rate(values, step=self.grid.step), width=self.width
+        )
         if metric.endswith(("_sum", "_count")):
             self._keep_total(block, metric=metric, comps=comps, rates=rates)
         if metric.endswith("_sum"):
@@ -643,12 +312,14 @@ class _Builder:
         finally:
             self.granule = 0.0
 
-    def _keep_total(self, block: _Block, *, metric: str, comps: list[str], rates: Array) -> None:
+    def _keep_total(
+        self, block: aligning.Block, *, metric: str, comps: list[str], rates: Array
+    ) -> None:
         """Per component, the summed rate of a ``_sum`` or ``_count`` series, for :meth:`_means`."""
         family, _, part = metric.rpartition("_")
         index = {c: i for i, c in enumerate(dict.fromkeys(comps))}
         groups = np.array([index[c] for c in comps], dtype=np.intp)
-        total = group_reduce(rates, groups, count=len(index), how="sum")
+        total = transforms.group_reduce(rates, groups, count=len(index), how="sum")
         kept = self.totals.setdefault(family, {}).setdefault(part, {})
         for comp, row in index.items():
             sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
@@ -674,7 +345,7 @@ class _Builder:
 
     def _rates(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -694,7 +365,7 @@ class _Builder:
             # rare events: a crash loop restarts every few minutes, so its rate is mostly 0 and
             # its median after the onset too; the count over the last RESTART_WINDOW_S is not
             width = max(1, round(RESTART_WINDOW_S / self.grid.step))
-            values = _rolling_sum(np.nan_to_num(rates) * self.grid.step, width)
+            values = transforms.rolling_sum(np.nan_to_num(rates) * self.grid.step, width)
             template = f"sum(increase({{sel}}[{int(RESTART_WINDOW_S)}s]))"
         if keep.any():
             self._grouped(
@@ -712,7 +383,7 @@ class _Builder:
 
     def _summary(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -737,18 +408,20 @@ class _Builder:
 
     def _histogram(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
         comps: list[str],
         values: Array,
     ) -> None:
-        rates = _smooth_rate(counter_rate(values, step=self.grid.step), width=self.width)
+        rates = transforms.smooth_rate(
+            transforms.counter_rate(values, step=self.grid.step), width=self.width
+        )
         les = [lab.get("le", "+Inf") for lab in labels]
         keys = [(c, le) for c, le in zip(comps, les, strict=True)]
         index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        summed = group_reduce(
+        summed = transforms.group_reduce(
             rates, np.array([index[k] for k in keys], dtype=np.intp), count=len(index), how="sum"
         )
         kind, _ = classify(metric)
@@ -766,7 +439,7 @@ class _Builder:
             for q in (0.95, 0.99):
                 sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp])
                 query = f"histogram_quantile({q}, sum by (le) (rate({sel}[{self._range()}])))"
-                value = histogram_quantile(q, bounds=bounds, cumulative=cumulative)
+                value = transforms.histogram_quantile(q, bounds=bounds, cumulative=cumulative)
                 self._emit(
                     SignalInfo(comp, metric, kind, 1, query, block.evidence.id, f"p{int(q * 100)}"),
                     value,
@@ -785,7 +458,7 @@ class _Builder:
 
     def _route_quantiles(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -805,7 +478,7 @@ class _Builder:
             return
         kept = [k for k, ok in zip(keys, keep, strict=True) if ok]
         index = {k: i for i, k in enumerate(dict.fromkeys(kept))}
-        summed = group_reduce(
+        summed = transforms.group_reduce(
             rates[keep],
             np.array([index[k] for k in kept], dtype=np.intp),
             count=len(index),
@@ -828,7 +501,7 @@ class _Builder:
             sub = ((label, value),)
             sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp], sub=sub)
             query = f"histogram_quantile(0.95, sum by (le) (rate({sel}[{self._range()}])))"
-            p95 = histogram_quantile(0.95, bounds=bounds, cumulative=cumulative)
+            p95 = transforms.histogram_quantile(0.95, bounds=bounds, cumulative=cumulative)
             detail = f"p95 {label}={value}"
             info = SignalInfo(comp, metric, kind, 1, query, block.evidence.id, detail, "p95")
             self._emit(info, p95)
@@ -837,7 +510,7 @@ class _Builder:
 
     def _grouped(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -852,7 +525,7 @@ class _Builder:
         keys = [(c, _sub_labels(lab, extra=extra)) for c, lab in zip(comps, labels, strict=True)]
         index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
         groups = np.array([index[k] for k in keys], dtype=np.intp)
-        reduced = group_reduce(values, groups, count=len(index), how=how)
+        reduced = transforms.group_reduce(values, groups, count=len(index), how=how)
         for (comp, sub), row in index.items():
             sel = _selector(block.evidence.query, metric=metric, sample=self.samples[comp], sub=sub)
             detail = ",".join(f"{k}={v}" for k, v in sub)
@@ -863,7 +536,7 @@ class _Builder:
 
     def _error_ratio(
         self,
-        block: _Block,
+        block: aligning.Block,
         *,
         metric: str,
         labels: list[dict[str, str]],
@@ -876,8 +549,8 @@ class _Builder:
         errors = np.array([_is_error(lab.get(status_label, "")) for lab in labels])
         index = {c: i for i, c in enumerate(dict.fromkeys(comps))}
         groups = np.array([index[c] for c in comps], dtype=np.intp)
-        total = group_reduce(rates, groups, count=len(index), how="sum")
-        failed = group_reduce(
+        total = transforms.group_reduce(rates, groups, count=len(index), how="sum")
+        failed = transforms.group_reduce(
             np.where(errors[:, None], rates, 0.0), groups, count=len(index), how="sum"
         )
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -898,8 +571,8 @@ class _Builder:
             return
         slices = {k: i for i, k in enumerate(dict.fromkeys(zip(comps, routes, strict=True)))}
         groups = np.array([slices[k] for k in zip(comps, routes, strict=True)], dtype=np.intp)
-        total = group_reduce(rates, groups, count=len(slices), how="sum")
-        failed = group_reduce(
+        total = transforms.group_reduce(rates, groups, count=len(slices), how="sum")
+        failed = transforms.group_reduce(
             np.where(errors[:, None], rates, 0.0), groups, count=len(slices), how="sum"
         )
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -943,11 +616,13 @@ class _Builder:
 
     def _count_granule(self) -> float:
         """One count over the window a rate is read over: the least rise a count can show."""
-        return 1.0 / (self.grid.step * (RATE_INTERVALS * self.width if self.width > 1 else 1))
+        return 1.0 / (
+            self.grid.step * (transforms.RATE_INTERVALS * self.width if self.width > 1 else 1)
+        )
 
     def _range(self) -> str:
         """The rate window of cited queries: at least four real samples, and a minute."""
-        seconds = max(RATE_INTERVALS * self.grid.step * self.width, 60.0)
+        seconds = max(transforms.RATE_INTERVALS * self.grid.step * self.width, 60.0)
         return f"{int(seconds)}s"
 
 

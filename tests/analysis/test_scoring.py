@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diagnose.analysis import scoring, signals
+from diagnose.analysis import scoring, signals, transforms
 
 POLICY = scoring.ScoringPolicy()
 
@@ -97,7 +97,7 @@ def test_a_step_finer_than_the_scrape_interval_does_not_make_rates_jump() -> Non
     scraped = np.cumsum(np.full(240, 30.0))  # 2/s at a 15 s scrape
     repeated = np.repeat(np.vstack([scraped, 2 * scraped]), 3, axis=1)
     width = signals.native_width(repeated)
-    rates = signals._smooth_rate(signals.counter_rate(repeated, step=5.0), width=width)
+    rates = transforms.smooth_rate(transforms.counter_rate(repeated, step=5.0), width=width)
     assert width == 3
     assert np.allclose(rates[0, 10:-10], 2.0)
 
@@ -131,7 +131,7 @@ def test_minute_samples_read_at_a_fine_step_give_steady_rates() -> None:
     row = np.where(latest >= 0, counter[np.maximum(latest, 0)], np.nan)
     rows = np.vstack([row, 3 * row])
     width = signals.native_width(rows)
-    rates = signals._smooth_rate(signals.counter_rate(rows, step=6.0), width=width)
+    rates = transforms.smooth_rate(transforms.counter_rate(rows, step=6.0), width=width)
     inner = rates[0, 60:-60]
     assert width == 10
     assert np.nanmax(np.abs(inner - 5.0)) < 0.5
