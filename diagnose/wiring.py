@@ -1,7 +1,9 @@
 """The composition root: settings → connectors → graph.
 
-The only place that knows both the graph and the concrete connectors. Entry points (CLI,
-server, lab) ask it for an :class:`Agent`; everything below sees ports only.
+The only place that knows both the graph and the concrete connectors, and the only importer
+of ``connectors`` (a contract). Entry points (CLI, server, lab) ask it for an :class:`Agent`,
+and for whatever else they open (the job queue, the PagerDuty client, the audit log, a saved
+bundle); everything below sees ports only.
 """
 
 from __future__ import annotations
