@@ -8,6 +8,7 @@ evidence the approver checked themselves.
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from rich.table import Table
 
 from diagnose.domain import reasoning
 from graphs import approval
+from graphs.state import DiagnosisState
 
 
-def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
+def show(console: Console, state: DiagnosisState, *, bundle_dir: Path) -> None:
     """Print the ranked hypotheses, the evidence they cite, the fixes and what is missing."""
-    trigger = state.get("trigger") or {}
+    trigger: Mapping[str, Any] = state.get("trigger") or {}
     correlation = state.get("correlation") or {}
     console.print(
         Panel.fit(
@@ -55,7 +57,7 @@ def show(console: Console, state: Any, *, bundle_dir: Path) -> None:
         console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)
 
 
-def _memory(console: Console, memory: dict[str, Any]) -> None:
+def _memory(console: Console, memory: Mapping[str, Any]) -> None:
     """Past incidents on the same components, and hypotheses people rejected before."""
     for flag in memory.get("rejected_again") or []:
         console.print(
@@ -154,7 +156,7 @@ def _hypotheses_narrow(console: Console, hypotheses: list[dict[str, Any]]) -> No
         console.print("\n".join(lines), highlight=False)
 
 
-def _evidence(console: Console, state: Any) -> None:
+def _evidence(console: Console, state: DiagnosisState) -> None:
     cited = {
         ev
         for h in ((state.get("correlation") or {}).get("hypotheses") or [])[:3]
@@ -308,7 +310,7 @@ def paused_hint(console: Console, run_id: str) -> None:
     )
 
 
-def prompt_decision(console: Console, state: Any) -> dict[str, Any]:
+def prompt_decision(console: Console, state: DiagnosisState) -> dict[str, Any]:
     """Ask the human in the terminal; reject is the default answer."""
     fixes = state.get("fixes") or []
     choices = [f["id"] for f in fixes] + ["reject"]
@@ -340,7 +342,7 @@ def _whoami() -> str:
         return ""
 
 
-def show_outcome(console: Console, state: Any) -> None:
+def show_outcome(console: Console, state: DiagnosisState) -> None:
     """Print the recorded decision and what was (not) done."""
     decision = state.get("decision")
     if not decision:
