@@ -153,6 +153,7 @@ class EvidenceKind(StrEnum):
     TRACE_SERVICES = "trace_services"  # the services a trace back end saw
     SPANS = "spans"  # sampled traces of one service in one window
     LOGS = "logs"  # one pod's log as templates (domain.logs)
+    COMMITS = "commits"  # a rollout's commit range in the application's repository (domain.code)
     PROBE = "probe"  # a catalogue probe's answer from the database
     PLAN = "plan"  # the generic plan of a statement a probe singled out
     DERIVED = "derived"  # a finding of the analysis
