@@ -337,6 +337,26 @@ class IntakeSettings(_Section):
         return _pairs(value)
 
 
+class CodeSettings(_Section):
+    """The applications' repositories, read from local clones (docs/changes.md)."""
+
+    repositories: dict[str, Path] = Field(default_factory=dict)
+    """``DIAGNOSE_REPOSITORIES``: repository URL to the path of a local clone,
+    ``https://git.example/shop/orders-api=/var/lib/git/orders-api,…``; any spelling of the URL
+    (https, ssh, ``git@host:path``) finds it. Empty: no commits are read (a rollout's range is a
+    note). The chart's ``git-sync`` sidecar keeps such a clone fresh in a cluster."""
+
+    max_ranges: int = Field(3, ge=0, le=20)
+    """``DIAGNOSE_CODE_MAX_RANGES``: rollouts in the window whose commits are read, newest
+    first. 3: the suspects of an incident are its last few rollouts."""
+
+    @field_validator("repositories", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        """``url=path,url=path`` from the environment; a mapping as given."""
+        return _pairs(value)
+
+
 class QueueSettings(_Section):
     """The service's job queue and its workers."""
 
@@ -433,6 +453,7 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=lambda: ServerSettings.model_validate({}))
     intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings.model_validate({}))
     queue: QueueSettings = Field(default_factory=lambda: QueueSettings.model_validate({}))
+    code: CodeSettings = Field(default_factory=lambda: CodeSettings.model_validate({}))
     slo: SloSettings = Field(default_factory=lambda: SloSettings.model_validate({}))
     telemetry: TelemetrySettings = Field(
         default_factory=lambda: TelemetrySettings.model_validate({})
@@ -505,6 +526,8 @@ class Settings(BaseModel):
     service_map: ClassVar[_Flat[dict[str, str]]] = _Flat("intake", "service_map")
     namespace_map: ClassVar[_Flat[dict[str, str]]] = _Flat("intake", "namespace_map")
     default_namespace: ClassVar[_Flat[str]] = _Flat("intake", "default_namespace")
+    repositories: ClassVar[_Flat[dict[str, Path]]] = _Flat("code", "repositories")
+    code_max_ranges: ClassVar[_Flat[int]] = _Flat("code", "max_ranges")
     max_concurrent_runs: ClassVar[_Flat[int]] = _Flat("queue", "max_concurrent_runs")
     job_lease_s: ClassVar[_Flat[float]] = _Flat("queue", "job_lease_s")
     job_max_attempts: ClassVar[_Flat[int]] = _Flat("queue", "job_max_attempts")
