@@ -20,7 +20,7 @@ from graphs.state import Context, DiagnosisState
 from sandbox import advising
 from sandbox import findings as db_findings
 
-Update = dict[str, Any]
+Update = DiagnosisState
 
 
 # --- before approval ----------------------------------------------------------------------

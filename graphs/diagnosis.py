@@ -30,9 +30,9 @@ from diagnose import playbook, telemetry
 from diagnose.analysis import signals
 from diagnose.domain import errors, models
 from graphs import acting, approval, gathering, pipeline, reasoning, remembering, reporting
-from graphs.state import Context, DiagnosisState, Run
+from graphs.state import Context, DiagnosisState, Recalled, Run
 
-Update = dict[str, Any]
+Update = DiagnosisState
 Node = Callable[[DiagnosisState, Runtime[Context]], Update]
 
 
@@ -207,7 +207,7 @@ def propose(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     }
 
 
-def _recall(runtime: Runtime[Context], state: DiagnosisState) -> dict[str, Any]:
+def _recall(runtime: Runtime[Context], state: DiagnosisState) -> Recalled:
     """Similar past incidents, and the hypotheses people rejected before on this evidence."""
     memory = runtime.context.memory
     return remembering.recall(memory, state) if memory is not None else {}
@@ -317,7 +317,7 @@ def build(
 
 def _keep(
     state: DiagnosisState, runtime: Runtime[Context], gathered: Sequence[models.Evidence]
-) -> dict[str, Any]:
+) -> Update:
     """Store the raw side in the bundle; keep the summaries in state."""
     runtime.context.store.put(state["run_id"], gathered)
     notes = [

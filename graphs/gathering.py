@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from diagnose.analysis import discovery
 from diagnose.domain import cluster, models, ports
-from graphs.state import Context, GatherPolicy, Run
+from graphs.state import Context, GatherPolicy, PlannedQuery, Run
 
 Kind = models.EvidenceKind
 
@@ -30,7 +29,7 @@ class Gathered:
 
     evidence: tuple[models.Evidence, ...] = ()
     notes: tuple[str, ...] = ()
-    plan: tuple[Mapping[str, Any], ...] | None = None
+    plan: tuple[PlannedQuery, ...] | None = None
 
 
 def gather_metrics(run: Run, *, context: Context) -> Gathered:
@@ -40,7 +39,7 @@ def gather_metrics(run: Run, *, context: Context) -> Gathered:
         return Gathered(notes=("metrics: no Prometheus configured (set DIAGNOSE_PROMETHEUS_URL)",))
     labels = source.label_names(window=run.window).of_kind(Kind.LABELS)
     gathered = [labels]
-    plan: list[dict[str, Any]] = []
+    plan: list[PlannedQuery] = []
     if labels.status is models.Status.OK:
         more, plan = _series(source, run=run, context=context, names=list(labels.raw or []))
         gathered += more
@@ -50,7 +49,7 @@ def gather_metrics(run: Run, *, context: Context) -> Gathered:
 
 def _series(
     source: ports.MetricSource, *, run: Run, context: Context, names: list[str]
-) -> tuple[list[models.Evidence], list[dict[str, Any]]]:
+) -> tuple[list[models.Evidence], list[PlannedQuery]]:
     """The series found in scope and their samples, and the plan of queries (run or dropped)."""
     trigger, window = run.trigger, run.window
     selectors = discovery.scope_selectors(trigger, label_names=names)
@@ -153,7 +152,7 @@ def _with_databases(
 
 
 def _playbook_queries(
-    source: ports.MetricSource, *, run: Run, context: Context, plan: list[dict[str, Any]]
+    source: ports.MetricSource, *, run: Run, context: Context, plan: list[PlannedQuery]
 ) -> list[models.Evidence]:
     """Run the matched playbook's queries (their results are analysed like discovered series)
     and add them to the plan."""
@@ -291,5 +290,10 @@ def in_parallel(
         return list(pool.map(lambda call: call(), calls))
 
 
-def _plain(planned: discovery.PlannedQuery) -> dict[str, Any]:
-    return {k: getattr(planned, k) for k in ("query", "metric", "family", "reason")}
+def _plain(planned: discovery.PlannedQuery) -> PlannedQuery:
+    return {
+        "query": planned.query,
+        "metric": planned.metric,
+        "family": planned.family,
+        "reason": planned.reason,
+    }

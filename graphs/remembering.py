@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diagnose.domain import ports
+from graphs.state import PastRejection, Recalled
 
 SAME_EVIDENCE = 0.5
 """Jaccard similarity of two fingerprints from which their evidence counts as the same."""
@@ -70,7 +71,7 @@ def run_record(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def recall(memory: ports.IncidentMemory, state: Mapping[str, Any]) -> dict[str, Any]:
+def recall(memory: ports.IncidentMemory, state: Mapping[str, Any]) -> Recalled:
     """Past runs on the same components, most alike first, each with what turned out to be
     true; and the current hypotheses people rejected before on evidence this alike."""
     correlation = state.get("correlation") or {}
@@ -181,7 +182,7 @@ def _name(hypothesis: Mapping[str, Any]) -> str:
 
 def past_rejections(
     log: ports.AuditLog, *, run_id: str, correlation: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+) -> list[PastRejection]:
     """Earlier runs whose fixes for the same components a human rejected, with the reason:
     shown at the approval step so the same rejected idea is not waved through again."""
     components = {h["component"] for h in correlation.get("hypotheses", [])[:3]}
@@ -196,13 +197,13 @@ def past_rejections(
         elif entry["kind"] == "decision" and body.get("verdict") == "reject":
             rejected.append((str(entry["run_id"]), body))
     return [
-        {
-            "run_id": run,
-            "component": component,
-            "approver": body.get("approver"),
-            "reason": body.get("reason"),
-            "at": body.get("at"),
-        }
+        PastRejection(
+            run_id=run,
+            component=component,
+            approver=body.get("approver"),
+            reason=body.get("reason"),
+            at=body.get("at"),
+        )
         for run, body in rejected
         for component in sorted(proposed.get(run, set()) & components)
     ][-10:]
