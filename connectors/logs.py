@@ -225,9 +225,10 @@ def _payload(
                 "traces": [],
                 "examples": [],
             }
-        entry["error"] = entry["error"] or is_error(text)
-        entry["warning"] = entry["warning"] or (not entry["error"] and is_warning(text))
-        entry["exception"] = entry["exception"] or is_exception(text)
+        if not entry["times"] or "\n" in text:  # a template's lines share their level
+            entry["error"] = entry["error"] or is_error(text)
+            entry["warning"] = not entry["error"] and (entry["warning"] or is_warning(text))
+            entry["exception"] = entry["exception"] or is_exception(text)
         entry["times"].append(round(at, 3))
         entry["traces"].append(trace_id(text))
         if len(entry["examples"]) < examples:

@@ -114,6 +114,9 @@ class LogFindings:
 
 NOTHING = LogFindings((), {}, {}, (), ())
 
+WARNING_WEIGHT = 0.5
+"""Warnings count only where no service logs a new error, and then at half an error's share."""
+
 
 # --- reading --------------------------------------------------------------------------------
 
@@ -328,6 +331,12 @@ _HOST = re.compile(
     r"(?i)(?:https?://|grpc://|tcp://|\bto\s+|\bhost[=:\s]+|@)"
     r"([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::(\d+))?"
 )
+_DOTTED_HOST = re.compile(
+    r"(?<![\w.-])([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?=[/:\s\]\)'\",]|$)"
+)
+"""A lower-case dotted name followed by a port, a slash or a space (``api.bank.example/…:443``);
+class names (``java.net.ConnectException``) have capitals and never match."""
+_CLUSTER_SUFFIX = re.compile(r"\.(?:[a-z0-9-]+\.)?svc(?:\.cluster\.local)?$")
 
 
 def named_dependency(examples: Sequence[str], *, services: Sequence[str]) -> str | None:
@@ -336,15 +345,16 @@ def named_dependency(examples: Sequence[str], *, services: Sequence[str]) -> str
     for line in examples:
         if not _REFUSED.search(line):
             continue
-        for match in _HOST.finditer(line):
-            host = match.group(1).lower()
+        hosts = [m.group(1).lower() for m in _HOST.finditer(line)]
+        hosts += [m.group(1) for m in _DOTTED_HOST.finditer(line)]
+        for host in hosts:
             if host in ("localhost", "the", "a") or host.replace(".", "").isdigit():
                 continue
-            short = host.split(".", 1)[0]
+            short = _CLUSTER_SUFFIX.sub("", host).split(".", 1)[0]
             known = next((s for s in services if components_.same_workload(s, short)), None)
             if known is not None:
                 return known
-            if "." in host:
+            if "." in host and not _CLUSTER_SUFFIX.search(host):
                 return f"external/{host}"
     return None
 
@@ -364,6 +374,8 @@ def _hints(
     hints = []
     for service, mine in by_service.items():
         share = origins.get(service, 0.0) if traced and _has_traces(mine) else 1.0
+        if not any(f.error for f in mine):
+            share *= WARNING_WEIGHT  # a new warning says less than a new error
         if share <= 0.0:
             continue
         mine.sort(key=lambda f: (-strength(f), f.first))

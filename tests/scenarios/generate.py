@@ -1952,6 +1952,7 @@ class Incident:
     description: str  # what a responder would write down; never the cause
     trigger: dict[str, Any]
     truth: dict[str, Any]
+    logs: dict[str, list[str]] = field(default_factory=dict)  # pod → logs/<pod>.log lines
 
 
 def _alert(at: str, *, title: str, service: str, severity: str = "critical") -> dict[str, Any]:
@@ -2377,6 +2378,234 @@ def no_clear_cause() -> Incident:
     )
 
 
+# --- scenarios whose cause is in the pod logs (logs/<pod>.log; docs/logs.md) ---------------
+
+LogLine = Callable[[datetime, int], str | None]
+"""A pod's log line at a moment (the line's index in its stream), None for no line."""
+
+
+def pod_logs(world: World, workload: str, *, every_s: float, line: LogLine) -> dict[str, list]:
+    """(moment, text) records of each pod of ``workload`` that still runs at the end, one
+    every ``every_s`` seconds (jittered) from when the pod started."""
+    out: dict[str, list] = {}
+    for pod in world.live_pods(workload):
+        if pod.last != world.n:
+            continue
+        begin = max(world.start, world.at(pod.first))
+        span = (world.end - begin).total_seconds()
+        records = []
+        for index, offset in enumerate(np.arange(0.0, span - every_s, every_s)):
+            moment = begin + timedelta(seconds=float(offset + world.rng.uniform(0, every_s / 2)))
+            text = line(moment, index)
+            if text is not None:
+                records.append((moment, text))
+        out[pod.name] = records
+    return out
+
+
+def merge_logs(*streams: dict[str, list]) -> dict[str, list[str]]:
+    """Each pod's records from several streams, in time order, as timestamped lines (a
+    record's continuation lines follow it unstamped, as a container writes a stack trace)."""
+    pods: dict[str, list] = {}
+    for stream in streams:
+        for pod, records in stream.items():
+            pods.setdefault(pod, []).extend(records)
+    return {
+        pod: [
+            f"{moment.isoformat(timespec='milliseconds').replace('+00:00', 'Z')} {text}"
+            for moment, text in sorted(records, key=lambda r: r[0])
+        ]
+        for pod, records in sorted(pods.items())
+    }
+
+
+def _access(service: str, route: str) -> LogLine:
+    def line(moment: datetime, index: int) -> str:
+        return (
+            f"INFO  [http-nio-8080-exec-{index % 8 + 1}] {service}: {route} 200 {9 + index % 17}ms"
+        )
+
+    return line
+
+
+def _shop_chatter(world: World, *, skip: tuple[str, ...] = ()) -> list[dict[str, list]]:
+    """Every workload's ordinary access lines, one every few seconds."""
+    routes = {
+        "frontend": "GET /product/{id}",
+        "checkout": "POST /api/v1/orders",
+        "payments": "POST /v1/charges",
+        "cart": "GET /api/v1/carts/{user_id}",
+        "catalog": "GET /api/v1/products/{id}",
+        "inventory": "GET /api/v1/stock",
+    }
+    return [
+        pod_logs(world, name, every_s=15.0, line=_access(name, route))
+        for name, route in routes.items()
+        if name not in skip
+    ]
+
+
+def logs_exception_after_rollout() -> Incident:
+    """checkout 2.15.0 throws on building receipts; the exception is caught and the order still
+    answers 201: no metric moves, the stack traces are in its log only."""
+    world = World(name="logs-exception-after-rollout", end=utc("2026-06-02T09:40:00Z"))
+    world.rollout("catalog", utc("2026-06-02T08:55:12Z"), tag="1.33.0")  # harmless, earlier
+    at = utc("2026-06-02T09:21:37Z")
+    rev = world.rollout("checkout", at, tag="2.15.0")
+    world.compute()
+    stack = (
+        "\n\tat shop.checkout.ReceiptBuilder.lines(ReceiptBuilder.java:88)"
+        "\n\tat shop.checkout.OrderService.confirm(OrderService.java:141)"
+        "\n\tat shop.checkout.OrderController.create(OrderController.java:57)"
+    )
+
+    def receipt(moment: datetime, index: int) -> str | None:
+        if moment < at or index % 3:
+            return None
+        return (
+            f"ERROR [http-nio-8080-exec-{index % 8 + 1}] s.c.OrderService: receipt for order "
+            f"{40000 + index} not sent: java.lang.NullPointerException: Cannot invoke "
+            f'"Money.currency()" because "line.price" is null{stack}'
+        )
+
+    logs = merge_logs(
+        *_shop_chatter(world),
+        pod_logs(world, "checkout", every_s=6.0, line=receipt),
+    )
+    detail = (
+        "checkout 2.15.0 fails to build the receipt of every order (a NullPointerException, "
+        "caught): orders still succeed, so no error or latency metric moves; customers get no "
+        "confirmation email. The stack traces start in checkout's log with the new pods. A "
+        "catalog rollout 26 minutes earlier is unrelated."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: customers report missing order confirmations.",
+        _page(
+            "2026-06-02T09:35:00Z",
+            service="checkout",
+            title="checkout: customers report missing order confirmation emails",
+        ),
+        {
+            "root_cause": _cause(
+                "deploy", "checkout", change=f"deployment/checkout@{rev.number}", detail=detail
+            ),
+            "fix": "rollback",
+        },
+        logs,
+    )
+
+
+UNINSTRUMENTED_CLIENT_SHOP = Shop(SERVICES, CONFIGS, shop_routes, CLIENT_EDGES[:1])
+"""The shop with payments' HTTP client not instrumented: nothing but its log names the bank."""
+
+
+def logs_dependency_refused() -> Incident:
+    """The bank refuses payments' connections: payments fails charges, and only its log says
+    why (no client metrics, no change)."""
+    world = World(
+        name="logs-dependency-refused",
+        end=utc("2026-06-09T17:20:00Z"),
+        shop=UNINSTRUMENTED_CLIENT_SHOP,
+    )
+    world.rollout("inventory", utc("2026-06-09T16:48:31Z"), tag="0.19.1")  # harmless, earlier
+    onset = utc("2026-06-09T17:09:10Z")
+    bank = world.route("api.bank.example POST /v2/charges")
+    bank.error_add = world.ramp(onset, seconds=30, size=0.35)
+    bank.error_status = "503"
+    world.compute()
+
+    def refused(moment: datetime, index: int) -> str | None:
+        if moment < onset + timedelta(seconds=20):
+            return None
+        return (
+            f"ERROR [bank-client-{index % 4}] p.b.BankClient: charge ch_{90000 + index} failed: "
+            "java.net.ConnectException: Connection refused: api.bank.example/203.0.113.7:443"
+        )
+
+    logs = merge_logs(
+        *_shop_chatter(world),
+        pod_logs(world, "payments", every_s=3.0, line=refused),
+    )
+    detail = (
+        "The bank's API (outside the cluster) refuses connections for about a third of "
+        "charges: payments fails them, checkout and frontend's checkout fail with it. "
+        "payments' HTTP client exports no metrics, so only its log names the bank "
+        "(java.net.ConnectException: Connection refused). Nothing changed in the cluster; an "
+        "inventory rollout 20 minutes earlier is unrelated."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: frontend's checkout starts failing.",
+        _alert(
+            "2026-06-09T17:15:00Z",
+            service="frontend",
+            title="FrontendHighErrorRate: frontend 5xx ratio on POST /checkout above 5% for 2m",
+        ),
+        {
+            "root_cause": _cause(
+                "dependency", "external/api.bank.example", change=None, detail=detail
+            ),
+            "fix": "none",
+            "also_accept": [],
+        },
+        logs,
+    )
+
+
+def logs_chatty_noise() -> Incident:
+    """A cart rollout slows carts (the metrics say so); catalog logs errors all the time and a
+    new informational line during the incident: neither may mislead."""
+    world = World(name="logs-chatty-noise", end=utc("2026-06-16T13:30:00Z"))
+    rev = world.rollout("cart", utc("2026-06-16T13:18:44Z"), tag="4.4.0")
+    share = world.revision_share("cart", rev)
+    cart = world.route("cart GET /api/v1/carts/{user_id}")
+    cart.latency_mult = 1 + 14 * share
+    world.compute()
+    onset = utc("2026-06-16T13:19:30Z")
+
+    def cache(moment: datetime, index: int) -> str:
+        return (
+            f"ERROR [refresher-{index % 3}] c.c.PriceCache: refresh of shard {index % 12} "
+            "failed, retrying in 500ms"
+        )
+
+    def warmed(moment: datetime, index: int) -> str | None:
+        return None if moment < onset else f"INFO  c.c.Warmup: warmed {index % 50} pages"
+
+    def retries(moment: datetime, index: int) -> str:
+        return f"WARN  c.c.Http: retrying GET /internal/prices (attempt {index % 3 + 1})"
+
+    logs = merge_logs(
+        *_shop_chatter(world),
+        pod_logs(world, "catalog", every_s=2.0, line=cache),
+        pod_logs(world, "catalog", every_s=4.0, line=retries),
+        pod_logs(world, "catalog", every_s=5.0, line=warmed),
+    )
+    detail = (
+        "cart 4.4.0 makes cart lookups about 15x slower from the moment its pods take "
+        "traffic: checkout and frontend's checkout slow down with it. catalog logs cache "
+        "refresh errors and retries all day long (no change in their rate) and a new warm-up "
+        "line during the incident: noise."
+    )
+    return Incident(
+        world,
+        "Recorded in namespace shop: checkout's latency SLO starts burning.",
+        _alert(
+            "2026-06-16T13:26:00Z",
+            service="checkout",
+            title="CheckoutLatencySLOBurn: checkout p95 latency above 600ms for 5m",
+        ),
+        {
+            "root_cause": _cause(
+                "deploy", "cart", change=f"deployment/cart@{rev.number}", detail=detail
+            ),
+            "fix": "rollback",
+        },
+        logs,
+    )
+
+
 SCENARIOS: dict[str, Callable[[], Incident]] = {
     "bad-deploy-5xx": bad_deploy_5xx,
     "config-latency": config_latency,
@@ -2389,6 +2618,9 @@ SCENARIOS: dict[str, Callable[[], Incident]] = {
     "bad-deploy-latency": bad_deploy_latency,
     "noisy-node": noisy_node,
     "platform-deep-deploy": platform_deep_deploy,
+    "logs-exception-after-rollout": logs_exception_after_rollout,
+    "logs-dependency-refused": logs_dependency_refused,
+    "logs-chatty-noise": logs_chatty_noise,
 }
 
 
@@ -2529,6 +2761,11 @@ def write(name: str, incident: Incident, *, root: Path = HERE) -> Path:
     (folder / "metrics.om").write_text(render_metrics(world), encoding="utf-8")
     for file, objects in KubeWriter(world).files().items():
         _dump_yaml(folder / "kubernetes" / f"{file}.yaml", objects)
+    if incident.logs:
+        shutil.rmtree(folder / "logs", ignore_errors=True)
+        (folder / "logs").mkdir()
+        for pod, lines in incident.logs.items():
+            (folder / "logs" / f"{pod}.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
 
