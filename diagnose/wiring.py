@@ -24,6 +24,7 @@ from connectors import (
     postgres,
     prometheus,
     queue,
+    repository,
     traces,
 )
 from connectors import memory as memory_store
@@ -67,6 +68,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         after_s=settings.gather.after_minutes * 60,
         points_per_series=settings.gather.points_per_series,
         max_series=settings.gather.max_series,
+        code_ranges=settings.code.max_ranges,
     )
     store = bundle.FileEvidenceStore(settings.bundles_dir)
     return Context(
@@ -76,6 +78,11 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         cluster=cluster,
         traces=_trace_source(settings.traces),
         logs=logs.PodLogs(cluster) if cluster is not None else None,
+        repositories=(
+            repository.LocalRepositories.of(settings.code.repositories)
+            if settings.code.repositories
+            else None
+        ),
         database=postgres.PostgresProbes.from_settings(
             settings.postgres, sandbox=probing.Sandbox()
         ),
@@ -177,6 +184,7 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
             "tempo_url": endpoints.tempo_url,
             "jaeger_url": None if endpoints.tempo_url else endpoints.jaeger_url,
             "postgres_url": endpoints.postgres_dsn,
+            "repositories": dict(getattr(endpoints, "repositories", None) or {}),
         }
     )
 

@@ -25,7 +25,7 @@ from diagnose.analysis import correlating, fixing, ranking, scoring
 from diagnose.domain import database as database_ports
 from diagnose.domain import models
 from diagnose.domain import reasoning as llm_reasoning
-from graphs import databases, gathering, proposing, reasoning
+from graphs import coding, databases, gathering, proposing, reasoning
 from graphs.state import DatabaseFix, DiagnosisState, Run
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
@@ -38,6 +38,7 @@ GATHERERS: Mapping[str, Callable[..., gathering.Gathered]] = {
     "gather_traces": gathering.gather_traces,
     "gather_state": gathering.gather_state,
     "gather_logs": gathering.gather_logs,
+    "gather_code": coding.gather_code,
 }
 """The gather steps, by node name: they run side by side after ``scope``, before ``correlate``."""
 
@@ -56,6 +57,7 @@ GATHERED = frozenset(
         Kind.TRACE_SERVICES,
         Kind.SPANS,
         Kind.LOGS,
+        Kind.COMMITS,
     }
 )
 """The kinds of evidence the gather steps produce: what ``correlate`` analyses."""
@@ -100,7 +102,9 @@ def correlate(run: Run, *, evidence: Sequence[models.Evidence]) -> Correlated:
         step_s=run.step_s,
     )
     derived = tuple(e.of_kind(Kind.DERIVED) for e in result.derived)
-    return Correlated(correlation=result.to_dict(), derived=derived)
+    correlation = result.to_dict()
+    del correlation["derived"]  # by id in the analysis's record; state keeps it as evidence
+    return Correlated(correlation=correlation, derived=derived)
 
 
 def analysis_policy(matched: Mapping[str, Any] | None) -> correlating.AnalysisPolicy:
@@ -254,7 +258,10 @@ def reason(
     toolbox: ToolboxFor,
 ) -> Reasoned:
     """Ask the language model, when one is configured, and settle its answer in code
-    (``graphs/reasoning.py``)."""
+    (``graphs/reasoning.py``). The commits behind recent rollouts join the ranking first, now
+    that the database's findings are known (``graphs/coding.py``)."""
+    abstain_below = analysis_policy(run.playbook).confidence.abstain_below
+    correlation = coding.attach_code(correlation, evidence=evidence, abstain_below=abstain_below)
     if reasoner is None:
         return Reasoned(block=llm_reasoning.absent().to_dict(), correlation=correlation)
     state = cast(DiagnosisState, {"trigger": run.trigger.to_dict(), "correlation": correlation})

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
 from diagnose import playbook
+from diagnose.domain import code as code_ports
 from diagnose.domain import database as database_ports
 from diagnose.domain import logs as log_ports
 from diagnose.domain import models, ports, reasoning
@@ -62,6 +63,17 @@ class Recalled(TypedDict, total=False):
     rejected_again: list[dict[str, Any]]  # current hypotheses rejected before on alike evidence
 
 
+class CorrelationData(TypedDict, total=False):
+    """The analysis's ranking as graph state holds it (``Correlation.to_dict()`` but the
+    derived evidence, which state keeps as evidence)."""
+
+    hypotheses: list[models.HypothesisData]  # best first
+    components: list[dict[str, Any]]  # the components in scope, their signals and onsets
+    changes: list[dict[str, Any]]  # the changes found, with their precedence
+    abstained: bool
+    notes: list[str]
+
+
 class DiagnosisState(TypedDict, total=False):
     run_id: str
     trigger: models.TriggerData
@@ -71,7 +83,7 @@ class DiagnosisState(TypedDict, total=False):
     evidence: Annotated[list[models.EvidenceData], operator.add]  # without raw
     notes: Annotated[list[str], operator.add]  # what could not be looked at, and why
     plan: list[PlannedQuery]  # the metric queries planned, and what was dropped
-    correlation: dict[str, Any]  # Correlation.to_dict()
+    correlation: CorrelationData
     db_fixes: list[DatabaseFix]
     reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
@@ -139,6 +151,7 @@ class GatherPolicy:
     trace_services: int = 12  # other services whose traces are read too (0: the alerted only)
     incident_s: float = 900.0  # traces: the incident window is the last 15 min to the trigger
     baseline_gap_s: float = 300.0  # …and the baseline ends 5 min before that starts
+    code_ranges: int = 3  # rollouts in the window whose commits are read, newest first
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class Context:
     cluster: ports.ClusterSource | None = None
     traces: trace_ports.TraceSource | None = None
     logs: log_ports.LogSource | None = None  # pod logs (Kubernetes API or Loki)
+    repositories: code_ports.RepositorySource | None = None  # local clones of the apps' code
     database: database_ports.DatabaseSource | None = None
     database_name: str = ""  # the database the probes look at ("postgres/<name>")
     reasoner: reasoning.Reasoner | None = None
