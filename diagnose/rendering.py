@@ -106,7 +106,7 @@ def playbook_explained(console: Console, explained: dict[str, Any]) -> None:
         console.print(f"also matched: {', '.join(explained['also_matched'])}", highlight=False)
 
 
-def _hypotheses(console: Console, correlation: dict[str, Any]) -> None:
+def _hypotheses(console: Console, correlation: Mapping[str, Any]) -> None:
     hypotheses = correlation.get("hypotheses") or []
     if correlation.get("abstained") or not hypotheses:
         console.print(

@@ -26,7 +26,7 @@ from diagnose.domain import database as database_ports
 from diagnose.domain import models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import coding, databases, gathering, proposing, reasoning
-from graphs.state import DatabaseFix, DiagnosisState, Run
+from graphs.state import CorrelationData, DatabaseFix, DiagnosisState, Run
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
 
@@ -73,7 +73,7 @@ MODEL_SOURCE = "model"
 class Correlated:
     """The ranking (``Correlation.to_dict()``) and the analysis's own findings as evidence."""
 
-    correlation: dict[str, Any]
+    correlation: CorrelationData
     derived: tuple[models.Evidence, ...]
 
 
@@ -104,7 +104,7 @@ def correlate(run: Run, *, evidence: Sequence[models.Evidence]) -> Correlated:
     derived = tuple(e.of_kind(Kind.DERIVED) for e in result.derived)
     correlation = result.to_dict()
     del correlation["derived"]  # by id in the analysis's record; state keeps it as evidence
-    return Correlated(correlation=correlation, derived=derived)
+    return Correlated(correlation=cast(CorrelationData, correlation), derived=derived)
 
 
 def analysis_policy(matched: Mapping[str, Any] | None) -> correlating.AnalysisPolicy:
@@ -138,7 +138,7 @@ class Probed:
     """The ranking with the database's findings folded in, and the fixes they support (by
     hypothesis summary)."""
 
-    correlation: dict[str, Any]
+    correlation: CorrelationData
     db_fixes: list[DatabaseFix]
 
 
@@ -210,7 +210,7 @@ def merge_hypotheses(
     extra: Sequence[models.Hypothesis],
     *,
     abstain_below: float | None = None,
-) -> dict[str, Any]:
+) -> CorrelationData:
     """The correlation with more hypotheses ranked in by confidence; abstains as the analysis
     does when the best stays under its threshold (``abstain_below``, default the analysis's)."""
     merged = [models.Hypothesis.from_dict(h) for h in correlation.get("hypotheses", [])]
@@ -221,11 +221,12 @@ def merge_hypotheses(
     notes = [n for n in correlation.get("notes", []) if not n.startswith("abstained")]
     if abstained:
         notes.append("abstained: the best hypothesis is below the confidence threshold")
-    return dict(correlation) | {
+    merged_in: CorrelationData = {
         "hypotheses": [h.to_dict() for h in merged],
         "abstained": abstained,
         "notes": notes,
     }
+    return cast(CorrelationData, {**correlation, **merged_in})
 
 
 # --- reason ---------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class Reasoned:
     came to nothing, and the record of its reading for the bundle (None without a model)."""
 
     block: dict[str, Any]
-    correlation: dict[str, Any]
+    correlation: CorrelationData
     gathered: tuple[models.Evidence, ...] = ()
     notes: tuple[str, ...] = ()
     record: models.Evidence | None = None
@@ -251,7 +252,7 @@ ToolboxFor = Callable[[llm_reasoning.Digest], llm_reasoning.Toolbox]
 def reason(
     run: Run,
     *,
-    correlation: dict[str, Any],
+    correlation: CorrelationData,
     evidence: Sequence[models.Evidence],
     reasoner: llm_reasoning.Reasoner | None,
     budget: llm_reasoning.Budget,
@@ -261,7 +262,10 @@ def reason(
     (``graphs/reasoning.py``). The commits behind recent rollouts join the ranking first, now
     that the database's findings are known (``graphs/coding.py``)."""
     abstain_below = analysis_policy(run.playbook).confidence.abstain_below
-    correlation = coding.attach_code(correlation, evidence=evidence, abstain_below=abstain_below)
+    correlation = cast(
+        CorrelationData,
+        coding.attach_code(correlation, evidence=evidence, abstain_below=abstain_below),
+    )
     if reasoner is None:
         return Reasoned(block=llm_reasoning.absent().to_dict(), correlation=correlation)
     state = cast(DiagnosisState, {"trigger": run.trigger.to_dict(), "correlation": correlation})
@@ -275,7 +279,7 @@ def reason(
     )
     return Reasoned(
         block=outcome.to_dict() | {"settled": [s.to_dict() for s in settled]},
-        correlation=reasoning.merge_claims(correlation, settled),
+        correlation=cast(CorrelationData, reasoning.merge_claims(dict(correlation), settled)),
         gathered=found,
         notes=tuple(reasoning.note_of(outcome)),
         record=recorded_reading(outcome, run=run),
@@ -379,7 +383,7 @@ def propose(
 class Replayed:
     """What the pipeline concludes from a saved bundle."""
 
-    correlation: dict[str, Any]
+    correlation: CorrelationData
     reasoning: dict[str, Any]
     fixes: list[dict[str, Any]]
     db_fixes: list[DatabaseFix] = field(default_factory=list)

@@ -36,8 +36,6 @@ from graphs import toolbox
 from graphs.state import Context, DiagnosisState
 from sandbox import catalogue
 
-Update = dict[str, Any]
-
 MAX_DIGEST_EVIDENCE = 60
 ANOMALOUS_Z = 3.0
 """A cited series supports a claim when one of its signals on the claimed component scores at
@@ -47,36 +45,6 @@ MODEL_CAP = 0.3
 ONSET_SLACK_S = 90.0
 """A change may land this much after the detected onset and still count as preceding it (onset
 detection has the resolution of one step)."""
-
-
-def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Ask the language model, when one is configured, and settle its answer in code."""
-    reasoner = runtime.context.reasoner
-    if reasoner is None:
-        return {"reasoning": llm_reasoning.absent().to_dict()}
-    store = runtime.context.store
-    evidence = store.load(state["run_id"])
-    digest = digest_of(
-        state, evidence=evidence, interleave=runtime.context.budget.digest_interleave
-    )
-    tools = toolbox_for(state, runtime=runtime, digest=digest)
-    outcome = reasoner.reason(digest, budget=runtime.context.budget, toolbox=tools)
-    gathered = list(tools.gathered())
-    known = {e.id: e for e in (*evidence, *gathered)}
-    correlation = state.get("correlation") or {}
-    settled = settle(
-        outcome.claims,
-        correlation=correlation,
-        evidence=known,
-        trigger_at=models.Trigger.from_dict(state["trigger"]).at,
-    )
-    block = outcome.to_dict() | {"settled": [s.to_dict() for s in settled]}
-    return {
-        "reasoning": block,
-        "correlation": merge_claims(correlation, settled),
-        "evidence": [e.to_dict(with_raw=False) for e in gathered],
-        "notes": note_of(outcome),
-    }
 
 
 def toolbox_for(

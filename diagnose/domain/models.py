@@ -67,6 +67,19 @@ class EvidenceData(TypedDict):
     raw: NotRequired[JSON]
 
 
+class HypothesisData(TypedDict):
+    """A :class:`Hypothesis` as plain data (the ranking in graph state and reports)."""
+
+    kind: str
+    component: str
+    change: str | None
+    confidence: float
+    summary: str
+    evidence: list[str]
+    counter_evidence: list[str]
+    onset: str | None
+
+
 @dataclass(frozen=True)
 class Window:
     """A closed time interval ``[start, end]``."""
@@ -320,7 +333,7 @@ class Hypothesis:
     change: str | None = None
     onset: datetime | None = None
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> HypothesisData:
         return {
             "kind": self.kind.value,
             "component": self.component,
