@@ -24,13 +24,13 @@ spans that fail without a failing child.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from diagnose.analysis import spantable
 from diagnose.domain import traces as tracing
 from diagnose.domain.models import JSON, Evidence
 
@@ -38,7 +38,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 QUANTILES = (0.5, 0.95, 0.99)
-_MAX_DEPTH = 400
 
 
 @dataclass(frozen=True)
@@ -66,234 +65,6 @@ class Thresholds:
 
     exemplars: int = 3
     """Trace ids kept per claim."""
-
-
-# --- statistics -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MannWhitney:
-    """Mann-Whitney U of the incident sample against the baseline.
-
-    ``u`` counts (baseline, incident) pairs where the incident value is larger, ties counting
-    one half; ``effect`` is ``u / (n_baseline * n_incident)``, the probability that a random
-    incident value exceeds a random baseline one (0.5: no difference).
-    """
-
-    u: float
-    effect: float
-    z: float
-    p_value: float
-    n_baseline: int
-    n_incident: int
-
-    def to_dict(self) -> dict[str, JSON]:
-        return {
-            "u": round(self.u, 3),
-            "effect": round(self.effect, 4),
-            "z": round(self.z, 4),
-            "p_value": float(f"{self.p_value:.4g}"),
-            "n_baseline": self.n_baseline,
-            "n_incident": self.n_incident,
-        }
-
-
-def mann_whitney_u(
-    baseline: Sequence[float] | FloatArray, incident: Sequence[float] | FloatArray
-) -> MannWhitney:
-    """Two-sided Mann-Whitney U test, normal approximation with tie and continuity corrections
-    (as ``scipy.stats.mannwhitneyu(method="asymptotic")``)."""
-    x = np.asarray(baseline, dtype=np.float64)
-    y = np.asarray(incident, dtype=np.float64)
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
-        return MannWhitney(0.0, 0.5, 0.0, 1.0, n1, n2)
-    _, inverse, counts = np.unique(np.concatenate([x, y]), return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts).astype(np.float64)
-    ranks = (ends - (counts - 1) / 2.0)[inverse]
-    u = float(ranks[n1:].sum() - n2 * (n2 + 1) / 2.0)
-    n = n1 + n2
-    ties = float(np.sum(counts.astype(np.float64) ** 3 - counts))
-    variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
-    mean = n1 * n2 / 2.0
-    if variance <= 0:
-        return MannWhitney(u, u / (n1 * n2), 0.0, 1.0, n1, n2)
-    z = (abs(u - mean) - 0.5) / math.sqrt(variance)
-    z = max(z, 0.0) * (1.0 if u >= mean else -1.0)
-    p_value = min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))
-    return MannWhitney(u, u / (n1 * n2), z, p_value, n1, n2)
-
-
-def two_proportion_p(errors_a: int, total_a: int, errors_b: int, total_b: int) -> float:
-    """Two-sided p-value of a pooled two-proportion z-test (1.0 when nothing can be said)."""
-    if total_a == 0 or total_b == 0:
-        return 1.0
-    pooled = (errors_a + errors_b) / (total_a + total_b)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / total_a + 1 / total_b))
-    if spread == 0:
-        return 1.0
-    z = (errors_b / total_b - errors_a / total_a) / spread
-    return math.erfc(abs(z) / math.sqrt(2.0))
-
-
-def _quantiles(values: FloatArray) -> tuple[float, ...]:
-    if values.size == 0:
-        return tuple(0.0 for _ in QUANTILES)
-    return tuple(float(v) for v in np.quantile(values, QUANTILES))
-
-
-# --- the columnar span table ------------------------------------------------------------------
-
-
-def component_of(span: tracing.SpanPayload, *, leaf: bool) -> str:
-    """Where a span's time is spent: its service, or for a client span with no child span,
-    the thing it called (``postgres/<db>``, ``<db.system>/<db>``, ``external/<host>``)."""
-    if not leaf or span["kind"] not in (tracing.SpanKind.CLIENT, tracing.SpanKind.PRODUCER):
-        return span["service"]
-    attrs = span["attrs"]
-    system = attrs.get("db.system")
-    if system:
-        name = attrs.get("db.name", attrs.get("db.namespace", attrs.get("server.address", "")))
-        prefix = "postgres" if system == "postgresql" else str(system)
-        return f"{prefix}/{name}" if name else prefix
-    peer = attrs.get("peer.service", attrs.get("server.address", attrs.get("net.peer.name")))
-    return f"external/{peer}" if peer else span["service"]
-
-
-def _codes(values: Iterable[str]) -> tuple[IntArray, list[str]]:
-    index: dict[str, int] = {}
-    codes = [index.setdefault(v, len(index)) for v in values]
-    return np.asarray(codes, dtype=np.int64), list(index)
-
-
-@dataclass(frozen=True)
-class SpanTable:
-    """Spans as columns. ``parent`` is a row index (-1 for a root or a missing parent)."""
-
-    spans: Sequence[tracing.SpanPayload]
-    trace: IntArray
-    trace_ids: list[str]
-    parent: IntArray
-    group: IntArray  # (service, operation)
-    groups: list[tuple[str, str]]
-    component: IntArray
-    components: list[str]
-    start: IntArray  # µs
-    duration: IntArray  # µs
-    failed: BoolArray
-    own_failure: BoolArray  # failed, and no child failed
-    critical: IntArray  # µs of this span's own time on its trace's critical path
-    self_time: IntArray  # µs of duration not covered by children (children clipped)
-    root_of_trace: IntArray  # per trace code: the row of its root, or -1
-
-    @property
-    def size(self) -> int:
-        return int(self.trace.size)
-
-    @classmethod
-    def build(cls, spans: Sequence[tracing.SpanPayload]) -> SpanTable:
-        trace, trace_ids = _codes(s["trace_id"] for s in spans)
-        rows = {(s["trace_id"], s["span_id"]): i for i, s in enumerate(spans)}
-        parent = np.asarray(
-            [rows.get((s["trace_id"], s["parent_id"] or ""), -1) for s in spans], dtype=np.int64
-        )
-        start = np.asarray([s["start_us"] for s in spans], dtype=np.int64)
-        duration = np.asarray([s["duration_us"] for s in spans], dtype=np.int64)
-        failed = np.asarray([tracing.span_failed(s) for s in spans], dtype=np.bool_)
-        has_child = np.zeros(len(spans), dtype=np.bool_)
-        has_child[parent[parent >= 0]] = True
-        child_failed = np.zeros(len(spans), dtype=np.bool_)
-        child_failed[parent[(parent >= 0) & failed]] = True
-        group, groups = _codes(f"{s['service']}\0{s['operation']}" for s in spans)
-        component, components = _codes(
-            component_of(s, leaf=not has_child[i]) for i, s in enumerate(spans)
-        )
-        critical, roots = _critical_path(trace, len(trace_ids), parent, start, duration)
-        return cls(
-            spans=spans,
-            trace=trace,
-            trace_ids=trace_ids,
-            parent=parent,
-            group=group,
-            groups=[(g.split("\0")[0], g.split("\0", 1)[1]) for g in groups],
-            component=component,
-            components=components,
-            start=start,
-            duration=duration,
-            failed=failed,
-            own_failure=failed & ~child_failed,
-            critical=critical,
-            self_time=_self_time(parent, start, duration),
-            root_of_trace=roots,
-        )
-
-
-def _self_time(parent: IntArray, start: IntArray, duration: IntArray) -> IntArray:
-    """Duration minus the children's durations clipped to the parent (floored at zero)."""
-    has = parent >= 0
-    p = parent[has]
-    end = start + duration
-    clipped = np.minimum(end[has], end[p]) - np.maximum(start[has], start[p])
-    covered = np.bincount(p, weights=np.maximum(clipped, 0), minlength=parent.size)
-    return np.maximum(duration - covered.astype(np.int64), 0)
-
-
-def _children(parent: IntArray, end: IntArray) -> tuple[IntArray, IntArray]:
-    """CSR children lists, each sorted by end time, latest first."""
-    has = np.flatnonzero(parent >= 0)
-    order = has[np.lexsort((-end[has], parent[has]))]
-    offsets = np.zeros(parent.size + 1, dtype=np.int64)
-    np.add.at(offsets, parent[order] + 1, 1)
-    return order, np.cumsum(offsets)
-
-
-def _critical_path(
-    trace: IntArray, traces: int, parent: IntArray, start: IntArray, duration: IntArray
-) -> tuple[IntArray, IntArray]:
-    """Each span's own time on its trace's critical path, and each trace's root row.
-
-    From the root's end, walk back: the child that finishes last before the cursor is on the
-    path; the gaps between path children are the parent's own time (Jaeger's algorithm).
-    """
-    end = start + duration
-    order, offsets = _children(parent, end)
-    critical = np.zeros(parent.size, dtype=np.int64)
-    roots = np.full(traces, -1, dtype=np.int64)
-    for row in np.flatnonzero(parent < 0):  # the longest parentless span roots its trace
-        current = roots[trace[row]]
-        if current < 0 or duration[row] > duration[current]:
-            roots[trace[row]] = row
-    walk = _PathWalk(order.tolist(), offsets.tolist(), start.tolist(), end.tolist(), critical)
-    for row in roots[roots >= 0].tolist():
-        walk.visit(row, walk.end[row], depth=0)
-    return critical, roots
-
-
-@dataclass
-class _PathWalk:
-    order: list[int]
-    offsets: list[int]
-    start: list[int]
-    end: list[int]
-    critical: IntArray
-    own: dict[int, int] = field(default_factory=dict)
-
-    def visit(self, row: int, upper: int, *, depth: int) -> None:
-        begin = self.start[row]
-        cursor = min(self.end[row], upper)
-        own = 0
-        if depth < _MAX_DEPTH:
-            for child in self.order[self.offsets[row] : self.offsets[row + 1]]:
-                child_end = min(self.end[child], cursor)
-                child_start = max(self.start[child], begin)
-                if child_start >= child_end:
-                    continue
-                own += cursor - child_end
-                self.visit(child, child_end, depth=depth + 1)
-                cursor = child_start
-                if cursor <= begin:
-                    break
-        self.critical[row] += own + max(cursor - begin, 0)
 
 
 # --- results ------------------------------------------------------------------------------
@@ -344,7 +115,7 @@ class OperationChange:
     detail: str  # http.route or db.statement, when the spans carry one
     baseline: WindowStats
     incident: WindowStats
-    latency_test: MannWhitney
+    latency_test: spantable.MannWhitney
     error_p_value: float
     latency_changed: bool
     errors_changed: bool
@@ -505,10 +276,10 @@ class TraceComparison:
 # --- per-group statistics -----------------------------------------------------------------
 
 
-def _window_stats(table: SpanTable, rows: IntArray) -> WindowStats:
+def _window_stats(table: spantable.SpanTable, rows: IntArray) -> WindowStats:
     traces = max(1, int(np.count_nonzero(table.root_of_trace >= 0)))
-    p50, p95, p99 = _quantiles(table.duration[rows].astype(np.float64))
-    self_p50 = _quantiles(table.self_time[rows].astype(np.float64))[0]
+    p50, p95, p99 = spantable.quantiles(table.duration[rows].astype(np.float64))
+    self_p50 = spantable.quantiles(table.self_time[rows].astype(np.float64))[0]
     return WindowStats(
         count=int(rows.size),
         errors=int(np.count_nonzero(table.failed[rows])),
@@ -521,7 +292,9 @@ def _window_stats(table: SpanTable, rows: IntArray) -> WindowStats:
     )
 
 
-def _rows_by_key(table: SpanTable, keys: list[tuple[str, str]]) -> dict[tuple[str, str], IntArray]:
+def _rows_by_key(
+    table: spantable.SpanTable, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], IntArray]:
     order = np.argsort(table.group, kind="stable")
     bounds = np.searchsorted(table.group[order], np.arange(len(table.groups) + 1))
     return {
@@ -532,7 +305,7 @@ def _rows_by_key(table: SpanTable, keys: list[tuple[str, str]]) -> dict[tuple[st
 
 
 def _exemplars(
-    table: SpanTable, rows: IntArray, *, by: FloatArray | IntArray, count: int
+    table: spantable.SpanTable, rows: IntArray, *, by: FloatArray | IntArray, count: int
 ) -> tuple[str, ...]:
     """Trace ids of the rows with the largest ``by``, distinct, best first."""
     seen: dict[str, None] = {}
@@ -543,7 +316,7 @@ def _exemplars(
     return tuple(seen)
 
 
-def _detail(table: SpanTable, rows: IntArray) -> str:
+def _detail(table: spantable.SpanTable, rows: IntArray) -> str:
     if rows.size == 0:
         return ""
     attrs = table.spans[int(rows[0])]["attrs"]
@@ -554,13 +327,18 @@ def _detail(table: SpanTable, rows: IntArray) -> str:
 
 
 def _compare_rows(
-    base: SpanTable, base_rows: IntArray, inc: SpanTable, inc_rows: IntArray, *, limits: Thresholds
-) -> tuple[WindowStats, WindowStats, MannWhitney, float, bool, bool]:
+    base: spantable.SpanTable,
+    base_rows: IntArray,
+    inc: spantable.SpanTable,
+    inc_rows: IntArray,
+    *,
+    limits: Thresholds,
+) -> tuple[WindowStats, WindowStats, spantable.MannWhitney, float, bool, bool]:
     before, after = _window_stats(base, base_rows), _window_stats(inc, inc_rows)
-    test = mann_whitney_u(
+    test = spantable.mann_whitney_u(
         base.duration[base_rows].astype(np.float64), inc.duration[inc_rows].astype(np.float64)
     )
-    error_p = two_proportion_p(before.errors, before.count, after.errors, after.count)
+    error_p = spantable.two_proportion_p(before.errors, before.count, after.errors, after.count)
     enough = before.count >= limits.min_samples and after.count >= limits.min_samples
     material = any(
         b > 0 and a / b >= limits.min_ratio
@@ -576,9 +354,9 @@ def _compare_rows(
 
 def _operation_change(
     key: tuple[str, str],
-    base: SpanTable,
+    base: spantable.SpanTable,
     base_rows: IntArray,
-    inc: SpanTable,
+    inc: spantable.SpanTable,
     inc_rows: IntArray,
     *,
     limits: Thresholds,
@@ -603,7 +381,9 @@ def _operation_change(
     )
 
 
-def _end_to_end(base: SpanTable, inc: SpanTable, *, limits: Thresholds) -> OperationChange | None:
+def _end_to_end(
+    base: spantable.SpanTable, inc: spantable.SpanTable, *, limits: Thresholds
+) -> OperationChange | None:
     base_rows = base.root_of_trace[base.root_of_trace >= 0]
     inc_rows = inc.root_of_trace[inc.root_of_trace >= 0]
     if base_rows.size == 0 or inc_rows.size == 0:
@@ -648,7 +428,7 @@ def _attribution(
     return tuple(sorted(found, key=lambda a: -a.delta_ms))
 
 
-def _failure_origins(table: SpanTable) -> IntArray:
+def _failure_origins(table: spantable.SpanTable) -> IntArray:
     """Per row, the component where its failure started (-1 when it did not fail): walk up
     from each span that failed with no failing child while the ancestors fail too."""
     origin = np.full(table.size, -1, dtype=np.int64)
@@ -661,7 +441,7 @@ def _failure_origins(table: SpanTable) -> IntArray:
     return origin
 
 
-def _edges_of(table: SpanTable) -> dict[tuple[str, str], tuple[int, int, int, IntArray]]:
+def _edges_of(table: spantable.SpanTable) -> dict[tuple[str, str], tuple[int, int, int, IntArray]]:
     """(caller, callee) -> (calls, errors, errors starting in the callee, rows). A call is a
     span whose component differs from its parent's (a parent is never a leaf, so its component
     is its service)."""
@@ -683,7 +463,9 @@ def _edges_of(table: SpanTable) -> dict[tuple[str, str], tuple[int, int, int, In
     return edges
 
 
-def _call_graph(base: SpanTable, inc: SpanTable, *, limits: Thresholds) -> tuple[CallEdge, ...]:
+def _call_graph(
+    base: spantable.SpanTable, inc: spantable.SpanTable, *, limits: Thresholds
+) -> tuple[CallEdge, ...]:
     before, after = _edges_of(base), _edges_of(inc)
     nothing = (0, 0, 0, np.zeros(0, dtype=np.int64))
     ranking = inc.failed.astype(np.int64) * 10**12 + inc.duration
@@ -700,8 +482,8 @@ def _call_graph(base: SpanTable, inc: SpanTable, *, limits: Thresholds) -> tuple
 
 def build_call_graph(spans: Sequence[tracing.SpanPayload]) -> tuple[CallEdge, ...]:
     """The call graph of one set of spans (counts land in the ``incident_*`` fields)."""
-    table = SpanTable.build(spans)
-    return _call_graph(SpanTable.build([]), table, limits=Thresholds())
+    table = spantable.SpanTable.build(spans)
+    return _call_graph(spantable.SpanTable.build([]), table, limits=Thresholds())
 
 
 def _depths(edges: Sequence[CallEdge]) -> dict[str, int]:
@@ -719,7 +501,7 @@ def _depths(edges: Sequence[CallEdge]) -> dict[str, int]:
     return depth
 
 
-def _canaries(table: SpanTable, *, limits: Thresholds) -> tuple[VersionSplit, ...]:
+def _canaries(table: spantable.SpanTable, *, limits: Thresholds) -> tuple[VersionSplit, ...]:
     versions = [str(s["attrs"].get("service.version", "")) for s in table.spans]
     server = np.asarray([s["kind"] == tracing.SpanKind.SERVER for s in table.spans], dtype=np.bool_)
     found = []
@@ -735,7 +517,7 @@ def _canaries(table: SpanTable, *, limits: Thresholds) -> tuple[VersionSplit, ..
 
 
 def _version_split(
-    table: SpanTable,
+    table: spantable.SpanTable,
     service: str,
     rows: IntArray,
     versions: npt.NDArray[np.object_],
@@ -754,11 +536,11 @@ def _version_split(
     for version in present:
         mine = rows[versions[rows] == version]
         others = rows[versions[rows] != version]
-        p95 = _quantiles(table.duration[mine].astype(np.float64))[1]
+        p95 = spantable.quantiles(table.duration[mine].astype(np.float64))[1]
         errors = int(np.count_nonzero(table.failed[mine]))
         stats.append(VersionStats(version, int(mine.size), errors, _ms(p95)))
         other_errors = int(np.count_nonzero(table.failed[others]))
-        p = two_proportion_p(other_errors, int(others.size), errors, int(mine.size))
+        p = spantable.two_proportion_p(other_errors, int(others.size), errors, int(mine.size))
         rise = errors / mine.size - other_errors / max(1, others.size)
         if p < limits.alpha and rise >= limits.min_error_increase and suspect is None:
             suspect = version
@@ -792,7 +574,7 @@ def compare_windows(
 ) -> TraceComparison:
     """Compare the spans of a baseline window with the incident's; see the module docstring."""
     limits = thresholds or Thresholds()
-    base, inc = SpanTable.build(baseline), SpanTable.build(incident)
+    base, inc = spantable.SpanTable.build(baseline), spantable.SpanTable.build(incident)
     base_groups, inc_groups = _rows_by_key(base, []), _rows_by_key(inc, [])
     empty = np.zeros(0, dtype=np.int64)
     operations = tuple(
@@ -882,7 +664,7 @@ def _score_edge(edge: CallEdge, board: _Board, *, limits: Thresholds) -> None:
     only passes on from further down do not)."""
     before = edge.baseline_own_errors / edge.baseline_calls if edge.baseline_calls else 0.0
     after = edge.incident_own_errors / edge.incident_calls if edge.incident_calls else 0.0
-    p = two_proportion_p(
+    p = spantable.two_proportion_p(
         edge.baseline_own_errors, edge.baseline_calls, edge.incident_own_errors, edge.incident_calls
     )
     if edge.incident_calls < limits.min_samples or p >= limits.alpha:
@@ -935,17 +717,19 @@ def compare_within(
                    reason="; ".join(suspect.reasons))  # fmt: skip
         if suspect.version:
             board.versions[suspect.component] = suspect.version
-    _score_self_time(SpanTable.build(early), SpanTable.build(late), board, limits=limits)
+    _score_self_time(
+        spantable.SpanTable.build(early), spantable.SpanTable.build(late), board, limits=limits
+    )
     ranked = board.ranked(depth=comparison.depth, exemplars=limits.exemplars)
     return dataclasses.replace(comparison, suspects=ranked)
 
 
 def _score_self_time(
-    early: SpanTable, late: SpanTable, board: _Board, *, limits: Thresholds
+    early: spantable.SpanTable, late: spantable.SpanTable, board: _Board, *, limits: Thresholds
 ) -> None:
     """Components whose spans' own (exclusive) time rose significantly from the first half to
     the second, scored by their share of the rise in self time per trace across all of them."""
-    rises: dict[str, tuple[float, MannWhitney, IntArray]] = {}
+    rises: dict[str, tuple[float, spantable.MannWhitney, IntArray]] = {}
     traces_early = max(1, int(np.count_nonzero(early.root_of_trace >= 0)))
     traces_late = max(1, int(np.count_nonzero(late.root_of_trace >= 0)))
     for name in sorted(set(early.components) & set(late.components)):
@@ -954,7 +738,7 @@ def _score_self_time(
         after = late.self_time[rows]
         if before.size < limits.min_samples or after.size < limits.min_samples:
             continue
-        test = mann_whitney_u(before.astype(np.float64), after.astype(np.float64))
+        test = spantable.mann_whitney_u(before.astype(np.float64), after.astype(np.float64))
         ratio = (float(np.median(after)) + 1.0) / (float(np.median(before)) + 1.0)
         if (
             test.p_value < limits.alpha

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diagnose.analysis import components, traces, tracing
+from diagnose.analysis import components, spantable, traces, tracing
 
 
 def _stats(count: int, errors: int) -> traces.WindowStats:
@@ -10,7 +10,7 @@ def _stats(count: int, errors: int) -> traces.WindowStats:
 
 
 def _operation(*, before: tuple[int, int], after: tuple[int, int]) -> traces.OperationChange:
-    test = traces.MannWhitney(u=0.0, effect=0.5, z=0.0, p_value=1.0, n_baseline=1, n_incident=1)
+    test = spantable.MannWhitney(u=0.0, effect=0.5, z=0.0, p_value=1.0, n_baseline=1, n_incident=1)
     return traces.OperationChange(
         service="checkout",
         operation="POST /pay",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from connectors import traces as connector
+from diagnose.analysis import spantable
 from diagnose.analysis import traces as analysis
 from diagnose.domain import traces as tracing
 from diagnose.domain.models import Evidence, Status
@@ -57,7 +58,7 @@ def windows(
 def test_mann_whitney_matches_scipy_on_its_documented_example() -> None:
     """scipy.stats.mannwhitneyu([19, 22, 16, 29, 24], [20, 11, 17, 12], method="asymptotic")
     gives U = 17 for the first sample and p = 0.11134688653314041."""
-    result = analysis.mann_whitney_u([20, 11, 17, 12], [19, 22, 16, 29, 24])
+    result = spantable.mann_whitney_u([20, 11, 17, 12], [19, 22, 16, 29, 24])
     assert result.u == 17.0
     assert result.p_value == pytest.approx(0.11134688653314041, rel=1e-9)
     assert result.effect == pytest.approx(17 / 20)
@@ -65,7 +66,7 @@ def test_mann_whitney_matches_scipy_on_its_documented_example() -> None:
 
 def test_mann_whitney_on_fully_separated_samples() -> None:
     """U = n1*n2 when every incident value is larger; z = (|25 - 12.5| - 0.5) / sqrt(25*11/12)."""
-    result = analysis.mann_whitney_u([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
+    result = spantable.mann_whitney_u([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
     assert result.u == 25.0 and result.effect == 1.0
     z = 12 / math.sqrt(25 * 11 / 12)
     assert result.z == pytest.approx(z)
@@ -78,14 +79,14 @@ def test_mann_whitney_u_counts_pairs_with_ties_as_halves() -> None:
     x = [rng.randint(0, 6) for _ in range(40)]
     y = [rng.randint(2, 8) for _ in range(30)]
     pairs = sum(1.0 if b > a else 0.5 if b == a else 0.0 for a, b in itertools.product(x, y))
-    result = analysis.mann_whitney_u(x, y)
+    result = spantable.mann_whitney_u(x, y)
     assert result.u == pytest.approx(pairs)
     assert 0 < result.p_value < 0.01 and result.z > 0
 
 
 def test_mann_whitney_on_identical_or_empty_samples_says_nothing() -> None:
-    assert analysis.mann_whitney_u([5, 5, 5], [5, 5]).p_value == 1.0
-    assert analysis.mann_whitney_u([], [1.0]).p_value == 1.0
+    assert spantable.mann_whitney_u([5, 5, 5], [5, 5]).p_value == 1.0
+    assert spantable.mann_whitney_u([], [1.0]).p_value == 1.0
 
 
 # --- time accounting -----------------------------------------------------------------------------
@@ -102,14 +103,14 @@ def parallel_trace() -> list[tracing.SpanPayload]:
 
 
 def test_self_time_subtracts_children_clipped_and_floors_at_zero() -> None:
-    table = analysis.SpanTable.build(parallel_trace())
+    table = spantable.SpanTable.build(parallel_trace())
     assert table.self_time.tolist() == [0, 30, 20, 50]  # r: 100 - (30 + 70) floored
 
 
 def test_critical_path_follows_the_last_finishing_child() -> None:
     """Path, walking back from the root's end: r 90..100, c 80..90, d 30..80, c 20..30, then
     b (still running when c started) 10..20, then r 0..10."""
-    table = analysis.SpanTable.build(parallel_trace())
+    table = spantable.SpanTable.build(parallel_trace())
     assert table.critical.tolist() == [20, 10, 20, 50]
     assert int(table.critical.sum()) == 100  # the critical path covers the root exactly
 
@@ -120,7 +121,7 @@ def test_own_failures_are_the_deepest_failing_spans() -> None:
         span("c", "r", start=1, duration=5, status="error", service="b"),
         span("d", "c", start=2, duration=1, service="c"),
     ]
-    table = analysis.SpanTable.build(spans)
+    table = spantable.SpanTable.build(spans)
     assert table.own_failure.tolist() == [False, True, False]
 
 
