@@ -170,6 +170,42 @@ class TracesSettings(_Section):
     """``DIAGNOSE_TRACES_MAX_TRACES``: traces sampled per window (baseline and incident)."""
 
 
+class LogsSettings(_Section):
+    """Pod logs (docs/logs.md): through the Kubernetes API, or Loki when ``DIAGNOSE_LOKI_URL``
+    is set; the bounds on what is read."""
+
+    enabled: bool = True
+    """``DIAGNOSE_LOGS_ENABLED``: read pod logs at all (false: the report says they were not)."""
+
+    loki_url: str | None = None
+    """``DIAGNOSE_LOKI_URL``: Loki's query frontend (``http://loki-gateway.logging``); unset:
+    logs come from the Kubernetes API's ``pods/log``."""
+
+    loki_tenant: str | None = None
+    """``DIAGNOSE_LOKI_TENANT``: sent as ``X-Scope-OrgID`` on multi-tenant Loki."""
+
+    loki_token: SecretStr | None = None
+    """``DIAGNOSE_LOKI_TOKEN``: sent as ``Authorization: Bearer`` to Loki."""
+
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    """``DIAGNOSE_LOGS_TIMEOUT_S``: per Loki request, seconds."""
+
+    lines_per_pod: int = Field(2000, ge=10, le=100_000)
+    """``DIAGNOSE_LOGS_LINES_PER_POD``: lines per pod and window (baseline, incident)."""
+
+    bytes_per_pod: int = Field(1_000_000, ge=1000, le=100_000_000)
+    """``DIAGNOSE_LOGS_BYTES_PER_POD``: bytes per pod and request (``limitBytes``)."""
+
+    pods_per_service: int = Field(2, ge=1, le=50)
+    """``DIAGNOSE_LOGS_PODS_PER_SERVICE``: pods read per workload (those that restarted first)."""
+
+    pods: int = Field(60, ge=1, le=1000)
+    """``DIAGNOSE_LOGS_PODS``: pod reads in all, the alerted service first."""
+
+    total_bytes: int = Field(16_000_000, ge=1000, le=1_000_000_000)
+    """``DIAGNOSE_LOGS_TOTAL_BYTES``: bytes read in all; pods past it are left out."""
+
+
 class PostgresSettings(_Section):
     """The application database the read-only probes look at (``DIAGNOSE_POSTGRES_*``)."""
 
@@ -443,6 +479,7 @@ class Settings(BaseModel):
     approval: ApprovalSettings = Field(default_factory=lambda: ApprovalSettings.model_validate({}))
     traces: TracesSettings = Field(default_factory=lambda: TracesSettings.model_validate({}))
     postgres: PostgresSettings = Field(default_factory=lambda: PostgresSettings.model_validate({}))
+    logs: LogsSettings = Field(default_factory=lambda: LogsSettings.model_validate({}))
     storage: StorageSettings = Field(default_factory=lambda: StorageSettings.model_validate({}))
     gather: GatherSettings = Field(default_factory=lambda: GatherSettings.model_validate({}))
     """``DIAGNOSE_GATHER_LOOKBACK_MINUTES`` and friends."""
@@ -487,6 +524,16 @@ class Settings(BaseModel):
     traces_token: ClassVar[_Flat[str | None]] = _Flat("traces", "token")
     traces_timeout_s: ClassVar[_Flat[float]] = _Flat("traces", "timeout_s")
     traces_max_traces: ClassVar[_Flat[int]] = _Flat("traces", "max_traces")
+    logs_enabled: ClassVar[_Flat[bool]] = _Flat("logs", "enabled")
+    loki_url: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_url")
+    loki_tenant: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_tenant")
+    loki_token: ClassVar[_Flat[SecretStr | None]] = _Flat("logs", "loki_token")
+    logs_timeout_s: ClassVar[_Flat[float]] = _Flat("logs", "timeout_s")
+    logs_lines_per_pod: ClassVar[_Flat[int]] = _Flat("logs", "lines_per_pod")
+    logs_bytes_per_pod: ClassVar[_Flat[int]] = _Flat("logs", "bytes_per_pod")
+    logs_pods_per_service: ClassVar[_Flat[int]] = _Flat("logs", "pods_per_service")
+    logs_pods: ClassVar[_Flat[int]] = _Flat("logs", "pods")
+    logs_total_bytes: ClassVar[_Flat[int]] = _Flat("logs", "total_bytes")
     postgres_url: ClassVar[_Flat[str | None]] = _Flat("postgres", "url")
     postgres_timeout_s: ClassVar[_Flat[float]] = _Flat("postgres", "timeout_s")
     database_url: ClassVar[_Flat[str | None]] = _Flat("storage", "database_url")

@@ -77,7 +77,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         metrics=metrics,
         cluster=cluster,
         traces=_trace_source(settings.traces),
-        logs=logs.PodLogs(cluster) if cluster is not None else None,
+        logs=_log_source(settings.logs, cluster=cluster),
         repositories=(
             repository.LocalRepositories.of(settings.code.repositories)
             if settings.code.repositories
@@ -160,6 +160,31 @@ def _trace_source(
     return None
 
 
+def _log_source(
+    settings: config.LogsSettings, *, cluster: kubernetes.KubernetesConnector | None
+) -> logs.LokiLogs | logs.PodLogs | None:
+    """Loki when its URL is set, else the Kubernetes API's pods/log (docs/logs.md)."""
+    if not settings.enabled:
+        return None
+    bounds = logs.LogBounds(
+        lines_per_pod=settings.lines_per_pod,
+        bytes_per_pod=settings.bytes_per_pod,
+        pods_per_service=settings.pods_per_service,
+        pods=settings.pods,
+        total_bytes=settings.total_bytes,
+    )
+    if settings.loki_url:
+        token = settings.loki_token.get_secret_value() if settings.loki_token else None
+        return logs.LokiLogs(
+            settings.loki_url,
+            bounds=bounds,
+            timeout_s=settings.timeout_s,
+            tenant=settings.loki_tenant,
+            token=token,
+        )
+    return logs.PodLogs(cluster, bounds=bounds) if cluster is not None else None
+
+
 def _cluster_from_environment(
     settings: config.KubernetesSettings, *, progress: Callable[[str], None]
 ) -> kubernetes.KubernetesConnector | None:
@@ -184,6 +209,7 @@ def with_endpoints(settings: Settings, endpoints: Any) -> Settings:
             "tempo_url": endpoints.tempo_url,
             "jaeger_url": None if endpoints.tempo_url else endpoints.jaeger_url,
             "postgres_url": endpoints.postgres_dsn,
+            "loki_url": None,  # the lab serves logs through its Kubernetes API
             "repositories": dict(getattr(endpoints, "repositories", None) or {}),
         }
     )
