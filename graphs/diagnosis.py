@@ -163,8 +163,8 @@ def reason(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
         budget=context.budget,
         toolbox=lambda digest: reasoning.toolbox_for(state, runtime=runtime, digest=digest),
     )
-    if reasoned.record is None:
-        return {"reasoning": reasoned.block}
+    if reasoned.record is None:  # no model; the ranking may still carry the commits
+        return {"reasoning": reasoned.block, "correlation": reasoned.correlation}
     context.store.put(state["run_id"], [reasoned.record])
     return {
         "reasoning": reasoned.block,
