@@ -183,7 +183,7 @@ def _evidence(console: Console, state: DiagnosisState) -> None:
     console.print(table)
 
 
-def _reasoning(console: Console, block: dict[str, Any]) -> None:
+def _reasoning(console: Console, block: Mapping[str, Any]) -> None:
     status = block.get("status")
     if not status or (status == "unavailable" and not block.get("used")):
         return

@@ -33,7 +33,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,7 +251,7 @@ def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict
         reasoner=model.reasoner if model is not None else None,
         budget=model.budget if model is not None else None,
     )
-    block = replayed.reasoning
+    block: Mapping[str, Any] = replayed.reasoning
     return {
         "hypotheses": replayed.correlation.get("hypotheses", []),
         "abstained": bool(replayed.correlation.get("abstained", True)),

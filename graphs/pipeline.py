@@ -26,7 +26,7 @@ from diagnose.domain import database as database_ports
 from diagnose.domain import models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import coding, databases, gathering, proposing, reasoning
-from graphs.state import CorrelationData, DatabaseFix, DiagnosisState, Run
+from graphs.state import CorrelationData, DatabaseFix, DiagnosisState, ReasoningBlock, Run
 from sandbox import advising, catalogue
 from sandbox import findings as db_findings
 
@@ -238,7 +238,7 @@ class Reasoned:
     with its settled claims merged in, the evidence its tool calls gathered, the note when it
     came to nothing, and the record of its reading for the bundle (None without a model)."""
 
-    block: dict[str, Any]
+    block: ReasoningBlock
     correlation: CorrelationData
     gathered: tuple[models.Evidence, ...] = ()
     notes: tuple[str, ...] = ()
@@ -267,7 +267,7 @@ def reason(
         coding.attach_code(correlation, evidence=evidence, abstain_below=abstain_below),
     )
     if reasoner is None:
-        return Reasoned(block=llm_reasoning.absent().to_dict(), correlation=correlation)
+        return Reasoned(block=_block(llm_reasoning.absent()), correlation=correlation)
     state = cast(DiagnosisState, {"trigger": run.trigger.to_dict(), "correlation": correlation})
     digest = reasoning.digest_of(state, evidence=evidence, interleave=budget.digest_interleave)
     tools = toolbox(digest)
@@ -278,12 +278,23 @@ def reason(
         outcome.claims, correlation=correlation, evidence=known, trigger_at=run.trigger.at
     )
     return Reasoned(
-        block=outcome.to_dict() | {"settled": [s.to_dict() for s in settled]},
+        block=_block(outcome, settled=settled),
         correlation=cast(CorrelationData, reasoning.merge_claims(dict(correlation), settled)),
         gathered=found,
         notes=tuple(reasoning.note_of(outcome)),
         record=recorded_reading(outcome, run=run),
     )
+
+
+def _block(
+    outcome: llm_reasoning.Reasoning, *, settled: Sequence[reasoning.Settled] | None = None
+) -> ReasoningBlock:
+    """The state's ``reasoning`` block: the session's outcome, and code's verdict per claim
+    (none without a model)."""
+    block = cast(ReasoningBlock, outcome.to_dict())
+    if settled is not None:
+        block["settled"] = [s.to_dict() for s in settled]
+    return block
 
 
 def evidence_toolbox(digest: llm_reasoning.Digest) -> llm_reasoning.Toolbox:
@@ -384,7 +395,7 @@ class Replayed:
     """What the pipeline concludes from a saved bundle."""
 
     correlation: CorrelationData
-    reasoning: dict[str, Any]
+    reasoning: ReasoningBlock
     fixes: list[dict[str, Any]]
     db_fixes: list[DatabaseFix] = field(default_factory=list)
     derived: tuple[models.Evidence, ...] = ()

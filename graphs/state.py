@@ -74,6 +74,24 @@ class CorrelationData(TypedDict, total=False):
     notes: list[str]
 
 
+class ReasoningBlock(TypedDict, total=False):
+    """The model's part of a run (``Reasoning.to_dict()`` and code's verdict on each claim),
+    labelled as the model's: what it claimed, how the session ended and what it cost."""
+
+    status: str  # accepted, rejected, stopped, unavailable
+    model: str | None
+    claims: list[dict[str, Any]]  # Claim.to_dict(), the model's words
+    reasons: list[str]  # why the session ended as it did
+    requests: int
+    used: bool
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+    failed_calls: int
+    seconds: float
+    settled: list[dict[str, Any]]  # per claim: confirms, added or refused, and why
+
+
 class DiagnosisState(TypedDict, total=False):
     run_id: str
     trigger: models.TriggerData
@@ -85,7 +103,7 @@ class DiagnosisState(TypedDict, total=False):
     plan: list[PlannedQuery]  # the metric queries planned, and what was dropped
     correlation: CorrelationData
     db_fixes: list[DatabaseFix]
-    reasoning: dict[str, Any]  # reasoning.Reasoning.to_dict(): the model's read, labelled
+    reasoning: ReasoningBlock
     fixes: list[dict[str, Any]]  # models.Fix.to_dict()
     playbook: dict[str, Any]  # playbook.summary(): the matched playbook, its queries and knobs
     past_rejections: list[PastRejection]
