@@ -70,6 +70,19 @@ class PostgresSpec(_Model):
     database: str = "postgres"
 
 
+class RepositorySpec(_Model):
+    """An application's repository as a Git bundle (``repositories/<name>.bundle``, made by
+    ``git bundle create FILE --all``); the lab unpacks it to a clone read as ``url``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    url: str
+    bundle: str | None = None  # relative to the scenario folder; default repositories/<name>.bundle
+
+    @property
+    def bundle_path(self) -> str:
+        return self.bundle or f"repositories/{self.name}.bundle"
+
+
 class RootCause(_Model):
     kind: str
     component: str
@@ -102,6 +115,7 @@ class Scenario(_Model):
     time: TimeRange
     trigger: TriggerSpec
     postgres: PostgresSpec | None = None
+    repositories: tuple[RepositorySpec, ...] = ()
     truth: Truth | None = Field(default=None, repr=False)
     root: Path
 
@@ -136,6 +150,20 @@ class Scenario(_Model):
         """``logs/`` when the scenario has pod logs (``logs/<pod>.log``; docs/logs.md)."""
         path = self.root / "logs"
         return path if path.is_dir() else None
+
+    def repository_bundles(self) -> list[tuple[RepositorySpec, Path]]:
+        """Each repository with its bundle file, naming a bundle that is missing or that lies
+        outside the scenario folder."""
+        found = []
+        for spec in self.repositories:
+            path = (self.root / spec.bundle_path).resolve()
+            if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+                raise errors.ScenarioError(
+                    f"{self.root / SCENARIO_FILE}: repository {spec.name!r}: no bundle at "
+                    f"{spec.bundle_path} inside the scenario folder (git bundle create … --all)"
+                )
+            found.append((spec, path))
+        return found
 
     @property
     def postgres_dir(self) -> Path | None:

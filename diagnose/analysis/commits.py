@@ -768,10 +768,12 @@ def _with_reading(
         confidence *= policy.quiet
     elif rollout and reading.tables:
         confidence *= policy.unrelated
-    where = "" if rollout else f" ({reading.change})"
-    summary = f"{hypothesis['summary']}; code{where}: {reading.describe()}"
+    described = reading.describe()
+    summary = str(hypothesis["summary"])
+    if rollout:  # another hypothesis keeps its summary: database fixes are matched by it
+        summary = f"{summary}; code: {described}"
     return hypothesis | {
         "confidence": round(confidence, 4),
         "summary": summary,
-        "code": reading.to_dict(),
+        "code": reading.to_dict() | {"summary": described},
     }

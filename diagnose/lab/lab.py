@@ -38,6 +38,7 @@ from diagnose.lab import (
     postgres,
     processes,
     prometheus,
+    repositories,
     sessions,
     shifting,
     staging,
@@ -58,6 +59,7 @@ class Endpoints:
     postgres_dsn: str | None
     tempo_url: str | None = None  # the lab's trace server, as Grafana Tempo's API
     jaeger_url: str | None = None  # the same traces, as Jaeger's query API
+    repositories: dict[str, str] = field(default_factory=dict)  # repository URL -> clone path
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class LabStatus:
         ):
             if value:
                 lines.append(f"  {label:<11} {value}")
+        for url, clone in self.endpoints.repositories.items():
+            lines.append(f"  {'repository':<11} {url} = {clone}")
         if self.dead:
             lines.append(f"  NOT RUNNING: {', '.join(self.dead)} (run `diagnose lab down`)")
         return "\n".join(lines)
@@ -239,7 +243,16 @@ class _Lab:
             postgres_dsn=found.get("postgres"),
             tempo_url=f"{traces}/tempo" if traces else None,
             jaeger_url=f"{traces}/jaeger" if traces else None,
+            repositories=self._unpack_repositories(scenario),
         )
+
+    def _unpack_repositories(self, scenario: scenario_format.Scenario) -> dict[str, str]:
+        clones: dict[str, str] = {}
+        for spec, path in scenario.repository_bundles():
+            clone = repositories.unpack(path, target=self.workdir / "repositories" / spec.name)
+            clones[spec.url] = str(clone)
+            self.say(f"repository: {spec.url} unpacked from {path.name}")
+        return clones
 
     def _start_prometheus(self, scenario: scenario_format.Scenario) -> str:
         assert scenario.metrics_file is not None
@@ -444,6 +457,7 @@ def _record(run: LabRun, *, dirs: list[Path]) -> dict[str, Any]:
             "prometheus_url": run.endpoints.prometheus_url,
             "kubernetes_url": run.endpoints.kubernetes_url,
             "postgres_dsn": run.endpoints.postgres_dsn,
+            "repositories": run.endpoints.repositories,
         },
         "children": {name: child.to_dict() for name, child in run.children.items()},
         "dirs": [str(d) for d in dirs],

@@ -42,6 +42,10 @@ def stage(
         shutil.copytree(scenario.postgres_dir, root / "postgres", dirs_exist_ok=True)
     if scenario.logs_dir is not None:
         _shift_logs(scenario.logs_dir, root / "logs", offset=offset)
+    for spec, path in scenario.repository_bundles():  # commits keep their own dates
+        target = root / spec.bundle_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
     return scenario_format.Scenario.load(root)
 
 

@@ -57,8 +57,11 @@ def write_bundle(repo_path: Path, target: Path) -> None:
         refs = [r for r in repo.get_refs() if r.startswith(b"refs/heads/")]
         made = bundle.create_bundle_from_repo(repo, refs=sorted(refs), version=2)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            bundle.write_bundle(out, made)
+        try:
+            with target.open("wb") as out:
+                bundle.write_bundle(out, made)
+        finally:
+            made.close()
 
 
 def _tree(repo: Repo, files: Mapping[str, bytes]) -> bytes:

@@ -1,0 +1,54 @@
+"""The bundled scenarios whose answer is in the application's repository, through the real CLI
+and the lab (the repository bundle unpacked into a clone the agent reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli_lab import _env, _run_json
+
+pytestmark = [pytest.mark.slow, pytest.mark.lab]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "subject", "file"),
+    [
+        (
+            "code-migration-dropped-index",
+            "Tidy up order indexes",
+            "migrations/versions/0042_tidy_order_indexes.py",
+        ),
+        ("code-slow-query", "Look orders up by coupon code", "orders/queries.py"),
+    ],
+)
+def test_the_leader_names_the_commit_and_file_behind_the_probes_finding(
+    tmp_path: Path, scenario: str, subject: str, file: str
+) -> None:
+    """The database hypothesis leads and its first suspect is the commit and file that caused
+    it, inside the rollout's range; the fix stays a non-blocking index."""
+    result = _run_json(scenario, _env(tmp_path))
+    top = result["hypotheses"][0]
+    assert (top["kind"], top["component"]) == ("database", "postgres/shop")
+    code = top["code"]
+    subjects = {c["sha"]: c["subject"] for c in code["commits"]}
+    suspect = code["suspects"][0]
+    assert (subjects[suspect["sha"]], suspect["file"]) == (subject, file)
+    assert result["fixes"][0]["kind"] == "create_index"
+    assert "CONCURRENTLY" in result["fixes"][0]["command"]
+
+
+def test_a_rollout_of_documentation_only_is_named_as_such_and_not_suspected(
+    tmp_path: Path,
+) -> None:
+    """The decoy rollout's range is shown with no suspect and its summary says it touched only
+    documentation; the database leads without a commit pinned on it."""
+    result = _run_json("code-decoy-docs-rollout", _env(tmp_path))
+    top = result["hypotheses"][0]
+    assert (top["kind"], top["component"]) == ("database", "postgres/shop")
+    assert top.get("code") is None
+    rollout = next(h for h in result["hypotheses"] if h.get("change") == "deployment/orders-api@8")
+    assert rollout["code"]["suspects"] == []
+    assert "touching only documentation" in rollout["summary"]
+    assert rollout["confidence"] < top["confidence"]
