@@ -78,6 +78,7 @@ class HypothesisData(TypedDict):
     evidence: list[str]
     counter_evidence: list[str]
     onset: str | None
+    code: NotRequired[dict[str, JSON]]  # the commit range it bears on (docs/changes.md)
 
 
 @dataclass(frozen=True)
