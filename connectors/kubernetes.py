@@ -285,11 +285,14 @@ class KubernetesConnector:
             raise ValueError(f"not a state kind: {kind!r}; one of {', '.join(_STATE_READERS)}")
         api, method, translate = _STATE_READERS[kind]
         call = getattr(self._state_api(api), method)
+        # Cited as `-o wide` (the state a person checks), which also keeps these records apart
+        # from the change timeline's `-o yaml` reads of the same kinds: evidence ids come from
+        # the query, and a state read must not replace the timeline's pods or deployments.
         if kind == "nodes":
-            query = "kubectl get nodes -o yaml"
+            query = "kubectl get nodes -o wide"
             listing = functools.partial(_cluster_wide, call)
         else:
-            query = f"kubectl get {kind} -n {namespace} -o yaml"
+            query = f"kubectl get {kind} -n {namespace} -o wide"
             listing = call
         try:
             items = self._list(listing, plural=kind, namespace=namespace)

@@ -72,10 +72,26 @@ def kind_of(item: Item) -> str | None:
     return None
 
 
+_TIMELINE_KINDS = frozenset(
+    {
+        models.EvidenceKind.UNKNOWN,
+        models.EvidenceKind.DEPLOYMENTS,
+        models.EvidenceKind.REPLICASETS,
+        models.EvidenceKind.CONFIGS,
+        models.EvidenceKind.PODS,
+        models.EvidenceKind.EVENTS,
+    }
+)
+
+
 def read_cluster(records: Sequence[models.Evidence]) -> ClusterView:
-    """Sort every usable item of the cluster evidence by kind."""
+    """Sort every usable item of the cluster evidence by kind. Only the change-timeline reads
+    (and records made before evidence had kinds) are read here: the current-state payloads
+    (``EvidenceKind.STATE``) look like pods too but are :mod:`diagnose.analysis.cluster`'s."""
     view = ClusterView()
     for record in records:
+        if record.kind not in _TIMELINE_KINDS:
+            continue
         if record.status is not models.Status.OK or not isinstance(record.raw, list):
             continue
         for item in record.raw:

@@ -213,7 +213,7 @@ def test_nodes_are_read_cluster_wide_with_readiness_pressure_and_taints(
 ) -> None:
     """A node's Ready condition, its pressure conditions and taints are read."""
     evidence = reader.read_state(kind="nodes", namespace=NS)
-    assert evidence.query == "kubectl get nodes -o yaml"
+    assert evidence.query == "kubectl get nodes -o wide"
     (node,) = evidence.raw
     assert (node["ready"], node["ready_reason"]) == ("Unknown", "NodeStatusUnknown")
     assert node["pressure"] == ["MemoryPressure"]
@@ -247,3 +247,13 @@ def test_an_unknown_state_kind_is_our_mistake(reader: kubernetes.KubernetesConne
     """Asking for a kind outside the table raises (a bug in the caller), it is not evidence."""
     with pytest.raises(ValueError, match="not a state kind"):
         reader.read_state(kind="secrets", namespace=NS)
+
+
+def test_a_state_read_keeps_its_own_evidence_id_beside_the_timeline_read(
+    reader: kubernetes.KubernetesConnector,
+) -> None:
+    """The state of pods and the change timeline's pods are two records: same ids would let
+    one replace the other in the run's evidence (a node's failing pods were lost that way)."""
+    assert reader.read_state(kind="pods", namespace=NS).id != reader.list_pods(namespace=NS).id
+    deployments = reader.list_deployments(namespace=NS)
+    assert reader.read_state(kind="deployments", namespace=NS).id != deployments.id
