@@ -105,7 +105,7 @@ def _run(state: DiagnosisState, runtime: Runtime[Context]) -> Run:
     return Run.of(state, database_name=runtime.context.database_name)
 
 
-def _gather(step: Callable[..., gathering.Gathered]) -> Node:
+def _gather(step: gathering.Gatherer) -> Node:
     """A gather step as a node: its evidence kept in the bundle, its summaries in state."""
 
     def node(state: DiagnosisState, runtime: Runtime[Context]) -> Update:

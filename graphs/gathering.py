@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from diagnose.analysis import discovery
 from diagnose.domain import cluster, models, ports
@@ -30,6 +31,12 @@ class Gathered:
     evidence: tuple[models.Evidence, ...] = ()
     notes: tuple[str, ...] = ()
     plan: tuple[PlannedQuery, ...] | None = None
+
+
+class Gatherer(Protocol):
+    """A gather step: the run's evidence from some of the context's ports."""
+
+    def __call__(self, run: Run, *, context: Context) -> Gathered: ...
 
 
 def gather_metrics(run: Run, *, context: Context) -> Gathered:

@@ -32,7 +32,7 @@ from sandbox import findings as db_findings
 
 Kind = models.EvidenceKind
 
-GATHERERS: Mapping[str, Callable[..., gathering.Gathered]] = {
+GATHERERS: Mapping[str, gathering.Gatherer] = {
     "gather_metrics": gathering.gather_metrics,
     "gather_changes": gathering.gather_changes,
     "gather_traces": gathering.gather_traces,
