@@ -8,7 +8,7 @@ evidence the approver checked themselves.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ def show(console: Console, state: DiagnosisState, *, bundle_dir: Path) -> None:
         )
     )
     _hypotheses(console, correlation)
+    _code(console, (correlation.get("hypotheses") or [])[:3])
     _evidence(console, state)
     _reasoning(console, state.get("reasoning") or {})
     _challenges(console, approval.challenges(state))
@@ -55,6 +56,40 @@ def show(console: Console, state: DiagnosisState, *, bundle_dir: Path) -> None:
     notes = [*(state.get("notes") or []), *(correlation.get("notes") or [])]
     for note in notes:
         console.print(f"[yellow]missing or partial:[/yellow] {note}", highlight=False)
+
+
+def _code(console: Console, hypotheses: Sequence[Mapping[str, Any]]) -> None:
+    """The commit range behind each leading hypothesis that carries one: its suspects first
+    (commit, file, why), then every commit of the range (docs/changes.md)."""
+    shown: dict[tuple[str, str], int] = {}
+    for rank, h in enumerate(hypotheses, start=1):
+        code = h.get("code")
+        if not code:
+            continue
+        key = (str(code["from"]), str(code["to"]))
+        head = (
+            f"[bold]code behind #{rank}[/bold] {escape(str(code.get('change') or ''))}: "
+            f"{escape(str(code['repository']))} {key[0][:7]}..{key[1][:7]}, "
+            f"{len(code['commits'])} commit(s)"
+        )
+        if key in shown:
+            console.print(f"{head} (as for #{shown[key]})", highlight=False, soft_wrap=True)
+            continue
+        shown[key] = rank
+        lines = [head]
+        lines += [
+            f"  [bold red]suspect[/bold red] {s['sha'][:7]} {escape(s['file'])}: {escape(s['why'])}"
+            for s in code.get("suspects") or []
+        ]
+        if not code.get("suspects") and code.get("summary"):
+            lines.append(f"  no suspect: {escape(str(code['summary']))}")
+        lines += [
+            f"  {c['sha'][:7]} {escape(c['subject'])} ({escape(', '.join(c['files'][:4]))}"
+            f"{', …' if len(c['files']) > 4 else ''})"
+            for c in code["commits"][:12]
+        ]
+        for line in lines:  # one line each, never folded: a commit or a file per line
+            console.print(line, highlight=False, soft_wrap=True)
 
 
 def _memory(console: Console, memory: Mapping[str, Any]) -> None:

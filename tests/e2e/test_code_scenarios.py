@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_lab import _env, _run_json
+from tests.e2e.test_cli_lab import _diagnose, _env, _run_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
@@ -52,3 +52,23 @@ def test_a_rollout_of_documentation_only_is_named_as_such_and_not_suspected(
     assert rollout["code"]["suspects"] == []
     assert "touching only documentation" in rollout["summary"]
     assert rollout["confidence"] < top["confidence"]
+
+
+def test_diagnose_show_lists_the_suspect_before_the_range(tmp_path: Path) -> None:
+    """``diagnose show`` prints the range behind the leader, the suspect line first, then each
+    commit with its files."""
+    env = _env(tmp_path)
+    result = _run_json("code-migration-dropped-index", env)
+    shown = _diagnose("show", result["run_id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("code behind #1"))
+    suspect = lines[head + 1]
+    assert suspect.strip().startswith("suspect ")
+    assert "migrations/versions/0042_tidy_order_indexes.py: drops index" in suspect
+    commits = [line.strip() for line in lines[head + 2 : head + 5]]
+    assert [c.split(" ", 1)[1].split(" (")[0] for c in commits] == [
+        "Show order totals in euros",
+        "Document the orders endpoints",
+        "Tidy up order indexes",
+    ]
