@@ -137,17 +137,17 @@ def settle(
     correlation: Mapping[str, Any],
     evidence: Mapping[str, models.Evidence],
     trigger_at: datetime,
-    catalogue: fixes.Catalogue = fixes.CATALOGUE,
+    fix_catalogue: fixes.Catalogue = fixes.CATALOGUE,
 ) -> list[Settled]:
     """Code's verdict on each claim (see the module's docstring); a claim's fix must be a
-    ``catalogue`` action that fits its cause kind."""
+    ``fix_catalogue`` action that fits its cause kind."""
     return [
         _settle_one(
             claim,
             correlation=correlation,
             evidence=evidence,
             trigger_at=trigger_at,
-            catalogue=catalogue,
+            fix_catalogue=fix_catalogue,
         )
         for claim in claims
     ]
@@ -159,7 +159,7 @@ def _settle_one(
     correlation: Mapping[str, Any],
     evidence: Mapping[str, models.Evidence],
     trigger_at: datetime,
-    catalogue: fixes.Catalogue,
+    fix_catalogue: fixes.Catalogue,
 ) -> Settled:
     problems = [f"cites {ev}, which does not exist" for ev in claim.evidence if ev not in evidence]
     onset = _onset(correlation, component=claim.component, default=trigger_at)
@@ -171,7 +171,7 @@ def _settle_one(
     lead = _change_support(claim, correlation=correlation, onset=onset, problems=problems)
     if lead is not None:
         strength = max(strength, 0.5 * _precedence(lead))
-    problems += _fix_problems(claim, correlation=correlation, catalogue=catalogue)
+    problems += _fix_problems(claim, correlation=correlation, fix_catalogue=fix_catalogue)
     match = _matching(claim, correlation=correlation)
     if not problems and match is None and strength <= 0.0:
         problems.append(
@@ -232,19 +232,19 @@ def _change_support(
 
 
 def _fix_problems(
-    claim: llm_reasoning.Claim, *, correlation: Mapping[str, Any], catalogue: fixes.Catalogue
+    claim: llm_reasoning.Claim, *, correlation: Mapping[str, Any], fix_catalogue: fixes.Catalogue
 ) -> list[str]:
     fix = claim.fix
     if fix is None:
         return []
     problems = []
-    if fix.action not in catalogue:
+    if fix.action not in fix_catalogue:
         problems.append(f"fix {fix.action} is not a catalogue action")
     if fix.target != claim.component:
         problems.append(f"fix targets {fix.target}, not the claimed component {claim.component}")
     if fix.target not in _in_scope(correlation):
         problems.append(f"fix target {fix.target} is not a component in scope")
-    if fix.action not in catalogue.fitting(claim.kind):
+    if fix.action not in fix_catalogue.fitting(claim.kind):
         problems.append(f"fix {fix.action} does not address a {claim.kind.value} cause")
     return problems
 

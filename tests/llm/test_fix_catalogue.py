@@ -68,7 +68,7 @@ def test_an_added_kind_fits_the_causes_its_entry_names() -> None:
         correlation=test_settling.correlation(),
         evidence=test_settling.EVIDENCE,
         trigger_at=test_settling.AT,
-        catalogue=WIDER,
+        fix_catalogue=WIDER,
     )
     assert [s.outcome for s in settled] == ["added", "refused"]
     assert settled[1].reasons == ("fix restart does not address a traffic cause",)
