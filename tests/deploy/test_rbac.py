@@ -23,6 +23,9 @@ AGENT_READS = frozenset(
 )
 """What connectors/kubernetes.py lists: rollouts, ReplicaSets, pods, ConfigMaps, events."""
 
+LOG_READS = frozenset({("", "pods/log")})
+"""What connectors/logs.py reads through the Kubernetes API: pod logs, with get only."""
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -73,12 +76,14 @@ def test_the_default_service_account_can_get_list_watch_what_the_agent_reads_and
     default_chart: Rendered,
 ) -> None:
     grants = grants_of(default_chart, full(""))
-    assert {(g.group, g.resource) for g in grants} == AGENT_READS
+    assert {(g.group, g.resource) for g in grants} == AGENT_READS | LOG_READS
     assert {g.verb for g in grants} == READ_VERBS
     assert {g.namespace for g in grants} == {None}, "read access is cluster-wide by default"
     # Every resource gets exactly the three read verbs.
     for group, resource in AGENT_READS:
         assert {g.verb for g in grants if (g.group, g.resource) == (group, resource)} == READ_VERBS
+    for group, resource in LOG_READS:
+        assert {g.verb for g in grants if (g.group, g.resource) == (group, resource)} == {"get"}
 
 
 @pytest.mark.parametrize("name", sorted(set(VALUE_SETS) - {"actions"}))

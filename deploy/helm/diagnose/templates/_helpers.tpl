@@ -131,6 +131,10 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_JAEGER_URL" "value" .Values.traces.jaegerUrl) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_TRACES_TENANT" "value" .Values.traces.tenant) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_TRACES_TOKEN" "ref" .Values.traces.tokenSecret) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_LOGS_ENABLED" "value" .Values.logs.enabled) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_LOKI_URL" "value" .Values.logs.lokiUrl) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_LOKI_TENANT" "value" .Values.logs.lokiTenant) }}
+{{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_LOKI_TOKEN" "ref" .Values.logs.lokiTokenSecret) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_POSTGRES_URL" "ref" .Values.postgresProbes.dsnSecret) }}
 {{- if $api }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET" "ref" .Values.pagerduty.webhookSecret) }}
