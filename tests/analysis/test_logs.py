@@ -274,3 +274,13 @@ def test_an_echo_yields_and_a_quiet_read_is_counter_evidence() -> None:
     cart = next(d for d in merged if d.component == "cart")
     assert frontend.score == 6.0 and "follow contacts" in frontend.summary
     assert cart.counter == ("ev-cart-log",)
+
+
+def test_the_host_a_failed_connection_names_is_read_in_its_usual_forms() -> None:
+    """Java's host/ip:port, a cluster DNS name, and a class name that is no host."""
+    java = "java.net.ConnectException: Connection refused: api.bank.example/203.0.113.7:443"
+    assert logs.named_dependency([java], services=["payments"]) == "external/api.bank.example"
+    dns = "dial tcp: connect to payments.shop.svc.cluster.local:8080: connection refused"
+    assert logs.named_dependency([dns], services=["payments"]) == "payments"
+    bare = "java.net.ConnectException: Connection refused (Connection refused)"
+    assert logs.named_dependency([bare], services=["payments"]) is None
