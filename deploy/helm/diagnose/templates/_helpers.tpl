@@ -136,6 +136,10 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_LOKI_TENANT" "value" .Values.logs.lokiTenant) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_LOKI_TOKEN" "ref" .Values.logs.lokiTokenSecret) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_POSTGRES_URL" "ref" .Values.postgresProbes.dsnSecret) }}
+{{- if and (not $api) .Values.repositories.items }}
+- name: DIAGNOSE_REPOSITORIES
+  value: {{ include "diagnose.repositoryClones" . | quote }}
+{{- end }}
 {{- if $api }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET" "ref" .Values.pagerduty.webhookSecret) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_ALERTMANAGER_TOKEN" "ref" .Values.alertmanager.tokenSecret) }}
@@ -187,6 +191,14 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 - name: state
   emptyDir:
     sizeLimit: {{ .Values.stateVolume.sizeLimit }}
+{{- if and (not $api) .Values.repositories.items }}
+- name: repositories
+  emptyDir:
+    sizeLimit: {{ .Values.repositories.gitSync.cloneSizeLimit }}
+- name: git-sync-tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- end }}
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
@@ -228,6 +240,11 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 {{- with .root -}}
 - name: state
   mountPath: /var/lib/diagnose
+{{- if and (not $api) .Values.repositories.items }}
+- name: repositories
+  mountPath: {{ include "diagnose.repositoriesPath" . }}
+  readOnly: true
+{{- end }}
 - name: tmp
   mountPath: /tmp
 - name: playbooks
@@ -268,5 +285,66 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 {{- with .Values.networkPolicy.egress.to }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Where the worker sees the clones git-sync keeps (read-only). */}}
+{{- define "diagnose.repositoriesPath" -}}
+/var/lib/diagnose-repositories
+{{- end -}}
+
+{{/* DIAGNOSE_REPOSITORIES: "url=clone,url=clone", one per repositories.items entry. */}}
+{{- define "diagnose.repositoryClones" -}}
+{{- $path := include "diagnose.repositoriesPath" . -}}
+{{- $pairs := list -}}
+{{- range .Values.repositories.items -}}
+{{- $pairs = append $pairs (printf "%s=%s/%s" .url $path .name) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
+{{/* One git-sync sidecar per repository: a shallow clone of its ref under /repositories/NAME,
+fetched every periodSeconds, never run or checked out by the agent. */}}
+{{- define "diagnose.gitSync" -}}
+{{- $root := . -}}
+{{- range .Values.repositories.items }}
+- name: git-sync-{{ .name }}
+  image: {{ $root.Values.repositories.gitSync.image | quote }}
+  imagePullPolicy: IfNotPresent
+  args:
+    - --repo={{ .url }}
+    {{- if .ref }}
+    - --ref={{ .ref }}
+    {{- end }}
+    - --root=/repositories/{{ .name }}
+    - --link=current
+    - --depth={{ $root.Values.repositories.gitSync.depth }}
+    - --period={{ $root.Values.repositories.gitSync.periodSeconds }}s
+  env:
+    - name: HOME
+      value: /tmp
+    {{- with .credentialsSecret }}
+    {{- if .name }}
+    - name: GITSYNC_USERNAME
+      valueFrom:
+        secretKeyRef:
+          name: {{ .name }}
+          key: {{ .usernameKey | default "username" }}
+    - name: GITSYNC_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ .name }}
+          key: {{ .passwordKey | default "password" }}
+    {{- end }}
+    {{- end }}
+  resources:
+    {{- toYaml $root.Values.repositories.gitSync.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: repositories
+      mountPath: /repositories
+    - name: git-sync-tmp
+      mountPath: /tmp
 {{- end }}
 {{- end -}}
