@@ -3,11 +3,12 @@ through the real CLI and the lab (pods/log served by the lab's Kubernetes API)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_lab import _env, _run_json
+from tests.e2e.test_cli_lab import _diagnose, _env, _run_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
@@ -46,3 +47,14 @@ def test_a_chatty_service_does_not_mislead(tmp_path: Path) -> None:
     assert about_catalog, "the new warm-up line is found (and weighs nothing)"
     assert not [s for s in about_catalog if any(w in s for w in ("error", "warning", "exception"))]
     assert all(h["component"] != "catalog" for h in result["hypotheses"][:3])
+
+
+def test_a_replay_reads_the_logs_from_the_bundle(tmp_path: Path) -> None:
+    """The log reads are in the bundle: a replay, with no server, ranks the same way."""
+    env = _env(tmp_path)
+    result = _run_json("logs-dependency-refused", env)
+    replayed = _diagnose("replay", str(tmp_path / "bundles" / result["run_id"]), "--json", env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    again = json.loads(replayed.stdout)
+    strip = lambda hs: [(h["kind"], h["component"], h["change"]) for h in hs]  # noqa: E731
+    assert strip(again["hypotheses"]) == strip(result["hypotheses"])
