@@ -29,7 +29,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from connectors import _http
+from connectors import _http, delivery
 from diagnose.domain import cluster, errors
 from diagnose.domain.models import Evidence, Status, Window, format_time, parse_time
 from diagnose.domain.ports import (
@@ -302,6 +302,58 @@ class KubernetesConnector:
         if not payloads:
             return _evidence(query, Status.EMPTY, f"no {kind}", [])
         return _evidence(query, Status.OK, _http.plural(len(payloads), kind[:-1]), payloads)
+
+    def list_deliveries(self, *, namespace: str) -> Evidence:
+        """Argo CD Applications, Flux Kustomizations and HelmReleases that target
+        ``namespace`` (listed cluster-wide: they live in their tools' namespaces) and the Helm
+        releases in it (Secrets labelled ``owner=helm``), translated by ``connectors.delivery``
+        (docs/changes.md). A tool that is not installed has nothing to list; one the role may
+        not read is said in the summary. raw: ``list[delivery.DeliveryPayload]``."""
+        query = (
+            "kubectl get applications.argoproj.io,kustomizations.kustomize.toolkit.fluxcd.io,"
+            f"helmreleases.helm.toolkit.fluxcd.io -A; kubectl get secrets -n {namespace} "
+            "-l owner=helm"
+        )
+        read, failures = self._delivery_objects(namespace=namespace)
+        repositories = delivery.git_repositories(read["gitrepositories"])
+        payloads = [
+            *(delivery.argocd_application(o) for o in read["applications"]),
+            *(
+                delivery.flux_kustomization(o, repositories=repositories)
+                for o in read["kustomizations"]
+            ),
+            *(delivery.flux_helmrelease(o) for o in read["helmreleases"]),
+            *delivery.helm_releases(read["secrets"]),
+        ]
+        mine = [p for p in payloads if namespace in (p["target_namespace"], p["namespace"])]
+        notes = "; ".join(f.summary for f in failures)
+        if not mine:
+            status = failures[0].status if failures else Status.EMPTY
+            return _evidence(query, status, notes or f"no deliveries target {namespace}", [])
+        summary = _http.plural(len(mine), "delivery") + (f" ({notes})" if notes else "")
+        return _evidence(query, Status.OK, summary, mine)
+
+    def _delivery_objects(self, *, namespace: str) -> tuple[dict[str, list[Obj]], list[_CallError]]:
+        custom = client.CustomObjectsApi(self._api_client)
+        calls: dict[str, Callable[..., Any]] = {
+            plural: functools.partial(
+                _cluster_wide,
+                functools.partial(custom.list_cluster_custom_object, group, version, plural),
+            )
+            for plural, (group, version) in _DELIVERY_KINDS.items()
+        }
+        calls["secrets"] = functools.partial(
+            self._core.list_namespaced_secret, label_selector="owner=helm"
+        )
+        read: dict[str, list[Obj]] = {}
+        failures: list[_CallError] = []
+        for plural, call in calls.items():
+            try:
+                read[plural] = self._list(call, plural=plural, namespace=namespace)
+            except _CallError as failure:
+                read[plural] = []
+                failures.append(failure)
+        return read, failures
 
     def _state_api(self, api: str) -> Any:
         if api == "core":
@@ -626,6 +678,15 @@ def _event(obj: Obj) -> EventPayload:
 
 
 # --- state: what a workload, node or route looks like now ---------------------------------
+
+
+_DELIVERY_KINDS = {
+    "applications": ("argoproj.io", "v1alpha1"),
+    "kustomizations": ("kustomize.toolkit.fluxcd.io", "v1"),
+    "helmreleases": ("helm.toolkit.fluxcd.io", "v2"),
+    "gitrepositories": ("source.toolkit.fluxcd.io", "v1"),
+}
+"""The delivery tools' custom resources read (plural → group, version)."""
 
 
 def _cluster_wide(call: Callable[..., Any], _namespace: str, **kwargs: Any) -> Any:
@@ -1072,6 +1133,7 @@ class KubernetesWriter:
         self.dry_run_only = dry_run_only
         self._timeout_s = timeout_s
         self._apps = client.AppsV1Api(self._reader._api_client)
+        self._core = client.CoreV1Api(self._reader._api_client)
 
     @classmethod
     def from_environment(
@@ -1097,19 +1159,20 @@ class KubernetesWriter:
 
     def resolve(self, action: ActionSpec) -> Evidence:
         """raw: the ``PatchPayload``, or None when the action cannot be carried out."""
-        query = f"kubectl get deployment/{action['name']} -n {action['namespace']} -o yaml"
-        if action["kind"] != "deployment" or action["op"] not in _RESOLVERS:
+        kind = action["kind"]
+        query = f"kubectl get {kind}/{action['name']} -n {action['namespace']} -o yaml"
+        if kind not in _PATHS or action["op"] not in _RESOLVERS:
             return _evidence(query, Status.ERROR, f"not a catalogue action: {action}", None)
         try:
-            deployment = self._get_deployment(action)
-            body = _RESOLVERS[action["op"]](self, action, deployment)
+            live = self._get(action)
+            body = _RESOLVERS[action["op"]](self, action, live)
         except _CallError as failure:
             return _evidence(query, failure.status, failure.summary, None)
         request: PatchPayload = {
-            "path": f"/apis/apps/v1/namespaces/{action['namespace']}/deployments/{action['name']}",
+            "path": _PATHS[kind].format(namespace=action["namespace"], name=action["name"]),
             "namespace": action["namespace"],
             "name": action["name"],
-            "kind": "deployment",
+            "kind": kind,
             "patch_type": body[0],
             "body": body[1],
         }
@@ -1126,7 +1189,12 @@ class KubernetesWriter:
         body = with_marker(request, marker)
         query = _kubectl_patch(request, body=body, dry_run=dry_run)
         try:
-            response: Any = self._apps.patch_namespaced_deployment(
+            send = (
+                self._core.patch_namespaced_service
+                if request["kind"] == "service"
+                else self._apps.patch_namespaced_deployment
+            )
+            response: Any = send(
                 request["name"],
                 request["namespace"],
                 body,
@@ -1157,17 +1225,19 @@ class KubernetesWriter:
                 "result": None,
             }
             return _evidence(query, Status.ERROR, f"unreachable: {failure.summary}", raw)
-        shown = _workload_view(result)
+        service = request["kind"] == "service"
+        shown = _service_view(result) if service else _workload_view(result)
         what = "accepted (dry run, nothing stored)" if dry_run else "applied"
         raw = {"outcome": "accepted", "code": 200, "message": what, "result": shown}
-        return _evidence(query, Status.OK, f"{what}: {_describe(shown)}", raw)
+        described = _describe_service(shown) if service else _describe(shown)
+        return _evidence(query, Status.OK, f"{what}: {described}", raw)
 
     def marker(self, request: PatchPayload) -> str | None:
         try:
-            found = self._get_deployment(
+            found = self._get(
                 {
                     "op": "",
-                    "kind": "deployment",
+                    "kind": request["kind"],
                     "namespace": request["namespace"],
                     "name": request["name"],
                 }
@@ -1178,6 +1248,28 @@ class KubernetesWriter:
         return str(value) if value is not None else None
 
     # --- reading what a patch is built from ---------------------------------------------
+
+    def _get(self, action: Mapping[str, Any]) -> Obj:
+        if action["kind"] == "service":
+            return self._get_service(action)
+        return self._get_deployment(action)
+
+    def _get_service(self, action: Mapping[str, Any]) -> Obj:
+        try:
+            response: Any = self._core.read_namespaced_service(
+                action["name"],
+                action["namespace"],
+                _preload_content=False,
+                _request_timeout=self._timeout_s,
+            )
+            body: Obj = json.loads(response.data)
+        except ApiException as exc:
+            raise self._reader._api_failure(
+                exc, plural="services", namespace=action["namespace"]
+            ) from exc
+        except HTTPError as exc:
+            raise self._reader._transport_failure(exc) from exc
+        return body
 
     def _get_deployment(self, action: Mapping[str, Any]) -> Obj:
         def fetch() -> Obj:
@@ -1264,11 +1356,37 @@ class KubernetesWriter:
         ]
         return "strategic", {"spec": {"template": {"spec": {"containers": containers}}}}
 
+    def _restore_service(self, action: ActionSpec, service: Obj) -> tuple[str, Any]:
+        """A Service's selector, or one port's targetPort, set to the values given (read from
+        the pods' template by the analysis); nothing else of the Service changes."""
+        spec = service.get("spec") or {}
+        if action.get("selector"):
+            wanted = dict(action.get("selector") or {})
+            if spec.get("selector") == wanted:
+                raise _CallError(
+                    Status.EMPTY, f"skipped: service/{action['name']}'s selector is already that"
+                )
+            return "json", [{"op": "replace", "path": "/spec/selector", "value": wanted}]
+        ports = list(spec.get("ports") or [])
+        index = next((i for i, p in enumerate(ports) if p.get("port") == action.get("port")), None)
+        if index is None or action.get("target_port") is None:
+            raise _CallError(
+                Status.EMPTY, f"service/{action['name']} has no port {action.get('port')}"
+            )
+        return "json", [
+            {
+                "op": "replace",
+                "path": f"/spec/ports/{index}/targetPort",
+                "value": int(action["target_port"] or 0),
+            }
+        ]
+
 
 _RESOLVERS: dict[str, Callable[[KubernetesWriter, ActionSpec, Obj], tuple[str, Any]]] = {
     "rollback": KubernetesWriter._rollback,
     "scale": KubernetesWriter._scale,
     "set_limits": KubernetesWriter._set_limits,
+    "restore_service": KubernetesWriter._restore_service,
 }
 """How each catalogue action is carried out, by its resolver name (``FixKind.resolver`` in
 ``diagnose.domain.fixes``; a test checks that every one the catalogue names is here)."""
@@ -1308,6 +1426,32 @@ def _workload_view(obj: Obj) -> dict[str, Any]:
         "generation": meta.get("generation"),
         "marker": (meta.get("annotations") or {}).get(ACTION_MARKER),
     }
+
+
+_PATHS = {
+    "deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+    "service": "/api/v1/namespaces/{namespace}/services/{name}",
+}
+"""The kinds a catalogue action may patch, and their API paths."""
+
+
+def _service_view(obj: Obj) -> dict[str, Any]:
+    """What a reviewer checks in a patched Service: its selector, ports and marker."""
+    meta, spec, _ = _parts(obj)
+    return {
+        "name": meta.get("name"),
+        "selector": spec.get("selector") or {},
+        "ports": [
+            {"port": p.get("port"), "target_port": p.get("targetPort")}
+            for p in spec.get("ports") or []
+        ],
+        "marker": (meta.get("annotations") or {}).get(ACTION_MARKER),
+    }
+
+
+def _describe_service(view: Mapping[str, Any]) -> str:
+    ports = ", ".join(f"{p['port']}→{p['target_port']}" for p in view.get("ports") or [])
+    return f"service {view.get('name')} would select {view.get('selector')} on ports {ports}"
 
 
 def _describe(view: Mapping[str, Any]) -> str:

@@ -168,6 +168,7 @@ class EvidenceKind(StrEnum):
     SPANS = "spans"  # sampled traces of one service in one window
     LOGS = "logs"  # one pod's log as templates (domain.logs)
     COMMITS = "commits"  # a rollout's commit range in the application's repository (domain.code)
+    DELIVERIES = "deliveries"  # Argo CD, Flux and Helm syncs targeting the namespace
     PROBE = "probe"  # a catalogue probe's answer from the database
     PLAN = "plan"  # the generic plan of a statement a probe singled out
     DERIVED = "derived"  # a finding of the analysis
