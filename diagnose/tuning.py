@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -128,7 +128,9 @@ def record(
     and memory are not touched)."""
     bundles.mkdir(parents=True, exist_ok=True)
     index_path = bundles / INDEX
-    index: dict[str, Any] = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index: dict[str, _IndexEntry] = (
+        json.loads(index_path.read_text()) if index_path.exists() else {}
+    )
     settings_base = base.model_copy(update={"state_dir": bundles / "state", "llm_base_url": None})
     out = []
     for folder in folders:
@@ -154,7 +156,22 @@ def record(
     return out
 
 
+class _IndexEntry(TypedDict):
+    """A recorded scenario in the bundles folder's index: its run, and the database it probed."""
+
+    run_id: str
+    database: str
+
+
 # --- scoring ------------------------------------------------------------------------------------
+
+
+class Spent(TypedDict):
+    """What the model cost on one scenario, and how its session ended."""
+
+    status: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True)
@@ -167,7 +184,7 @@ class Score:
     tokens: int
     model_failures: int = 0
     """Scenarios whose model run did not end in an accepted answer (its notes say why)."""
-    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scenarios: dict[str, Spent] = field(default_factory=dict)
     """Per scenario, the run's ``llm`` block: status, prompt and completion tokens."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,7 +259,7 @@ def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict
     run = Run.from_manifest(loaded.manifest, run_id=loaded.recorded.bundle.name)
     if run.playbook:
         run = dataclasses.replace(
-            run, playbook=_with_knobs(dict(run.playbook), knobs.get(run.playbook["name"], {}))
+            run, playbook=_with_knobs(run.playbook, knobs.get(run.playbook["name"], {}))
         )
     run = dataclasses.replace(run, database_name=loaded.recorded.database)
     replayed = pipeline.replay(
@@ -285,7 +302,11 @@ def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = 
     )
     failed = sum(1 for c in cases if model is not None and c.result["llm"]["status"] != "accepted")
     spent = {
-        c.name: {k: c.result["llm"][k] for k in ("status", "prompt_tokens", "completion_tokens")}
+        c.name: Spent(
+            status=c.result["llm"]["status"],
+            prompt_tokens=c.result["llm"]["prompt_tokens"],
+            completion_tokens=c.result["llm"]["completion_tokens"],
+        )
         for c in cases
     }
     return Score(
@@ -298,10 +319,10 @@ def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = 
     )
 
 
-def _with_knobs(matched: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
+def _with_knobs(matched: Mapping[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
     thresholds = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("thresholds.")}
     weights = {k.split(".", 1)[1]: v for k, v in knobs.items() if k.startswith("weights.")}
-    return matched | {"thresholds": thresholds, "weights": weights}
+    return {**matched, "thresholds": thresholds, "weights": weights}
 
 
 # --- moves and lessons --------------------------------------------------------------------------
