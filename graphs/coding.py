@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from diagnose.analysis import commits
-from diagnose.domain import code, models
+from diagnose.domain import code, delivery, models
 from graphs.gathering import Gathered
 from graphs.state import Context, Run
 from sandbox import findings as db_findings
@@ -45,16 +45,31 @@ def gather_code(run: Run, *, context: Context) -> Gathered:
     listed = cluster.list_replicasets(namespace=run.trigger.namespace)
     if listed.status is not models.Status.OK or not isinstance(listed.raw, list):
         return Gathered(notes=(f"code: ReplicaSets not read ({listed.summary})",))
+    synced = _deliveries(cluster, namespace=run.trigger.namespace)
     requests, notes = commits.ranges_to_read(
-        listed.raw, window=run.window, limit=context.policy.code_ranges
+        listed.raw,
+        window=run.window,
+        limit=context.policy.code_ranges,
+        deliveries=synced.raw if synced and isinstance(synced.raw, list) else (),
     )
     found = [_read(source, request) for request in requests]
+    if synced is not None and synced.status is models.Status.DENIED:
+        notes.append(f"code: GitOps syncs not read ({synced.summary})")
     notes += [
         f"code: {e.raw['change']}: {e.summary}"
         for e in found
         if e.status in (models.Status.ERROR, models.Status.EMPTY) and e.raw["range"] is None
     ]
-    return Gathered(evidence=tuple(found), notes=tuple(notes))
+    kept = [synced] if synced is not None and synced.status is models.Status.OK else []
+    return Gathered(evidence=(*kept, *found), notes=tuple(notes))
+
+
+def _deliveries(cluster: object, *, namespace: str) -> models.Evidence | None:
+    """Argo CD, Flux and Helm syncs targeting the namespace, when the cluster source reads
+    them (their commits name a rollout's range before its annotations do)."""
+    if not isinstance(cluster, delivery.DeliverySource):
+        return None
+    return cluster.list_deliveries(namespace=namespace).of_kind(Kind.DELIVERIES)
 
 
 def _read(source: code.RepositorySource, request: commits.RangeRequest) -> models.Evidence:

@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
@@ -91,10 +91,15 @@ class RangeRequest:
 
 
 def ranges_to_read(
-    replicasets: Sequence[Item], *, window: models.Window, limit: int = 3
+    replicasets: Sequence[Item],
+    *,
+    window: models.Window,
+    limit: int = 3,
+    deliveries: Sequence[Item] = (),
 ) -> tuple[list[RangeRequest], list[str]]:
     """The ranges of the rollouts made in ``window`` (at most ``limit``, the newest first), and
-    a note for each rollout whose commits cannot be named."""
+    a note for each rollout whose commits cannot be named. A GitOps sync that applied the
+    rollout (``deliveries``: ``diagnose.domain.delivery`` payloads) names its commits first."""
     by_owner: dict[str, list[Item]] = {}
     for item in replicasets:
         owner = str(item.get("owner") or "")
@@ -108,7 +113,9 @@ def ranges_to_read(
             at = _time(item.get("created"))
             if at is None or not window.start <= at <= window.end:
                 continue
-            request, note = _range(owner, previous=previous, item=item)
+            request, note = _synced_range(owner, item=item, at=at, deliveries=deliveries)
+            if request is None:
+                request, note = _range(owner, previous=previous, item=item)
             if request is not None:
                 found.append((at, request))
             elif note:
@@ -139,6 +146,37 @@ def _range(owner: str, *, previous: Item, item: Item) -> tuple[RangeRequest | No
         change=change, component=name, repository=repository, since=old.revision, until=new.revision
     )
     return request, ""
+
+
+SYNC_LEAD = timedelta(minutes=15)
+"""A sync applies a rollout it precedes by at most this much (the controller's reconcile)."""
+
+
+def _synced_range(
+    owner: str, *, item: Item, at: datetime, deliveries: Sequence[Item]
+) -> tuple[RangeRequest | None, str]:
+    """The range of the GitOps sync that applied this rollout: the delivery managing the
+    workload (or targeting its namespace, when it lists no workloads) whose sync with a commit
+    came at most :data:`SYNC_LEAD` before the new ReplicaSet, from the sync before it."""
+    namespace = str(item.get("namespace") or "")
+    for found in deliveries:
+        managed = list(found.get("workloads") or [])
+        if owner not in managed and (managed or found.get("target_namespace") != namespace):
+            continue
+        syncs = [s for s in found.get("syncs") or [] if s.get("commit") and _time(s.get("at"))]
+        for previous, sync in itertools.pairwise(syncs):
+            synced = _time(sync["at"])
+            if synced is not None and at - SYNC_LEAD <= synced <= at + timedelta(minutes=2):
+                if previous["commit"] == sync["commit"] or not found.get("repository"):
+                    return None, ""
+                return RangeRequest(
+                    change=f"{owner}@{item['revision']}",
+                    component=owner.split("/", 1)[1],
+                    repository=str(found["repository"]),
+                    since=str(previous["commit"]),
+                    until=str(sync["commit"]),
+                ), ""
+    return None, ""
 
 
 def _time(value: object) -> datetime | None:

@@ -242,3 +242,56 @@ def test_a_rollout_touching_none_of_the_scanned_tables_says_so() -> None:
     )
     assert "1 commit, none touching orders' queries" in attached.hypotheses[0]["summary"]
     assert attached.hypotheses[0]["confidence"] < 0.6
+
+
+GITOPS = "https://git.shop.example/shop/deploy"
+SYNC_OLD, SYNC_NEW = "aaaabbbb" * 5, "ccccdddd" * 5
+
+
+def _argo(workloads: list[str], *, synced_at: str) -> dict[str, Any]:
+    return {
+        "tool": "argocd",
+        "name": "shop",
+        "namespace": "argocd",
+        "target_namespace": "shop",
+        "repository": GITOPS,
+        "path": "shop",
+        "status": "Synced/Degraded",
+        "workloads": workloads,
+        "syncs": [
+            {"revision": SYNC_OLD, "commit": SYNC_OLD, "at": "2026-04-06T10:00:00Z", "id": "4"},
+            {"revision": SYNC_NEW, "commit": SYNC_NEW, "at": synced_at, "id": "5"},
+        ],
+        "changed_keys": [],
+    }
+
+
+def test_a_gitops_sync_names_the_range_before_the_annotations_do() -> None:
+    """An Argo CD sync of the workload just before its rollout gives the range (its repository
+    and commits), though the pod template names other commits."""
+    replicasets = [
+        _annotated(7, "2026-04-06T12:00:00Z", OLD),
+        _annotated(8, "2026-04-07T09:50:00Z", NEW),
+    ]
+    ranges, _ = commits.ranges_to_read(
+        replicasets,
+        window=WINDOW,
+        deliveries=[_argo(["deployment/orders-api"], synced_at="2026-04-07T09:49:30Z")],
+    )
+    assert ranges == [
+        commits.RangeRequest("deployment/orders-api@8", "orders-api", GITOPS, SYNC_OLD, SYNC_NEW)
+    ]
+
+
+def test_a_sync_of_other_workloads_or_long_before_leaves_the_annotations() -> None:
+    """A sync managing other workloads, or an hour before the rollout, is not its cause."""
+    replicasets = [
+        _annotated(7, "2026-04-06T12:00:00Z", OLD),
+        _annotated(8, "2026-04-07T09:50:00Z", NEW),
+    ]
+    for found in (
+        _argo(["deployment/cart"], synced_at="2026-04-07T09:49:30Z"),
+        _argo(["deployment/orders-api"], synced_at="2026-04-07T08:40:00Z"),
+    ):
+        ranges, _ = commits.ranges_to_read(replicasets, window=WINDOW, deliveries=[found])
+        assert [(r.since, r.until, r.repository) for r in ranges] == [(OLD, NEW, SOURCE)]
