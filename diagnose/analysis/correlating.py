@@ -125,6 +125,7 @@ def correlate(
         changes=changes,
         change_evidence={k: e.id for k, e in change_evidence.items()},
         confidence=policy.confidence,
+        anomalous=frozenset(c.component for c in ranked if c.anomalous),
     )
     findings = cluster_.find_faults(
         cluster, namespace=trigger.namespace, trigger_service=trigger.service, changes=changes

@@ -470,9 +470,12 @@ def merge_logs(
     changes: Sequence[models.Change],
     change_evidence: Mapping[str, str],
     confidence: ranking.ConfidencePolicy,
+    anomalous: frozenset[str] = frozenset(),
     policy: LogPolicy | None = None,
 ) -> list[ranking.Draft]:
-    """The drafts with the log hints folded in, best first (see the module's docstring)."""
+    """The drafts with the log hints folded in, best first (see the module's docstring).
+    ``anomalous``: the components whose metrics moved; a hint on one of them supports its
+    draft, a hint on any other component weighs as a cause of its own."""
     policy = policy or LogPolicy()
     out = [_echoed(d, findings=findings, policy=policy) for d in drafts]
     out = [_contradicted(d, findings=findings) for d in out]
@@ -492,7 +495,8 @@ def merge_logs(
             draft = alone
         else:
             draft = _supported(out[index], hint=hint, policy=policy)
-            draft = dataclasses.replace(draft, score=max(draft.score, alone.score))
+            if not any(components_.same_workload(hint.component, a) for a in anomalous):
+                draft = dataclasses.replace(draft, score=max(draft.score, alone.score))
         if rollout is not None:
             draft = _shipped(draft, rollout=rollout, change_evidence=change_evidence)
         if index is None:

@@ -284,3 +284,28 @@ def test_the_host_a_failed_connection_names_is_read_in_its_usual_forms() -> None
     assert logs.named_dependency([dns], services=["payments"]) == "payments"
     bare = "java.net.ConnectException: Connection refused (Connection refused)"
     assert logs.named_dependency([bare], services=["payments"]) is None
+
+
+def test_a_hint_on_an_anomalous_component_supports_it_but_does_not_jump_the_queue() -> None:
+    """Where the metrics already rank the service, the logs multiply its score (by 1.5 at most);
+    a service the metrics show quiet takes its place from the error waves alone."""
+    drafts = [_draft("frontend", 10.0), _draft("travel", 5.0)]
+    found = logs.LogFindings((_hint("travel", 1.0),), {}, {}, (), ())
+    anomalous = logs.merge_logs(
+        drafts,
+        findings=found,
+        changes=(),
+        change_evidence={},
+        confidence=ranking.ConfidencePolicy(),
+        anomalous=frozenset({"frontend", "travel"}),
+    )
+    assert [(d.component, d.score) for d in anomalous] == [("frontend", 10.0), ("travel", 7.5)]
+    quiet = logs.merge_logs(
+        drafts,
+        findings=found,
+        changes=(),
+        change_evidence={},
+        confidence=ranking.ConfidencePolicy(),
+        anomalous=frozenset({"frontend"}),
+    )
+    assert quiet[0].component == "travel"
