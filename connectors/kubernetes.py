@@ -1358,28 +1358,22 @@ class KubernetesWriter:
 
     def _restore_service(self, action: ActionSpec, service: Obj) -> tuple[str, Any]:
         """A Service's selector, or one port's targetPort, set to the values given (read from
-        the pods' template by the analysis); nothing else of the Service changes."""
+        the pods' template by the analysis) as a merge patch; nothing else of it changes."""
         spec = service.get("spec") or {}
+        name = action["name"]
         if action.get("selector"):
             wanted = dict(action.get("selector") or {})
-            if spec.get("selector") == wanted:
-                raise _CallError(
-                    Status.EMPTY, f"skipped: service/{action['name']}'s selector is already that"
-                )
-            return "json", [{"op": "replace", "path": "/spec/selector", "value": wanted}]
-        ports = list(spec.get("ports") or [])
-        index = next((i for i, p in enumerate(ports) if p.get("port") == action.get("port")), None)
-        if index is None or action.get("target_port") is None:
-            raise _CallError(
-                Status.EMPTY, f"service/{action['name']} has no port {action.get('port')}"
-            )
-        return "json", [
-            {
-                "op": "replace",
-                "path": f"/spec/ports/{index}/targetPort",
-                "value": int(action["target_port"] or 0),
-            }
-        ]
+            live = dict(spec.get("selector") or {})
+            if live == wanted:
+                raise _CallError(Status.EMPTY, f"skipped: service/{name}'s selector is that")
+            gone: dict[str, Any] = {k: None for k in live if k not in wanted}
+            return "merge", {"spec": {"selector": wanted | gone}}
+        ports = [dict(p) for p in spec.get("ports") or []]
+        chosen = [p for p in ports if p.get("port") == action.get("port")]
+        if not chosen or action.get("target_port") is None:
+            raise _CallError(Status.EMPTY, f"service/{name} has no port {action.get('port')}")
+        chosen[0]["targetPort"] = int(action.get("target_port") or 0)
+        return "merge", {"spec": {"ports": ports}}  # a merge patch replaces the list whole
 
 
 _RESOLVERS: dict[str, Callable[[KubernetesWriter, ActionSpec, Obj], tuple[str, Any]]] = {

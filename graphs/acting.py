@@ -66,6 +66,10 @@ def _dry_run(
     if not action:
         if fix["target"].startswith("postgres/"):
             note = "not run by the agent: it never writes to the database; run the check shown"
+        elif fix["kind"] == "cordon":
+            note = "not run by the agent: a node's cordon and drain stays with a human"
+        elif fix["kind"] == "hand_over":
+            note = "not run by the agent, which points a human at the object: see the command"
         elif "<" in fix["command"]:
             note = "no server-side dry run: this fix needs a human's input (see the command)"
         else:  # exact, but carried out by a human only: the agent never writes ConfigMaps

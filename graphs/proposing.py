@@ -38,6 +38,7 @@ def proposals(
         sizing=_sizing(matched, evidence=evidence),
         min_confidence=min_confidence,
         configs=items_of(evidence, Kind.CONFIGS),
+        findings=findings_of(evidence),
     )
     plain = [f.to_dict() for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in db_fixes}
@@ -56,6 +57,16 @@ def proposals(
 def items_of(evidence: Sequence[models.Evidence], kind: models.EvidenceKind) -> list[Any]:
     """The items of every listing of one kind (Deployments, ReplicaSets, …) that answered."""
     return [item for e in evidence if e.kind is kind and isinstance(e.raw, list) for item in e.raw]
+
+
+def findings_of(evidence: Sequence[models.Evidence]) -> dict[str, dict[str, Any]]:
+    """Component → the Kubernetes-state finding the analysis derived for it (its record's raw
+    names a ``fault`` and the ``check`` that shows it)."""
+    return {
+        str(e.raw["component"]): dict(e.raw)
+        for e in evidence
+        if e.kind is Kind.DERIVED and isinstance(e.raw, dict) and {"fault", "check"} <= set(e.raw)
+    }
 
 
 def fit_to_playbook(

@@ -52,6 +52,8 @@ _LIMIT_RANGE = re.compile(r"LimitRange|per Container is|per Pod is", re.IGNORECA
 _ACCOUNT = re.compile(r"serviceaccount \"?([\w.-]+)\"? not found", re.IGNORECASE)
 _POD_SECURITY = re.compile(r"violates PodSecurity", re.IGNORECASE)
 _PROBE = re.compile(r"(Liveness|Readiness|Startup) probe failed", re.IGNORECASE)
+_SCALED_FROM = re.compile(r"to 0 from (\d+)")
+"""A ScalingReplicaSet message's count before a scale to zero ("… to 0 from 3")."""
 _SLOW = re.compile(r"deadline exceeded|timeout|timed out", re.IGNORECASE)
 """A probe that times out says the workload is slow (a symptom), not that the probe is wrong."""
 _RECENT = timedelta(hours=2)
@@ -81,6 +83,9 @@ class Finding:
     victims: tuple[str, ...] = ()  # workloads whose trouble it explains
     at: datetime | None = None  # when it began, as far as the state says
     change: str | None = None  # the rollout that touched what broke
+    restore: Mapping[str, models.JSON] = field(default_factory=dict)
+    """What the state says the object should hold again, for the fix: ``replicas`` (the count
+    before a scale to zero), a Service's ``selector`` or ``port`` and ``target_port``."""
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -95,6 +100,7 @@ class Finding:
             "victims": list(self.victims),
             "at": models.format_time(self.at) if self.at else None,
             "change": self.change,
+            "restore": dict(self.restore),
         }
 
 
@@ -434,9 +440,19 @@ def _scaled_to_zero(state: _State) -> list[Finding]:
                 severity=DEFINITE,
                 evidence=_ids([rid, *(r for _, r in scaled)]),
                 at=_time(scaled[-1][0].get("last")) if scaled else None,
+                restore=_replicas_before(scaled),
             )
         )
     return out
+
+
+def _replicas_before(scaled: Sequence[tuple[Item, str]]) -> dict[str, models.JSON]:
+    """The replica count before the latest scale to zero, when its event says (else one)."""
+    for event, _ in reversed(scaled):
+        found = _SCALED_FROM.search(str(event.get("message") or ""))
+        if found and int(found[1]) > 0:
+            return {"replicas": int(found[1])}
+    return {"replicas": 1}
 
 
 # --- routing --------------------------------------------------------------------------------------
@@ -466,10 +482,11 @@ def _routing(state: _State) -> list[Finding]:
                     wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
                     severity=DEFINITE,
                     evidence=_ids([rid, *_slice_ids(state, name)]),
+                    restore=_for_service(name, _selector_of(owner, selector=selector, state=state)),
                 )
             )
             continue
-        wrong = _unexposed_target(service, pods=pods)
+        wrong, restore = _unexposed_target(service, pods=pods)
         if wrong:
             out.append(
                 Finding(
@@ -481,25 +498,47 @@ def _routing(state: _State) -> list[Finding]:
                     wrong_if=f"a container selected by service {name} listens on its targetPort",
                     severity=DEFINITE,
                     evidence=_ids([rid, pods[0][1]]),
+                    restore=_for_service(name, restore),
                 )
             )
     return out
 
 
-def _unexposed_target(service: Item, *, pods: Sequence[tuple[Item, str]]) -> str:
+def _for_service(name: str, restore: Mapping[str, Any]) -> dict[str, Any]:
+    return {"service": name, **restore} if restore else {}
+
+
+def _selector_of(owner: str, *, selector: Mapping[str, str], state: _State) -> dict[str, Any]:
+    """The selector that picks ``owner``'s pods again: the same keys, with the values its pod
+    template carries; nothing when the template lacks a key (a human chooses)."""
+    labels = next(
+        (w.get("template_labels") or {} for w, _ in state.workloads if w["name"] == owner), {}
+    )
+    if not labels or not all(k in labels for k in selector):
+        return {}
+    return {"selector": {k: str(labels[k]) for k in sorted(selector)}}
+
+
+def _unexposed_target(
+    service: Item, *, pods: Sequence[tuple[Item, str]]
+) -> tuple[str, dict[str, Any]]:
+    """What is wrong with a targetPort, and the one port the containers expose to restore it
+    to (none when they expose several: a human chooses)."""
     ports = [p for pod, _ in pods[:1] for c in pod.get("statuses") or [] for p in c["ports"]]
     if not ports:
-        return ""  # containers need not declare ports: nothing to compare
+        return "", {}  # containers need not declare ports: nothing to compare
     numbers = {str(p["port"]) for p in ports}
     names = {str(p["name"]) for p in ports if p.get("name")}
     for port in service.get("ports") or []:
         target = str(port.get("target_port") or "")
         if target and target not in numbers and target not in names:
-            return (
+            wrong = (
                 f"targetPort {target} (port {port.get('port')}) is exposed by no selected "
                 f"container (they expose {', '.join(sorted(numbers | names))})"
             )
-    return ""
+            only = {"port": int(port["port"]), "target_port": int(next(iter(numbers)))}
+            return wrong, only if len(numbers) == 1 and str(port.get("port")).isdigit() else {}
+    return "", {}
 
 
 def _owner_of_service(service: Item, *, state: _State) -> str:

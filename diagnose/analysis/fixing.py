@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from diagnose.analysis import state_fixes
 from diagnose.domain import fixes, models
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -36,11 +37,13 @@ def propose_fixes(
     sizing: Sizing | None = None,
     min_confidence: float = MIN_CONFIDENCE,
     configs: Sequence[Mapping[str, Any]] = (),
+    findings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[models.Fix]:
     """One fix (at most) per hypothesis, for the best ``limit`` hypotheses that reach
     ``min_confidence``. A namespace that is not a Kubernetes name gets no fix at all: commands
     are built from it. ``sizing`` (a playbook's fix templates) sizes scaling and raised limits
-    within the catalogue's bounds."""
+    within the catalogue's bounds. ``findings``: component → the Kubernetes-state finding its
+    hypothesis came from (``diagnose.analysis.cluster.Finding.to_dict``)."""
     if namespace and not _NAME.match(namespace):
         return []
     proposed: list[models.Fix] = []
@@ -48,7 +51,10 @@ def propose_fixes(
         if hypothesis.confidence < min_confidence:
             continue
         verify = (verify_queries or {}).get(hypothesis.component, "")
-        fix = _fix_for(
+        finding = (findings or {}).get(hypothesis.component)
+        fix = _for_finding(
+            hypothesis, finding, index=index, namespace=namespace, rs=replicasets, verify=verify
+        ) or _fix_for(
             hypothesis,
             index=index,
             namespace=namespace,
@@ -108,6 +114,34 @@ def _fix_for(
     if kind is models.CauseKind.TRAFFIC:
         return _scale(hypothesis, index=index, namespace=namespace, verify=verify, sizing=sizing)
     return None  # a resource hog with no change behind it: no catalogue action fits safely
+
+
+def _for_finding(
+    hypothesis: models.Hypothesis,
+    finding: Mapping[str, Any] | None,
+    *,
+    index: int,
+    namespace: str,
+    rs: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    """The fix for a Kubernetes-state finding's own hypothesis (None: the usual one)."""
+    if finding is None or not _from_finding(hypothesis, finding):
+        return None
+    if finding.get("fault") == "unschedulable" and hypothesis.change:
+        # the rollout raised requests no node can meet: undo it, never raise the limits
+        return _rollback(hypothesis, index=index, namespace=namespace, rs=rs, verify=verify)
+    return state_fixes.fix_for_finding(
+        hypothesis, finding, index=index, namespace=namespace, verify=verify
+    )
+
+
+def _from_finding(hypothesis: models.Hypothesis, finding: Mapping[str, Any]) -> bool:
+    """The hypothesis is the finding's own (a metric hypothesis it joined keeps its kind and
+    change, and its own fix)."""
+    return hypothesis.kind.value == finding.get("kind") and hypothesis.change == finding.get(
+        "change"
+    )
 
 
 def _is_scale_change(change: str | None) -> bool:

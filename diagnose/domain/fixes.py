@@ -142,6 +142,19 @@ CATALOGUE = Catalogue(
         ),
         FixKind("create_index", Risk.LOW, frozenset({CauseKind.DATABASE})),
         FixKind("cancel_query", Risk.HIGH, frozenset({CauseKind.DATABASE})),
+        FixKind(
+            "restore_service",
+            Risk.MEDIUM,
+            frozenset({CauseKind.CONFIG}),
+            resolver="restore_service",
+        ),
+        FixKind("hand_over", Risk.LOW, frozenset({CauseKind.RESOURCE, CauseKind.CONFIG})),
+        FixKind("cordon", Risk.HIGH, frozenset({CauseKind.RESOURCE})),
     )
 )
-"""The catalogue the agent ships with. A dependency's fix lies outside it (no kind fits)."""
+"""The catalogue the agent ships with. A dependency's fix lies outside it (no kind fits).
+
+``restore_service`` sets a Service's selector or targetPort back to what its workload's pods
+carry; ``hand_over`` points a human at an object the agent never changes (a quota, a
+LimitRange, RBAC, a policy, a missing Secret); ``cordon`` is a node's cordon and drain,
+proposed with its blast radius and never carried out by the agent."""

@@ -147,16 +147,20 @@ class ActionSpec(TypedDict):
 
     ``op``: ``rollback`` (to ``revision``; None: the one before the current), ``scale`` (to
     ``replicas``; None: half as many again plus one, read from the live object) or
-    ``set_limits`` (``limits``: container → resource → quantity).
+    ``set_limits`` (``limits``: container → resource → quantity), or, on a Service,
+    ``restore_service`` (its ``selector``, or ``port``'s ``target_port``).
     """
 
     op: str
-    kind: str  # "deployment"
+    kind: str  # "deployment" | "service"
     namespace: str
     name: str
     revision: NotRequired[int | None]
     replicas: NotRequired[int | None]
     limits: NotRequired[dict[str, dict[str, str]]]
+    selector: NotRequired[dict[str, str]]
+    port: NotRequired[int]
+    target_port: NotRequired[int | None]
 
 
 class PatchPayload(TypedDict):

@@ -44,3 +44,16 @@ def test_each_leader_cites_the_kubectl_command_that_shows_it(evaluated: dict[str
         queries = {e["id"]: e["query"] for e in case["evidence"]}
         cited = [queries.get(e, "") for e in case["hypotheses"][0]["evidence"]]
         assert any(q.startswith("kubectl ") for q in cited), (case["scenario"], cited)
+
+
+def test_the_proposed_fix_is_the_one_the_scenario_expects(evaluated: dict[str, Any]) -> None:
+    """The first fix proposed is the truth's (a rollback, scaling back up, …), dry-run against
+    the lab's API when the agent can carry it out."""
+    assert evaluated["summary"]["fix_accuracy"] == 1.0, [
+        (c["scenario"], c["truth"].get("fix"), [f["kind"] for f in c["fixes"]])
+        for c in evaluated["cases"]
+    ]
+    for case in evaluated["cases"]:
+        for fix in case["fixes"]:
+            if fix.get("action"):
+                assert fix["dry_run_result"]["outcome"] == "accepted", (case["scenario"], fix)

@@ -324,7 +324,7 @@ def quota(shop: Shop) -> dict[str, Any]:
         "resource",
         f"namespace/{NS}",
         None,
-        "none",
+        "hand_over",
         "the namespace's quota refuses cart's new pods; cart's rollout only asked for them",
     )
 
@@ -409,7 +409,7 @@ def scaled_to_zero(shop: Shop) -> dict[str, Any]:
         "Normal",
         "ScalingReplicaSet",
         ("Deployment", "cart"),
-        "Scaled down replica set cart-5f7c9 to 0",
+        "Scaled down replica set cart-5f7c9 to 0 from 2",
         at="2026-02-01T09:50:00Z",
     )
     return _truth("resource", "cart", None, "scale", "someone scaled cart to zero")
@@ -423,7 +423,7 @@ def selector(shop: Shop) -> dict[str, Any]:
         "config",
         "cart",
         None,
-        "none",
+        "restore_service",
         "cart's Service selector was edited to a label no pod carries",
     )
 
@@ -455,7 +455,7 @@ def node_down(shop: Shop) -> dict[str, Any]:
         "resource",
         "node/worker-b",
         None,
-        "none",
+        "cordon",
         "worker-b stopped reporting; its pods are not ready",
     )
 
@@ -474,7 +474,7 @@ def fresh_install(shop: Shop) -> dict[str, Any]:
         "config",
         "cart",
         None,
-        "none",
+        "hand_over",
         "installed together; only cart cannot start: its Secret is missing",
     )
 

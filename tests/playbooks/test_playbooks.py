@@ -112,7 +112,7 @@ def test_an_unknown_probe_and_fix_kind_are_reported(tmp_path: Path) -> None:
     )
     assert playbook.lint([path], probe_names=PROBES) == [
         f"{path}:12: fixes.1.kind: Input should be 'rollback', 'config_revert', 'raise_limits', "
-        "'scale', 'create_index' or 'cancel_query'"
+        "'scale', 'create_index', 'cancel_query', 'restore_service', 'hand_over' or 'cordon'"
     ]
     path = _write(tmp_path, GOOD.replace("[blocking_chains]", "[blocking_chains, drop_table]"))
     assert playbook.lint([path], probe_names=PROBES) == [
