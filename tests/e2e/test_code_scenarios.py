@@ -21,6 +21,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.lab]
             "migrations/versions/0042_tidy_order_indexes.py",
         ),
         ("code-slow-query", "Look orders up by coupon code", "orders/queries.py"),
+        (  # no CI annotations: the Argo CD Application's sync names the commits
+            "code-argocd-sync",
+            "Tidy up order indexes",
+            "migrations/versions/0042_tidy_order_indexes.py",
+        ),
+        # no CI annotations: the Flux Kustomization's applied revision names the commits
+        ("code-flux-kustomization", "Look orders up by coupon code", "orders/queries.py"),
     ],
 )
 def test_the_leader_names_the_commit_and_file_behind_the_probes_finding(

@@ -18,6 +18,7 @@ and the ReplicaSets name them in ``org.opencontainers.image.revision``:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -152,6 +153,7 @@ class Story:
     setup: str
     workload: str
     truth: dict[str, Any]
+    delivery: str = ""  # "": CI annotates the pod template; "argocd" | "flux": a GitOps sync
 
 
 SETUP_HEAD = """-- The orders of 20,000 customers: big enough that a sequential scan hurts.
@@ -280,6 +282,29 @@ STORIES = (
 )
 
 
+STORIES = (
+    *STORIES,
+    dataclasses.replace(
+        STORIES[0],
+        name="code-argocd-sync",
+        description=(
+            "Argo CD syncs orders-api 2.5.0 from its repository; the release ships a migration "
+            "that drops the index on orders.customer_id."
+        ),
+        delivery="argocd",
+    ),
+    dataclasses.replace(
+        STORIES[1],
+        name="code-flux-kustomization",
+        description=(
+            "Flux applies a new revision of the orders-api repository: 2.5.0 looks orders up "
+            "by coupon code, a column no index serves."
+        ),
+        delivery="flux",
+    ),
+)
+
+
 def build_repository(story: Story, *, folder: Path) -> tuple[str, str]:
     """The story's repository as a bundle under ``folder``; the commits of revisions 7 and 8."""
     steps = [gitrepos.Step("Orders API", START - 30 * DAY, BASE)]
@@ -301,19 +326,28 @@ def build_repository(story: Story, *, folder: Path) -> tuple[str, str]:
 
 def write(story: Story) -> Path:
     folder = HERE / story.name
+    bundle = folder / "repositories" / "orders-api.bundle"
+    kept = bundle.read_bytes() if bundle.is_file() else None
     shutil.rmtree(folder, ignore_errors=True)
     old, new = build_repository(story, folder=folder)
+    if kept is not None and gitrepos.bundle_heads(kept) == gitrepos.bundle_heads(
+        bundle.read_bytes()
+    ):
+        bundle.write_bytes(kept)  # same commits: keep the bytes (packing order varies by run)
+    sha = {7: old, 8: new} if not story.delivery else {7: "", 8: ""}
     _dump(folder / "scenario.yaml", [_scenario(story)])
-    _dump(folder / "kubernetes" / "deployments.yaml", [_deployment(new)])
+    _dump(folder / "kubernetes" / "deployments.yaml", [_deployment(sha[8])])
     _dump(
         folder / "kubernetes" / "replicasets.yaml",
         [
-            _replicaset(7, old, START - 2 * DAY, replicas=0),
-            _replicaset(8, new, ROLLOUT, replicas=2),
+            _replicaset(7, sha[7], START - 2 * DAY, replicas=0),
+            _replicaset(8, sha[8], ROLLOUT, replicas=2),
         ],
     )
-    _dump(folder / "kubernetes" / "pods.yaml", [_pod(i, new) for i in range(2)])
+    _dump(folder / "kubernetes" / "pods.yaml", [_pod(i, sha[8]) for i in range(2)])
     _dump(folder / "kubernetes" / "events.yaml", [_event()])
+    if story.delivery:
+        _dump(folder / "kubernetes" / "deliveries.yaml", DELIVERIES[story.delivery](old, new))
     (folder / "postgres").mkdir(parents=True, exist_ok=True)
     (folder / "postgres" / "setup.sql").write_text(story.setup)
     (folder / "postgres" / "workload.sql").write_text(story.workload)
@@ -342,14 +376,104 @@ def _scenario(story: Story) -> dict[str, Any]:
     }
 
 
+def _argocd(old: str, new: str) -> list[dict[str, Any]]:
+    """The Application that syncs the repository's deploy/ folder into shop."""
+    return [
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "shop-orders", "namespace": "argocd"},
+            "spec": {
+                "project": "shop",
+                "source": {"repoURL": URL, "path": "deploy", "targetRevision": "main"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": NAMESPACE},
+            },
+            "status": {
+                "sync": {"status": "Synced", "revision": new},
+                "health": {"status": "Healthy"},
+                "history": [
+                    {
+                        "id": 11,
+                        "revision": old,
+                        "deployedAt": _t(START - 2 * DAY - timedelta(minutes=1)),
+                    },
+                    {"id": 12, "revision": new, "deployedAt": _t(ROLLOUT - timedelta(seconds=40))},
+                ],
+                "resources": [
+                    {
+                        "group": "apps",
+                        "version": "v1",
+                        "kind": "Deployment",
+                        "namespace": NAMESPACE,
+                        "name": "orders-api",
+                    }
+                ],
+            },
+        }
+    ]
+
+
+def _flux(old: str, new: str) -> list[dict[str, Any]]:
+    """The GitRepository and Kustomization that apply the repository's deploy/ folder."""
+    return [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "orders-api", "namespace": "flux-system"},
+            "spec": {"url": URL, "interval": "1m", "ref": {"branch": "main"}},
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "shop-orders", "namespace": "flux-system"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "orders-api"},
+                "path": "./deploy",
+                "targetNamespace": NAMESPACE,
+                "interval": "5m",
+            },
+            "status": {
+                "lastAppliedRevision": f"main@sha1:{new}",
+                "history": [
+                    {
+                        "digest": f"sha256:{new}",
+                        "firstReconciled": _t(ROLLOUT - timedelta(seconds=50)),
+                        "lastReconciled": _t(ROLLOUT - timedelta(seconds=50)),
+                        "lastReconciledStatus": "ReconciliationSucceeded",
+                        "totalReconciliations": 1,
+                        "metadata": {"revision": f"main@sha1:{new}"},
+                    },
+                    {
+                        "digest": f"sha256:{old}",
+                        "firstReconciled": _t(START - 2 * DAY - timedelta(minutes=1)),
+                        "lastReconciled": _t(ROLLOUT - timedelta(minutes=5)),
+                        "lastReconciledStatus": "ReconciliationSucceeded",
+                        "totalReconciliations": 300,
+                        "metadata": {"revision": f"main@sha1:{old}"},
+                    },
+                ],
+                "inventory": {
+                    "entries": [{"id": f"{NAMESPACE}_orders-api_apps_Deployment", "v": "v1"}]
+                },
+            },
+        },
+    ]
+
+
+DELIVERIES = {"argocd": _argocd, "flux": _flux}
+
+
 def _template(sha: str, revision: int) -> dict[str, Any]:
+    """The pod template; CI's OCI annotations only when ``sha`` is given."""
+    annotations = (
+        {"org.opencontainers.image.revision": sha, "org.opencontainers.image.source": URL}
+        if sha
+        else {}
+    )
     return {
         "metadata": {
             "labels": {"app": "orders-api", "pod-template-hash": f"hash{revision}"},
-            "annotations": {
-                "org.opencontainers.image.revision": sha,
-                "org.opencontainers.image.source": URL,
-            },
+            "annotations": annotations,
         },
         "spec": {
             "containers": [
@@ -423,7 +547,7 @@ def _pod(index: int, sha: str) -> dict[str, Any]:
             "namespace": NAMESPACE,
             "creationTimestamp": _t(ROLLOUT + timedelta(seconds=5 * index)),
             "labels": {"app": "orders-api", "pod-template-hash": "hash8"},
-            "annotations": {"org.opencontainers.image.revision": sha},
+            "annotations": {"org.opencontainers.image.revision": sha} if sha else {},
             "ownerReferences": [
                 {
                     "apiVersion": "apps/v1",

@@ -97,3 +97,9 @@ def _commit(repo: Repo, *, tree: bytes, parent: bytes | None, step: Step) -> byt
     commit.message = step.message.encode() + b"\n"
     repo.object_store.add_object(commit)
     return commit.id
+
+
+def bundle_heads(data: bytes) -> dict[bytes, bytes]:
+    """The references a bundle file's bytes name (its header: ``SHA refname`` lines)."""
+    header = data.split(b"\n\n", 1)[0].splitlines()[1:]
+    return dict(reversed(line.split(b" ", 1)) for line in header if b" " in line)
