@@ -40,12 +40,15 @@ def gather_code(run: Run, *, context: Context) -> Gathered:
     """The commit ranges of the rollouts made in the window, newest first (at most
     ``policy.code_ranges``), read from the repositories' local clones."""
     source, cluster = context.repositories, context.cluster
-    if source is None or cluster is None:  # nothing configured: nothing to say either
+    if cluster is None:
         return Gathered()
+    synced = _deliveries(cluster, namespace=run.trigger.namespace)
+    kept = [synced] if synced is not None and synced.status is models.Status.OK else []
+    if source is None:  # no repository: the syncs alone (which delivery applied a rollout)
+        return Gathered(evidence=tuple(kept))
     listed = cluster.list_replicasets(namespace=run.trigger.namespace)
     if listed.status is not models.Status.OK or not isinstance(listed.raw, list):
         return Gathered(notes=(f"code: ReplicaSets not read ({listed.summary})",))
-    synced = _deliveries(cluster, namespace=run.trigger.namespace)
     requests, notes = commits.ranges_to_read(
         listed.raw,
         window=run.window,
@@ -60,7 +63,6 @@ def gather_code(run: Run, *, context: Context) -> Gathered:
         for e in found
         if e.status in (models.Status.ERROR, models.Status.EMPTY) and e.raw["range"] is None
     ]
-    kept = [synced] if synced is not None and synced.status is models.Status.OK else []
     return Gathered(evidence=(*kept, *found), notes=tuple(notes))
 
 
@@ -100,7 +102,8 @@ def attach_code(
         for e in evidence
         if e.kind is Kind.COMMITS and isinstance(e.raw, dict) and e.raw.get("range")
     ]
-    if not records or not correlation.get("hypotheses"):
+    delivered = _delivered(evidence)
+    if not (records or delivered) or not correlation.get("hypotheses"):
         return dict(correlation)
     probes = [e for e in evidence if e.kind is Kind.PROBE]
     found = [f.to_dict() for f in db_findings.find_all(probes)] if probes else []
@@ -108,12 +111,25 @@ def attach_code(
         commits.read_range(r["range"], request=_request(r), findings=found) for r in records
     ]
     attached = commits.attach(correlation["hypotheses"], readings)
-    hypotheses = attached.hypotheses
+    hypotheses = commits.mark_delivered(attached.hypotheses, delivered)
     abstained = hypotheses[0]["confidence"] < abstain_below
     notes = [n for n in correlation.get("notes", []) if not n.startswith("abstained")]
     if abstained:
         notes.append("abstained: the best hypothesis is below the confidence threshold")
     return dict(correlation) | {"hypotheses": hypotheses, "abstained": abstained, "notes": notes}
+
+
+def _delivered(evidence: Sequence[models.Evidence]) -> dict[str, commits.Delivered]:
+    """Which delivery applied each rollout, from the syncs and ReplicaSets read."""
+    deliveries = [
+        d for e in evidence if e.kind is Kind.DELIVERIES and isinstance(e.raw, list) for d in e.raw
+    ]
+    if not deliveries:
+        return {}
+    replicasets = [
+        r for e in evidence if e.kind is Kind.REPLICASETS and isinstance(e.raw, list) for r in e.raw
+    ]
+    return commits.delivered_by(replicasets, deliveries=deliveries)
 
 
 def _request(record: Mapping[str, Any]) -> commits.RangeRequest:

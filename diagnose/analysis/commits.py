@@ -815,3 +815,95 @@ def _with_reading(
         "summary": summary,
         "code": reading.to_dict() | {"summary": described},
     }
+
+
+# --- which delivery applied a rollout ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The GitOps or Helm sync that applied a rollout."""
+
+    tool: str
+    name: str
+    id: str  # Argo CD's history id, Flux's revision, Helm's release revision
+    revision: str
+    changed_keys: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        what = f"{self.tool} {self.name} {self.id}"
+        if self.tool in ("helm", "flux-helmrelease") and self.revision:
+            what += f" (chart {self.revision})"
+        if self.changed_keys:
+            keys = ", ".join(self.changed_keys[:8]) + (", …" if len(self.changed_keys) > 8 else "")
+            what += f", which changed values {keys}"
+        return f"delivered by {what}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "name": self.name,
+            "id": self.id,
+            "revision": self.revision,
+            "changed_keys": list(self.changed_keys),
+        }
+
+
+def delivered_by(
+    replicasets: Sequence[Item], *, deliveries: Sequence[Item]
+) -> dict[str, Delivered]:
+    """Each rollout (``deployment/x@8``) a delivery's latest sync applied: the delivery that
+    manages the workload (or targets its namespace) and synced at most :data:`SYNC_LEAD`
+    before the new ReplicaSet."""
+    found: dict[str, Delivered] = {}
+    for item in replicasets:
+        owner, at = str(item.get("owner") or ""), _time(item.get("created"))
+        if not owner.startswith("deployment/") or at is None or item.get("revision") is None:
+            continue
+        for candidate in deliveries:
+            sync = _sync_before(candidate, owner=owner, item=item, at=at)
+            if sync is not None:
+                found[f"{owner}@{item['revision']}"] = Delivered(
+                    tool=str(candidate.get("tool") or ""),
+                    name=str(candidate.get("name") or ""),
+                    id=str(sync.get("id") or ""),
+                    revision=str(sync.get("revision") or ""),
+                    changed_keys=_changed_if_latest(candidate, sync),
+                )
+                break
+    return found
+
+
+def _sync_before(found: Item, *, owner: str, item: Item, at: datetime) -> Item | None:
+    managed = list(found.get("workloads") or [])
+    namespace = str(item.get("namespace") or "")
+    if owner not in managed and (managed or found.get("target_namespace") != namespace):
+        return None
+    for sync in reversed(list(found.get("syncs") or [])):
+        synced = _time(sync.get("at"))
+        if synced is not None and at - SYNC_LEAD <= synced <= at + timedelta(minutes=2):
+            return dict(sync)
+    return None
+
+
+def _changed_if_latest(found: Item, sync: Item) -> tuple[str, ...]:
+    """A Helm release's changed value keys belong to its latest revision only."""
+    syncs = list(found.get("syncs") or [])
+    if syncs and syncs[-1].get("id") == sync.get("id"):
+        return tuple(str(k) for k in found.get("changed_keys") or ())
+    return ()
+
+
+def mark_delivered(
+    hypotheses: Sequence[Mapping[str, Any]], delivered: Mapping[str, Delivered]
+) -> list[dict[str, Any]]:
+    """The hypotheses, a rollout's saying which delivery applied it (``delivery``, and in its
+    summary)."""
+    out = []
+    for hypothesis in hypotheses:
+        h = dict(hypothesis)
+        found = delivered.get(str(h.get("change") or ""))
+        if found is not None:
+            h |= {"summary": f"{h['summary']}; {found.describe()}", "delivery": found.to_dict()}
+        out.append(h)
+    return out

@@ -295,3 +295,40 @@ def test_a_sync_of_other_workloads_or_long_before_leaves_the_annotations() -> No
     ):
         ranges, _ = commits.ranges_to_read(replicasets, window=WINDOW, deliveries=[found])
         assert [(r.since, r.until, r.repository) for r in ranges] == [(OLD, NEW, SOURCE)]
+
+
+def test_a_helm_upgrade_that_applied_the_rollout_is_named_with_its_changed_key() -> None:
+    """Each rollout is matched to the Helm revision just before it; the rollout hypothesis
+    says which and the value key it changed; a hypothesis on another change is left alone."""
+    helm = {
+        "tool": "helm",
+        "name": "orders-api",
+        "namespace": "shop",
+        "target_namespace": "shop",
+        "repository": None,
+        "path": "orders-api-1.3.0",
+        "status": "deployed",
+        "workloads": ["deployment/orders-api"],
+        "syncs": [
+            {"revision": "1.2.0", "commit": None, "at": "2026-04-06T10:00:00Z", "id": "1"},
+            {"revision": "1.3.0", "commit": None, "at": "2026-04-07T09:49:40Z", "id": "2"},
+        ],
+        "changed_keys": ["image.tag"],
+    }
+    delivered = commits.delivered_by(
+        [_rs(7, "2026-04-06T10:00:20Z"), _rs(8, "2026-04-07T09:50:00Z")], deliveries=[helm]
+    )
+    assert set(delivered) == {"deployment/orders-api@7", "deployment/orders-api@8"}
+    assert delivered["deployment/orders-api@7"].changed_keys == ()  # the latest revision's only
+    marked = commits.mark_delivered(
+        [
+            _hypothesis("deploy", "orders-api", 0.6, change="deployment/orders-api@8"),
+            _hypothesis("config", "cart", 0.3, change="configmap/cart"),
+        ],
+        delivered,
+    )
+    assert marked[0]["summary"].endswith(
+        "delivered by helm orders-api 2 (chart 1.3.0), which changed values image.tag"
+    )
+    assert marked[0]["delivery"]["changed_keys"] == ["image.tag"]
+    assert "delivery" not in marked[1]
