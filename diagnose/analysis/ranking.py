@@ -16,58 +16,17 @@ docs/analysis.md.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from diagnose.analysis import components as components_
-from diagnose.analysis import tracing
+from diagnose.analysis import drafts, tracemerge, tracing
 from diagnose.domain import models
 
-
-@dataclass(frozen=True)
-class ConfidencePolicy:
-    """How confidence is computed and when the analysis abstains (docs/analysis.md)."""
-
-    abstain_below: float = 0.35
-    """The best hypothesis needs at least this confidence, else the analysis abstains."""
-    tie_margin: float = 0.05
-    """A leader whose ordering score is within this share of the runner-up's is a coin flip
-    between two explanations: its relative confidence fades to half at an exact tie."""
-    strength_scale: float = 10.0
-    """Strength ``1 - exp(-score / strength_scale)``: a 10σ component gives 0.63."""
-    near_s: float = 900.0
-    """A change up to 15 minutes before the onset explains it fully…"""
-    decay_s: float = 1800.0
-    """…and older ones fade with this time constant (long before = weak)."""
-    slack_s: float = 90.0
-    """Onsets are estimated: a change this much after one still counts as before it."""
-    change_bonus: float = 0.6
-    """A fully matching change multiplies a component's rank by 1 + this."""
-    max_hypotheses: int = 8
-    trace_weight: float = 0.5
-    """A trace suspect of score ``s`` multiplies its hypothesis's ordering score by 1 + this × s."""
-    trace_fit: float = 0.8
-    """The least fit of a component the traces name: its own time or errors changed."""
-    canary_fit: float = 0.9
-    """Fit of a failing canary whose rollout the cluster evidence shows (``trace_fit`` if not)."""
-    waiting_penalty: float = 0.6
-    """A component that calls, in the traces, a suspect seen only there: × this."""
-    node_late_s: float = 600.0
-    """A node's trouble is reported after it began (the kubelet's and node controller's grace
-    periods, probe thresholds): a node event up to this long after an onset still fits it."""
-    node_min_workloads: int = 2
-    """A node is blamed only when it hosts at least this many anomalous workloads that no
-    change of their own explains: with one, the workload itself is the simpler explanation."""
-    node_symptom: float = 0.5
-    """The workloads a blamed node hosts are its symptoms: their ordering score × this."""
-    drift_fit: float = 0.75
-    """An unexplained component already drifting up before the window's data: its start, and
-    so its cause, cannot be placed."""
-    cause_weights: tuple[tuple[str, float], ...] = ()
-    """Optional (cause kind, factor) pairs on the ordering score of that kind's hypotheses
-    (a playbook's ``weights``); kinds not named keep factor 1."""
+ConfidencePolicy = drafts.ConfidencePolicy
+Draft = drafts.Draft
+match_component = tracemerge.match_component
 
 
 _WEIGHTS = {
@@ -86,22 +45,6 @@ _KIND_OF_CHANGE = {
     models.ChangeKind.RESTART: models.CauseKind.RESOURCE,
     models.ChangeKind.NODE: models.CauseKind.RESOURCE,
 }
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A hypothesis before confidence: its ordering score and what supports it."""
-
-    kind: models.CauseKind
-    component: str
-    score: float
-    strength: float
-    fit: float  # how well the explanation fits: change precedence, own signals
-    summary: str
-    evidence: tuple[str, ...]
-    counter: tuple[str, ...]
-    change: str | None
-    onset: datetime | None
 
 
 def precedence(
@@ -180,7 +123,7 @@ def draft_hypotheses(
         for c in ranked
         if c.anomalous
     ]
-    drafts, traced = merge_traces(
+    drafts, traced = tracemerge.merge_traces(
         drafts,
         ranked=ranked,
         traces=traces,
@@ -339,7 +282,7 @@ def _node_draft(
         0.7 + 0.3 * fit,
         f"node {node} in trouble ({first.detail}) {when} the onset; it runs pods of "
         f"{len(affected)} anomalous workloads ({names}) that no change of their own explains: "
-        f"{best.component} {_describe(best)}",
+        f"{best.component} {drafts.describe(best)}",
         tuple(cited),
         (),
         first.ref,
@@ -397,7 +340,7 @@ def _component_draft(
             policy=policy,
         )
     kind, fit = _unexplained_kind(component)
-    why = _describe(component)
+    why = drafts.describe(component)
     note = f"; {len(after)} change(s) came after the onset" if after else ""
     if _latency_only(component):
         note += (
@@ -438,7 +381,7 @@ def _explained(
     lead = (component.onset - change.at).total_seconds() if component.onset else 0.0
     text = (
         f"{change.kind.value} {change.ref} ({change.detail}) {_ago(lead)} "
-        f"{component.component} became anomalous: {_describe(component)}"
+        f"{component.component} became anomalous: {drafts.describe(component)}"
     )
     if after:
         text += f"; {len(after)} later change(s) cannot explain the onset"
@@ -497,7 +440,7 @@ def _quiet_draft(component: components_.ComponentScore) -> Draft:
         component.rank,
         component.score,
         0.3,
-        f"{component.component}: nothing anomalous (best {_describe(component)})",
+        f"{component.component}: nothing anomalous (best {drafts.describe(component)})",
         tuple(e for e in (component.evidence,) if e),
         (),
         None,
@@ -547,14 +490,6 @@ def _decoy_drafts(
     return drafts[-3:]
 
 
-def _describe(component: components_.ComponentScore) -> str:
-    parts = []
-    for signal in component.signals[:2]:
-        detail = f" {signal.detail}" if signal.detail else ""
-        parts.append(f"{signal.kind} {signal.metric}{detail} {signal.z:+.1f}σ")
-    return ", ".join(parts) or "no scored signals"
-
-
 def _ago(seconds: float) -> str:
     if seconds < 0:
         return f"{-seconds:.0f}s after (within the onset's uncertainty)"
@@ -563,243 +498,3 @@ def _ago(seconds: float) -> str:
 
 def _unique(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in items if i))
-
-
-# --- traces ------------------------------------------------------------------------------------
-
-
-def merge_traces(
-    drafts: Sequence[Draft],
-    *,
-    ranked: Sequence[components_.ComponentScore],
-    traces: tracing.TraceFindings,
-    changes: Sequence[models.Change],
-    change_evidence: Mapping[str, str],
-    policy: ConfidencePolicy,
-) -> tuple[list[Draft], frozenset[str]]:
-    """Each trace suspect corroborates its anomalous component's draft, or, when the metrics
-    have nothing on it, adds a draft of its own; a suspect on a quiet component is dropped (the
-    metrics contradict it). Callers of a suspect seen only in the traces wait on it. Returns the
-    drafts and the components only the traces drafted."""
-    out, added, done = list(drafts), [], set()
-    for hint in traces.hints:
-        seen = match_component(hint.component, ranked)
-        if (seen is not None and not seen.anomalous) or hint.component in done:
-            continue
-        done.add(hint.component)
-        rollout = _rollout_for(hint, changes=changes)
-        cite = _change_cite(rollout, change_evidence=change_evidence)
-        if seen is None:
-            anchor = _anchor(hint, drafts=drafts, edges=traces.edges)
-            added.append(
-                _trace_only(hint, anchor=anchor, rollout=rollout, cite=cite, policy=policy)
-            )
-            continue
-        index = next(i for i, d in enumerate(out) if d.component == seen.component)
-        draft = _corroborated(out[index], hint=hint, policy=policy)
-        out[index] = _canary(
-            draft, hint=hint, rollout=rollout, cite=cite, base=seen.rank, seen=seen, policy=policy
-        )
-    waited = {a: d.component for d in added for a in _ancestors(d.component, edges=traces.edges)}
-    hinted = [h.component for h in traces.hints]
-    out = [_waiting(d, waited=waited, hinted=hinted, policy=policy) for d in out]
-    return out + added, frozenset(d.component for d in added)
-
-
-def match_component(
-    name: str, ranked: Sequence[components_.ComponentScore]
-) -> components_.ComponentScore | None:
-    """The scored component a trace name denotes, if the metrics have one."""
-    return next((c for c in ranked if components_.same_workload(c.component, name)), None)
-
-
-def _corroborated(draft: Draft, *, hint: tracing.TraceHint, policy: ConfidencePolicy) -> Draft:
-    kind = _kind_of_name(hint.component) or draft.kind
-    return replace(
-        draft,
-        kind=kind,
-        score=draft.score * (1.0 + policy.trace_weight * hint.score),
-        strength=max(draft.strength, hint.strength),
-        fit=max(draft.fit, policy.trace_fit),
-        summary=f"{draft.summary}; traces: {hint.headline}{_exemplar_text(hint)}",
-        evidence=(*draft.evidence, *hint.evidence),
-    )
-
-
-def _trace_only(
-    hint: tracing.TraceHint,
-    *,
-    anchor: Draft | None,
-    rollout: models.Change | None,
-    cite: tuple[str, ...],
-    policy: ConfidencePolicy,
-) -> Draft:
-    """A suspect the metrics do not cover: ordered against the callers that wait on it."""
-    base = anchor.score if anchor else hint.strength
-    kind = _kind_of_name(hint.component)
-    waiting = f", which {anchor.component} waits on" if anchor else ""
-    draft = Draft(
-        kind or models.CauseKind.RESOURCE,
-        hint.component,
-        base * (1.0 + policy.trace_weight * hint.score),
-        max(hint.strength, anchor.strength if anchor else 0.0),
-        0.85 if kind else 0.6,
-        f"{hint.component}: {hint.headline} (in the traces{waiting}; no metrics of its own)"
-        f"{_exemplar_text(hint)}",
-        hint.evidence,
-        (),
-        None,
-        None,
-    )
-    return _canary(
-        draft, hint=hint, rollout=rollout, cite=cite, base=base, seen=None, policy=policy
-    )
-
-
-def _canary(
-    draft: Draft,
-    *,
-    hint: tracing.TraceHint,
-    rollout: models.Change | None,
-    cite: tuple[str, ...],
-    base: float,
-    seen: components_.ComponentScore | None,
-    policy: ConfidencePolicy,
-) -> Draft:
-    """A failing canary version is a deploy; its change is the rollout that shipped it."""
-    if hint.version is None:
-        return draft
-    if rollout is None:
-        return replace(
-            draft,
-            kind=models.CauseKind.DEPLOY,
-            change=draft.change if draft.kind is models.CauseKind.DEPLOY else None,
-            fit=max(draft.fit, policy.trace_fit),
-            summary=f"canary {hint.component} {hint.version} fails (no rollout of that version "
-            f"in the cluster evidence): {draft.summary}",
-        )
-    boosted = base * (1.0 + policy.change_bonus) * (1.0 + policy.trace_weight * hint.score)
-    return replace(
-        draft,
-        kind=models.CauseKind.DEPLOY,
-        change=rollout.ref,
-        score=max(draft.score, boosted),
-        fit=max(draft.fit, policy.canary_fit),
-        summary=_shipped(hint, rollout=rollout, seen=seen),
-        evidence=(*cite, *_metric_evidence(seen), *hint.evidence),
-        counter=tuple(c for c in draft.counter if c not in cite),
-    )
-
-
-def _shipped(
-    hint: tracing.TraceHint, *, rollout: models.Change, seen: components_.ComponentScore | None
-) -> str:
-    lead = (seen.onset - rollout.at).total_seconds() if seen and seen.onset else None
-    when = "" if lead is None else f" {abs(lead):.0f}s {'before' if lead >= 0 else 'after'} onset"
-    metrics = f"{_describe(seen)}; " if seen else ""
-    return (
-        f"canary {hint.component} {hint.version} fails: {rollout.kind.value} {rollout.ref} "
-        f"({rollout.detail}) shipped it{when}; {metrics}traces: {hint.headline}"
-        f"{_exemplar_text(hint)}"
-    )
-
-
-def _metric_evidence(seen: components_.ComponentScore | None) -> tuple[str, ...]:
-    if seen is None:
-        return ()
-    return tuple(e for e in (seen.evidence, *(s.evidence for s in seen.signals[:2])) if e)
-
-
-def _waiting(
-    draft: Draft, *, waited: Mapping[str, str], hinted: Sequence[str], policy: ConfidencePolicy
-) -> Draft:
-    if any(components_.same_workload(draft.component, h) for h in hinted):
-        return draft
-    callee = next(
-        (c for a, c in waited.items() if components_.same_workload(draft.component, a)), None
-    )
-    if callee is None:
-        return draft
-    return replace(
-        draft,
-        score=draft.score * policy.waiting_penalty,
-        summary=f"{draft.summary}; in the traces it waits on {callee}",
-    )
-
-
-def _anchor(
-    hint: tracing.TraceHint, *, drafts: Sequence[Draft], edges: frozenset[tuple[str, str]]
-) -> Draft | None:
-    """The strongest draft among the suspect's callers in the traces, else the strongest."""
-    callers = _ancestors(hint.component, edges=edges)
-    mine = [d for d in drafts if any(components_.same_workload(d.component, c) for c in callers)]
-    return max(mine or drafts, key=lambda d: d.score, default=None)
-
-
-def _ancestors(name: str, *, edges: frozenset[tuple[str, str]]) -> set[str]:
-    """Everything that calls ``name`` in the traces, directly or not."""
-    found: set[str] = set()
-    frontier = {name}
-    while frontier:
-        frontier = {a for a, b in edges if b in frontier and a not in found and a != name}
-        found |= frontier
-    return found
-
-
-def _kind_of_name(name: str) -> models.CauseKind | None:
-    if name.startswith("external/"):
-        return models.CauseKind.DEPENDENCY
-    if "/" in name:  # postgres/<db>, or <db.system>/<db> for other databases
-        return models.CauseKind.DATABASE
-    return None
-
-
-def _rollout_for(
-    hint: tracing.TraceHint, *, changes: Sequence[models.Change]
-) -> models.Change | None:
-    """The latest rollout of the suspect's workload whose new image carries its version."""
-    if hint.version is None:
-        return None
-    found = [
-        c
-        for c in changes
-        if c.kind is models.ChangeKind.ROLLOUT
-        and components_.same_workload(c.component, hint.component)
-        and any(_carries(_tag(image), hint.version) for image in _new_images(c.detail))
-    ]
-    return max(found, key=lambda c: c.at, default=None)
-
-
-def _new_images(detail: str) -> list[str]:
-    """Images a rollout's detail says it brought (``image a:1 → a:2, …`` or ``(a:2, b:1)``)."""
-    changed = re.search(r"image (.+?)(?:;|$)", detail)
-    if changed:
-        return [pair.split(" → ")[-1].strip() for pair in changed[1].split(", ")]
-    first = re.search(r"\((.*)\)\s*$", detail)
-    return [i.strip() for i in first[1].split(",")] if first else []
-
-
-def _carries(tag: str, version: str) -> bool:
-    """Whether an image tag is that version: ``2.14``, ``v2.14``, or a release of it
-    (``2.14.0``, ``2.14-rc1``); ``2.140`` is not ``2.14``."""
-    tag = tag.removeprefix("v")
-    return tag == version or (tag.startswith(version) and tag[len(version)] in ".-+_")
-
-
-def _tag(image: str) -> str:
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return name.rsplit(":", 1)[1] if ":" in name else ""
-
-
-def _change_cite(
-    change: models.Change | None, *, change_evidence: Mapping[str, str]
-) -> tuple[str, ...]:
-    if change is None:
-        return ()
-    return (change_evidence[change.ref + change.at.isoformat()], change.evidence)
-
-
-def _exemplar_text(hint: tracing.TraceHint) -> str:
-    if not hint.exemplars:
-        return ""
-    return f"; e.g. trace {', '.join(hint.exemplars[:2])}"

@@ -48,10 +48,10 @@ def test_service_scoped_metrics_are_planned_for_every_neighbour() -> None:
 
 
 def test_a_release_tag_carries_its_canary_version() -> None:
-    from diagnose.analysis import ranking
+    from diagnose.analysis import tracemerge
 
-    assert ranking._carries("2.14.0", "2.14")
-    assert ranking._carries("v2.14-rc1", "2.14")
-    assert ranking._carries("2.14", "2.14")
-    assert not ranking._carries("2.140", "2.14")
-    assert not ranking._carries("2.13.9", "2.14")
+    assert tracemerge._carries("2.14.0", "2.14")
+    assert tracemerge._carries("v2.14-rc1", "2.14")
+    assert tracemerge._carries("2.14", "2.14")
+    assert not tracemerge._carries("2.140", "2.14")
+    assert not tracemerge._carries("2.13.9", "2.14")
