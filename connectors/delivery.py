@@ -11,7 +11,8 @@ KubernetesConnector.list_deliveries` reads the objects and hands them here.
   ``status.inventory``. ``main@sha1:3f9c…`` names commit ``3f9c…``.
 - A Flux ``HelmRelease``: ``status.history`` (chart version, release revision, times).
 - A Helm release stored as Secrets (``owner=helm``, ``sh.helm.release.v1.NAME.vN``): each
-  revision's chart, status and time, the workloads of its manifest, and the names of the value
+  revision's chart, status and time (the Secret's creation, else the record's
+  ``last_deployed``), the workloads of its manifest, and the names of the value
   keys the latest revision changed. The values themselves never leave this module.
 """
 
@@ -171,6 +172,12 @@ def helm_releases(secrets: Iterable[Obj]) -> list[delivery.DeliveryPayload]:
     for secret in secrets:
         release = _release(secret)
         if release is not None:
+            # When the revision was recorded: the Secret's creation (the lab shifts it; the
+            # release's own last_deployed is inside the encoded record), else last_deployed.
+            created = (secret.get("metadata") or {}).get("creationTimestamp")
+            release["recorded"] = str(
+                created or (release.get("info") or {}).get("last_deployed") or ""
+            )
             key = (str(release.get("namespace") or ""), str(release.get("name") or ""))
             by_name.setdefault(key, []).append(release)
     return [_helm(namespace, name, revs) for (namespace, name), revs in sorted(by_name.items())]
@@ -195,7 +202,7 @@ def _helm(namespace: str, name: str, releases: list[dict[str, Any]]) -> delivery
         "syncs": [
             _sync(
                 str(((r.get("chart") or {}).get("metadata") or {}).get("version") or ""),
-                at=str((r.get("info") or {}).get("last_deployed") or ""),
+                at=str(r.get("recorded") or ""),
                 id_=str(r.get("version") or ""),
             )
             for r in releases

@@ -3,6 +3,7 @@ and the lab (the repository bundle unpacked into a clone the agent reads)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,18 @@ def test_diagnose_show_lists_the_suspect_before_the_range(tmp_path: Path) -> Non
         "Document the orders endpoints",
         "Tidy up order indexes",
     ]
+
+
+def test_a_helm_upgrade_is_named_on_its_rollout_with_the_one_key_it_changed(
+    tmp_path: Path,
+) -> None:
+    """The database leads with the commit behind it; the rollout says which Helm revision
+    applied it and the one value key it changed, and no value of the release is shown."""
+    result = _run_json("code-helm-upgrade", _env(tmp_path))
+    top = result["hypotheses"][0]
+    assert top["code"]["suspects"][0]["file"] == "orders/queries.py"
+    rollout = next(h for h in result["hypotheses"] if h.get("change") == "deployment/orders-api@8")
+    assert rollout["delivery"]["tool"] == "helm"
+    assert rollout["delivery"]["changed_keys"] == ["image.tag"]
+    assert "which changed values image.tag" in rollout["summary"]
+    assert "not-a-real-password" not in json.dumps(result)

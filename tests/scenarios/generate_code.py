@@ -18,7 +18,10 @@ and the ReplicaSets name them in ``org.opencontainers.image.revision``:
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import gzip
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -302,6 +305,15 @@ STORIES = (
         ),
         delivery="flux",
     ),
+    dataclasses.replace(
+        STORIES[1],
+        name="code-helm-upgrade",
+        description=(
+            "helm upgrade orders-api sets image.tag to 2.5.0, which looks orders up by coupon "
+            "code, a column no index serves."
+        ),
+        delivery="helm",
+    ),
 )
 
 
@@ -334,7 +346,8 @@ def write(story: Story) -> Path:
         bundle.read_bytes()
     ):
         bundle.write_bytes(kept)  # same commits: keep the bytes (packing order varies by run)
-    sha = {7: old, 8: new} if not story.delivery else {7: "", 8: ""}
+    annotated = story.delivery in ("", "helm")  # Helm names no commit: CI's annotations do
+    sha = {7: old, 8: new} if annotated else {7: "", 8: ""}
     _dump(folder / "scenario.yaml", [_scenario(story)])
     _dump(folder / "kubernetes" / "deployments.yaml", [_deployment(sha[8])])
     _dump(
@@ -460,7 +473,65 @@ def _flux(old: str, new: str) -> list[dict[str, Any]]:
     ]
 
 
-DELIVERIES = {"argocd": _argocd, "flux": _flux}
+def _helm(old: str, new: str) -> list[dict[str, Any]]:
+    """Helm's release Secrets: revision 2 (the upgrade) changed one value key, image.tag."""
+    values = {
+        "image": {"repository": "registry.shop.example/orders-api", "tag": "2.4.0"},
+        "replicaCount": 2,
+        "database": {"host": "postgres.shop", "password": "not-a-real-password"},
+    }
+    upgraded = values | {"image": values["image"] | {"tag": "2.5.0"}}
+    return [
+        _helm_secret(1, values, at=START - 2 * DAY - timedelta(seconds=20), status="superseded"),
+        _helm_secret(2, upgraded, at=ROLLOUT - timedelta(seconds=20), status="deployed"),
+    ]
+
+
+def _helm_secret(
+    version: int, values: dict[str, Any], *, at: datetime, status: str
+) -> dict[str, Any]:
+    manifest = yaml.safe_dump_all(
+        [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "orders-api"}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "orders-api"}},
+        ]
+    )
+    release = {
+        "name": "orders-api",
+        "namespace": NAMESPACE,
+        "version": version,
+        "info": {"first_deployed": _t(START - 30 * DAY), "last_deployed": _t(at), "status": status},
+        "chart": {
+            "metadata": {
+                "name": "orders-api",
+                "version": f"1.{version + 1}.0",
+                "appVersion": "2.5.0",
+            }
+        },
+        "config": values,
+        "manifest": manifest,
+    }
+    packed = base64.b64encode(gzip.compress(json.dumps(release).encode(), mtime=0)).decode()
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.orders-api.v{version}",
+            "namespace": NAMESPACE,
+            "creationTimestamp": _t(at),
+            "labels": {
+                "owner": "helm",
+                "name": "orders-api",
+                "status": status,
+                "version": str(version),
+            },
+        },
+        "data": {"release": base64.b64encode(packed.encode()).decode()},
+    }
+
+
+DELIVERIES = {"argocd": _argocd, "flux": _flux, "helm": _helm}
 
 
 def _template(sha: str, revision: int) -> dict[str, Any]:
