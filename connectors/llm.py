@@ -39,7 +39,7 @@ import httpx
 from connectors import _http
 from diagnose import settings as config
 from diagnose import telemetry
-from diagnose.domain import errors, reasoning, redaction
+from diagnose.domain import answers, errors, reasoning, redaction
 from diagnose.domain.models import JSON
 
 SOURCE = "llm"
@@ -491,7 +491,7 @@ class _Session:
         self, reply: Reply, text: str | None, *, repairs: int, earlier: tuple[str, ...]
     ) -> reasoning.Reasoning:
         self.answers.append((text or "")[:_MAX_ANSWER_CHARS])
-        checked = reasoning.validate_answer(text, digest=self.citable, nonce=self.nonce)
+        checked = answers.validate_answer(text, digest=self.citable, nonce=self.nonce)
         if checked.accepted:  # what the first answer was refused for stays on the record
             return self._outcome(
                 reasoning.ReasoningStatus.ACCEPTED, claims=checked.claims, reasons=earlier

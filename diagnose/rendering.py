@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
-from diagnose.domain import reasoning
+from diagnose.domain import answers
 from graphs import approval
 from graphs.state import DiagnosisState
 
@@ -250,7 +250,7 @@ def _reasoning(console: Console, block: Mapping[str, Any]) -> None:
             highlight=False,
             markup=False,
         )
-        console.print(f"    {reasoning.quoted(claim.get('rationale') or '')}", markup=False)
+        console.print(f"    {answers.quoted(claim.get('rationale') or '')}", markup=False)
     for reason in block.get("reasons") or []:  # why an earlier answer was refused
         console.print(f"  refused first: {reason}", highlight=False, markup=False)
 

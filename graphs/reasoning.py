@@ -30,7 +30,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from diagnose.analysis import ranking
-from diagnose.domain import fixes, models
+from diagnose.domain import answers, fixes, models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import toolbox
 from graphs.state import Context, DiagnosisState
@@ -303,7 +303,7 @@ def merge_claims(correlation: dict[str, Any], settled: Sequence[Settled]) -> dic
             continue
         known.add(key)
         hypothesis = s.claim.to_hypothesis(confidence=s.confidence or 0.0)
-        summary = f"{llm_reasoning.quoted(hypothesis.summary)} (a claim checked by code)"
+        summary = f"{answers.quoted(hypothesis.summary)} (a claim checked by code)"
         extra.append(hypothesis.to_dict() | {"summary": summary})
     threshold = ranking.ConfidencePolicy().abstain_below
     merged = [*correlation.get("hypotheses", []), *extra]

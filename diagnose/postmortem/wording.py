@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from diagnose.domain import models, reasoning
+from diagnose.domain import answers, models
 from diagnose.postmortem import facts as facts_
 
 
@@ -67,7 +67,7 @@ def short(query: str, limit: int = 240) -> str:
 def inert(summary: str) -> str:
     """A hypothesis' summary for Markdown. The model's words (labelled so by code) go in a code
     span, redacted and on one line, so no link, image, emphasis or HTML in them is rendered."""
-    if not summary.startswith(reasoning.MODEL_SAYS):
+    if not summary.startswith(answers.MODEL_SAYS):
         return summary
-    words = reasoning.model_text(summary[len(reasoning.MODEL_SAYS) :]).replace("`", "'")
-    return f"{reasoning.MODEL_SAYS} `{words}`"
+    words = answers.model_text(summary[len(answers.MODEL_SAYS) :]).replace("`", "'")
+    return f"{answers.MODEL_SAYS} `{words}`"

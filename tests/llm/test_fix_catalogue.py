@@ -9,7 +9,7 @@ from pathlib import Path
 
 from connectors import kubernetes
 from diagnose import playbook
-from diagnose.domain import fixes, reasoning
+from diagnose.domain import answers, fixes, reasoning
 from diagnose.domain.models import CauseKind, Risk
 from graphs import reasoning as reason_step
 from tests.llm import test_settling
@@ -50,10 +50,10 @@ def test_a_fix_of_an_added_kind_passes_validation_only_with_that_catalogue(
 ) -> None:
     """validate_answer refuses an action outside the catalogue and accepts it once added."""
     text = _answer_with_fix(digest, "restart")
-    refused = reasoning.validate_answer(text, digest=digest)
+    refused = answers.validate_answer(text, digest=digest)
     assert not refused.accepted
     assert any("'restart' is not in the catalogue" in p for p in refused.problems)
-    accepted = reasoning.validate_answer(text, digest=digest, catalogue=WIDER)
+    accepted = answers.validate_answer(text, digest=digest, catalogue=WIDER)
     assert accepted.accepted, accepted.problems
     assert accepted.claims[0].fix == reasoning.FixProposal("restart", "checkout")
 

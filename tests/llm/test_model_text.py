@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from diagnose.domain import reasoning, redaction
+from diagnose.domain import answers, reasoning, redaction
 from tests.llm import conftest
 
 STRIPE = "sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"
@@ -52,7 +52,7 @@ def test_catalogue_words_in_prose_are_not_commands(digest: reasoning.Digest) -> 
     assert checked.accepted, checked.problems
 
 
-def _checked(rationale: str, *, digest: reasoning.Digest) -> reasoning.Checked:
+def _checked(rationale: str, *, digest: reasoning.Digest) -> answers.Checked:
     answer = conftest.good_answer(digest)
     answer["hypotheses"][0]["rationale"] = rationale  # type: ignore[index]
-    return reasoning.check_answer(answer, digest=digest)
+    return answers.check_answer(answer, digest=digest)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from diagnose import postmortem, rendering
-from diagnose.domain import reasoning
+from diagnose.domain import answers, reasoning
 from diagnose.domain.models import CauseKind
 from diagnose.postmortem import drafting, markdown
 from diagnose.server import jobs
@@ -24,7 +24,7 @@ HOSTILE = (
     "Checkout broke after the rollout.\n[click here](http://evil.example/x) "
     "<img src=x onerror=alert(1)> **now** [bold red]boom[/bold red] `code` key " + STRIPE
 )
-LABEL = reasoning.MODEL_SAYS
+LABEL = answers.MODEL_SAYS
 
 
 def _with_model_claim() -> postmortem.RunRecord:

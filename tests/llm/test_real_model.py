@@ -21,7 +21,7 @@ import pytest
 
 from connectors import _http, llm
 from diagnose import wiring
-from diagnose.domain import reasoning
+from diagnose.domain import answers, reasoning
 from diagnose.settings import Settings
 from tests.conftest import LabRunFactory
 from tests.llm import running
@@ -96,7 +96,7 @@ NONCE = "f00dfacecafe4242"
 def assert_judged_by_validation(outcome: reasoning.Reasoning, digest: reasoning.Digest) -> None:
     """The outcome agrees with our own validator run again on what the model said."""
     verdicts = [
-        reasoning.validate_answer(a, digest=digest, nonce=NONCE).accepted for a in outcome.answers
+        answers.validate_answer(a, digest=digest, nonce=NONCE).accepted for a in outcome.answers
     ]
     if outcome.status is Status.ACCEPTED:
         assert verdicts and verdicts[-1], outcome.answers

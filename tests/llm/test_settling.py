@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from diagnose.analysis import ranking
-from diagnose.domain import reasoning
+from diagnose.domain import answers, reasoning
 from diagnose.domain.models import CauseKind, Evidence, Status
 from graphs import reasoning as reason_step
 
@@ -211,5 +211,5 @@ def test_the_models_confidence_is_never_read() -> None:
             }
         ]
     }
-    checked = reasoning.check_answer(answer, digest=digest)
+    checked = answers.check_answer(answer, digest=digest)
     assert not checked.accepted and any("'confidence'" in p for p in checked.problems)

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diagnose.domain import reasoning
+from diagnose.domain import answers, reasoning
 from diagnose.domain.models import CauseKind
 from tests.llm.conftest import good_answer
 
 NONCE = "0123456789abcdef"
 
 
-def check(answer: Any, digest: reasoning.Digest) -> reasoning.Checked:
+def check(answer: Any, digest: reasoning.Digest) -> answers.Checked:
     text = answer if isinstance(answer, str) or answer is None else json.dumps(answer)
-    return reasoning.validate_answer(text, digest=digest, nonce=NONCE)
+    return answers.validate_answer(text, digest=digest, nonce=NONCE)
 
 
 def with_hypothesis(digest: reasoning.Digest, **changes: Any) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def test_no_json_value_crashes_validation(payload: Any) -> None:
     digest = reasoning.Digest(
         incident="x", components=("checkout",), evidence=(conftest.errors_5xx(),)
     )
-    checked = reasoning.check_answer(payload, digest=digest)
+    checked = answers.check_answer(payload, digest=digest)
     assert checked.accepted or checked.problems
 
 
@@ -170,7 +170,7 @@ def test_no_json_value_crashes_validation(payload: Any) -> None:
 @given(text=st.text(max_size=200))
 def test_no_text_crashes_validation(text: str) -> None:
     digest = reasoning.Digest(incident="x", components=("checkout",), evidence=())
-    checked = reasoning.validate_answer(text, digest=digest)
+    checked = answers.validate_answer(text, digest=digest)
     assert not checked.accepted and checked.problems
 
 
