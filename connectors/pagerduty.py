@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -79,7 +79,7 @@ class PagerDutyClient:
             timeout_s=settings.timeout_s,
         )
 
-    def list_alerts(self, incident_id: str, *, limit: int = 25) -> list[dict[str, Any]]:
+    def list_alerts(self, incident_id: str, *, limit: int = 25) -> list[Mapping[str, object]]:
         """The incident's alerts (first page, newest PagerDuty returns), bodies included."""
         answer = self._request("GET", f"/incidents/{incident_id}/alerts", params={"limit": limit})
         alerts = answer.get("alerts")
@@ -89,11 +89,11 @@ class PagerDutyClient:
 
     def list_log_entries(
         self, incident_id: str, *, max_entries: int = 1000
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, object]]:
         """The incident's log entries (acknowledgements, escalations, resolution, …), every
         page, at most ``max_entries``, in the order PagerDuty returns them."""
         path = f"/incidents/{incident_id}/log_entries"
-        entries: list[dict[str, Any]] = []
+        entries: list[Mapping[str, object]] = []
         offset = 0
         while len(entries) < max_entries:
             limit = min(PAGE_LIMIT, max_entries - len(entries), MAX_RECORDS - offset)
@@ -112,7 +112,7 @@ class PagerDutyClient:
             offset += len(page)
         return entries[:max_entries]
 
-    def create_note(self, incident_id: str, content: str) -> dict[str, Any]:
+    def create_note(self, incident_id: str, content: str) -> Mapping[str, object]:
         """Add a note to the incident as ``from_email``; returns PagerDuty's note object."""
         if not self.from_email:
             raise errors.ConfigurationError(
@@ -131,7 +131,7 @@ class PagerDutyClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _request(self, method: str, path: str, **kwargs: Any) -> Mapping[str, object]:
         def attempt() -> httpx.Response:
             response = self._http.request(method, path, **kwargs)
             if _retryable(response.status_code):
@@ -161,7 +161,7 @@ def _asked_wait_s(exc: Exception) -> float | None:
     return _http.asked_wait_s(exc.response.headers) if isinstance(exc, _Busy) else None
 
 
-def _decode(response: httpx.Response, *, method: str, path: str) -> dict[str, Any]:
+def _decode(response: httpx.Response, *, method: str, path: str) -> Mapping[str, object]:
     where = f"PagerDuty {method} {path}"
     if _retryable(response.status_code):
         raise errors.SourceUnavailable(f"{where}: HTTP {response.status_code} after retries")

@@ -12,13 +12,44 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from diagnose.domain import identities, models
-from graphs.state import DiagnosisState
+from graphs.state import DiagnosisState, PastRejection, Recalled
 
 
-def request(state: DiagnosisState) -> dict[str, Any]:
+class Answer(TypedDict, total=False):
+    """An answer at the approval step as the API, the CLI and the terminal give it (the
+    question's ``answer_shape``). Answers are checked field by field (:func:`validate`)."""
+
+    verdict: Required[str]  # approve | reject
+    approver: Required[str]
+    reason: Required[str]
+    fix: str | None  # the fix id, when approving
+    checked_evidence: list[str]  # evidence ids the approver looked at, when approving
+    fix_digest: str | None  # the digest of the fix read; refused if it changed since
+    via: str  # the path it came through: terminal, cli, kubectl, api
+    os_user: str
+    kube_user: str
+
+
+class Question(TypedDict):
+    """What the human is shown and asked at the approval step (the interrupt's payload)."""
+
+    run_id: str
+    question: str
+    hypotheses: list[models.HypothesisData]
+    abstained: bool
+    fixes: Sequence[Mapping[str, object]]  # as the state holds them (models.Fix.to_dict(), …)
+    what_would_prove_it_wrong: Sequence[Mapping[str, object]]  # challenges()
+    problems_with_last_answer: list[str]
+    approvals_so_far: Sequence[Mapping[str, object]]  # models.Decision.to_dict() of each
+    rejected_before: list[PastRejection]
+    past_incidents: Recalled
+    answer_shape: dict[str, str]  # each field of :class:`Answer`, explained
+
+
+def request(state: DiagnosisState) -> Question:
     """What the human is shown and asked (the interrupt's payload)."""
     correlation = state.get("correlation") or {}
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -10,7 +11,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from diagnose.domain import errors, models, ports
-from graphs import diagnosis
+from graphs import approval, diagnosis
 from graphs.state import Context, DiagnosisState
 
 
@@ -21,7 +22,7 @@ class Paused:
     run_id: str
     state: DiagnosisState
     waiting: bool
-    question: dict[str, Any] | None
+    question: approval.Question | None
 
     @property
     def finished(self) -> bool:
@@ -64,8 +65,9 @@ class Agent:
             return self.start(trigger, run_id=run_id)
         return self.recover(run_id)
 
-    def resume(self, run_id: str, answer: dict[str, Any]) -> Paused:
-        """Answer the approval step; the run goes on to its report (or asks again)."""
+    def resume(self, run_id: str, answer: Mapping[str, object]) -> Paused:
+        """Answer the approval step; the run goes on to its report (or asks again). The answer
+        (an :class:`approval.Answer`, or whatever a caller sent) is checked field by field."""
         paused = self.status(run_id)
         if not paused.waiting:
             if not paused.finished:
@@ -125,7 +127,7 @@ _RECOVERY_ROUNDS = 8
 
 def _recorded_approval(
     state: DiagnosisState, audit: ports.AuditLog | None, given: set[str]
-) -> dict[str, Any] | None:
+) -> Mapping[str, object] | None:
     """An approval of this run the audit log holds but the state does not (the process died
     between recording it and saving the step), as the answer that gave it; each at most once
     per recovery (``given``), so an answer refused now is not tried again and again."""
@@ -141,8 +143,8 @@ def _recorded_approval(
     return None
 
 
-def _approval_id(approval: dict[str, Any]) -> str:
-    return f"{approval.get('fix')}:{approval.get('fix_digest')}:{approval.get('approver')}"
+def _approval_id(given: Mapping[str, object]) -> str:
+    return f"{given.get('fix')}:{given.get('fix_digest')}:{given.get('approver')}"
 
 
 def new_run_id() -> str:

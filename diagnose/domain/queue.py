@@ -34,12 +34,12 @@ class Job:
     kind: str
     ordering_key: str
     dedup_key: str
-    payload: dict[str, Any]
+    payload: Mapping[str, object]  # as enqueued, read back from the store's JSON
     run_id: str | None
     state: str  # queued | running | done | failed
     attempts: int
     lease_owner: str | None
-    result: dict[str, Any] | None
+    result: Mapping[str, object] | None  # what the handler returned, read back the same way
     error: str | None
 
 

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Required, TypedDict
 
 import fastapi
 from fastapi import responses
@@ -21,7 +21,7 @@ from starlette import requests as starlette_requests
 from diagnose.domain import errors, queue
 from diagnose.server import auth, intake, jobs, signing, telemetry
 from diagnose.settings import Settings
-from graphs import reporting, runner
+from graphs import approval, reporting, runner
 
 API = "/api/v1"
 
@@ -54,6 +54,40 @@ class RejectBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1)
+
+
+class QueuedJob(TypedDict):
+    """One job a webhook delivery asked for: its id, and False when an earlier delivery had
+    already queued it."""
+
+    id: int
+    created: bool
+
+
+class WebhookAnswer(TypedDict, total=False):
+    """The body of a webhook's 202 answer."""
+
+    status: Required[str]  # queued, deduplicated, duplicate or ignored
+    reason: str | None  # why it is ignored
+    jobs: list[QueuedJob]
+
+
+class RunSummary(TypedDict):
+    """One run waiting for a decision, in ``GET /api/v1/runs``."""
+
+    run_id: str
+    incident_id: str | None
+    service: str | None
+    title: str | None
+    leading_hypothesis: str | None
+    fixes: list[str]  # the proposed fixes' ids
+
+
+class PendingRuns(TypedDict):
+    """The body of ``GET /api/v1/runs``."""
+
+    pending: list[RunSummary]
+    user: str
 
 
 class ApiError(Exception):
@@ -91,8 +125,8 @@ def _service(request: fastapi.Request) -> Service:
 def _webhooks() -> fastapi.APIRouter:
     router = fastapi.APIRouter()
 
-    @router.post("/webhooks/pagerduty", status_code=202)
-    async def pagerduty_webhook(request: fastapi.Request) -> dict[str, Any]:
+    @router.post("/webhooks/pagerduty", status_code=202, response_model=None)
+    async def pagerduty_webhook(request: fastapi.Request) -> WebhookAnswer:
         service = _service(request)
         try:
             body = await _verified_pagerduty_body(request, service=service)
@@ -108,8 +142,8 @@ def _webhooks() -> fastapi.APIRouter:
             service, "pagerduty", found, delivery=f"pagerduty:{delivery}" if delivery else None
         )
 
-    @router.post("/webhooks/alertmanager", status_code=202)
-    async def alertmanager_webhook(request: fastapi.Request) -> dict[str, Any]:
+    @router.post("/webhooks/alertmanager", status_code=202, response_model=None)
+    async def alertmanager_webhook(request: fastapi.Request) -> WebhookAnswer:
         service = _service(request)
         try:
             _check_alertmanager_token(request, service=service)
@@ -170,7 +204,7 @@ async def _read_limited(request: fastapi.Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _json(body: bytes) -> Any:
+def _json(body: bytes) -> object:
     """The body as JSON; 400 when it is not, or nests deeper than any webhook does."""
     try:
         return json.loads(body.decode("utf-8"))
@@ -183,7 +217,7 @@ def _json(body: bytes) -> Any:
 
 async def _enqueue(
     service: Service, source: str, found: intake.Intake, *, delivery: str | None
-) -> dict[str, Any]:
+) -> WebhookAnswer:
     if not found.jobs:
         service.metrics.webhook(source, outcome="ignored")
         return {"status": "ignored", "reason": found.ignored}
@@ -195,7 +229,7 @@ async def _enqueue(
         return {"status": "duplicate", "jobs": []}
     outcome = "queued" if any(created for _, created in accepted.jobs) else "deduplicated"
     service.metrics.webhook(source, outcome=outcome)
-    jobs_out = [{"id": job_id, "created": created} for job_id, created in accepted.jobs]
+    jobs_out = [QueuedJob(id=job_id, created=created) for job_id, created in accepted.jobs]
     return {"status": outcome, "jobs": jobs_out}
 
 
@@ -246,21 +280,21 @@ User = Annotated[str, fastapi.Depends(_user)]
 def _approvals() -> fastapi.APIRouter:
     router = fastapi.APIRouter(prefix=API)
 
-    @router.get("/runs")
-    def list_pending(request: fastapi.Request, user: User) -> dict[str, Any]:
+    @router.get("/runs", response_model=None)
+    def list_pending(request: fastapi.Request, user: User) -> PendingRuns:
         """Runs waiting for a decision, newest first."""
         return {"pending": pending_runs(_service(request)), "user": user}
 
     @router.get("/runs/{run_id}")
-    def show_run(request: fastapi.Request, run_id: str, user: User) -> dict[str, Any]:
+    def show_run(request: fastapi.Request, run_id: str, user: User) -> Mapping[str, object]:
         paused = _status(_service(request), run_id)
         return _run_view(paused)
 
     @router.post("/runs/{run_id}/approve")
     def approve(
         request: fastapi.Request, run_id: str, body: ApproveBody, user: User
-    ) -> dict[str, Any]:
-        answer: dict[str, Any] = {
+    ) -> Mapping[str, object]:
+        answer: approval.Answer = {
             "verdict": "approve",
             "approver": user,
             "reason": body.reason,
@@ -274,8 +308,8 @@ def _approvals() -> fastapi.APIRouter:
     @router.post("/runs/{run_id}/reject")
     def reject(
         request: fastapi.Request, run_id: str, body: RejectBody, user: User
-    ) -> dict[str, Any]:
-        answer: dict[str, Any] = {
+    ) -> Mapping[str, object]:
+        answer: approval.Answer = {
             "verdict": "reject",
             "approver": user,
             "reason": body.reason,
@@ -301,7 +335,7 @@ def _approvals() -> fastapi.APIRouter:
     return router
 
 
-def pending_runs(service: Service, *, limit: int = 200) -> list[dict[str, Any]]:
+def pending_runs(service: Service, *, limit: int = 200) -> list[RunSummary]:
     """Diagnosed runs whose checkpoint still waits at the approval step."""
     found, seen = [], set()
     for job in service.queue.list_jobs(kind=queue.DIAGNOSE, limit=limit):
@@ -322,8 +356,8 @@ def _status(service: Service, run_id: str) -> runner.Paused:
         raise ApiError(404, str(exc)) from exc
 
 
-def _answer(service: Service, run_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-    verdict = str(answer["verdict"])
+def _answer(service: Service, run_id: str, answer: approval.Answer) -> Mapping[str, object]:
+    verdict = answer["verdict"]
     try:
         with service.agent_lock:
             paused = service.agent.resume(run_id, answer)
@@ -340,21 +374,22 @@ def _answer(service: Service, run_id: str, answer: dict[str, Any]) -> dict[str, 
     return _run_view(paused)
 
 
-def _run_summary(paused: runner.Paused) -> dict[str, Any]:
-    trigger: Mapping[str, Any] = paused.state.get("trigger") or {}
+def _run_summary(paused: runner.Paused) -> RunSummary:
+    trigger = paused.state.get("trigger")
     result = reporting.result(paused.state)
     top = result["hypotheses"][0] if result["hypotheses"] else None
     return {
         "run_id": paused.run_id,
-        "incident_id": trigger.get("incident_id"),
-        "service": trigger.get("service"),
-        "title": trigger.get("title"),
+        "incident_id": trigger["incident_id"] if trigger else None,
+        "service": trigger["service"] if trigger else None,
+        "title": trigger["title"] if trigger else None,
         "leading_hypothesis": top["summary"] if top else None,
         "fixes": [f["id"] for f in result["fixes"]],
     }
 
 
-def _run_view(paused: runner.Paused) -> dict[str, Any]:
+def _run_view(paused: runner.Paused) -> Mapping[str, object]:
+    """The result object, with where the run stands and the note posted for it."""
     view = reporting.result(paused.state)
     return view | {
         "waiting": paused.waiting,

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from diagnose.domain import models, queue
 from graphs import runner
@@ -55,7 +54,7 @@ class Intake:
     ignored: str | None = None
 
 
-def pagerduty_event(body: Any, *, naming: Naming) -> Intake:
+def pagerduty_event(body: object, *, naming: Naming) -> Intake:
     """The jobs one PagerDuty V3 webhook delivery asks for."""
     event = _object(body, "event") if isinstance(body, dict) else None
     if event is None:
@@ -86,7 +85,7 @@ _ACTED_ON = frozenset(
 
 
 def own_note(
-    note: Mapping[str, Any], *, agent: Mapping[str, Any] | None, user_id: str | None
+    note: Mapping[str, object], *, agent: Mapping[str, object] | None, user_id: str | None
 ) -> bool:
     """Whether an ``incident.annotated`` event is about a note we posted ourselves."""
     if user_id and agent and agent.get("id") == user_id:
@@ -95,7 +94,7 @@ def own_note(
 
 
 def _diagnose_job(
-    event: Mapping[str, Any], incident: Mapping[str, Any], *, naming: Naming
+    event: Mapping[str, object], incident: Mapping[str, object], *, naming: Naming
 ) -> queue.NewJob:
     trigger = pagerduty_trigger(incident, naming=naming, occurred_at=event.get("occurred_at"))
     incident_id = str(trigger.incident_id)
@@ -112,7 +111,7 @@ def _diagnose_job(
     )
 
 
-def _postmortem_job(event: Mapping[str, Any], incident: Mapping[str, Any]) -> queue.NewJob:
+def _postmortem_job(event: Mapping[str, object], incident: Mapping[str, object]) -> queue.NewJob:
     incident_id = _text(incident, "id")
     payload = {
         "incident_id": incident_id,
@@ -129,11 +128,11 @@ def _postmortem_job(event: Mapping[str, Any], incident: Mapping[str, Any]) -> qu
 
 
 def pagerduty_trigger(
-    incident: Mapping[str, Any],
+    incident: Mapping[str, object],
     *,
     naming: Naming,
     labels: Mapping[str, str] | None = None,
-    occurred_at: Any = None,
+    occurred_at: object = None,
 ) -> models.Trigger:
     """A trigger from a PagerDuty incident object (and its alerts' labels, when known). It
     fired at the incident's ``created_at``, or, when the incident omits it, at the event's
@@ -163,7 +162,7 @@ def pagerduty_trigger(
     )
 
 
-def _fired_at(created_at: Any, occurred_at: Any) -> datetime:
+def _fired_at(created_at: object, occurred_at: object) -> datetime:
     """The first of the incident's ``created_at`` and the event's ``occurred_at`` that is an
     ISO 8601 time."""
     for value in (created_at, occurred_at):
@@ -178,7 +177,7 @@ def _fired_at(created_at: Any, occurred_at: Any) -> datetime:
     )
 
 
-def alert_labels(alerts: list[dict[str, Any]]) -> dict[str, str]:
+def alert_labels(alerts: Sequence[Mapping[str, object]]) -> dict[str, str]:
     """Labels carried in PagerDuty alert bodies (PD-CEF custom details, or a ``labels``
     object inside them, as Alertmanager's PagerDuty receiver can send), first alert first."""
     found: dict[str, str] = {}
@@ -215,7 +214,7 @@ def enrich(trigger: models.Trigger, *, labels: Mapping[str, str], naming: Naming
     )
 
 
-def alertmanager_jobs(body: Any, *, naming: Naming) -> Intake:
+def alertmanager_jobs(body: object, *, naming: Naming) -> Intake:
     """One diagnose job per firing alert of an Alertmanager webhook (version 4)."""
     if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
         raise BadPayloadError("an Alertmanager webhook body is an object with an 'alerts' list")
@@ -231,7 +230,7 @@ def alertmanager_jobs(body: Any, *, naming: Naming) -> Intake:
 
 
 def _alert_job(
-    alert: Mapping[str, Any], *, common: Mapping[str, str], naming: Naming
+    alert: Mapping[str, object], *, common: Mapping[str, str], naming: Naming
 ) -> queue.NewJob:
     labels = {**common, **_strings(alert.get("labels") or {})}
     annotations = _strings(alert.get("annotations") or {})
@@ -278,18 +277,18 @@ def _first(labels: Mapping[str, str], names: tuple[str, ...]) -> str:
     return next((labels[n] for n in names if labels.get(n)), "")
 
 
-def _strings(values: Any) -> dict[str, str]:
+def _strings(values: object) -> dict[str, str]:
     if not isinstance(values, dict):
         return {}
     return {str(k): str(v) for k, v in values.items() if isinstance(v, str | int | float)}
 
 
-def _object(parent: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+def _object(parent: Mapping[str, object], key: str) -> Mapping[str, object] | None:
     value = parent.get(key)
     return value if isinstance(value, dict) else None
 
 
-def _text(parent: Mapping[str, Any], key: str) -> str:
+def _text(parent: Mapping[str, object], key: str) -> str:
     value = parent.get(key)
     if not isinstance(value, str) or not value:
         raise BadPayloadError(f"'{key}' must be a non-empty string")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict
 
 from diagnose import postmortem as postmortems
 from diagnose.domain import errors, models, ports, queue
@@ -24,6 +24,7 @@ from diagnose.postmortem import drafting
 from diagnose.server import intake
 from diagnose.settings import Settings
 from graphs import reporting, runner
+from graphs.state import DiagnosisState
 
 
 @dataclass
@@ -38,7 +39,51 @@ class Tools:
     progress: Callable[[str], None]
 
 
-def handle(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+class DiagnoseResult(TypedDict):
+    """What a ``diagnose`` job stores: the run, and the gist of its result."""
+
+    run_id: str
+    waiting: bool
+    incident_id: str | None
+    service: str
+    title: str
+    abstained: bool
+    hypotheses: int  # how many were ranked
+    llm: Mapping[str, object]  # the result's ``llm`` block: what the model cost
+
+
+class NoteResult(TypedDict, total=False):
+    """What a ``pagerduty_note`` job stores: posted or not, and why not."""
+
+    posted: Required[bool]
+    why: str
+    note_id: object  # PagerDuty's note id, as it answered
+    run_id: str
+
+
+class LogEntry(TypedDict):
+    """A PagerDuty log entry as a ``postmortem`` job stores it: PagerDuty's field names, its
+    values as sent."""
+
+    id: str
+    type: str
+    created_at: object
+    summary: object
+    agent: dict[str, object]  # the agent's id, type and summary, those PagerDuty gave
+
+
+class PostmortemResult(TypedDict, total=False):
+    """What a ``postmortem`` job stores: the draft, and the log entries its timeline cites."""
+
+    incident_id: Required[str]
+    run_id: Required[str | None]
+    markdown: Required[str]
+    images: Required[list[str]]
+    folder: str
+    pagerduty_log_entries: list[LogEntry]
+
+
+def handle(job: queue.Job, *, tools: Tools) -> Mapping[str, object]:
     """Run one job; its result is stored with it. Raises to have the job retried."""
     handlers = {queue.DIAGNOSE: diagnose, intake.NOTE: post_note, intake.POSTMORTEM: postmortem}
     handler = handlers.get(job.kind)
@@ -47,10 +92,13 @@ def handle(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
     return handler(job, tools=tools)
 
 
-def diagnose(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+def diagnose(job: queue.Job, *, tools: Tools) -> DiagnoseResult:
     """Diagnose up to the approval step (resuming a run an earlier worker left unfinished)."""
     run_id = job.run_id or runner.new_run_id()
-    trigger = _enriched(models.Trigger.from_dict(job.payload["trigger"]), tools=tools)
+    stored = job.payload["trigger"]
+    if not isinstance(stored, Mapping):
+        raise TypeError(f"job {job.id}'s payload holds no trigger object: {stored!r}")
+    trigger = _enriched(models.Trigger.from_dict(stored), tools=tools)
     paused = tools.agent.start_or_resume(trigger, run_id=run_id)
     if trigger.source == "pagerduty" and trigger.incident_id and tools.pagerduty:
         note = queue.NewJob(
@@ -84,7 +132,7 @@ def _enriched(trigger: models.Trigger, *, tools: Tools) -> models.Trigger:
     return intake.enrich(trigger, labels=intake.alert_labels(alerts), naming=tools.naming)
 
 
-def post_note(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+def post_note(job: queue.Job, *, tools: Tools) -> NoteResult:
     """Post the run's findings as a note on the PagerDuty incident."""
     if tools.pagerduty is None:
         return {"posted": False, "why": "no DIAGNOSE_PAGERDUTY_API_TOKEN"}
@@ -95,9 +143,9 @@ def post_note(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
     return {"posted": True, "note_id": note.get("id"), "run_id": run_id}
 
 
-def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) -> str:
+def note_text(state: DiagnosisState, *, run_id: str, public_url: str | None) -> str:
     """The note: the leading hypothesis, the fix waiting for approval, where to see more."""
-    result = reporting.result(dict(state))  # type: ignore[arg-type]
+    result = reporting.result(state)
     lines = [f"{intake.NOTE_MARKER} diagnosis {run_id}"]
     hypotheses = result["hypotheses"]
     if result["abstained"] or not hypotheses:
@@ -122,7 +170,7 @@ def note_text(state: Mapping[str, Any], *, run_id: str, public_url: str | None) 
     return "\n".join(lines)
 
 
-def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
+def postmortem(job: queue.Job, *, tools: Tools) -> PostmortemResult:
     """Draft the postmortem (Markdown and plots) from the incident's latest finished run."""
     incident_id = str(job.payload["incident_id"])
     runs = [
@@ -153,7 +201,7 @@ def postmortem(job: queue.Job, *, tools: Tools) -> dict[str, Any]:
         slo=slos.service,
         default_slo=slos.default,
         resolution=resolution,
-        title=job.payload.get("title"),
+        title=_title(job.payload),
         incident_log=events,
         incident_log_missing=missing,
     )
@@ -177,7 +225,12 @@ LOGGED = {
 summary. Triggers are the alert line already; notifications and notes would drown it."""
 
 
-def _log_entries(incident_id: str, *, tools: Tools) -> tuple[list[dict[str, Any]], str | None]:
+def _title(payload: Mapping[str, object]) -> str | None:
+    title = payload.get("title")
+    return str(title) if title is not None else None
+
+
+def _log_entries(incident_id: str, *, tools: Tools) -> tuple[list[LogEntry], str | None]:
     """The incident's log entries as stored (compact), or why they could not be read."""
     if tools.pagerduty is None:
         return [], None
@@ -189,9 +242,9 @@ def _log_entries(incident_id: str, *, tools: Tools) -> tuple[list[dict[str, Any]
     return [_compact(e) for e in found], None
 
 
-def _compact(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _compact(entry: Mapping[str, object]) -> LogEntry:
     found = entry.get("agent")
-    agent: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    agent: Mapping[str, object] = found if isinstance(found, Mapping) else {}
     return {
         "id": str(entry.get("id") or ""),
         "type": str(entry.get("type") or ""),
@@ -202,7 +255,7 @@ def _compact(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def incident_events(
-    entries: Sequence[Mapping[str, Any]], *, job_ref: str
+    entries: Sequence[Mapping[str, object]], *, job_ref: str
 ) -> list[drafting.IncidentEvent]:
     """Timeline moments from stored PagerDuty log entries, oldest first; each cites its entry
     in the job's result (``{job_ref}#log-entry:ID``)."""
@@ -216,7 +269,8 @@ def incident_events(
         except ValueError:
             continue
         kind, verb = shown
-        agent = (entry.get("agent") or {}).get("summary")
+        by = entry.get("agent")
+        agent = by.get("summary") if isinstance(by, Mapping) else None
         said = " ".join(str(entry.get("summary") or "").split())[:200]
         what = said or (f"{verb} by {agent}" if agent else verb)
         ref = f"{job_ref}#log-entry:{entry['id']}"
@@ -243,7 +297,7 @@ def postmortem_folder(settings: Settings, *, incident_id: str) -> Path:
     return settings.state_dir / "postmortems" / safe
 
 
-def _without_run(incident: Mapping[str, Any]) -> str:
+def _without_run(incident: Mapping[str, object]) -> str:
     """No diagnosis ran for the incident: say so, with what PagerDuty told us."""
     title = incident.get("title") or incident.get("incident_id")
     return (

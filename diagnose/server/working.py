@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -77,7 +77,7 @@ class Worker:
 
     def _run(self, job: queue.Job) -> None:
         began = time.perf_counter()
-        run_id = job.run_id or job.payload.get("run_id")
+        run_id = job.run_id or _text(job.payload.get("run_id"))
         try:
             with telemetry_spans.job_span(
                 job.kind, job_id=job.id, attempt=job.attempts, run_id=run_id
@@ -94,9 +94,14 @@ class Worker:
             self.metrics.finished(job.kind, outcome="failed", seconds=time.perf_counter() - began)
             return
         kept = self.tools.queue.finish(job.id, worker=self.name, result=result)
-        self.metrics.llm_used(result.get("llm"))
+        llm = result.get("llm")
+        self.metrics.llm_used(llm if isinstance(llm, Mapping) else None)
         outcome = "done" if kept else "lease_lost"
         self.metrics.finished(job.kind, outcome=outcome, seconds=time.perf_counter() - began)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 @contextmanager
