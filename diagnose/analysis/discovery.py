@@ -198,6 +198,8 @@ def component_of(labels: Mapping[str, str]) -> str | None:
     node-level series (``node_*``, ``kube_node_*``) with a ``node`` or ``instance`` label to
     ``node/<name>`` (the instance without its port); a pod name loses its ReplicaSet hash
     (``checkout-7d9f8c6b5d-x2x9q`` → ``checkout``) or StatefulSet ordinal (``web-0`` → ``web``).
+    A container name never stands for a workload when the series names its pod: many charts
+    call every container ``server`` or ``app``, and ten workloads would merge into one.
     """
     name = labels.get("__name__", "")
     if name.startswith("pg_") and labels.get("datname"):
@@ -212,6 +214,8 @@ def component_of(labels: Mapping[str, str]) -> str | None:
         if label == "job":
             path = _JOB_PATH.match(value)
             return path["name"] if path else value
+        if label == "container" and labels.get("pod"):
+            return workload_of_pod(labels["pod"])  # charts name every container "server"
         return workload_of_pod(value) if label == "pod" else value
     return None
 

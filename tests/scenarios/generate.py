@@ -553,6 +553,7 @@ class World:
         self.node_events: list[dict[str, Any]] = []
         self._ips: set[str] = set()
         self.avoid: set[str] = set()  # nodes the scheduler does not pick for new pods
+        self.container: str | None = None  # every pod's container name (charts' "server")
         self.node_steal: dict[str, np.ndarray] = {}  # node → CPU steal share (node-exporter)
         for r in self.routes.values():
             r.latency_mult = np.ones(self.n)
@@ -1305,7 +1306,11 @@ class MetricsWriter:
         w = self.w
         cpu, mem, periods, throttled = [], [], [], []
         for pod in w.pods:
-            labels = {"namespace": NAMESPACE, "pod": pod.name, "container": pod.workload}
+            labels = {
+                "namespace": NAMESPACE,
+                "pod": pod.name,
+                "container": w.container or pod.workload,
+            }
             usage, thr = w.cpu[pod.name]
             age = (w.start - pod.created).total_seconds() if pod.first == 0 else 0.0
             active = np.minimum(1.0, 0.35 + 2.5 * usage) * (1000 / 100) * STEP_S
@@ -1381,7 +1386,11 @@ class MetricsWriter:
             restarts = np.full(w.n, float(pod.restarts_before))
             for r in pod.restarts:
                 restarts[r:] += 1
-            labels = {"namespace": NAMESPACE, "pod": pod.name, "container": pod.workload}
+            labels = {
+                "namespace": NAMESPACE,
+                "pod": pod.name,
+                "container": w.container or pod.workload,
+            }
             self.series(
                 "kube_pod_container_status_restarts_total",
                 labels,
@@ -1400,7 +1409,7 @@ class MetricsWriter:
                 labels = {
                     "namespace": NAMESPACE,
                     "pod": pod.name,
-                    "container": pod.workload,
+                    "container": w.container or pod.workload,
                     "resource": resource,
                     "unit": unit,
                 }
@@ -2087,7 +2096,10 @@ def deploy_decoy() -> Incident:
 
 
 def cpu_throttling() -> Incident:
-    world = World(name="cpu-throttling", end=utc("2026-02-10T11:05:00Z"))
+    return cpu_throttling_in(World(name="cpu-throttling", end=utc("2026-02-10T11:05:00Z")))
+
+
+def cpu_throttling_in(world: World) -> Incident:
     rev = world.rollout(
         "inventory",
         utc("2026-02-10T10:56:37Z"),
@@ -2125,6 +2137,16 @@ def cpu_throttling() -> Incident:
             "fix": "raise_limits",
         },
     )
+
+
+def cpu_throttling_same_container() -> Incident:
+    """cpu-throttling where every workload's container is called ``server`` (as in many
+    charts): CPU and throttling must be read per workload (pod owner), not per container."""
+    incident = cpu_throttling_in(
+        World(name="cpu-throttling-server", end=utc("2026-02-10T11:05:00Z"))
+    )
+    incident.world.container = "server"
+    return incident
 
 
 def oomkill_memory_limit() -> Incident:
@@ -2611,6 +2633,7 @@ SCENARIOS: dict[str, Callable[[], Incident]] = {
     "config-latency": config_latency,
     "deploy-decoy": deploy_decoy,
     "cpu-throttling": cpu_throttling,
+    "cpu-throttling-server": cpu_throttling_same_container,
     "oomkill-memory-limit": oomkill_memory_limit,
     "traffic-surge": traffic_surge,
     "slow-dependency": slow_dependency,
