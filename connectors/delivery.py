@@ -24,6 +24,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -166,25 +167,33 @@ def git_repositories(objects: Iterable[Obj]) -> dict[tuple[str, str], str]:
 # --- Helm -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Revision:
+    """One revision of a Helm release: its record, decoded from its Secret, and when it was
+    recorded."""
+
+    release: Obj
+    recorded: str
+
+
 def helm_releases(secrets: Iterable[Obj]) -> list[delivery.DeliveryPayload]:
     """Helm's release Secrets grouped by release, each revision a sync (oldest first)."""
-    by_name: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_name: dict[tuple[str, str], list[_Revision]] = {}
     for secret in secrets:
         release = _release(secret)
         if release is not None:
             # When the revision was recorded: the Secret's creation (the lab shifts it; the
             # release's own last_deployed is inside the encoded record), else last_deployed.
             created = (secret.get("metadata") or {}).get("creationTimestamp")
-            release["recorded"] = str(
-                created or (release.get("info") or {}).get("last_deployed") or ""
-            )
+            recorded = str(created or (release.get("info") or {}).get("last_deployed") or "")
             key = (str(release.get("namespace") or ""), str(release.get("name") or ""))
-            by_name.setdefault(key, []).append(release)
+            by_name.setdefault(key, []).append(_Revision(release, recorded))
     return [_helm(namespace, name, revs) for (namespace, name), revs in sorted(by_name.items())]
 
 
-def _helm(namespace: str, name: str, releases: list[dict[str, Any]]) -> delivery.DeliveryPayload:
-    releases.sort(key=lambda r: int(r.get("version") or 0))
+def _helm(namespace: str, name: str, revisions: list[_Revision]) -> delivery.DeliveryPayload:
+    revisions.sort(key=lambda r: int(r.release.get("version") or 0))
+    releases = [r.release for r in revisions]
     latest = releases[-1]
     chart = (latest.get("chart") or {}).get("metadata") or {}
     changed = (
@@ -201,17 +210,17 @@ def _helm(namespace: str, name: str, releases: list[dict[str, Any]]) -> delivery
         "workloads": _workloads(_manifest_workloads(str(latest.get("manifest") or ""))),
         "syncs": [
             _sync(
-                str(((r.get("chart") or {}).get("metadata") or {}).get("version") or ""),
-                at=str(r.get("recorded") or ""),
-                id_=str(r.get("version") or ""),
+                str(((r.release.get("chart") or {}).get("metadata") or {}).get("version") or ""),
+                at=r.recorded,
+                id_=str(r.release.get("version") or ""),
             )
-            for r in releases
+            for r in revisions
         ],
         "changed_keys": changed,
     }
 
 
-def _release(secret: Obj) -> dict[str, Any] | None:
+def _release(secret: Obj) -> Obj | None:
     """A release Secret's release record (Helm stores it base64, gzip, JSON inside the Secret's
     own base64), or None when it cannot be read or is too large."""
     encoded = (secret.get("data") or {}).get("release")
@@ -230,7 +239,7 @@ def _release(secret: Obj) -> dict[str, Any] | None:
     return release if isinstance(release, dict) else None
 
 
-def _changed_keys(before: Any, after: Any) -> list[str]:
+def _changed_keys(before: object, after: object) -> list[str]:
     """The dotted value keys whose value differs between two revisions (names only)."""
     old, new = _flatten(before), _flatten(after)
     return sorted(
@@ -241,9 +250,10 @@ def _changed_keys(before: Any, after: Any) -> list[str]:
 _MISSING = object()
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(value: object, prefix: str = "") -> dict[str, str]:
+    """Each leaf's dotted key and its value as canonical JSON."""
     if isinstance(value, Mapping) and value:
-        flat: dict[str, Any] = {}
+        flat: dict[str, str] = {}
         for key, inner in value.items():
             flat |= _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
         return flat
