@@ -236,10 +236,27 @@ def open_agent(
         log.close()
         if memory is not None:
             memory.close()
-        if isinstance(context.reasoner, llm.OpenAIReasoner):
-            context.reasoner.close()
-        if isinstance(context.database, postgres.PostgresProbes):
-            context.database.close()  # its connection pools, before their event loop goes
+        _close_ports(context)
+
+
+def _close_ports(context: Context) -> None:
+    """Close every client the context opened (HTTP pools, the Kubernetes API clients, the
+    database pools before their event loop goes): sockets left to the garbage collector are
+    closed at some random later moment, with a ResourceWarning."""
+    ports: tuple[object, ...] = (
+        context.reasoner,
+        context.database,
+        context.metrics,
+        context.cluster,
+        context.traces,
+        context.logs,
+        context.dry_runner,
+        context.executor,
+    )
+    for port in ports:
+        close = getattr(port, "close", None)
+        if callable(close):
+            close()
 
 
 def open_memory(settings: Settings) -> memory_store.SqliteMemory | memory_store.PostgresMemory:
