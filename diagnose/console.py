@@ -3,8 +3,8 @@
 
 Progress and errors go to stderr, one line each however long (logs are grepped); outside
 text in a message (a server's answer, a model's words) is shown as written, never read as
-markup. Our deliberate errors (:class:`errors.DiagnoseError`) end the command with a one-line message and
-exit code 1; any other exception is our bug and crashes with its traceback.
+markup. Our deliberate errors (:class:`errors.DiagnoseError`) end the command with a one-line
+message and exit code 1; any other exception is our bug and crashes with its traceback.
 """
 
 from __future__ import annotations
