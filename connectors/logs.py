@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 from drain3 import TemplateMiner  # type: ignore[import-untyped]  # no type hints
@@ -31,7 +31,7 @@ from drain3.template_miner_config import (  # type: ignore[import-untyped]
 from connectors import _http
 from connectors import kubernetes as kubernetes_
 from diagnose.domain import logs as domain_logs
-from diagnose.domain import redaction
+from diagnose.domain import ports, redaction
 from diagnose.domain.models import Evidence, Status, Window, format_time, parse_time
 
 SOURCE = domain_logs.SOURCE
@@ -291,7 +291,7 @@ def _within(lines: Sequence[str], *, start: float, end: float) -> list[tuple[flo
 _POD_HASH = re.compile(r"-[a-z0-9]{5,10}$")
 
 
-def service_of(pod: dict[str, Any]) -> str:
+def service_of(pod: ports.PodPayload) -> str:
     """The workload a pod belongs to: its ``app.kubernetes.io/name`` or ``app`` label, else
     its owner without the ReplicaSet's template hash, else its name without its suffixes."""
     labels = pod.get("labels") or {}
@@ -361,7 +361,7 @@ class PodLogs:
         self,
         namespace: str,
         *,
-        pod: dict[str, Any],
+        pod: ports.PodPayload,
         container: str,
         previous: bool,
         window: Window,
@@ -371,16 +371,16 @@ class PodLogs:
         bounds = self.bounds
         start, end = window.start.timestamp(), window.end.timestamp()
         split = min(max(incident_from.timestamp(), start), end)
-        calls: list[tuple[str, dict[str, Any]]] = []
+        calls: list[tuple[str, _Span]] = []
         if split > start:
-            calls.append(("baseline", {"since": format_time(window.start)}))
+            calls.append(("baseline", _Span(since=format_time(window.start))))
         calls.append(
             (
                 "incident",
-                {
-                    "since": format_time(datetime.fromtimestamp(split, window.start.tzinfo)),
-                    "tail_lines": bounds.lines_per_pod,
-                },
+                _Span(
+                    since=format_time(datetime.fromtimestamp(split, window.start.tzinfo)),
+                    tail_lines=bounds.lines_per_pod,
+                ),
             )
         )
         lines: list[tuple[float, str]] = []
@@ -427,19 +427,26 @@ class PodLogs:
         )
 
 
+class _Span(TypedDict, total=False):
+    """Which lines of a container's log one ``pods/log`` read asks for."""
+
+    since: str
+    tail_lines: int
+
+
 def choose_pods(
-    pods: Sequence[dict[str, Any]], *, services: Sequence[str], bounds: LogBounds
-) -> list[tuple[dict[str, Any], str, bool]]:
+    pods: Sequence[ports.PodPayload], *, services: Sequence[str], bounds: LogBounds
+) -> list[tuple[ports.PodPayload, str, bool]]:
     """(pod, container, previous) to read: the named services' pods first, then the other
     workloads' in name order; per workload the pods that restarted first, at most
     ``pods_per_service``; each restarted container's previous instance too; at most ``pods``
     reads in all."""
-    by_service: dict[str, list[dict[str, Any]]] = {}
+    by_service: dict[str, list[ports.PodPayload]] = {}
     for pod in sorted(pods, key=lambda p: str(p["name"])):
         by_service.setdefault(service_of(pod), []).append(pod)
     wanted = [s for s in by_service if any(_same(s, w) for w in services)]
     order = wanted + sorted(s for s in by_service if s not in wanted)
-    chosen: list[tuple[dict[str, Any], str, bool]] = []
+    chosen: list[tuple[ports.PodPayload, str, bool]] = []
     for service in order:
         mine = sorted(by_service[service], key=lambda p: -_restarts(p))
         for pod in mine[: bounds.pods_per_service]:
@@ -451,7 +458,7 @@ def choose_pods(
     return chosen[: bounds.pods]
 
 
-def _restarts(pod: dict[str, Any]) -> int:
+def _restarts(pod: ports.PodPayload) -> int:
     return sum(int(c.get("restarts") or 0) for c in pod.get("containers") or [])
 
 
