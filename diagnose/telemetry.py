@@ -301,7 +301,7 @@ def model_call(*, base_url: str, path: str, method: str, body: Any) -> Iterator[
     are named ``chat MODEL`` and carry the GenAI request attributes; other requests are named
     ``METHOD PATH``. Failures set ``error.type``; the exception propagates."""
     url = parse.urlsplit(base_url)
-    attributes: dict[str, Any] = {"server.address": url.hostname or ""}
+    attributes: dict[str, str | int | float] = {"server.address": url.hostname or ""}
     attributes["http.request.method"] = method
     if url.port is not None:
         attributes["server.port"] = url.port
@@ -331,7 +331,7 @@ class JsonLines(logging.Formatter):
     id, so a log line leads to its trace (and a trace to its logs)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
+        line: dict[str, str] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,

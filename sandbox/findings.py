@@ -300,7 +300,9 @@ def _plan_of(item: Evidence) -> Mapping[str, Any] | None:
     return None
 
 
-def _by_table(rows: Sequence[tuple[Evidence, dict[str, JSON]]]) -> dict[str, Any]:
+def _by_table(
+    rows: Sequence[tuple[Evidence, dict[str, JSON]]],
+) -> dict[str, tuple[Evidence, dict[str, JSON]]]:
     tables: dict[str, tuple[Evidence, dict[str, JSON]]] = {}
     for item, row in rows:
         tables.setdefault(str(row.get("table")), (item, row))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypedDict
 
 from diagnose import scenario as scenario_format
 from diagnose.domain import errors, models
@@ -60,6 +60,35 @@ class Endpoints:
     tempo_url: str | None = None  # the lab's trace server, as Grafana Tempo's API
     jaeger_url: str | None = None  # the same traces, as Jaeger's query API
     repositories: dict[str, str] = field(default_factory=dict)  # repository URL -> clone path
+
+
+class EndpointsRecord(TypedDict):
+    """A detached lab's :class:`Endpoints` as its record keeps them."""
+
+    prometheus_url: str | None
+    kubernetes_url: str | None
+    postgres_dsn: str | None
+    repositories: dict[str, str]
+
+
+class LabRecord(TypedDict):
+    """A detached lab as the state file keeps it, under the scenario's name."""
+
+    scenario_root: str
+    workdir: str
+    offset_s: float
+    trigger: models.TriggerData
+    endpoints: EndpointsRecord
+    children: dict[str, dict[str, int]]  # server name -> processes.Child.to_dict()
+    dirs: list[str]  # deleted when the lab goes down
+
+
+class KeeperMessage(TypedDict, total=False):
+    """One JSON line the keeper prints: a progress line, its record, or why it stopped."""
+
+    progress: str
+    record: LabRecord
+    error: str
 
 
 @dataclass(frozen=True)
@@ -359,14 +388,14 @@ KEEPER = "keeper"
 
 def _start_keeper(
     scenario_dir: Path, *, workdir: Path, now: datetime, shift: bool, progress: Progress
-) -> tuple[processes.Child, dict[str, Any]]:
+) -> tuple[processes.Child, LabRecord]:
     """Start the keeper and wait for its record of the servers it started."""
     argv = [sys.executable, "-m", "diagnose.lab.keeper", str(scenario_dir), str(workdir)]
     argv += [models.format_time(now), "shift" if shift else "no-shift"]
     log = workdir / "keeper.log"
     child, process = processes.spawn(argv, log=log, stdout_pipe=True)
     assert process.stdout is not None
-    message: dict[str, Any] = {}
+    message: KeeperMessage = {}
     try:
         with process.stdout:
             for line in process.stdout:
@@ -393,7 +422,7 @@ def keep(argv: Sequence[str]) -> int:
     with it however it dies."""
     scenario_dir, workdir, now, shift = argv
 
-    def emit(message: dict[str, Any]) -> None:
+    def emit(message: KeeperMessage) -> None:
         print(json.dumps(message), flush=True)
 
     processes.allow_detach()
@@ -438,7 +467,7 @@ def down(name: str | None, *, state_dir: Path) -> list[str]:
         return names
 
 
-def _refuse_or_clear(state: dict[str, Any], name: str) -> None:
+def _refuse_or_clear(state: dict[str, LabRecord], name: str) -> None:
     if _status_of(name, state[name]).dead:
         _tear_down(state.pop(name))
         return
@@ -447,7 +476,7 @@ def _refuse_or_clear(state: dict[str, Any], name: str) -> None:
     )
 
 
-def _record(run: LabRun, *, dirs: list[Path]) -> dict[str, Any]:
+def _record(run: LabRun, *, dirs: list[Path]) -> LabRecord:
     return {
         "scenario_root": str(run.scenario.root),
         "workdir": str(run.workdir),
@@ -464,7 +493,7 @@ def _record(run: LabRun, *, dirs: list[Path]) -> dict[str, Any]:
     }
 
 
-def _status_of(name: str, record: dict[str, Any]) -> LabStatus:
+def _status_of(name: str, record: LabRecord) -> LabStatus:
     children = {n: processes.Child.from_dict(c) for n, c in record["children"].items()}
     return LabStatus(
         name=name,
@@ -476,7 +505,7 @@ def _status_of(name: str, record: dict[str, Any]) -> LabStatus:
     )
 
 
-def _tear_down(record: dict[str, Any]) -> None:
+def _tear_down(record: LabRecord) -> None:
     order = [KEEPER, "sessions", "traces", "kubernetes", "prometheus", "postgres"]
     children = record["children"]
     for name in sorted(children, key=lambda n: order.index(n) if n in order else -1):
@@ -486,13 +515,13 @@ def _tear_down(record: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def _state(state_dir: Path) -> Iterator[dict[str, Any]]:
+def _state(state_dir: Path) -> Iterator[dict[str, LabRecord]]:
     """The state file, locked against other ``diagnose lab`` commands, saved on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / STATE_FILE
     with (state_dir / "lab.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        state: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+        state: dict[str, LabRecord] = json.loads(path.read_text()) if path.is_file() else {}
         try:
             yield state
         finally:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 from diagnose.domain import errors, models
@@ -109,9 +109,29 @@ def _time(value: str | None, *, default: float) -> float:
     return number / 1e9 if number > 1e12 else number
 
 
+class LokiStream(TypedDict):
+    """One stream of a Loki ``query_range`` answer: its labels and its lines."""
+
+    stream: dict[str, str]
+    values: list[list[str]]  # [nanoseconds since the epoch as text, line]
+
+
+class LokiData(TypedDict):
+    resultType: str  # "streams"
+    result: list[LokiStream]
+    stats: dict[str, object]  # Loki's statistics; none here
+
+
+class LokiAnswer(TypedDict):
+    """Loki's answer to ``query_range`` (its field names)."""
+
+    status: str
+    data: LokiData
+
+
 def query_range(
     folder: Path, *, namespace: str, params: Mapping[str, str], now: float
-) -> dict[str, Any]:
+) -> LokiAnswer:
     """Loki's answer to ``query_range`` over the folder's streams."""
     matchers, filters = parse_logql(params.get("query", ""))
     end = _time(params.get("end"), default=now)
@@ -130,7 +150,7 @@ def query_range(
         chosen += [(at, index, line) for at, line in lines if at < end and _keeps(line, filters)]
     chosen.sort(key=lambda entry: entry[0], reverse=not forward)
     chosen = chosen[:limit]
-    result = []
+    result: list[LokiStream] = []
     for index, (labels, _) in enumerate(kept):
         values = [[str(int(at * 1e9)), line] for at, i, line in chosen if i == index]
         if values:

@@ -178,7 +178,7 @@ def _shift_nanos(node: Any, nanos: int) -> Any:
         return [_shift_nanos(value, nanos) for value in node]
     if not isinstance(node, dict):
         return node
-    shifted: dict[str, Any] = {}
+    shifted: dict[str, object] = {}
     for key, value in node.items():
         if key.endswith(_NANOS_SUFFIX) and _is_integer(value):
             moved = int(value) + nanos
