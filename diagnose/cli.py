@@ -77,7 +77,7 @@ def run(
     with console.failures():
         service = service or (_workload(target) if target else None)
         if scenario is not None:
-            result = _run_scenario(scenario, shift=not no_shift, as_json=as_json, run_id=run_id)
+            paused = _run_scenario(scenario, shift=not no_shift, as_json=as_json, run_id=run_id)
         elif service:
             trigger = models.Trigger(
                 source="manual",
@@ -87,12 +87,12 @@ def run(
                 at=models.parse_time(at) if at else datetime.now(UTC),
             )
             settings = _with_lookback(_settings(), since)
-            result = _diagnose(settings, trigger, as_json=as_json, run_id=run_id)
+            paused = _diagnose(settings, trigger, as_json=as_json, run_id=run_id)
         else:
             raise errors.ConfigurationError(
                 "give a target (deploy/NAME), --service NAME, or --scenario DIR"
             )
-    if not reporting.concluded(result):
+    if not reporting.concluded(reporting.result(paused.state)):
         raise typer.Exit(EXIT_NOTHING_CONCLUDED)
 
 
@@ -126,9 +126,7 @@ def _with_lookback(settings: Settings, since: str | None) -> Settings:
     return settings.model_copy(update={"gather": gather})
 
 
-def _run_scenario(
-    folder: Path, *, shift: bool, as_json: bool, run_id: str | None
-) -> dict[str, Any]:
+def _run_scenario(folder: Path, *, shift: bool, as_json: bool, run_id: str | None) -> runner.Paused:
     from diagnose.lab import lab
 
     with lab.running(
@@ -140,20 +138,20 @@ def _run_scenario(
 
 def _diagnose(
     settings: Settings, trigger: models.Trigger, *, as_json: bool, run_id: str | None
-) -> dict[str, Any]:
+) -> runner.Paused:
+    """The run, diagnosed up to the approval step (and answered, in a terminal), shown."""
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
     with wiring.open_agent(settings, progress=console.progress) as agent:
         paused = agent.start_or_resume(trigger, run_id=run_id)
-        result = reporting.result(paused.state)
         if as_json:
-            print(json.dumps(result, indent=2))
-            return result
+            print(json.dumps(reporting.result(paused.state), indent=2))
+            return paused
         rendering.show(out, paused.state, bundle_dir=settings.bundles_dir / paused.run_id)
         if interactive and paused.waiting:
             paused = _ask(agent, paused)
         elif paused.waiting:
             rendering.paused_hint(out, paused.run_id)
-        return reporting.result(paused.state)
+        return paused
 
 
 def _ask(agent: runner.Agent, paused: runner.Paused) -> runner.Paused:
