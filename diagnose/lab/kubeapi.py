@@ -30,7 +30,7 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from diagnose.domain import errors
 from diagnose.lab import podlogs, processes
@@ -218,6 +218,37 @@ MERGE_KEYS = {
 ``patchMergeKey`` of the Kubernetes API types); every other list is replaced whole."""
 
 
+class StatusBody(TypedDict):
+    """The API server's ``Status`` object (``meta/v1``), as a refusal's body."""
+
+    apiVersion: str
+    kind: str  # "Status"
+    metadata: dict[str, str]
+    status: str  # "Failure"
+    code: int
+    reason: str
+    message: str
+
+
+class ObjectList(TypedDict):
+    """A list answer: ``<Kind>List`` with its items."""
+
+    apiVersion: str
+    kind: str
+    metadata: dict[str, str]  # resourceVersion
+    items: Sequence[Mapping[str, object]]  # the objects as stored (any kind)
+
+
+class WriteRequest(TypedDict):
+    """One write request as the lab's API logs it (:func:`read_requests`)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: object  # parsed JSON, else the text; None when empty
+
+
 class Refused(Exception):
     """The API server refuses a request: the HTTP status, ``reason`` and ``message`` of its
     ``Status`` body."""
@@ -226,7 +257,7 @@ class Refused(Exception):
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusBody:
         return {
             "apiVersion": "v1",
             "kind": "Status",
@@ -435,12 +466,12 @@ class KubeApiServer(processes.Server):
     def stop(self) -> None:
         self.child.stop()
 
-    def write_requests(self) -> list[dict[str, Any]]:
+    def write_requests(self) -> list[WriteRequest]:
         """Every write request received so far, oldest first (see :func:`read_requests`)."""
         return read_requests(self.requests_log)
 
 
-def read_requests(path: Path) -> list[dict[str, Any]]:
+def read_requests(path: Path) -> list[WriteRequest]:
     """The write requests a lab Kubernetes API logged: ``method``, ``path``, ``query``,
     ``content_type`` and ``body`` (parsed JSON, else the text), oldest first."""
     if not path.exists():
@@ -479,7 +510,7 @@ def _emulator(
     import kmock  # noqa: PLC0415  # only the child process needs it; see _require_kmock
 
     class LabEmulator(kmock.KubernetesEmulator):
-        async def _serve_list(self, request: Any) -> dict[str, Any]:
+        async def _serve_list(self, request: Any) -> ObjectList:
             payload: Any = await super()._serve_list(request)
             return _typed_list(request, payload["items"])
 
@@ -586,7 +617,7 @@ def _log_write(path: Path | None, request: Any) -> None:
         body: Any = json.loads(request.body) if request.body else None
     except ValueError:
         body = request.text
-    record = {
+    record: WriteRequest = {
         "method": request.method.value,
         "path": request.url.path,
         "query": dict(request.params),
@@ -597,7 +628,7 @@ def _log_write(path: Path | None, request: Any) -> None:
         log.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def _typed_list(request: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+def _typed_list(request: Any, items: Sequence[Mapping[str, Any]]) -> ObjectList:
     labels = request.params.get("labelSelector")
     fields = request.params.get("fieldSelector")
     kept = [
