@@ -619,7 +619,7 @@ async def _reset(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 def _conninfo(dsn: str, *, database: str | None, limits: dbport.Limits) -> str:
-    extra: dict[str, Any] = {
+    extra: dict[str, str | int] = {
         "application_name": limits.application_name,
         "options": startup_options(limits),
         "connect_timeout": max(2, int(limits.timeout_s)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from diagnose.analysis import fixing
 from diagnose.domain import errors, models, ports
@@ -236,6 +236,14 @@ def verify(state: DiagnosisState, *, context: Context) -> Update:
     return {"verification": result}
 
 
+class Sample(TypedDict):
+    """One poll of the verification query while the fix is watched."""
+
+    at: str
+    value: float | None  # the worst series' latest value; None when the query gave none
+    recovered: bool
+
+
 def _watch(fix: Mapping[str, Any], *, context: Context) -> dict[str, Any]:
     query, levels = fix.get("verify") or "", fix.get("verify_levels") or {}
     policy = context.execution
@@ -246,7 +254,7 @@ def _watch(fix: Mapping[str, Any], *, context: Context) -> dict[str, Any]:
     if "baseline" not in levels or "incident" not in levels:
         return base | {"outcome": "unknown", "why": "no baseline recorded for it", "samples": []}
     began = context.clock()
-    samples: list[dict[str, Any]] = []
+    samples: list[Sample] = []
     good = 0
     while True:
         now = context.clock()
@@ -285,7 +293,7 @@ def _recovered(value: float, levels: Mapping[str, float]) -> bool:
     return value <= middle if incident >= baseline else value >= middle
 
 
-def _why(samples: Sequence[Mapping[str, Any]], levels: Mapping[str, float]) -> str:
+def _why(samples: Sequence[Sample], levels: Mapping[str, float]) -> str:
     seen = [s["value"] for s in samples if s["value"] is not None]
     if not seen:
         return "the query returned no data during the watch"
