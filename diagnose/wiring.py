@@ -148,15 +148,15 @@ def _trace_source(
     settings: config.TracesSettings,
 ) -> traces.TempoConnector | traces.JaegerConnector | None:
     headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
-    common: dict[str, Any] = {
-        "timeout_s": settings.timeout_s,
-        "headers": headers,
-        "tenant": settings.tenant,
-    }
+    timeout_s, tenant = settings.timeout_s, settings.tenant
     if settings.tempo_url:
-        return traces.TempoConnector(settings.tempo_url, **common)
+        return traces.TempoConnector(
+            settings.tempo_url, timeout_s=timeout_s, headers=headers, tenant=tenant
+        )
     if settings.jaeger_url:
-        return traces.JaegerConnector(settings.jaeger_url, **common)
+        return traces.JaegerConnector(
+            settings.jaeger_url, timeout_s=timeout_s, headers=headers, tenant=tenant
+        )
     return None
 
 
