@@ -434,7 +434,7 @@ class KubeApiServer(processes.Server):
     @classmethod
     def serve(
         cls,
-        objects: list[dict[str, Any]],
+        objects: Sequence[Mapping[str, object]],
         *,
         workdir: Path,
         hold_writes_s: float = 0.0,

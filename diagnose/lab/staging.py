@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -49,9 +49,9 @@ def stage(
     return scenario_format.Scenario.load(root)
 
 
-def load_kubernetes_objects(scenario: scenario_format.Scenario) -> list[dict[str, Any]]:
+def load_kubernetes_objects(scenario: scenario_format.Scenario) -> list[Mapping[str, object]]:
     """Every Kubernetes object of the scenario, as the API would send it (times as strings)."""
-    objects: list[dict[str, Any]] = []
+    objects: list[Mapping[str, object]] = []
     for path in scenario.kubernetes_files:
         documents = (shifting.documents_as_api_data(doc) for doc in _read_documents(path))
         objects.extend(kubeapi.flatten(documents))
