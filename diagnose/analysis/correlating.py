@@ -96,8 +96,9 @@ def correlate(
         found = dataclasses.replace(found, info=info)
     seen = tracing.read_traces(traces) if traces else tracing.NOTHING
     found = _with_trace_edges(found, seen)
-    ranked, unread = _score(found, trigger=trigger, policy=policy)
+    ranked, unread, short = _score(found, trigger=trigger, policy=policy)
     notes += _unread_notes(found, unread=unread, metrics=metrics)
+    notes += _short_notes(found, short=short)
     notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
@@ -157,11 +158,12 @@ def correlate(
 
 def _score(
     found: signals.Signals, *, trigger: models.Trigger, policy: AnalysisPolicy
-) -> tuple[list[components_.ComponentScore], list[int]]:
-    """Components, best root first, and the rows that could not be scored (too few real
-    samples before the baseline's end)."""
+) -> tuple[list[components_.ComponentScore], list[int], list[int]]:
+    """Components, best root first, the rows that could not be scored (too few real samples
+    before the baseline's end) and the rows whose baseline is too short to end before their
+    onset."""
     if not found.info:
-        return [], []
+        return [], [], []
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
     ratios = np.array([i.kind == "availability" for i in found.info], dtype=bool) & _within_unit(
         found.values
@@ -180,10 +182,24 @@ def _score(
         ratios=ratios,
     )
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
+    short = [int(r) for r in np.flatnonzero(scores.short_baseline)]
     ranked = components_.score_components(
         found, scores, policy=policy.anomaly, ranking=policy.roots
     )
-    return ranked, unread
+    return ranked, unread, short
+
+
+def _short_notes(found: signals.Signals, *, short: Sequence[int]) -> list[str]:
+    """Say when the data starts too shortly before a shift for a baseline to end before it."""
+    if not short:
+        return []
+    named = sorted({found.info[r].component for r in short})
+    shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+    return [
+        f"baseline too short: {len(short)} signal(s) of {shown} shift before their baseline "
+        "ends and too little data comes before the shift to end it there; their scores are "
+        "understated (read more data before the incident)"
+    ]
 
 
 def _unread_notes(

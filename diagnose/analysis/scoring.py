@@ -9,6 +9,7 @@ shift, not a spike. All of it is vectorised over rows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,11 @@ class ScoringPolicy:
     """Onsets leave at least this many points on either side."""
     anomalous: float = 5.0
     """A signal is anomalous when its median z after the onset reaches this."""
+    rebaseline_from: float = 1.0
+    """A row this far off whose onset lies inside its baseline and within ``guard_s`` of the
+    trigger (the data starts shortly before the fault, so the baseline had to keep half of it)
+    is scored again against a baseline that ends at its onset; when too little data is left
+    before the onset, its baseline is reported too short."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class Scores:
     scale: Array
     after: Array
     scored: BoolArray
+    short_baseline: BoolArray
+    """Rows whose onset lies inside the baseline with too little data before it to end the
+    baseline there: their score is understated (the baseline holds part of the shift)."""
 
 
 def baseline_end(*, times: Array, trigger_at: float, policy: ScoringPolicy) -> float:
@@ -88,8 +97,82 @@ def score_rows(
     ratio at 1.0 would otherwise need a fall of five points for one sigma)."""
     widths = np.ones(values.shape[0], dtype=np.intp) if widths is None else widths
     end = baseline_end(times=times, trigger_at=trigger_at, policy=policy)
-    in_baseline = times < end
-    base = np.where(in_baseline[None, :], values, np.nan)
+    score = functools.partial(
+        _scored,
+        values,
+        times=times,
+        directions=directions,
+        floors=floors,
+        policy=policy,
+        widths=widths,
+        quantised=quantised,
+        ratios=ratios,
+    )
+    first = score(ends=np.full(values.shape[0], end))
+    if not times.size:
+        return first
+    onset_at = times[np.clip(first.onset, 0, times.size - 1)]
+    # the data starts so shortly before the trigger that the baseline (half of it) reaches
+    # into the guard: an onset there is the incident's, and the baseline must end before it
+    inside = (
+        first.scored
+        & (onset_at < end)
+        & (onset_at >= trigger_at - policy.guard_s)
+        & (
+            _jump(values, first, onset_at=onset_at, times=times, directions=directions)
+            >= policy.rebaseline_from
+        )
+    )
+    if not inside.any():
+        return first
+    again = score(ends=np.where(inside, onset_at, end))
+    use = inside & again.scored
+    return Scores(
+        score=np.where(use, again.score, first.score),
+        signed=np.where(use, again.signed, first.signed),
+        onset=np.where(use, again.onset, first.onset),
+        median=np.where(use, again.median, first.median),
+        scale=np.where(use, again.scale, first.scale),
+        after=np.where(use, again.after, first.after),
+        scored=first.scored,
+        short_baseline=inside & ~again.scored,
+    )
+
+
+def _jump(
+    values: Array,
+    first: Scores,
+    *,
+    onset_at: Array,
+    times: Array,
+    directions: npt.NDArray[np.int_],
+) -> Array:
+    """Each row's shift at its onset, in scale units and the bad direction: the level after
+    it against the median of what came before it (not against the baseline, which may hold
+    the shift)."""
+    before = np.where(times[None, :] < onset_at[:, None], values, np.nan)
+    _, level, _, _ = row_quantiles(before, (0.5, 0.5, 0.5))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = (first.after - level) / first.scale
+    shift = np.where(directions == 0, np.abs(shift), shift * directions)
+    return np.nan_to_num(shift, nan=0.0)
+
+
+def _scored(
+    values: Array,
+    *,
+    ends: Array,
+    times: Array,
+    directions: npt.NDArray[np.int_],
+    floors: Array,
+    policy: ScoringPolicy,
+    widths: IntArray,
+    quantised: BoolArray | None,
+    ratios: BoolArray | None,
+) -> Scores:
+    """Every row scored against the baseline before its own end (``ends``, epoch seconds)."""
+    in_baseline = times[None, :] < ends[:, None]
+    base = np.where(in_baseline, values, np.nan)
     q25, median, q75, steps = row_quantiles(base, (0.25, 0.5, 0.75))
     count = steps / np.maximum(widths, 1)
     relative = policy.relative_floor * np.abs(median)
@@ -118,6 +201,7 @@ def score_rows(
         scale=scale,
         after=after_level,
         scored=scored,
+        short_baseline=np.zeros(values.shape[0], dtype=bool),
     )
 
 
