@@ -33,11 +33,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from diagnose.analysis import components as components_
-from diagnose.analysis import ranking
+from diagnose.analysis import clusterstate
 from diagnose.domain import models
 
-Item = Mapping[str, Any]
+Item = clusterstate.Item
 
 DEFINITE = 1.0
 """Severity of a finding that leaves its workload with nothing ready (or refused outright)."""
@@ -52,6 +51,7 @@ _LIMIT_RANGE = re.compile(r"LimitRange|per Container is|per Pod is", re.IGNORECA
 _ACCOUNT = re.compile(r"serviceaccount \"?([\w.-]+)\"? not found", re.IGNORECASE)
 _POD_SECURITY = re.compile(r"violates PodSecurity", re.IGNORECASE)
 _PROBE = re.compile(r"(Liveness|Readiness|Startup) probe failed", re.IGNORECASE)
+_VOLUME = re.compile(r"volume|persistentvolumeclaim", re.IGNORECASE)
 _SCALED_FROM = re.compile(r"to 0 from (\d+)")
 """A ScalingReplicaSet message's count before a scale to zero ("… to 0 from 3")."""
 _SLOW = re.compile(r"deadline exceeded|timeout|timed out", re.IGNORECASE)
@@ -104,62 +104,6 @@ class Finding:
         }
 
 
-@dataclass
-class _State:
-    """The cluster evidence sorted by what each item is, with the id it was read from."""
-
-    namespace: str
-    pods: list[tuple[Item, str]] = field(default_factory=list)
-    workloads: list[tuple[Item, str]] = field(default_factory=list)
-    nodes: list[tuple[Item, str]] = field(default_factory=list)
-    services: list[tuple[Item, str]] = field(default_factory=list)
-    slices: list[tuple[Item, str]] = field(default_factory=list)
-    quotas: list[tuple[Item, str]] = field(default_factory=list)
-    policies: list[tuple[Item, str]] = field(default_factory=list)
-    pvcs: list[tuple[Item, str]] = field(default_factory=list)
-    events: list[tuple[Item, str]] = field(default_factory=list)
-    owners: dict[str, str] = field(default_factory=dict)  # replicaset name → workload
-
-    def workload_of(self, pod: Item) -> str:
-        owner = str(pod.get("owner") or "")
-        kind, _, name = owner.partition("/")
-        if kind == "replicaset":
-            return self.owners.get(name) or name.rsplit("-", 1)[0]
-        return name or str(pod["name"])
-
-
-_BUCKETS = {
-    "pod": "pods",
-    "deployment": "workloads",
-    "statefulset": "workloads",
-    "node": "nodes",
-    "service": "services",
-    "endpointslice": "slices",
-    "resourcequota": "quotas",
-    "networkpolicy": "policies",
-    "persistentvolumeclaim": "pvcs",
-}
-
-
-def read_state(records: Sequence[models.Evidence], *, namespace: str) -> _State:
-    """Sort the usable items of the cluster evidence (state payloads, Events, ReplicaSets)."""
-    state = _State(namespace=namespace)
-    for record in records:
-        if record.status is not models.Status.OK or not isinstance(record.raw, list):
-            continue
-        for item in record.raw:
-            if not isinstance(item, Mapping):
-                continue
-            bucket = _BUCKETS.get(str(item.get("resource")))
-            if bucket:
-                getattr(state, bucket).append((item, record.id))
-            elif {"reason", "object", "message"} <= set(item):
-                state.events.append((item, record.id))
-            elif {"owner", "resources"} <= set(item) and item.get("owner"):
-                state.owners[str(item["name"])] = str(item["owner"]).partition("/")[2]
-    return state
-
-
 def find_faults(
     records: Sequence[models.Evidence],
     *,
@@ -169,14 +113,16 @@ def find_faults(
 ) -> list[Finding]:
     """Every fault the state shows, the explaining object's first: a node's findings absorb
     those of the workloads whose failing pods all run on it."""
-    state = read_state(records, namespace=namespace)
+    state = clusterstate.read_state(records, namespace=namespace)
     found = [
         *_start_up(state),
         *_scheduling(state),
         *_admission(state),
+        *_missing_pods(state),
         *_probes(state),
         *_scaled_to_zero(state),
         *_routing(state),
+        *_not_ready_endpoints(state),
         *_network_policies(state, caller=trigger_service),
     ]
     found = [_with_rollout(f, changes=changes) for f in found]
@@ -187,9 +133,9 @@ def find_faults(
 # --- start-up --------------------------------------------------------------------------------
 
 
-def _start_up(state: _State) -> list[Finding]:
+def _start_up(state: clusterstate.State) -> list[Finding]:
     out = []
-    for workload, pods in _pods_by_workload(state).items():
+    for workload, pods in clusterstate.pods_by_workload(state).items():
         broken = [
             (pod, c, rid)
             for pod, rid in pods
@@ -212,8 +158,9 @@ def _start_up(state: _State) -> list[Finding]:
                 check=f"kubectl describe pod {pod['name']} -n {state.namespace}",
                 wrong_if=f"the pods of {workload} are Running and Ready",
                 severity=severity,
-                evidence=_ids([rid, *_event_ids(state, pods=failing)]),
-                at=_time(container.get("terminated_at")) or _time(pod.get("created")),
+                evidence=clusterstate.ids([rid, *clusterstate.event_ids(state, pods=failing)]),
+                at=clusterstate.time_of(container.get("terminated_at"))
+                or clusterstate.time_of(pod.get("created")),
             )
         )
     return out
@@ -258,23 +205,24 @@ def _none_ready(pods: Sequence[tuple[Item, str]]) -> bool:
 # --- scheduling and admission -------------------------------------------------------------------
 
 
-def _scheduling(state: _State) -> list[Finding]:
+def _scheduling(state: clusterstate.State) -> list[Finding]:
     out = []
-    for workload, pods in _pods_by_workload(state).items():
+    for workload, pods in clusterstate.pods_by_workload(state).items():
         pending = [(p, rid) for p, rid in pods if p.get("unschedulable") is not None]
         if not pending:
             continue
         pod, rid = pending[0]
         names = {p["name"] for p, _ in pending}
-        events = [e for e, _ in _events(state, reason="FailedScheduling", pods=names)]
+        events = [
+            e for e, _ in clusterstate.events_of(state, reason="FailedScheduling", pods=names)
+        ]
         message = str(pod.get("unschedulable") or (events[0]["message"] if events else ""))
         kind = models.CauseKind.CONFIG
         for pattern, named in _NOT_ANY_NODE:
             if pattern.search(message):
                 kind = models.CauseKind(named)
                 break
-        pvcs = [p["name"] for p, _ in state.pvcs if p.get("phase") != "Bound"]
-        also = f"; PVC(s) not bound: {', '.join(pvcs)}" if pvcs and "volume" in message else ""
+        also = _unbound_claims(state) if _VOLUME.search(message) else ""
         out.append(
             Finding(
                 fault="unschedulable",
@@ -285,14 +233,75 @@ def _scheduling(state: _State) -> list[Finding]:
                 check=f"kubectl describe pod {pod['name']} -n {state.namespace}",
                 wrong_if=f"the pods of {workload} are scheduled (spec.nodeName set)",
                 severity=DEFINITE if len(pending) >= len(pods) else PARTIAL,
-                evidence=_ids([rid, *_event_ids(state, pods=names)]),
-                at=_time(pod.get("created")),
+                evidence=clusterstate.ids([rid, *clusterstate.event_ids(state, pods=names)]),
+                at=clusterstate.time_of(pod.get("created")),
             )
         )
     return out
 
 
-def _admission(state: _State) -> list[Finding]:
+def _unbound_claims(state: clusterstate.State) -> str:
+    """The PVCs not bound and what their own events say (a StorageClass that does not exist,
+    a provisioner that failed): the scheduler's message names neither."""
+    pending = [p["name"] for p, _ in state.pvcs if p.get("phase") != "Bound"]
+    if not pending:
+        return ""
+    said = [
+        f"{e['object']}: {e.get('reason')}: {e.get('message')}"
+        for e, _ in state.events
+        if e.get("type") == "Warning"
+        and str(e.get("object")).partition("/")[::2]
+        in {("persistentvolumeclaim", n) for n in pending}
+    ]
+    return f"; PVC(s) not bound: {', '.join(pending)}" + (
+        f" ({'; '.join(said[:3])})" if said else ""
+    )
+
+
+def _missing_pods(state: clusterstate.State) -> list[Finding]:
+    """A Deployment or StatefulSet short of replicas with no pod at all and no refusal left to
+    say why (Events expire after an hour): its controller's conditions say it."""
+    if not state.pods:
+        return []  # pods were not read (or none exist anywhere): nothing to compare
+    refused = {
+        str(e["object"]).partition("/")[2]
+        for e, _ in state.events
+        if e.get("reason") == "FailedCreate"
+    }
+    out = []
+    for workload, rid in state.workloads:
+        name, wanted = str(workload["name"]), int(workload.get("replicas", 1))
+        labels = workload.get("template_labels") or {}
+        if wanted <= 0 or int(workload.get("available_replicas", 0)) >= wanted:
+            continue
+        if any(
+            clusterstate.selects(labels, p.get("labels") or {}) or state.workload_of(p) == name
+            for p, _ in state.pods
+        ):
+            continue
+        if any(r == name or r.rsplit("-", 1)[0] == name for r in refused):
+            continue  # the refusal is the finding (_admission)
+        kind = str(workload["resource"])
+        out.append(
+            Finding(
+                fault="no-pods",
+                kind=models.CauseKind.CONFIG,
+                component=name,
+                summary=f"{kind} {name} wants {wanted} replica(s), "
+                f"{workload.get('available_replicas', 0)} available, and no pod of it exists; "
+                "no event is left to say why (an admission webhook, a policy or a quota "
+                "refusal whose events expired, or a stalled controller)",
+                check=f"kubectl describe {kind} {name} -n {state.namespace} && kubectl get "
+                f"replicasets -n {state.namespace} -o wide",
+                wrong_if=f"pods of {name} exist",
+                severity=DEFINITE,
+                evidence=(rid,),
+            )
+        )
+    return out
+
+
+def _admission(state: clusterstate.State) -> list[Finding]:
     """``FailedCreate`` on a workload's ReplicaSet or StatefulSet: the namespace's policy, or
     the workload's own spec."""
     out = []
@@ -307,10 +316,10 @@ def _admission(state: _State) -> list[Finding]:
     return out
 
 
-def _refusal(event: Item, *, rid: str, workload: str, state: _State) -> Finding:
+def _refusal(event: Item, *, rid: str, workload: str, state: clusterstate.State) -> Finding:
     message = str(event.get("message") or "")
     ns = state.namespace
-    at = _time(event.get("first"))
+    at = clusterstate.time_of(event.get("first"))
     if _QUOTA.search(message) or _LIMIT_RANGE.search(message):
         quota = _QUOTA.search(message) is not None
         ids = [rid, *(q for _, q in state.quotas)]
@@ -324,7 +333,7 @@ def _refusal(event: Item, *, rid: str, workload: str, state: _State) -> Finding:
             check=f"kubectl describe {'resourcequota' if quota else 'limitrange'} -n {ns}",
             wrong_if=f"{workload}'s ReplicaSet creates its pods (no FailedCreate since)",
             severity=DEFINITE,
-            evidence=_ids(ids),
+            evidence=clusterstate.ids(ids),
             victims=(workload,),
             at=at,
         )
@@ -347,7 +356,7 @@ def _refusal(event: Item, *, rid: str, workload: str, state: _State) -> Finding:
     )
 
 
-def _quota_use(state: _State) -> str:
+def _quota_use(state: clusterstate.State) -> str:
     full = [
         f"{q['name']} {k} {q['used'].get(k)}/{v}"
         for q, _ in state.quotas
@@ -360,11 +369,13 @@ def _quota_use(state: _State) -> str:
 # --- runtime --------------------------------------------------------------------------------------
 
 
-def _probes(state: _State) -> list[Finding]:
+def _probes(state: clusterstate.State) -> list[Finding]:
     out = []
-    for workload, pods in _pods_by_workload(state).items():
+    for workload, pods in clusterstate.pods_by_workload(state).items():
         names = {p["name"] for p, _ in pods}
-        failing = [(e, rid) for e, rid in _events(state, reason="Unhealthy", pods=names)]
+        failing = [
+            (e, rid) for e, rid in clusterstate.events_of(state, reason="Unhealthy", pods=names)
+        ]
         failing = [
             (e, rid)
             for e, rid in failing
@@ -387,8 +398,8 @@ def _probes(state: _State) -> list[Finding]:
                 check=f"kubectl describe pod {pods[0][0]['name']} -n {state.namespace}",
                 wrong_if=f"the probes of {workload} succeed (no Unhealthy events, pods Ready)",
                 severity=severity if mismatch or failing else PARTIAL,
-                evidence=_ids([pods[0][1], *(rid for _, rid in failing)]),
-                at=_time(event.get("first")) if event else None,
+                evidence=clusterstate.ids([pods[0][1], *(rid for _, rid in failing)]),
+                at=clusterstate.time_of(event.get("first")) if event else None,
             )
         )
     return out
@@ -413,13 +424,13 @@ def _probe_port_mismatch(pods: Sequence[tuple[Item, str]]) -> str:
     return ""
 
 
-def _scaled_to_zero(state: _State) -> list[Finding]:
+def _scaled_to_zero(state: clusterstate.State) -> list[Finding]:
     out = []
     for workload, rid in state.workloads:
         if int(workload.get("replicas", 1)) != 0:
             continue
         labels = workload.get("template_labels") or {}
-        routed = [s for s, _ in state.services if _selects(s.get("selector"), labels)]
+        routed = [s for s, _ in state.services if clusterstate.selects(s.get("selector"), labels)]
         if not routed:
             continue
         name = str(workload["name"])
@@ -438,8 +449,8 @@ def _scaled_to_zero(state: _State) -> list[Finding]:
                 check=f"kubectl get {workload['resource']} {name} -n {state.namespace}",
                 wrong_if=f"{name} has ready replicas",
                 severity=DEFINITE,
-                evidence=_ids([rid, *(r for _, r in scaled)]),
-                at=_time(scaled[-1][0].get("last")) if scaled else None,
+                evidence=clusterstate.ids([rid, *(r for _, r in scaled)]),
+                at=clusterstate.time_of(scaled[-1][0].get("last")) if scaled else None,
                 restore=_replicas_before(scaled),
             )
         )
@@ -458,14 +469,18 @@ def _replicas_before(scaled: Sequence[tuple[Item, str]]) -> dict[str, models.JSO
 # --- routing --------------------------------------------------------------------------------------
 
 
-def _routing(state: _State) -> list[Finding]:
+def _routing(state: clusterstate.State) -> list[Finding]:
     out = []
     for service, rid in state.services:
         selector = service.get("selector") or {}
         if not selector:
             continue
-        pods = [(p, r) for p, r in state.pods if _selects(selector, p.get("labels") or {})]
-        targets = [w for w, _ in state.workloads if _selects(selector, w["template_labels"])]
+        pods = [
+            (p, r) for p, r in state.pods if clusterstate.selects(selector, p.get("labels") or {})
+        ]
+        targets = [
+            w for w, _ in state.workloads if clusterstate.selects(selector, w["template_labels"])
+        ]
         name = str(service["name"])
         owner = _owner_of_service(service, state=state)
         if not pods and not targets:
@@ -481,7 +496,7 @@ def _routing(state: _State) -> list[Finding]:
                     f"-l kubernetes.io/service-name={name}",
                     wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
                     severity=DEFINITE,
-                    evidence=_ids([rid, *_slice_ids(state, name)]),
+                    evidence=clusterstate.ids([rid, *clusterstate.slice_ids(state, name)]),
                     restore=_for_service(name, _selector_of(owner, selector=selector, state=state)),
                 )
             )
@@ -497,7 +512,7 @@ def _routing(state: _State) -> list[Finding]:
                     check=f"kubectl get service {name} -n {state.namespace} -o yaml",
                     wrong_if=f"a container selected by service {name} listens on its targetPort",
                     severity=DEFINITE,
-                    evidence=_ids([rid, pods[0][1]]),
+                    evidence=clusterstate.ids([rid, pods[0][1]]),
                     restore=_for_service(name, restore),
                 )
             )
@@ -508,7 +523,9 @@ def _for_service(name: str, restore: Mapping[str, Any]) -> dict[str, Any]:
     return {"service": name, **restore} if restore else {}
 
 
-def _selector_of(owner: str, *, selector: Mapping[str, str], state: _State) -> dict[str, Any]:
+def _selector_of(
+    owner: str, *, selector: Mapping[str, str], state: clusterstate.State
+) -> dict[str, Any]:
     """The selector that picks ``owner``'s pods again: the same keys, with the values its pod
     template carries; nothing when the template lacks a key (a human chooses)."""
     labels = next(
@@ -519,6 +536,34 @@ def _selector_of(owner: str, *, selector: Mapping[str, str], state: _State) -> d
     return {"selector": {k: str(labels[k]) for k in sorted(selector)}}
 
 
+def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
+    """A Service whose EndpointSlices list endpoints but none ready: its pods exist and fail
+    readiness (a partial finding: the reason is the pods', which other findings may name)."""
+    out = []
+    for service, rid in state.services:
+        name = str(service["name"])
+        slices = [(s, r) for s, r in state.slices if s.get("service") == name]
+        ready = sum(int(s.get("ready") or 0) for s, _ in slices)
+        waiting = sum(int(s.get("not_ready") or 0) for s, _ in slices)
+        if not slices or ready or not waiting:
+            continue
+        out.append(
+            Finding(
+                fault="not-ready",
+                kind=models.CauseKind.CONFIG,
+                component=_owner_of_service(service, state=state),
+                summary=f"service {name} has {waiting} endpoint(s), none ready: its pods "
+                "fail readiness, so it routes nowhere",
+                check=f"kubectl get endpointslices -n {state.namespace} "
+                f"-l kubernetes.io/service-name={name} -o wide",
+                wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
+                severity=PARTIAL,
+                evidence=clusterstate.ids([rid, *(r for _, r in slices)]),
+            )
+        )
+    return out
+
+
 def _unexposed_target(
     service: Item, *, pods: Sequence[tuple[Item, str]]
 ) -> tuple[str, dict[str, Any]]:
@@ -526,7 +571,7 @@ def _unexposed_target(
     to (none when they expose several: a human chooses)."""
     ports = [p for pod, _ in pods[:1] for c in pod.get("statuses") or [] for p in c["ports"]]
     if not ports:
-        return "", {}  # containers need not declare ports: nothing to compare
+        return _unresolved_name(service), {}  # a number may be served undeclared; a name not
     numbers = {str(p["port"]) for p in ports}
     names = {str(p["name"]) for p in ports if p.get("name")}
     for port in service.get("ports") or []:
@@ -541,10 +586,22 @@ def _unexposed_target(
     return "", {}
 
 
-def _owner_of_service(service: Item, *, state: _State) -> str:
+def _unresolved_name(service: Item) -> str:
+    """A targetPort given by name resolves only to a container port declared with that name."""
+    for port in service.get("ports") or []:
+        target = str(port.get("target_port") or "")
+        if target and not target.isdigit():
+            return (
+                f"targetPort {target} (port {port.get('port')}) names no container port: the "
+                "selected containers declare none, so the name resolves to nothing"
+            )
+    return ""
+
+
+def _owner_of_service(service: Item, *, state: clusterstate.State) -> str:
     """The workload a Service fronts: the one of its name, else the one its selector names."""
     name = str(service["name"])
-    known = {str(w["name"]) for w, _ in state.workloads} | set(_pods_by_workload(state))
+    known = {str(w["name"]) for w, _ in state.workloads} | set(clusterstate.pods_by_workload(state))
     if name in known:
         return name
     for value in (service.get("selector") or {}).values():
@@ -553,7 +610,7 @@ def _owner_of_service(service: Item, *, state: _State) -> str:
     return name
 
 
-def _network_policies(state: _State, *, caller: str) -> list[Finding]:
+def _network_policies(state: clusterstate.State, *, caller: str) -> list[Finding]:
     """A policy isolating a workload's pods that admits no pod of the alerting service."""
     callers = [p for p, _ in state.pods if state.workload_of(p) == caller]
     if not callers:
@@ -564,13 +621,13 @@ def _network_policies(state: _State, *, caller: str) -> list[Finding]:
         if not policy.get("ingress_isolated"):
             continue
         peers = policy.get("ingress_from") or []
-        if any(p == {"*": "*"} or _selects(p, labels) for p in peers):
+        if any(p == {"*": "*"} or clusterstate.selects(p, labels) for p in peers):
             continue
         isolated = sorted(
             {
                 state.workload_of(p)
                 for p, _ in state.pods
-                if _selects(policy.get("pod_selector") or {}, p.get("labels") or {})
+                if clusterstate.selects(policy.get("pod_selector") or {}, p.get("labels") or {})
             }
             - {caller}
         )
@@ -586,7 +643,7 @@ def _network_policies(state: _State, *, caller: str) -> list[Finding]:
                     wrong_if=f"a pod of {caller} reaches {workload} (the policy admits it)",
                     severity=PARTIAL,
                     evidence=(rid,),
-                    at=_time(policy.get("created")),
+                    at=clusterstate.time_of(policy.get("created")),
                 )
             )
     return out
@@ -595,7 +652,7 @@ def _network_policies(state: _State, *, caller: str) -> list[Finding]:
 # --- nodes ---------------------------------------------------------------------------------------
 
 
-def _nodes(state: _State) -> list[Finding]:
+def _nodes(state: clusterstate.State) -> list[Finding]:
     out = []
     for node, rid in state.nodes:
         trouble = [] if node.get("ready") == "True" else [f"Ready={node.get('ready')}"]
@@ -604,7 +661,7 @@ def _nodes(state: _State) -> list[Finding]:
             continue
         name = str(node["name"])
         hosted = [(p, r) for p, r in state.pods if p.get("node") == name]
-        failing = [(p, r) for p, r in hosted if not _healthy(p)]
+        failing = [(p, r) for p, r in hosted if not clusterstate.healthy(p)]
         if not failing:
             continue
         victims = tuple(sorted({state.workload_of(p) for p, _ in failing}))
@@ -620,23 +677,23 @@ def _nodes(state: _State) -> list[Finding]:
                 wrong_if=f"node {name} is Ready without pressure and its pods run elsewhere "
                 "fail alike",
                 severity=DEFINITE if node.get("ready") != "True" else PARTIAL,
-                evidence=_ids([rid, *(r for _, r in failing)]),
+                evidence=clusterstate.ids([rid, *(r for _, r in failing)]),
                 victims=victims,
-                at=_time(node.get("ready_since")),
+                at=clusterstate.time_of(node.get("ready_since")),
             )
         )
     return out
 
 
 def _fold_into_nodes(
-    nodes: Sequence[Finding], found: Sequence[Finding], *, state: _State
+    nodes: Sequence[Finding], found: Sequence[Finding], *, state: clusterstate.State
 ) -> list[Finding]:
     """Workload findings whose failing pods all run on a troubled node become its victims."""
     if not nodes:
         return list(found)
     on_node: dict[str, set[str]] = {}
     for pod, _ in state.pods:
-        if not _healthy(pod) and pod.get("node"):
+        if not clusterstate.healthy(pod) and pod.get("node"):
             on_node.setdefault(state.workload_of(pod), set()).add(f"node/{pod['node']}")
     troubled = {n.component for n in nodes}
     kept = [f for f in found if f.component not in on_node or not on_node[f.component] <= troubled]
@@ -690,7 +747,7 @@ def _one_per_component(found: Sequence[Finding]) -> list[Finding]:
         best[finding.component] = replace(
             first,
             summary=f"{first.summary}; also: {second.summary}",
-            evidence=_ids([*first.evidence, *second.evidence]),
+            evidence=clusterstate.ids([*first.evidence, *second.evidence]),
             victims=tuple(sorted({*first.victims, *second.victims})),
         )
     return sorted(best.values(), key=lambda f: (-f.severity, _order(f.fault), f.component))
@@ -702,148 +759,3 @@ _ORDER = ("node", "quota", "limit-range", "scaled-to-zero", "selector", "target-
 def _order(fault: str) -> int:
     """Among equally severe findings, the object whose state explains others first."""
     return _ORDER.index(fault) if fault in _ORDER else len(_ORDER)
-
-
-def _pods_by_workload(state: _State) -> dict[str, list[tuple[Item, str]]]:
-    grouped: dict[str, list[tuple[Item, str]]] = {}
-    for pod, rid in state.pods:
-        grouped.setdefault(state.workload_of(pod), []).append((pod, rid))
-    return grouped
-
-
-def _healthy(pod: Item) -> bool:
-    statuses = [c for c in pod.get("statuses") or [] if not c.get("init")]
-    return pod.get("phase") in ("Running", "Succeeded") and all(c.get("ready") for c in statuses)
-
-
-def _selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
-
-
-def _events(state: _State, *, reason: str, pods: set[str]) -> list[tuple[Item, str]]:
-    return [
-        (e, rid)
-        for e, rid in state.events
-        if e.get("reason") == reason and str(e.get("object")).partition("/")[2] in pods
-    ]
-
-
-def _event_ids(state: _State, *, pods: set[str]) -> list[str]:
-    return [
-        rid
-        for e, rid in state.events
-        if e.get("type") == "Warning" and str(e.get("object")).partition("/")[2] in pods
-    ]
-
-
-def _slice_ids(state: _State, service: str) -> list[str]:
-    return [rid for s, rid in state.slices if s.get("service") == service]
-
-
-def _ids(ids: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(i for i in ids if i))
-
-
-def _time(value: object) -> datetime | None:
-    return models.parse_time(str(value)) if value else None
-
-
-# --- ranking: findings beside the metric hypotheses -------------------------------------------
-
-DEFINITE_LEAD = 1.25
-"""A definite finding's ordering score over the best metric hypothesis: a workload with
-nothing ready, a refusal or a node down is observed, not inferred, and explains the anomalies
-it causes."""
-PARTIAL_SHARE = 0.45
-"""A partial finding's ordering score as a share of the best one: beside, not above, them."""
-VICTIM_SHARE = 0.5
-"""A workload whose trouble a definite finding elsewhere explains keeps this share."""
-
-
-def finding_evidence(finding: Finding, *, window: models.Window) -> models.Evidence:
-    """The derived record a finding's hypothesis cites: its query re-checks it."""
-    return models.Evidence.make(
-        source="analysis",
-        query=finding.check,
-        window=window,
-        status=models.Status.OK,
-        summary=f"{finding.summary}; wrong if {finding.wrong_if}",
-        raw=finding.to_dict(),
-    )
-
-
-def rank_faults(
-    drafts: Sequence[ranking.Draft],
-    findings: Sequence[Finding],
-    *,
-    cited: Mapping[str, str],
-) -> list[ranking.Draft]:
-    """The drafts with the findings ranked in (``cited``: finding component → the id of its
-    derived record): a finding on a component that already has a draft joins it, the victims
-    of a definite finding yield to it; best first. No findings: the drafts unchanged."""
-    if not findings:
-        return list(drafts)
-    best = max([1.0, *(d.score for d in drafts)])
-    out = list(drafts)
-    for finding in findings:
-        draft = _draft(finding, best=best, cited=cited.get(finding.component))
-        own = next(
-            (d for d in out if components_.same_workload(d.component, finding.component)), None
-        )
-        if own is not None:
-            out.remove(own)
-            draft = _joined(draft, own)
-        if finding.severity >= DEFINITE:
-            out = [_victim(d, finding) if _is_victim(d, finding) else d for d in out]
-        out.append(draft)
-    return sorted(out, key=lambda d: -d.score)
-
-
-def _draft(finding: Finding, *, best: float, cited: str | None) -> ranking.Draft:
-    definite = finding.severity >= DEFINITE
-    return ranking.Draft(  # the partial ones neither lead nor lift what they join
-        kind=finding.kind,
-        component=finding.component,
-        score=best * (DEFINITE_LEAD if definite else PARTIAL_SHARE),
-        strength=25.0 if definite else 12.0,
-        fit=0.9 if definite else 0.75,
-        summary=f"{finding.summary}; check: {finding.check}; wrong if {finding.wrong_if}",
-        evidence=_ids([cited or "", *finding.evidence]),
-        counter=(),
-        change=finding.change,
-        onset=finding.at,
-    )
-
-
-def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
-    """A finding and the hypothesis of the same component: the latter's change (and kind)
-    when its metrics support one (a listed recent change alone does not), the finding's words
-    first, both evidences."""
-    # the metric hypothesis's kind and change when the metrics support a change, or when
-    # the finding is only partial
-    keep = own.strength > 0 and (bool(own.change) or draft.fit < 0.9)
-    kind, change = (own.kind, own.change) if keep else (draft.kind, draft.change)
-    return replace(
-        draft,
-        kind=kind,
-        change=change,
-        score=max(draft.score, own.score) if draft.fit >= 0.9 else own.score,
-        strength=max(draft.strength, own.strength) if draft.fit >= 0.9 else own.strength,
-        fit=max(draft.fit, own.fit) if draft.fit >= 0.9 else own.fit,
-        summary=f"{draft.summary}; metrics: {own.summary}",
-        evidence=_ids([*draft.evidence, *own.evidence]),
-        counter=own.counter,
-        onset=own.onset or draft.onset,
-    )
-
-
-def _is_victim(draft: ranking.Draft, finding: Finding) -> bool:
-    return any(components_.same_workload(draft.component, v) for v in finding.victims)
-
-
-def _victim(draft: ranking.Draft, finding: Finding) -> ranking.Draft:
-    return replace(
-        draft,
-        score=draft.score * VICTIM_SHARE,
-        summary=f"{draft.summary}; explained by {finding.component}",
-    )

@@ -21,8 +21,8 @@ import numpy as np
 from diagnose.analysis import changes as changes_
 from diagnose.analysis import cluster as cluster_
 from diagnose.analysis import components as components_
+from diagnose.analysis import faultranking, ranking, scoring, signals, tracing
 from diagnose.analysis import logs as logs_
-from diagnose.analysis import ranking, scoring, signals, tracing
 from diagnose.domain import models
 
 SOURCE = "analysis"
@@ -131,8 +131,10 @@ def correlate(
     findings = cluster_.find_faults(
         cluster, namespace=trigger.namespace, trigger_service=trigger.service, changes=changes
     )
-    fault_evidence = {f.component: cluster_.finding_evidence(f, window=window) for f in findings}
-    drafts = cluster_.rank_faults(
+    fault_evidence = {
+        f.component: faultranking.finding_evidence(f, window=window) for f in findings
+    }
+    drafts = faultranking.rank_faults(
         drafts, findings, cited={k: e.id for k, e in fault_evidence.items()}
     )[: policy.confidence.max_hypotheses]
     hypotheses, abstained = ranking.finish(drafts, policy=policy.confidence)

@@ -33,6 +33,8 @@ HUMAN_ONLY = {
     "reference); the agent never writes Secrets or ConfigMaps",
     "unschedulable": "a human frees capacity, fixes the selector, taints or volumes, or lowers "
     "the requests",
+    "no-pods": "a human reads the workload's and its ReplicaSet's conditions (an admission "
+    "webhook, a policy or a quota refused its pods) and fixes what refused them",
     "selector": "a human restores the Service's selector from version control",
     "target-port": "a human restores the Service's targetPort from version control",
 }

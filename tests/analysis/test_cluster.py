@@ -297,3 +297,70 @@ def test_a_not_ready_node_explains_the_failing_pods_on_it() -> None:
     )
     (finding,) = _find(node, cart, search, *_healthy("frontend"))
     assert (finding.component, finding.victims) == ("node/worker-b", ("cart", "search"))
+
+
+def test_a_deployment_short_of_replicas_with_no_pod_and_no_event() -> None:
+    """Wants 2, none available, no pod of it and no FailedCreate left: the workload, config."""
+    short = _workload("cart") | {"ready_replicas": 0, "available_replicas": 0}
+    (finding,) = _find(*_healthy("catalog"), _workload("catalog"), short)
+    assert (finding.fault, finding.component, finding.kind) == ("no-pods", "cart", "config")
+    assert finding.severity == cluster.DEFINITE and "no pod of it exists" in finding.summary
+
+
+def test_a_refusal_on_record_is_the_finding_not_the_missing_pods() -> None:
+    """With a FailedCreate on its ReplicaSet, the quota is named and no no-pods finding."""
+    short = _workload("cart") | {"ready_replicas": 0, "available_replicas": 0}
+    refused = _event("FailedCreate", "replicaset/cart-6c9d", "exceeded quota: compute")
+    found = _find(*_healthy("catalog"), short, refused)
+    assert [f.fault for f in found] == ["quota"]
+
+
+def test_an_unbound_claim_says_what_its_own_events_say() -> None:
+    """Beyond the scheduler's message: the PVC's ProvisioningFailed names the StorageClass."""
+    pending = _pod(
+        "db-0",
+        "db",
+        _container(ready=False),
+        owner="statefulset/db",
+        unschedulable="0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+    )
+    claim = {
+        "resource": "persistentvolumeclaim",
+        "name": "data-db-0",
+        "namespace": NS,
+        "created": "2026-01-10T09:50:00Z",
+        "phase": "Pending",
+    }
+    said = _event(
+        "ProvisioningFailed",
+        "persistentvolumeclaim/data-db-0",
+        'storageclass.storage.k8s.io "fast-ssd" not found',
+    )
+    (finding,) = _find(pending, claim, said)
+    assert finding.fault == "unschedulable" and finding.component == "db"
+    assert "data-db-0" in finding.summary and '"fast-ssd" not found' in finding.summary
+
+
+def test_endpoints_none_ready_route_nowhere() -> None:
+    """A Service whose EndpointSlices list two endpoints, none ready: a partial finding."""
+    slice_ = {
+        "resource": "endpointslice",
+        "name": "cart-x8k2p",
+        "namespace": NS,
+        "service": "cart",
+        "ready": 0,
+        "not_ready": 2,
+    }
+    (finding,) = _find(
+        *_healthy("cart"), _workload("cart"), _service("cart", {"app": "cart"}), slice_
+    )
+    assert (finding.fault, finding.component) == ("not-ready", "cart")
+    assert finding.severity == cluster.PARTIAL
+
+
+def test_a_named_target_port_no_container_declares() -> None:
+    """targetPort "web" while the containers declare no port: the name resolves to nothing."""
+    bare = [_pod(f"cart-6c9d-{s}", "cart", _container(ports=[])) for s in ("a1b2c", "d3f4g")]
+    (finding,) = _find(*bare, _workload("cart"), _service("cart", {"app": "cart"}, "web"))
+    assert (finding.fault, finding.component) == ("target-port", "cart")
+    assert "targetPort web" in finding.summary
