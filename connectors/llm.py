@@ -30,9 +30,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict
 
 import httpx
 
@@ -43,7 +43,18 @@ from diagnose.domain import answers, errors, reasoning, redaction
 from diagnose.domain.models import JSON
 
 SOURCE = "llm"
-Message = dict[str, Any]
+
+
+class Message(TypedDict, total=False):
+    """One chat message as the OpenAI chat completions API takes it (its field names)."""
+
+    role: Required[str]  # system, user, assistant or tool
+    content: Required[str | None]
+    reasoning: str  # an assistant turn's reasoning, sent back under the name it came with
+    reasoning_content: str
+    tool_calls: list[dict[str, JSON]]  # ToolCall.to_openai() of each
+    tool_call_id: str  # a tool turn: the call it answers
+
 
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REASONING_KEYS = ("reasoning", "reasoning_content")
@@ -124,8 +135,10 @@ class Reply:
         reasoning under the name it arrived with, and the tool calls with their arguments."""
         content = redaction.redact(self.content) if self.content is not None else None
         message: Message = {"role": "assistant", "content": content}
-        if self.reasoning is not None and self.reasoning_key is not None:
-            message[self.reasoning_key] = redaction.redact(self.reasoning)
+        if self.reasoning is not None and self.reasoning_key == "reasoning":
+            message["reasoning"] = redaction.redact(self.reasoning)
+        elif self.reasoning is not None and self.reasoning_key == "reasoning_content":
+            message["reasoning_content"] = redaction.redact(self.reasoning)
         if self.tool_calls:
             message["tool_calls"] = [c.to_openai() for c in self.tool_calls]
         return message
@@ -287,7 +300,7 @@ def parse_reply(data: JSON) -> Reply:
     usage = data.get("usage") if isinstance(data, dict) else None
     return Reply(
         content=_text(message.get("content")),
-        reasoning=message.get(key) if key else None,
+        reasoning=_string(message.get(key)) if key else None,
         reasoning_key=key,
         tool_calls=tuple(_tool_calls(message.get("tool_calls"))),
         finish_reason=finish,
@@ -296,7 +309,11 @@ def parse_reply(data: JSON) -> Reply:
     )
 
 
-def _first_choice(data: JSON) -> tuple[dict[str, Any], str | None]:
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _first_choice(data: JSON) -> tuple[Mapping[str, object], str | None]:
     try:
         choice = data["choices"][0]
         message = choice["message"]
