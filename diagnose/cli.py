@@ -396,6 +396,27 @@ def replay(folder: Path, as_json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_NOTHING_CONCLUDED)
 
 
+@app.command("mcp")
+def mcp(
+    http: Annotated[
+        bool, typer.Option("--http", help="Streamable HTTP at /mcp (bearer tokens), not stdio.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --http: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --http: port to listen on.")] = 8765,
+    scenarios: Annotated[
+        Path | None,
+        typer.Option(help="A folder of lab scenarios clients may start runs of, by name."),
+    ] = None,
+) -> None:
+    """Serve runs, evidence and incident memory to other agents over MCP (read-only except
+    starting a run; approving stays with people)."""
+    from diagnose import mcp_server
+
+    with console.failures():
+        options = mcp_server.Options(settings=_settings(), scenarios=scenarios)
+        mcp_server.serve(options, http=http, host=host, port=port)
+
+
 @app.command("eval")
 def evaluate(
     paths: Annotated[

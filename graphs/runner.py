@@ -42,9 +42,13 @@ class Agent:
     def unfinished(self) -> list[str]:
         """Every run in the checkpoint store without its report (stopped by a crash, or at the
         approval step), oldest first."""
-        threads = [c.config["configurable"]["thread_id"] for c in self.checkpointer.list(None)]
-        runs = list(dict.fromkeys(reversed(threads)))
+        runs = list(reversed(self.runs()))
         return [run for run in runs if not self.status(run).finished]
+
+    def runs(self) -> list[str]:
+        """Every run in the checkpoint store, the one started last first."""
+        threads = [c.config["configurable"]["thread_id"] for c in self.checkpointer.list(None)]
+        return list(reversed(dict.fromkeys(reversed(threads))))
 
     def start(self, trigger: models.Trigger, *, run_id: str | None = None) -> Paused:
         """Diagnose from the trigger up to the approval step (where it pauses)."""
