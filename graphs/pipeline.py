@@ -53,6 +53,7 @@ GATHERED = frozenset(
         Kind.CONFIGS,
         Kind.PODS,
         Kind.EVENTS,
+        Kind.DELIVERIES,
         Kind.STATE,
         Kind.TRACE_SERVICES,
         Kind.SPANS,

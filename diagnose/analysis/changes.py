@@ -4,7 +4,8 @@ Each item of a ``kubernetes`` evidence record is recognised by its keys, not by 
 (the payload shapes in ``diagnose.domain.ports`` have disjoint keys): ``selector`` and
 ``available`` make a Deployment, ``owner`` and ``resources`` a ReplicaSet, ``digest`` and
 ``keys`` a ConfigMap or Secret, ``containers`` and ``phase`` a Pod, ``reason`` and ``object``
-an Event.
+an Event, ``tool`` and ``syncs`` a delivery (an Argo CD Application, a Flux Kustomization or
+HelmRelease, a Helm release: ``diagnose.domain.delivery``).
 
 A ReplicaSet revision is a rollout; when only the containers' resources differ from the previous
 revision it is a limits change. A ConfigMap/Secret edit is a change to every workload whose
@@ -18,13 +19,27 @@ limit (a restart of that container); Warning events that a pod's node is in trou
 controller's ``NodeNotReady``, a node-pressure eviction, a node shutdown) become one node change
 per node, on the node the pod runs on. ScalingReplicaSet events on a ReplicaSet older than the
 event are scale changes.
+
+A delivery's sync (every one but its first, and not one that re-applied the commit before it)
+is a change of its own (``application/NAME@ID``, ``kustomization/NAME@COMMIT``,
+``helmrelease/NAME@N``, ``helm/RELEASE@N``) unless it applied a rollout, which names it
+instead (``diagnose.analysis.commits.delivered_by``): a ConfigMap/Secret edited within
+:data:`SYNC_APPLIES` of it is that sync's (the edit's change names the sync in its detail and
+keeps its ``configmap/NAME`` ref, which the revert fix reads), and a sync that changed neither
+a pod template nor a config (only values, a Service, …) is a deploy change of each workload it
+manages. Flux's own events
+(the kustomize-controller's and helm-controller's ``ReconciliationSucceeded``, ``Progressing``,
+``ReconciliationFailed``, ``UpgradeFailed``, …) on a Kustomization or HelmRelease are read as
+what became of its sync (a failure named first in the sync's detail); a failure with no sync
+of that delivery before it is a deploy change of its own (``kustomization/NAME``).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,22 +69,24 @@ class ClusterView:
     configs: list[tuple[Item, str]] = field(default_factory=list)
     pods: list[tuple[Item, str]] = field(default_factory=list)
     events: list[tuple[Item, str]] = field(default_factory=list)
+    deliveries: list[tuple[Item, str]] = field(default_factory=list)
+
+
+_SHAPES = (
+    ("deployment", frozenset({"selector", "available"})),
+    ("replicaset", frozenset({"owner", "resources"})),
+    ("config", frozenset({"digest", "keys"})),
+    ("pod", frozenset({"containers", "phase"})),
+    ("event", frozenset({"reason", "object"})),
+    ("delivery", frozenset({"tool", "syncs"})),
+)
+"""Each payload kind and the keys that make it (disjoint across kinds)."""
 
 
 def kind_of(item: Item) -> str | None:
-    """deployment | replicaset | config | pod | event, from the item's keys."""
+    """deployment | replicaset | config | pod | event | delivery, from the item's keys."""
     keys = set(item)
-    if {"selector", "available"} <= keys:
-        return "deployment"
-    if {"owner", "resources"} <= keys:
-        return "replicaset"
-    if {"digest", "keys"} <= keys:
-        return "config"
-    if {"containers", "phase"} <= keys:
-        return "pod"
-    if {"reason", "object"} <= keys:
-        return "event"
-    return None
+    return next((kind for kind, needed in _SHAPES if needed <= keys), None)
 
 
 _TIMELINE_KINDS = frozenset(
@@ -80,8 +97,12 @@ _TIMELINE_KINDS = frozenset(
         models.EvidenceKind.CONFIGS,
         models.EvidenceKind.PODS,
         models.EvidenceKind.EVENTS,
+        models.EvidenceKind.DELIVERIES,
     }
 )
+
+
+_PLURAL = {"delivery": "deliveries"}
 
 
 def read_cluster(records: Sequence[models.Evidence]) -> ClusterView:
@@ -97,7 +118,7 @@ def read_cluster(records: Sequence[models.Evidence]) -> ClusterView:
         for item in record.raw:
             kind = kind_of(item) if isinstance(item, Mapping) else None
             if kind is not None:
-                getattr(view, kind + "s").append((item, record.id))
+                getattr(view, _PLURAL.get(kind, kind + "s")).append((item, record.id))
     return view
 
 
@@ -105,9 +126,11 @@ def list_changes(view: ClusterView, *, known: Sequence[str] = ()) -> list[models
     """Every change the cluster evidence shows, oldest first. ``known`` adds workload names
     seen elsewhere (the metrics' components) for attributing ConfigMaps."""
     workloads = sorted({*_workload_names(view), *known})
+    rollouts = _rollouts(view)
+    synced = _syncs(view, rollouts=rollouts, edits=_config_edits(view, workloads=workloads))
     found = [
-        *_rollouts(view),
-        *_config_edits(view, workloads=workloads),
+        *rollouts,
+        *synced,
         *_restarts(view),
         *_event_changes(view),
         *_node_trouble(view),
@@ -238,6 +261,221 @@ def owner_of_config(item: Item, *, workloads: Sequence[str]) -> str:
     name = str(item["name"])
     prefixes = [w for w in workloads if name == w or name.startswith(w + "-")]
     return max(prefixes, key=len) if prefixes else name
+
+
+# --- GitOps and Helm syncs -----------------------------------------------------------------------
+
+SYNC_LEAD = timedelta(minutes=15)
+"""A sync applies a rollout it precedes by at most this much (the controller's reconcile)."""
+SYNC_APPLIES = timedelta(minutes=2)
+"""A ConfigMap/Secret edited this close to a sync was written by it."""
+_REF_KIND = {
+    "argocd": "application",
+    "flux-kustomization": "kustomization",
+    "flux-helmrelease": "helmrelease",
+    "helm": "helm",
+}
+
+
+def _syncs(
+    view: ClusterView, *, rollouts: Sequence[models.Change], edits: Sequence[models.Change]
+) -> list[models.Change]:
+    """The config edits, those a sync made carrying its ref, and the syncs that changed
+    neither a pod template nor a config (rule in the module docstring)."""
+    tied: dict[int, models.Change] = {}
+    own: list[models.Change] = []
+    for item, source in view.deliveries:
+        manages = _manages(item)
+        timed = [(s, _time(s.get("at"))) for s in item.get("syncs") or []]
+        syncs = [(s, at) for s, at in timed if at is not None]
+        for (previous, _), (sync, at) in itertools.pairwise(syncs):
+            if sync.get("commit") and sync.get("commit") == previous.get("commit"):
+                continue
+            if any(_applied(r, item, at=at, manages=manages) for r in rollouts):
+                continue
+            made = [
+                i
+                for i, e in enumerate(edits)
+                if i not in tied
+                and abs(e.at - at) <= SYNC_APPLIES
+                and _targets(item, component=e.component, namespace=e.namespace, manages=manages)
+            ]
+            ref, what = _sync_ref(item, sync), _sync_detail(item, previous=previous, sync=sync)
+            what += _reconciled(view, item=item, at=at)
+            tied |= {
+                i: replace(edits[i], detail=f"{edits[i].detail}, applied by {ref} ({what})")
+                for i in made
+            }
+            if not made:
+                own += _sync_changes(item, at=at, ref=ref, detail=what, source=source)
+    return [tied.get(i, e) for i, e in enumerate(edits)] + own + _failed_syncs(view)
+
+
+def _manages(item: Item) -> list[str]:
+    """The Deployments a delivery lists (none: it counts for its whole target namespace)."""
+    return [
+        str(w).split("/", 1)[1]
+        for w in item.get("workloads") or []
+        if str(w).startswith("deployment/")
+    ]
+
+
+def _targets(item: Item, *, component: str, namespace: str, manages: Sequence[str]) -> bool:
+    if manages:
+        return component in manages
+    return not namespace or namespace == item.get("target_namespace")
+
+
+def _applied(rollout: models.Change, item: Item, *, at: datetime, manages: Sequence[str]) -> bool:
+    """Whether this sync applied ``rollout`` (came at most :data:`SYNC_LEAD` before it)."""
+    if rollout.kind not in (models.ChangeKind.ROLLOUT, models.ChangeKind.LIMITS):
+        return False
+    if not rollout.ref.startswith("deployment/"):
+        return False
+    close = rollout.at - SYNC_LEAD <= at <= rollout.at + SYNC_APPLIES
+    return close and _targets(
+        item, component=rollout.component, namespace=rollout.namespace, manages=manages
+    )
+
+
+def _sync_ref(item: Item, sync: Item) -> str:
+    """``application/shop-orders@12``, ``kustomization/shop-orders@60c4cec1a2b3``, …"""
+    kind = _REF_KIND.get(str(item.get("tool")), str(item.get("tool")))
+    commit = str(sync.get("commit") or "")
+    mark = commit[:12] if kind == "kustomization" and commit else str(sync.get("id") or "")
+    return f"{kind}/{item.get('name')}@{mark}"
+
+
+def _sync_detail(item: Item, *, previous: Item, sync: Item) -> str:
+    """What a sync applied: ``argocd shop-orders synced 2c0f447 → 60c4cec``."""
+    before = str(previous.get("commit") or previous.get("revision") or "?")
+    after = str(sync.get("commit") or sync.get("revision") or "?")
+    short = (before[:7], after[:7]) if sync.get("commit") else (before, after)
+    detail = f"{item.get('tool')} {item.get('name')} synced {short[0]} → {short[1]}"
+    latest = (item.get("syncs") or [{}])[-1]
+    if item.get("changed_keys") and latest.get("id") == sync.get("id"):
+        keys = [str(k) for k in item["changed_keys"]]
+        detail += f", changing values {', '.join(keys[:8])}" + (", …" if len(keys) > 8 else "")
+    return detail
+
+
+_FLUX_OBJECTS = {"kustomization": "flux-kustomization", "helmrelease": "flux-helmrelease"}
+_FLUX_FAILED = frozenset(
+    {
+        "ReconciliationFailed",
+        "HealthCheckFailed",
+        "BuildFailed",
+        "ArtifactFailed",
+        "InstallFailed",
+        "UpgradeFailed",
+        "TestFailed",
+        "RollbackFailed",
+        "UninstallFailed",
+        "RemediationFailed",
+    }
+)
+_FLUX_DONE = frozenset(
+    {
+        "ReconciliationSucceeded",
+        "Progressing",
+        "InstallSucceeded",
+        "UpgradeSucceeded",
+        "TestSucceeded",
+        "RollbackSucceeded",
+    }
+)
+"""Reasons of the kustomize-controller's and helm-controller's own events."""
+
+
+def flux_events(view: ClusterView) -> list[tuple[Item, str, datetime]]:
+    """Flux's events about its Kustomizations and HelmReleases: (event, evidence id, time)."""
+    found = []
+    for event, source in view.events:
+        kind = str(event.get("object") or "").split("/", 1)[0]
+        at = _time(event.get("last")) or _time(event.get("first"))
+        reason = str(event.get("reason") or "")
+        if kind in _FLUX_OBJECTS and at is not None and reason in _FLUX_FAILED | _FLUX_DONE:
+            found.append((event, source, at))
+    return found
+
+
+def _failed(event: Item) -> bool:
+    return str(event.get("reason")) in _FLUX_FAILED
+
+
+def _said(event: Item) -> str:
+    return f"{event.get('reason')}: {event.get('message')}"[:200]
+
+
+def _reconciled(view: ClusterView, *, item: Item, at: datetime) -> str:
+    """What Flux's events say of this sync (a failure first), as a clause of its detail."""
+    if item.get("tool") not in _FLUX_OBJECTS.values():
+        return ""
+    said = [
+        event
+        for event, _, when in flux_events(view)
+        if _names(event, item) and at - SYNC_APPLIES <= when <= at + SYNC_LEAD
+    ]
+    said.sort(key=lambda e: not _failed(e))
+    return f"; Flux: {_said(said[0])}" if said else ""
+
+
+def _synced_near(item: Item, *, at: datetime) -> bool:
+    """Whether one of the delivery's syncs came at most :data:`SYNC_LEAD` before ``at``."""
+    times = [_time(s.get("at")) for s in item.get("syncs") or []]
+    return any(t is not None and t - SYNC_APPLIES <= at <= t + SYNC_LEAD for t in times)
+
+
+def _names(event: Item, item: Item) -> bool:
+    kind, _, name = str(event.get("object") or "").partition("/")
+    return _FLUX_OBJECTS.get(kind) == item.get("tool") and name == item.get("name")
+
+
+def _failed_syncs(view: ClusterView) -> list[models.Change]:
+    """A failed reconciliation of a Kustomization or HelmRelease (Flux's event) is a change of
+    the workloads it manages: part of what it applied may be live."""
+    changes = []
+    for event, source, at in flux_events(view):
+        if not _failed(event):
+            continue
+        kind, _, name = str(event.get("object") or "").partition("/")
+        items = [d for d, _ in view.deliveries if _names(event, d)]
+        if any(_synced_near(d, at=at) for d in items):
+            continue  # the sync's change (or the rollout it applied) says it
+        manages = _manages(items[0]) if items else []
+        changes += [
+            models.Change(
+                kind=models.ChangeKind.ROLLOUT,
+                ref=f"{kind}/{name}",
+                component=component,
+                namespace=str(event.get("namespace") or ""),
+                at=at,
+                detail=f"Flux could not apply {kind} {name}: {_said(event)}",
+                evidence=source,
+            )
+            for component in manages or [name]
+        ]
+    return changes
+
+
+def _sync_changes(
+    item: Item, *, at: datetime, ref: str, detail: str, source: str
+) -> list[models.Change]:
+    """A sync that changed no pod template and no config: a deploy change of each workload
+    it manages (or of the delivery's name, when it lists none)."""
+    namespace = str(item.get("target_namespace") or item.get("namespace") or "")
+    return [
+        models.Change(
+            kind=models.ChangeKind.ROLLOUT,
+            ref=ref,
+            component=component,
+            namespace=namespace,
+            at=at,
+            detail=f"{detail} (no new ReplicaSet, no ConfigMap or Secret edited)",
+            evidence=source,
+        )
+        for component in _manages(item) or [str(item.get("name"))]
+    ]
 
 
 # --- restarts and events -----------------------------------------------------------------------

@@ -430,6 +430,15 @@ def _change_evidence(
     }
 
 
+_SYNC_SHOWN = {
+    "application": "argocd app history {name}",
+    "kustomization": "flux get kustomizations {name} --all-namespaces",
+    "helmrelease": "flux get helmreleases {name} --all-namespaces",
+    "helm": "helm history {name}{ns}",
+}
+"""How to see a GitOps or Helm sync again (the change refs of ``changes._sync_ref``)."""
+
+
 def _show(change: models.Change) -> str:
     ns = f" -n {change.namespace}" if change.namespace else ""
     kind, _, name = change.ref.partition("/")
@@ -443,6 +452,8 @@ def _show(change: models.Change) -> str:
         return f"kubectl describe pod {name}{ns}  # terminated {at}"
     if kind == "node":
         return f"kubectl describe node {name}  # {at}"
+    if kind in _SYNC_SHOWN:
+        return _SYNC_SHOWN[kind].format(name=name, ns=ns) + f"  # {revision} at {at}"
     return f"kubectl get events{ns} --field-selector involvedObject.name={name}  # {at}"
 
 
