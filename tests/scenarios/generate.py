@@ -29,7 +29,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1962,6 +1962,7 @@ class Incident:
     trigger: dict[str, Any]
     truth: dict[str, Any]
     logs: dict[str, list[str]] = field(default_factory=dict)  # pod → logs/<pod>.log lines
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # more kubernetes/
 
 
 def _alert(at: str, *, title: str, service: str, severity: str = "critical") -> dict[str, Any]:
@@ -2031,11 +2032,11 @@ def bad_deploy_5xx() -> Incident:
     )
 
 
-def config_latency() -> Incident:
-    world = World(name="config-latency", end=utc("2026-01-20T15:40:00Z"))
+def config_latency(*, name: str = "config-latency", editor: str = "kubectl-edit") -> Incident:
+    world = World(name=name, end=utc("2026-01-20T15:40:00Z"))
     world.rollout("catalog", utc("2026-01-20T14:58:30Z"), tag="1.31.1")  # harmless
     onset = utc("2026-01-20T15:31:41Z")
-    world.edit_configmap("payments", onset, {"BANK_POOL_MAX_CONNECTIONS": "4"})
+    world.edit_configmap("payments", onset, {"BANK_POOL_MAX_CONNECTIONS": "4"}, editor=editor)
     payments = world.route("payments POST /v1/charges")
     payments.latency_mult = 1 + world.ramp(onset + timedelta(seconds=8), seconds=45, size=24)
     payments.sigma_add = world.ramp(onset + timedelta(seconds=8), seconds=45, size=0.25)
@@ -2062,6 +2063,57 @@ def config_latency() -> Incident:
             "fix": "config_revert",
         },
     )
+
+
+DEPLOY_REPOSITORY = "https://git.shop.example/shop/deploy"
+"""The repository Argo CD applies the shop's manifests from."""
+
+
+def config_argocd_sync() -> Incident:
+    """config-latency's pool cut, made by an Argo CD sync of the deploy repository (no code
+    changed, no rollout): the ConfigMap's edit is tied to the sync that applied it."""
+    incident = config_latency(name="config-argocd-sync", editor="argocd-controller")
+    world = incident.world
+    synced = utc("2026-01-20T15:31:45Z")  # the operation ends just after the edit
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "shop-payments", "namespace": "argocd"},
+        "spec": {
+            "project": "shop",
+            "source": {"repoURL": DEPLOY_REPOSITORY, "path": "payments", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": NAMESPACE},
+        },
+        "status": {
+            "sync": {"status": "Synced", "revision": "5e1d0c2" * 5 + "a1b2c"},
+            "health": {"status": "Healthy"},
+            "history": [
+                {
+                    "id": 30,
+                    "revision": "0b7f3a9" * 5 + "c4d5e",
+                    "deployedAt": rfc3339(world.start - timedelta(days=3)),
+                },
+                {"id": 31, "revision": "5e1d0c2" * 5 + "a1b2c", "deployedAt": rfc3339(synced)},
+            ],
+            "resources": [
+                {"group": "apps", "kind": "Deployment", "namespace": NAMESPACE, "name": "payments"},
+                {"kind": "ConfigMap", "namespace": NAMESPACE, "name": "payments-config"},
+            ],
+        },
+    }
+    detail = (
+        "Argo CD sync 31 of shop-payments applied a commit of the deploy repository that cut "
+        "payments-config's bank connection pool from 64 to 4; payments hot-reloads it (no "
+        "rollout, no code change) and charges queue for a connection. A catalog rollout 33 "
+        "minutes earlier is unrelated."
+    )
+    truth = {
+        "root_cause": _cause(
+            "config", "payments", change="configmap/payments-config", detail=detail
+        ),
+        "fix": "config_revert",
+    }
+    return replace(incident, truth=truth, objects={"deliveries": [application]})
 
 
 def deploy_decoy() -> Incident:
@@ -2631,6 +2683,7 @@ def logs_chatty_noise() -> Incident:
 SCENARIOS: dict[str, Callable[[], Incident]] = {
     "bad-deploy-5xx": bad_deploy_5xx,
     "config-latency": config_latency,
+    "config-argocd-sync": config_argocd_sync,
     "deploy-decoy": deploy_decoy,
     "cpu-throttling": cpu_throttling,
     "cpu-throttling-server": cpu_throttling_same_container,
@@ -2782,7 +2835,7 @@ def write(name: str, incident: Incident, *, root: Path = HERE) -> Path:
     }
     _dump_yaml(folder / "scenario.yaml", [scenario])
     (folder / "metrics.om").write_text(render_metrics(world), encoding="utf-8")
-    for file, objects in KubeWriter(world).files().items():
+    for file, objects in (KubeWriter(world).files() | incident.objects).items():
         _dump_yaml(folder / "kubernetes" / f"{file}.yaml", objects)
     if incident.logs:
         shutil.rmtree(folder / "logs", ignore_errors=True)
