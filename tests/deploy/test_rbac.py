@@ -21,7 +21,7 @@ AGENT_READS = frozenset(
         ("", "events"),
     }
 )
-"""What connectors/kubernetes.py lists: rollouts, ReplicaSets, pods, ConfigMaps, events."""
+"""What connectors/kubernetes lists: rollouts, ReplicaSets, pods, ConfigMaps, events."""
 
 LOG_READS = frozenset({("", "pods/log")})
 """What connectors/logs.py reads through the Kubernetes API: pod logs, with get only."""
