@@ -129,6 +129,8 @@ WRITER_GRANTS = frozenset(
         ("apps", "deployments", "get"),  # the writer reads the live object it patches
         ("apps", "replicasets", "get"),  # a rollback copies the old revision's pod template
         ("apps", "replicasets", "list"),
+        ("", "services", "patch"),  # restore_service: a selector or targetPort set back
+        ("", "services", "get"),  # …read from the live Service first
     }
 )
 
