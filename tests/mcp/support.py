@@ -26,12 +26,12 @@ def environment(state_dir: Path, **extra: str) -> dict[str, str]:
     return env | {"DIAGNOSE_STATE_DIR": str(state_dir), "NO_COLOR": "1", **extra}
 
 
-def stdio(state_dir: Path, *args: str) -> Client:
+def stdio(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> Client:
     """A client that starts ``diagnose mcp ARGS`` and talks to it over stdin and stdout."""
     server = StdioServerParameters(
         command=COMMAND[0],
         args=[*COMMAND[1:], "mcp", *args],
-        env=environment(state_dir),
+        env=environment(state_dir, **(env or {})),
         cwd=str(ROOT),
     )
     return Client(server, read_timeout_seconds=120)

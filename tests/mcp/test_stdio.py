@@ -3,6 +3,7 @@ it, then read back (the run, its evidence, its report), and nothing approved thr
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,29 @@ def test_the_report_resource_is_the_runs_report(started: Started) -> None:
     assert report["run_id"] == run_id
     assert report["status"] == "waiting_for_approval"
     assert report["hypotheses"][0]["component"] == "checkout"
+
+
+def test_a_live_diagnosis_with_prometheus_refusing_is_an_answer_with_notes(
+    tmp_path: Path,
+) -> None:
+    """A service diagnosed live while Prometheus refuses: an abstention saying so, not a crash."""
+
+    async def body(c: Client) -> dict[str, Any]:
+        return await support.call(
+            c, "start_diagnosis", service="checkout", namespace="shop", title="checkout 5xx"
+        )
+
+    refused = {"DIAGNOSE_PROMETHEUS_URL": f"http://127.0.0.1:{_closed_port()}"}
+    answer = support.session(support.stdio(tmp_path, env=refused), body)
+    assert answer["trigger"]["service"] == "checkout"
+    assert answer["abstained"] is True
+    assert any("refused the connection" in note for note in answer["notes"])
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_an_unknown_run_is_an_error_that_says_what_to_do(tmp_path: Path) -> None:
