@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
-from diagnose.domain import answers
+from diagnose.domain import answers, models
 from graphs import approval
 from graphs.state import DiagnosisState
 
@@ -255,7 +255,9 @@ def _reasoning(console: Console, block: Mapping[str, Any]) -> None:
         console.print(f"  refused first: {reason}", highlight=False, markup=False)
 
 
-def _fixes(console: Console, fixes: list[dict[str, Any]], *, abstained: bool = False) -> None:
+def _fixes(
+    console: Console, fixes: Sequence[models.ProposedFix], *, abstained: bool = False
+) -> None:
     if not fixes:
         console.print(
             "No fix is proposed: the diagnosis is not sure, and a lead is not a reason to "
@@ -300,17 +302,17 @@ def _fixes(console: Console, fixes: list[dict[str, Any]], *, abstained: bool = F
                 )
 
 
-def dry_run_text(fix: dict[str, Any]) -> str:
+def dry_run_text(fix: models.ProposedFix) -> str:
     """One fix's dry run as a reviewer reads it: the outcome first, then the API's words."""
-    result = fix.get("dry_run_result") or {}
-    outcome = str(result.get("outcome") or "not run")
+    result = fix.get("dry_run_result")
+    outcome = str(result.get("outcome") or "not run") if result else "not run"
     colour = {"accepted": "green", "refused": "red", "unreachable": "red"}.get(outcome, "yellow")
-    message = str(result.get("message") or "")
+    message = str(result.get("message") or "") if result else ""
     if message.startswith(outcome):  # the connector's message may lead with the outcome
         message = message[len(outcome) :].lstrip(" :")
     text = f"[{colour}]{outcome}[/{colour}]: {escape(message)}"
-    if fix.get("dry_run"):
-        text += f"\n    by hand: {escape(fix['dry_run'])}"
+    if by_hand := fix.get("dry_run"):
+        text += f"\n    by hand: {escape(by_hand)}"
     return text
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 from diagnose.analysis import fixing
 from diagnose.domain import errors, models, ports
@@ -27,12 +27,12 @@ Update = DiagnosisState
 
 
 def prepare(
-    fixes: list[dict[str, Any]],
+    fixes: Sequence[models.ProposedFix],
     *,
     state: DiagnosisState,
     context: Context,
     evidence: Sequence[models.Evidence],
-) -> tuple[list[dict[str, Any]], list[models.Evidence]]:
+) -> tuple[list[models.ProposedFix], list[models.Evidence]]:
     """Each fix with its sweep, its exact patch and dry run (Kubernetes actions) and its
     digest; and the evidence the dry runs produced."""
     hypotheses = [
@@ -60,8 +60,8 @@ def prepare(
 
 
 def _dry_run(
-    fix: dict[str, Any], *, run_id: str, writer: ports.ClusterWriter | None
-) -> tuple[dict[str, Any], list[models.Evidence]]:
+    fix: models.ProposedFix, *, run_id: str, writer: ports.ClusterWriter | None
+) -> tuple[models.ProposedFix, list[models.Evidence]]:
     action = fix.get("action")
     if not action:
         if fix["target"].startswith("postgres/"):
@@ -110,7 +110,7 @@ def _dry_run(
     }, [resolved, tried]
 
 
-def _digested(fix: dict[str, Any], run_id: str) -> dict[str, Any]:
+def _digested(fix: models.ProposedFix, run_id: str) -> models.ProposedFix:
     return fix | {"digest": approval.digest(fix, run_id=run_id)}
 
 
@@ -135,7 +135,7 @@ def act(state: DiagnosisState, *, context: Context) -> Update:
     key = approval.action_key(fix, run_id=state["run_id"])
     done = [e for e in entries or [] if e["key"] == f"action:{fix['id']}"]
     if done:  # recorded before a crash: report it, send nothing again
-        return {"actions": [dict(done[0]["entry"]) | {"resumed": True}]}
+        return {"actions": [_recorded(done[0]["entry"]) | {"resumed": True}]}
     log.append(state["run_id"], kind="action-intent", key=f"intent:{fix['id']}", entry={"key": key})
     action, sent = _apply(fix, key=key, executor=context.executor)
     if sent is not None:
@@ -146,44 +146,67 @@ def act(state: DiagnosisState, *, context: Context) -> Update:
 
 
 def _apply(
-    fix: Mapping[str, Any], *, key: str, executor: ports.ClusterWriter
-) -> tuple[dict[str, Any], models.Evidence | None]:
+    fix: models.ProposedFix, *, key: str, executor: ports.ClusterWriter
+) -> tuple[models.ActionData, models.Evidence | None]:
     """Send the approved patch unless the object already carries this action's key."""
-    base = {
+    try:
+        found = executor.marker(fix["patch"])
+    except errors.SourceUnavailable as exc:
+        return _sent(fix, key=key, executed=False, outcome="unreachable") | {
+            "why_not_executed": f"could not read the target before applying: {exc}; nothing "
+            "was sent: apply the command yourself or start a new run",
+        }, None
+    if found == key:
+        return _sent(fix, key=key, executed=True, outcome="already applied") | {
+            "message": "the object carries this action's key: an earlier attempt landed "
+            "before a restart; nothing sent again",
+        }, None
+    sent = executor.patch(fix["patch"], dry_run=False, marker=key)
+    outcome = (sent.raw or {}).get("outcome", "unreachable")
+    return _sent(fix, key=key, executed=outcome == "accepted", outcome=outcome) | {
+        "message": sent.summary,
+        "evidence": sent.id,
+    }, sent
+
+
+def _sent(fix: models.ProposedFix, *, key: str, executed: bool, outcome: str) -> models.ActionData:
+    return {
         "fix": fix["id"],
         "digest": fix["digest"],
         "key": key,
         "command": fix["command"],
         "patch": fix["patch"],
         "verify": fix["verify"],
-    }
-    try:
-        found = executor.marker(fix["patch"])
-    except errors.SourceUnavailable as exc:
-        return base | {
-            "executed": False,
-            "outcome": "unreachable",
-            "why_not_executed": f"could not read the target before applying: {exc}; nothing "
-            "was sent: apply the command yourself or start a new run",
-        }, None
-    if found == key:
-        return base | {
-            "executed": True,
-            "outcome": "already applied",
-            "message": "the object carries this action's key: an earlier attempt landed "
-            "before a restart; nothing sent again",
-        }, None
-    sent = executor.patch(fix["patch"], dry_run=False, marker=key)
-    outcome = (sent.raw or {}).get("outcome", "unreachable")
-    return base | {
-        "executed": outcome == "accepted",
+        "executed": executed,
         "outcome": outcome,
-        "message": sent.summary,
-        "evidence": sent.id,
-    }, sent
+    }
 
 
-def _refused(decision: models.Decision, problems: list[str]) -> dict[str, Any]:
+def _recorded(entry: Mapping[str, object]) -> models.ActionData:
+    """An action recorded in the audit log before a restart (what :func:`_apply` returned),
+    read back field by field."""
+    fields = ("fix", "digest", "key", "command", "verify", "outcome")
+    fix, digest, key, command, verify, outcome = (str(entry.get(k) or "") for k in fields)
+    action: models.ActionData = {
+        "fix": fix,
+        "digest": digest,
+        "key": key,
+        "command": command,
+        "patch": entry.get("patch"),
+        "verify": verify,
+        "executed": entry.get("executed") is True,
+        "outcome": outcome,
+    }
+    if isinstance(why := entry.get("why_not_executed"), str):
+        action["why_not_executed"] = why
+    if isinstance(message := entry.get("message"), str):
+        action["message"] = message
+    if isinstance(evidence := entry.get("evidence"), str):
+        action["evidence"] = evidence
+    return action
+
+
+def _refused(decision: models.Decision, problems: list[str]) -> models.ActionData:
     return {
         "fix": decision.fix,
         "executed": False,
@@ -194,7 +217,7 @@ def _refused(decision: models.Decision, problems: list[str]) -> dict[str, Any]:
     }
 
 
-def _handed_over(fix: Mapping[str, Any], *, execution: bool) -> dict[str, Any]:
+def _handed_over(fix: models.ProposedFix, *, execution: bool) -> models.ActionData:
     why = (
         "the agent never writes to the database, and carries out only Kubernetes catalogue "
         "actions: apply the command yourself, then watch the verification query"
@@ -236,25 +259,29 @@ def verify(state: DiagnosisState, *, context: Context) -> Update:
     return {"verification": result}
 
 
-class Sample(TypedDict):
-    """One poll of the verification query while the fix is watched."""
-
-    at: str
-    value: float | None  # the worst series' latest value; None when the query gave none
-    recovered: bool
-
-
-def _watch(fix: Mapping[str, Any], *, context: Context) -> dict[str, Any]:
+def _watch(fix: models.ProposedFix, *, context: Context) -> models.VerificationData:
     query, levels = fix.get("verify") or "", fix.get("verify_levels") or {}
     policy = context.execution
-    base = {"query": query, "watched_s": policy.watch_s, "levels": levels}
+
+    def ended(
+        outcome: str, why: str, samples: list[models.VerificationSample]
+    ) -> models.VerificationData:
+        return {
+            "query": query,
+            "watched_s": policy.watch_s,
+            "levels": levels,
+            "outcome": outcome,
+            "why": why,
+            "samples": samples,
+        }
+
     if context.metrics is None or not query or query.lstrip().upper().startswith("SELECT"):
         why = "no Prometheus configured" if context.metrics is None else "no PromQL to watch"
-        return base | {"outcome": "unknown", "why": why, "samples": []}
+        return ended("unknown", why, [])
     if "baseline" not in levels or "incident" not in levels:
-        return base | {"outcome": "unknown", "why": "no baseline recorded for it", "samples": []}
+        return ended("unknown", "no baseline recorded for it", [])
     began = context.clock()
-    samples: list[Sample] = []
+    samples: list[models.VerificationSample] = []
     good = 0
     while True:
         now = context.clock()
@@ -263,13 +290,9 @@ def _watch(fix: Mapping[str, Any], *, context: Context) -> dict[str, Any]:
         samples.append({"at": models.format_time(now), "value": value, "recovered": ok})
         good = good + 1 if ok else 0
         if good >= 2:
-            return base | {"outcome": "recovered", "why": _why(samples, levels), "samples": samples}
+            return ended("recovered", _why(samples, levels), samples)
         if (now - began).total_seconds() + policy.interval_s > policy.watch_s:
-            return base | {
-                "outcome": "not recovered",
-                "why": _why(samples, levels),
-                "samples": samples,
-            }
+            return ended("not recovered", _why(samples, levels), samples)
         context.sleep(policy.interval_s)
 
 
@@ -293,7 +316,7 @@ def _recovered(value: float, levels: Mapping[str, float]) -> bool:
     return value <= middle if incident >= baseline else value >= middle
 
 
-def _why(samples: Sequence[Sample], levels: Mapping[str, float]) -> str:
+def _why(samples: Sequence[models.VerificationSample], levels: Mapping[str, float]) -> str:
     seen = [s["value"] for s in samples if s["value"] is not None]
     if not seen:
         return "the query returned no data during the watch"

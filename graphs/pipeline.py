@@ -374,9 +374,9 @@ def propose(
     *,
     correlation: Mapping[str, Any],
     evidence: Sequence[models.Evidence],
-    db_fixes: Sequence[Mapping[str, Any]] = (),
+    db_fixes: Sequence[DatabaseFix] = (),
     min_confidence: float = fixing.MIN_CONFIDENCE,
-) -> list[dict[str, Any]]:
+) -> list[models.ProposedFix]:
     """The catalogue's fixes for the ranking, before their dry runs (``graphs/proposing.py``)."""
     return proposing.proposals(
         correlation,
@@ -397,7 +397,7 @@ class Replayed:
 
     correlation: CorrelationData
     reasoning: ReasoningBlock
-    fixes: list[dict[str, Any]]
+    fixes: list[models.ProposedFix]
     db_fixes: list[DatabaseFix] = field(default_factory=list)
     derived: tuple[models.Evidence, ...] = ()
 

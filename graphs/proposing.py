@@ -9,6 +9,7 @@ from typing import Any
 
 from diagnose.analysis import fixing
 from diagnose.domain import models
+from graphs.state import DatabaseFix
 
 Kind = models.EvidenceKind
 
@@ -22,9 +23,9 @@ def proposals(
     namespace: str,
     matched: Mapping[str, Any],
     evidence: Sequence[models.Evidence],
-    db_fixes: Sequence[Mapping[str, Any]] = (),
+    db_fixes: Sequence[DatabaseFix] = (),
     min_confidence: float = fixing.MIN_CONFIDENCE,
-) -> list[dict[str, Any]]:
+) -> list[models.ProposedFix]:
     """Fixes for a correlation. Hypotheses below ``min_confidence`` get none, and an
     abstaining diagnosis none at all: a lead is not a reason to change production."""
     if correlation.get("abstained"):
@@ -40,11 +41,11 @@ def proposals(
         configs=items_of(evidence, Kind.CONFIGS),
         findings=findings_of(evidence),
     )
-    plain = [f.to_dict() for f in fixes]
+    plain = [_proposed(f.to_dict()) for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in db_fixes}
     for index, hypothesis in enumerate(hypotheses[:3]):
         if hypothesis.summary in by_summary and hypothesis.confidence >= min_confidence:
-            plain.append(by_summary[hypothesis.summary] | {"hypothesis": index})
+            plain.append(_proposed(by_summary[hypothesis.summary]) | {"hypothesis": index})
     plain.sort(key=lambda f: f["hypothesis"])
     levels = verify_levels(correlation)
     for fix in plain:
@@ -52,6 +53,23 @@ def proposals(
         fix["verify_levels"] = levels.get(component, {}) if fix["verify"] else {}
     plain = fit_to_playbook(plain, matched=matched)
     return [f | {"id": f"fix-{n}"} for n, f in enumerate(plain, start=1)]
+
+
+def _proposed(fix: models.FixData) -> models.ProposedFix:
+    """The fix as the run's state holds it, before the propose step and the dry runs add to it."""
+    return {
+        "id": fix["id"],
+        "kind": fix["kind"],
+        "target": fix["target"],
+        "command": fix["command"],
+        "rollback": fix["rollback"],
+        "verify": fix["verify"],
+        "risk": fix["risk"],
+        "blast_radius": fix["blast_radius"],
+        "hypothesis": fix["hypothesis"],
+        "dry_run": fix["dry_run"],
+        "action": fix["action"],
+    }
 
 
 def items_of(evidence: Sequence[models.Evidence], kind: models.EvidenceKind) -> list[Any]:
@@ -70,8 +88,8 @@ def findings_of(evidence: Sequence[models.Evidence]) -> dict[str, dict[str, Any]
 
 
 def fit_to_playbook(
-    fixes: Sequence[dict[str, Any]], *, matched: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+    fixes: Sequence[models.ProposedFix], *, matched: Mapping[str, Any]
+) -> list[models.ProposedFix]:
     """The fixes with the kinds the matched playbook lists first. A fix of another kind stays
     (a playbook must not hide the right fix), marked ``outside_playbook`` and after them; a
     playbook that lists no fixes changes nothing."""

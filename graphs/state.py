@@ -43,7 +43,7 @@ class DatabaseFix(TypedDict):
     """A fix the database's findings support, tied to its hypothesis by summary."""
 
     summary: str
-    fix: dict[str, Any]  # models.Fix.to_dict()
+    fix: models.FixData
 
 
 class PastRejection(TypedDict):
@@ -104,15 +104,15 @@ class DiagnosisState(TypedDict, total=False):
     correlation: CorrelationData
     db_fixes: list[DatabaseFix]
     reasoning: ReasoningBlock
-    fixes: list[dict[str, Any]]  # models.Fix.to_dict()
+    fixes: list[models.ProposedFix]
     playbook: dict[str, Any]  # playbook.summary(): the matched playbook, its queries and knobs
     past_rejections: list[PastRejection]
     memory: Recalled
     approval_errors: list[str]  # why the last answer at the approval step was refused
-    decision: dict[str, Any]  # models.Decision.to_dict(): the one that settled the run
-    approvals: list[dict[str, Any]]  # every approval given (high-risk fixes need two people)
-    actions: list[dict[str, Any]]  # what the act step did or handed to a human
-    verification: dict[str, Any]  # after an executed fix: recovered / not recovered, and why
+    decision: models.DecisionData  # the one that settled the run
+    approvals: list[models.DecisionData]  # every approval given (high-risk fixes need two people)
+    actions: list[models.ActionData]  # what the act step did or handed to a human
+    verification: models.VerificationData  # after an executed fix: recovered or not, and why
     report: dict[str, Any]
     timings_s: Annotated[dict[str, float], merge_dicts]
 

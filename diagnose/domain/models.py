@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, Required, TypedDict
 
 JSON = Any
 """A value made only of dict, list, str, int, float, bool and None."""
@@ -79,6 +79,95 @@ class HypothesisData(TypedDict):
     counter_evidence: list[str]
     onset: str | None
     code: NotRequired[dict[str, JSON]]  # the commit range it bears on (docs/changes.md)
+
+
+class FixData(TypedDict):
+    """A :class:`Fix` as plain data."""
+
+    id: str
+    kind: str
+    target: str
+    command: str
+    rollback: str
+    verify: str
+    risk: str
+    blast_radius: str
+    hypothesis: int
+    dry_run: str | None
+    action: JSON
+
+
+class DryRunData(TypedDict, total=False):
+    """What the server-side dry run of a proposed fix said, or why none was run."""
+
+    outcome: Required[str]  # accepted, refused, unreachable, not run
+    message: Required[str]
+    evidence: str  # the dry run's (or the refused resolution's) evidence id
+    query: str
+    result: JSON
+
+
+class ProposedFix(FixData, total=False):
+    """A fix as the run's state holds it: :class:`FixData` with what the propose step and the
+    dry runs added (graph state's ``fixes``)."""
+
+    verify_levels: dict[str, float]  # baseline and incident level of the verify query
+    outside_playbook: str  # why it comes after the matched playbook's fixes
+    sweep: list[dict[str, str]]  # the same fault elsewhere, for a reviewer
+    patch: JSON  # the exact patch resolved before approval; None: not carried out by the agent
+    digest: str  # the content hash an approval names
+    dry_run_result: DryRunData
+
+
+class DecisionData(TypedDict):
+    """A :class:`Decision` as plain data; the accounts behind it only when known."""
+
+    verdict: str
+    approver: str
+    reason: str
+    at: str
+    fix: str | None
+    checked_evidence: list[str]
+    fix_digest: str | None
+    via: NotRequired[str]
+    os_user: NotRequired[str]
+    kube_user: NotRequired[str]
+
+
+class ActionData(TypedDict, total=False):
+    """What the act step did with the approved fix, or why it did nothing."""
+
+    fix: Required[str | None]  # the fix's id (None: a refused decision named none)
+    executed: Required[bool]
+    outcome: Required[str]  # accepted, already applied, refused, handed over, unreachable…
+    verify: Required[str]  # the query that shows whether it worked
+    command: str | None
+    digest: str | None
+    key: str  # the idempotency key recorded on the object and in the audit log
+    patch: JSON
+    why_not_executed: str
+    message: str
+    evidence: str
+    resumed: bool  # recorded before a restart, reported again and not sent again
+
+
+class VerificationSample(TypedDict):
+    """One poll of the verification query while the fix is watched."""
+
+    at: str
+    value: float | None  # the worst series' latest value; None when the query gave none
+    recovered: bool
+
+
+class VerificationData(TypedDict):
+    """How watching the executed fix's verification query ended."""
+
+    query: str
+    watched_s: float
+    levels: dict[str, float]  # baseline and incident level, as proposed
+    outcome: str  # recovered, not recovered, unknown
+    why: str
+    samples: list[VerificationSample]
 
 
 @dataclass(frozen=True)
@@ -384,7 +473,7 @@ class Fix:
     dry_run: str | None = None
     action: JSON = None  # a Kubernetes catalogue action as data (ports.ActionSpec); None: manual
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> FixData:
         return {
             "id": self.id,
             "kind": self.kind,
@@ -444,8 +533,8 @@ class Decision:
         if self.verdict is Verdict.APPROVE and not self.checked_evidence:
             raise ValueError("an approval must name the evidence the approver checked")
 
-    def to_dict(self) -> dict[str, JSON]:
-        return {
+    def to_dict(self) -> DecisionData:
+        data: DecisionData = {
             "verdict": self.verdict.value,
             "approver": self.approver,
             "reason": self.reason,
@@ -453,7 +542,14 @@ class Decision:
             "fix": self.fix,
             "checked_evidence": list(self.checked_evidence),
             "fix_digest": self.fix_digest,
-        } | {key: value for key in _ACCOUNTS if (value := getattr(self, key))}
+        }
+        if self.via:  # where it came from and the accounts behind it: kept only when known
+            data["via"] = self.via
+        if self.os_user:
+            data["os_user"] = self.os_user
+        if self.kube_user:
+            data["kube_user"] = self.kube_user
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Decision:
@@ -469,10 +565,6 @@ class Decision:
             os_user=str(data.get("os_user") or ""),
             kube_user=str(data.get("kube_user") or ""),
         )
-
-
-_ACCOUNTS = ("via", "os_user", "kube_user")
-"""Where a decision came from and the accounts behind it: kept only when known."""
 
 
 def cited_ids(hypotheses: Sequence[Hypothesis]) -> set[str]:
