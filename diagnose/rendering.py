@@ -20,7 +20,7 @@ from rich.table import Table
 
 from diagnose.domain import answers, models
 from graphs import approval
-from graphs.state import DiagnosisState
+from graphs.state import Challenge, DiagnosisState
 
 
 def show(console: Console, state: DiagnosisState, *, bundle_dir: Path) -> None:
@@ -316,7 +316,7 @@ def dry_run_text(fix: models.ProposedFix) -> str:
     return text
 
 
-def _challenges(console: Console, challenges: list[dict[str, Any]]) -> None:
+def _challenges(console: Console, challenges: Sequence[Challenge]) -> None:
     """What would prove each leading hypothesis wrong: counter-evidence, alternatives and the
     conditions to check, before any fix is shown."""
     for item in challenges:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Required, TypedDict
 
 from diagnose.domain import identities, models
-from graphs.state import DiagnosisState, PastRejection, Recalled
+from graphs.state import Challenge, CounterEvidence, DiagnosisState, PastRejection, Recalled
 
 
 class Answer(TypedDict, total=False):
@@ -104,17 +104,19 @@ def action_key(fix: Mapping[str, Any], *, run_id: str) -> str:
     return f"{run_id}/{fix['id']}/{str(fix.get('digest') or '')[7:23]}"
 
 
-def challenges(state: DiagnosisState) -> list[dict[str, Any]]:
+def challenges(state: DiagnosisState) -> list[Challenge]:
     """For each of the leading hypotheses, what would show it is wrong: the counter-evidence
     the analysis saw (with its query, to re-run), the alternatives that explain the same
     signals, and the claim's own checkable conditions."""
     correlation = state.get("correlation") or {}
     hypotheses = correlation.get("hypotheses", [])[:3]
-    by_id: dict[str, Mapping[str, Any]] = {e["id"]: e for e in state.get("evidence", [])}
-    found = []
+    by_id = {e["id"]: e for e in state.get("evidence", [])}
+    found: list[Challenge] = []
     for rank, hypothesis in enumerate(hypotheses, start=1):
-        counter = [
-            {k: by_id.get(ev, {}).get(k, "") for k in ("summary", "query")} | {"id": ev}
+        counter: list[CounterEvidence] = [
+            {"summary": seen["summary"], "query": seen["query"], "id": ev}
+            if (seen := by_id.get(ev))
+            else {"summary": "", "query": "", "id": ev}
             for ev in hypothesis.get("counter_evidence") or []
         ]
         others = [

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from diagnose.domain import models
 from graphs import approval
-from graphs.state import DiagnosisState
+from graphs.state import (
+    DiagnosisState,
+    EvidenceBrief,
+    ModelCost,
+    ReportData,
+    ResultData,
+    Timings,
+)
 
 
-def result(state: DiagnosisState) -> dict[str, Any]:
+def result(state: DiagnosisState) -> ResultData:
     """The object ``diagnose run --json`` prints (SCENARIOS.md, "What the agent reports")."""
     correlation = state.get("correlation") or {}
     timings = dict(state.get("timings_s") or {})
     gather = max(timings.get(f"gather_{part}", 0.0) for part in ("metrics", "changes", "traces"))
-    stages = {
+    stages: Timings = {
         "gather": round(gather, 4),
         "correlate": timings.get("correlate", 0.0),
         "reason": timings.get("reason", 0.0),
         "total": round(sum(timings.values()), 4),
+        "stages": timings,
     }
     return {
         "run_id": state.get("run_id"),
@@ -31,34 +37,40 @@ def result(state: DiagnosisState) -> dict[str, Any]:
         "rejected_before": state.get("past_rejections", []),
         "playbook": _playbook(state),
         "past_incidents": state.get("memory") or {},
-        "timings_s": stages | {"stages": timings},
+        "timings_s": stages,
         "llm": _llm(state),
         "reasoning": state.get("reasoning"),
     }
 
 
-def build(state: DiagnosisState) -> dict[str, Any]:
+def build(state: DiagnosisState) -> ReportData:
     """The final report: the result plus what was decided and done."""
-    report = result(state)
-    report["trigger"] = state.get("trigger")
-    report["window"] = state.get("window")
-    report["actions"] = state.get("actions", [])
-    report["verification"] = state.get("verification")
-    report["what_would_prove_it_wrong"] = approval.challenges(state)
-    return report
+    return {
+        **result(state),
+        "trigger": state.get("trigger"),
+        "window": state.get("window"),
+        "actions": state.get("actions", []),
+        "verification": state.get("verification"),
+        "what_would_prove_it_wrong": approval.challenges(state),
+    }
 
 
-def concluded(result_object: dict[str, Any]) -> bool:
+def concluded(result_object: ResultData) -> bool:
     """Whether anything could be concluded: at least one hypothesis was ranked."""
     return bool(result_object.get("hypotheses"))
 
 
-def _brief(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("id", "source", "status", "query", "summary")
-    return {k: evidence.get(k) for k in keys}
+def _brief(evidence: models.EvidenceData) -> EvidenceBrief:
+    return {
+        "id": evidence["id"],
+        "source": evidence["source"],
+        "status": evidence["status"],
+        "query": evidence["query"],
+        "summary": evidence["summary"],
+    }
 
 
-def _llm(state: DiagnosisState) -> dict[str, Any]:
+def _llm(state: DiagnosisState) -> ModelCost:
     """What the language model cost this run: tokens, calls (answered and failed), latency."""
     block = state.get("reasoning") or {}
     return {
@@ -73,7 +85,7 @@ def _llm(state: DiagnosisState) -> dict[str, Any]:
     }
 
 
-def _playbook(state: DiagnosisState) -> dict[str, Any] | None:
+def _playbook(state: DiagnosisState) -> dict[str, object] | None:
     """The playbook that ran: its name, file, how it matched, and what it queried."""
     matched = state.get("playbook")
     if not matched:

@@ -92,6 +92,86 @@ class ReasoningBlock(TypedDict, total=False):
     settled: list[dict[str, Any]]  # per claim: confirms, added or refused, and why
 
 
+class EvidenceBrief(TypedDict):
+    """One evidence record as the result object lists it (no window, no kind)."""
+
+    id: str
+    source: str
+    status: str
+    query: str
+    summary: str
+
+
+class CounterEvidence(TypedDict):
+    """Evidence against a hypothesis, with its query to re-run."""
+
+    summary: str
+    query: str
+    id: str
+
+
+class Challenge(TypedDict):
+    """What would show one leading hypothesis wrong (``graphs.approval.challenges``)."""
+
+    rank: int
+    hypothesis: str  # "kind component"
+    counter_evidence: list[CounterEvidence]
+    alternatives: list[str]  # the other hypotheses, one line each
+    wrong_if: list[str]  # the claim's own checkable conditions
+
+
+class Timings(TypedDict):
+    """Seconds per stage of the run (gather: the slowest gather step), and per step."""
+
+    gather: float
+    correlate: float
+    reason: float
+    total: float
+    stages: dict[str, float]
+
+
+class ModelCost(TypedDict):
+    """What the language model cost the run."""
+
+    used: bool
+    status: str
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    calls: int
+    failed_calls: int
+    seconds: float
+
+
+class ResultData(TypedDict, total=False):
+    """The object ``diagnose run --json`` prints (SCENARIOS.md, "What the agent reports");
+    ``graphs.reporting.result`` fills every field (none when nothing ran)."""
+
+    run_id: str | None
+    hypotheses: list[models.HypothesisData]
+    abstained: bool
+    fixes: list[models.ProposedFix]
+    notes: list[str]
+    evidence: list[EvidenceBrief]
+    decision: models.DecisionData | None
+    rejected_before: list[PastRejection]
+    playbook: dict[str, object] | None  # the matched playbook's name, file, queries and fixes
+    past_incidents: Recalled
+    timings_s: Timings
+    llm: ModelCost
+    reasoning: ReasoningBlock | None
+
+
+class ReportData(ResultData, total=False):
+    """The final report: the result plus what was decided and done."""
+
+    trigger: models.TriggerData | None
+    window: models.WindowData | None
+    actions: list[models.ActionData]
+    verification: models.VerificationData | None
+    what_would_prove_it_wrong: list[Challenge]
+
+
 class DiagnosisState(TypedDict, total=False):
     run_id: str
     trigger: models.TriggerData
@@ -113,7 +193,7 @@ class DiagnosisState(TypedDict, total=False):
     approvals: list[models.DecisionData]  # every approval given (high-risk fixes need two people)
     actions: list[models.ActionData]  # what the act step did or handed to a human
     verification: models.VerificationData  # after an executed fix: recovered or not, and why
-    report: dict[str, Any]
+    report: ReportData
     timings_s: Annotated[dict[str, float], merge_dicts]
 
 
