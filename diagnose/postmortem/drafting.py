@@ -144,6 +144,8 @@ def _root_cause(facts: facts_.Facts) -> list[str]:
     )
     lines.append("- evidence: " + (wording.refs(top.evidence) or "none cited"))
     lines.append("- counter-evidence: " + (wording.refs(top.counter_evidence) or "none"))
+    if follow_up := wording.code_follow_up(top.code):
+        lines.append(f"- code: {wording.inert(follow_up)}")
     return lines
 
 
@@ -224,6 +226,8 @@ def _actions(facts: facts_.Facts, *, impact: impact_.Impact) -> list[str]:
         items.append(
             f"Review {top.change} and why the checks before it reached production did not stop it."
         )
+    if top and not facts.abstained and (follow_up := wording.code_follow_up(top.code)):
+        items.append(wording.inert(follow_up))
     if facts.abstained or top is None:
         items.append("Establish the root cause by hand: the diagnosis could not name one.")
     decision, fix = facts.decision, facts.decided_fix()

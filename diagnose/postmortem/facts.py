@@ -211,6 +211,7 @@ class Hypothesis:
     summary: str
     evidence: tuple[str, ...]
     counter_evidence: tuple[str, ...]
+    code: Mapping[str, object] | None = None  # the commit range it bears on (docs/changes.md)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Hypothesis:
@@ -222,6 +223,7 @@ class Hypothesis:
             summary=str(data["summary"]),
             evidence=tuple(data.get("evidence") or ()),
             counter_evidence=tuple(data.get("counter_evidence") or ()),
+            code=data.get("code") or None,
         )
 
 

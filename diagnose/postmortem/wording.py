@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from diagnose.analysis import codefiles
 from diagnose.domain import answers, models
 from diagnose.postmortem import facts as facts_
 
@@ -71,3 +72,24 @@ def inert(summary: str) -> str:
         return summary
     words = answers.model_text(summary[len(answers.MODEL_SAYS) :]).replace("`", "'")
     return f"{answers.MODEL_SAYS} `{words}`"
+
+
+def code_follow_up(code: object) -> str | None:
+    """What to do about the leading suspect of a hypothesis' commit range (docs/changes.md):
+    a migration is followed up forward (already applied, a rollback does not undo it), any
+    other file's commit is reverted. None when the range names no suspect."""
+    if not isinstance(code, Mapping):
+        return None
+    suspects = code.get("suspects")
+    if not isinstance(suspects, Sequence) or not suspects or not isinstance(suspects[0], Mapping):
+        return None
+    best = suspects[0]
+    sha, path, why = str(best.get("sha", ""))[:7], str(best.get("file", "")), best.get("why", "")
+    since, until = str(code.get("from", ""))[:7], str(code.get("to", ""))[:7]
+    where = f"{code.get('repository', '')} {since}..{until}"
+    if codefiles.classify(path) is codefiles.FileKind.MIGRATION:
+        return (
+            f"Follow up the migration {path} (commit {sha}, {where}): {why}. It already ran: "
+            "fix it forward with a new migration; rolling the workload back does not undo it."
+        )
+    return f"Revert commit {sha} ({path}: {why}), in {where}."

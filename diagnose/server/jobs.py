@@ -20,7 +20,7 @@ from typing import Required, TypedDict
 
 from diagnose import postmortem as postmortems
 from diagnose.domain import errors, models, ports, queue
-from diagnose.postmortem import drafting
+from diagnose.postmortem import drafting, wording
 from diagnose.server import intake
 from diagnose.settings import Settings
 from graphs import reporting, runner
@@ -158,6 +158,8 @@ def note_text(state: DiagnosisState, *, run_id: str, public_url: str | None) -> 
         lines.append(f"{label} ({hypothesis['confidence']:.0%}): {hypothesis['summary']}")
         if rank == 1 and hypothesis.get("evidence"):
             lines.append("Evidence: " + ", ".join(hypothesis["evidence"][:4]))
+        if rank == 1 and (follow_up := wording.code_follow_up(hypothesis.get("code"))):
+            lines.append(f"Code: {follow_up}")
     for fix in result["fixes"][:1]:
         lines.append(
             f"Proposed fix {fix['id']}: {fix['kind']} {fix['target']} "
