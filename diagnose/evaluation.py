@@ -41,17 +41,18 @@ import tarfile
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from diagnose import scenario as scenario_format
 from diagnose import wiring
 from diagnose.domain import errors, models
 from diagnose.settings import Settings
 from graphs import reporting
+from graphs.state import ResultData
 
 REJECT = {"verdict": "reject", "approver": "diagnose-eval", "reason": "evaluation run"}
 K_MAX = 5
@@ -90,13 +91,88 @@ class Truth:
         return self.kind + (f" (or {'/'.join(others)})" if others else "")
 
 
+class Scored(ResultData, total=False):
+    """A run's result object as its case keeps it, with what the baselines read: the
+    components in scope and the changes the run listed. Empty when the run failed."""
+
+    components: list[dict[str, Any]]  # the correlation's: signals and their z-scores
+    changes: list[dict[str, Any]]  # the correlation's: kind, ref, component, at
+
+
+class CaseRecord(Scored, total=False):
+    """One case as ``diagnose eval --json`` prints it: its score, then its result."""
+
+    scenario: str
+    dataset: str
+    namespace: str
+    fault_type: str
+    truth: dict[str, object]
+    rank: int | None
+    verdict: str
+    baseline_max_z_rank: int | None
+    baseline_latest_change: list[dict[str, str]]
+    baseline_latest_change_rank: int | None
+    confidence_order_ok: bool
+    confidence_breaks: list[int]
+    trigger_at: str | None
+    error: str | None
+    seconds: float
+
+
+class CulpritChange(TypedDict):
+    """The top hypothesis names the truth's change: the share of cases naming one."""
+
+    cases: int
+    agent: float | None
+    baseline_latest_change: float | None
+
+
+class Abstentions(TypedDict):
+    made: int
+    right: int
+    expected: int
+
+
+class Scores(TypedDict):
+    """The accuracy block of one group of cases (AC@1, AC@3, Avg@5 per ranking)."""
+
+    scenarios: int
+    errors: int
+    agent: dict[str, float]
+    agent_component_only: dict[str, float]
+    baseline_max_z: dict[str, float]
+    baseline_latest_change: dict[str, float]
+    baseline_random: dict[str, float]
+    change_accuracy: float | None
+    culprit_change: CulpritChange
+    abstentions: Abstentions
+    confidence_out_of_order: list[str]
+    seconds_mean: float
+
+
+class DatasetScores(Scores):
+    """One dataset's scores, per application (when it records several) and per fault type."""
+
+    by_namespace: dict[str, Scores]
+    by_fault_type: dict[str, Scores]
+
+
+class Summary(Scores):
+    """Every case's scores, then per dataset and per fault type."""
+
+    fix_accuracy: float | None
+    seconds_per_stage: dict[str, float]
+    by_dataset: dict[str, DatasetScores]
+    by_fault_type: dict[str, Scores]
+
+
 @dataclass
 class Case:
     """One scenario's run and its score."""
 
     name: str
     truth: Truth
-    result: dict[str, Any] = field(default_factory=dict)
+    result: Scored = field(default_factory=Scored)
     error: str | None = None
     seconds: float = 0.0
     dataset: str = ""
@@ -111,7 +187,7 @@ class Case:
     def expects_abstention(self) -> bool:
         return self.truth.component is None
 
-    def hypotheses(self) -> list[dict[str, Any]]:
+    def hypotheses(self) -> list[models.HypothesisData]:
         return list(self.result.get("hypotheses") or [])
 
     def rank(self, *, component_only: bool = False) -> int | None:
@@ -176,7 +252,7 @@ class Case:
         missed = "abstained, missed" if self.result.get("abstained") else "missed"
         return "right" if rank == 1 else f"rank {rank}" if rank else missed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CaseRecord:
         return {
             "scenario": self.name,
             "dataset": self.dataset,
@@ -224,11 +300,11 @@ def latest_change_ranking(
     return ranking
 
 
-def _by_max_z(result: dict[str, Any]) -> list[dict[str, Any]]:
+def _by_max_z(result: Scored) -> list[dict[str, Any]]:
     return sorted(result.get("components", []), key=lambda c: -_max_z(c))
 
 
-def _max_z(component: dict[str, Any]) -> float:
+def _max_z(component: Mapping[str, Any]) -> float:
     return max((abs(float(s.get("z") or 0.0)) for s in component.get("signals", [])), default=0.0)
 
 
@@ -413,7 +489,8 @@ def run_case(
             with wiring.open_agent(settings, progress=progress, remember=False) as agent:
                 paused = agent.start(up.trigger)
                 correlation = paused.state.get("correlation") or {}
-                case.result = reporting.result(paused.state) | {
+                case.result = {
+                    **reporting.result(paused.state),
                     "components": correlation.get("components", []),
                     "changes": correlation.get("changes", []),
                 }
@@ -465,15 +542,19 @@ def order_warning(case: Case) -> str:
     )
 
 
-def summarise(cases: Sequence[Case]) -> dict[str, Any]:
+def summarise(cases: Sequence[Case]) -> Summary:
     """AC@k, Avg@5, change and fix accuracy, abstentions, stage times, and the baselines: over
     all cases, then per dataset (and per fault type inside it), then per fault type."""
-    by_dataset = {
-        name: _scores(group)
-        | {"by_namespace": _by_namespace(group), "by_fault_type": _by_fault_type(group)}
+    by_dataset: dict[str, DatasetScores] = {
+        name: {
+            **_scores(group),
+            "by_namespace": _by_namespace(group),
+            "by_fault_type": _by_fault_type(group),
+        }
         for name, group in _grouped(cases, key=lambda c: c.dataset).items()
     }
-    return _scores(cases) | {
+    return {
+        **_scores(cases),
         "fix_accuracy": _fix_accuracy(cases),
         "seconds_per_stage": _stage_times(cases),
         "by_dataset": by_dataset,
@@ -481,7 +562,7 @@ def summarise(cases: Sequence[Case]) -> dict[str, Any]:
     }
 
 
-def _scores(cases: Sequence[Case]) -> dict[str, Any]:
+def _scores(cases: Sequence[Case]) -> Scores:
     """The accuracy block of one group of cases."""
     scored = [c for c in cases if not c.expects_abstention]
     abstain = [c for c in cases if c.expects_abstention]
@@ -517,7 +598,7 @@ def _grouped(cases: Iterable[Case], *, key: Callable[[Case], str]) -> dict[str, 
     return groups
 
 
-def _by_namespace(cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
+def _by_namespace(cases: Sequence[Case]) -> dict[str, Scores]:
     """Per application (the alert's namespace), when a dataset holds more than one."""
     groups = _grouped(cases, key=lambda c: c.namespace)
     return (
@@ -525,7 +606,7 @@ def _by_namespace(cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
     )
 
 
-def _by_fault_type(cases: Sequence[Case]) -> dict[str, dict[str, Any]]:
+def _by_fault_type(cases: Sequence[Case]) -> dict[str, Scores]:
     groups = _grouped(cases, key=lambda c: c.truth.fault_type)
     return {name: _scores(group) for name, group in sorted(groups.items())}
 
@@ -563,7 +644,8 @@ def _fix_accuracy(cases: Sequence[Case]) -> float | None:
 def _stage_times(cases: Sequence[Case]) -> dict[str, float]:
     stages: dict[str, list[float]] = {}
     for case in cases:
-        for name, seconds in (case.result.get("timings_s") or {}).get("stages", {}).items():
+        timings = case.result.get("timings_s")
+        for name, seconds in (timings["stages"] if timings else {}).items():
             stages.setdefault(name, []).append(float(seconds))
     stages["lab+run"] = [c.seconds for c in cases]
     return {name: round(statistics.fmean(values), 4) for name, values in stages.items() if values}
@@ -574,7 +656,7 @@ def _stage_times(cases: Sequence[Case]) -> dict[str, float]:
 _COLUMNS = ("n", "AC@1", "AC@3", "Avg@5", "abst", "z AC@1", "chg AC@1", "culprit", "err", "s")
 
 
-def breakdown(summary: dict[str, Any]) -> str:
+def breakdown(summary: Summary) -> str:
     """Per dataset, then per namespace (when it holds several) and per fault type inside it,
     then all: the agent's AC@1, AC@3, Avg@5 and abstentions, max-|z|'s and latest change's
     AC@1, the culprit change named first (agent / latest change, over the cases naming one),
@@ -582,7 +664,7 @@ def breakdown(summary: dict[str, Any]) -> str:
     rows: list[tuple[str, ...]] = [("dataset / namespace / fault type", *_COLUMNS)]
     for name, block in summary["by_dataset"].items():
         rows.append((name, *_cells(block)))
-        rows += [(f"  ns {ns}", *_cells(b)) for ns, b in block.get("by_namespace", {}).items()]
+        rows += [(f"  ns {ns}", *_cells(b)) for ns, b in block["by_namespace"].items()]
         rows += [(f"  {kind}", *_cells(b)) for kind, b in block["by_fault_type"].items()]
     rows.append(("all", *_cells(summary)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -600,7 +682,7 @@ def breakdown(summary: dict[str, Any]) -> str:
     return "\n".join([*lines, legend])
 
 
-def _cells(block: dict[str, Any]) -> tuple[str, ...]:
+def _cells(block: Scores) -> tuple[str, ...]:
     agent, culprit = block["agent"], block["culprit_change"]
     shares = (culprit["agent"], culprit["baseline_latest_change"])
     named = f"{'/'.join(map(_ratio, shares))} ({culprit['cases']})" if culprit["cases"] else "-"

@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.prompt import Prompt
 from rich.table import Table
 
+from diagnose import evaluation
 from diagnose.domain import answers, models
 from graphs import approval
 from graphs.state import Challenge, DiagnosisState
@@ -420,15 +421,17 @@ def lab_status(console: Console, statuses: list[Any]) -> None:
         console.print(str(status), highlight=False)
 
 
-def eval_table(console: Console, cases: list[Any], summary: dict[str, Any]) -> None:
+def eval_table(
+    console: Console, cases: Sequence[evaluation.Case], summary: evaluation.Summary
+) -> None:
     """Per-scenario ranks, then accuracy against the baselines."""
     table = Table(title="scenarios")
     for column in ("scenario", "truth", "top hypothesis", "rank", "abstained", "seconds"):
         table.add_column(column, overflow="fold")
     for case in cases:
-        top = (case.result.get("hypotheses") or [{}])[0]
+        top = case.hypotheses()[:1]
         truth = f"{case.truth.kind}/{case.truth.component}" if case.truth.component else "none"
-        got = f"{top.get('kind')}/{top.get('component')}" if top else "-"
+        got = f"{top[0]['kind']}/{top[0]['component']}" if top else "-"
         table.add_row(
             case.name,
             truth,
@@ -441,8 +444,12 @@ def eval_table(console: Console, cases: list[Any], summary: dict[str, Any]) -> N
     scores = Table(title="accuracy (non-abstain scenarios)")
     for column in ("ranking", "AC@1", "AC@3", "Avg@5"):
         scores.add_column(column)
-    for name in ("agent", "agent_component_only", "baseline_max_z", "baseline_random"):
-        row = summary[name]
+    for name, row in (
+        ("agent", summary["agent"]),
+        ("agent_component_only", summary["agent_component_only"]),
+        ("baseline_max_z", summary["baseline_max_z"]),
+        ("baseline_random", summary["baseline_random"]),
+    ):
         scores.add_row(name, *(f"{row[k]:.2f}" for k in ("AC@1", "AC@3", "Avg@5")))
     console.print(scores)
     console.print(

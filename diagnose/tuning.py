@@ -252,7 +252,7 @@ def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
     return Model(reasoner, llm.budget_from_settings(tuned.llm))
 
 
-def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict[str, Any]:
+def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> evaluation.Scored:
     """The ranking a configuration gives on one saved run: the pipeline the run went through
     (``graphs.pipeline.replay``: analysis, database findings, the model's claims settled in
     code, asking ``model`` when one is configured), and the run's ``llm`` accounting block."""
@@ -268,11 +268,19 @@ def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> dict
         reasoner=model.reasoner if model is not None else None,
         budget=model.budget if model is not None else None,
     )
-    block: Mapping[str, Any] = replayed.reasoning
+    block = replayed.reasoning
     return {
         "hypotheses": replayed.correlation.get("hypotheses", []),
         "abstained": bool(replayed.correlation.get("abstained", True)),
-        "llm": {k: block[k] for k in llm_reasoning.absent().report()},
+        "llm": {  # the fields of Reasoning.report()
+            "used": block["used"],
+            "status": block["status"],
+            "prompt_tokens": block["prompt_tokens"],
+            "completion_tokens": block["completion_tokens"],
+            "calls": block["calls"],
+            "failed_calls": block["failed_calls"],
+            "seconds": block["seconds"],
+        },
     }
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from diagnose import playbook
 from diagnose.domain import code as code_ports
@@ -135,7 +135,7 @@ class ModelCost(TypedDict):
 
     used: bool
     status: str
-    model: str | None
+    model: NotRequired[str | None]  # not in a replay's block
     prompt_tokens: int
     completion_tokens: int
     calls: int
