@@ -174,6 +174,20 @@ class Spent(TypedDict):
     completion_tokens: int
 
 
+ScoreData = TypedDict(
+    "ScoreData",
+    {
+        "AC@1": float,
+        "Avg@5": float,
+        "wrong_abstentions": int,
+        "tokens": int,
+        "model_failures": int,
+        "scenarios": dict[str, Spent],
+    },
+)
+"""A :class:`Score` as the lessons file and ``tune --json`` hold it."""
+
+
 @dataclass(frozen=True)
 class Score:
     """What a configuration achieves on a set of scenarios."""
@@ -187,7 +201,7 @@ class Score:
     scenarios: dict[str, Spent] = field(default_factory=dict)
     """Per scenario, the run's ``llm`` block: status, prompt and completion tokens."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ScoreData:
         return {
             "AC@1": round(self.ac1, 4),
             "Avg@5": round(self.avg5, 4),
@@ -242,7 +256,7 @@ def model_knobs_of(settings: Settings) -> dict[str, float]:
 def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
     if settings is None or not settings.llm_base_url:
         return None
-    values: dict[str, Any] = {
+    values: dict[str, int | bool | float] = {
         k: int(v) if k in _WHOLE else bool(v) if k in _FLAGS else v
         for k, v in knobs.get(MODEL, {}).items()
     }
@@ -424,13 +438,32 @@ def apply(knobs: Knobs, move: Move) -> Knobs:
     return changed
 
 
-def read_lessons(path: Path) -> list[dict[str, Any]]:
+Lesson = TypedDict(
+    "Lesson",
+    {
+        "round": int,
+        "playbook": str,
+        "knob": str,
+        "from": float | None,
+        "to": float | None,
+        "config": str,  # the fingerprint of the configuration it was tried on
+        "train_before": ScoreData,
+        "train_after": ScoreData,
+        "kept": bool,
+    },
+)
+"""One round of tuning: the move tried, its scores, and whether it was kept (a line of the
+lessons file)."""
+
+
+def read_lessons(path: Path) -> list[Mapping[str, object]]:
+    """The lessons file's lines, as written by earlier runs (read field by field)."""
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _tried(lessons: Sequence[dict[str, Any]]) -> set[tuple[Any, ...]]:
+def _tried(lessons: Sequence[Mapping[str, object]]) -> set[tuple[object, ...]]:
     """Moves reverted before, each with the configuration it was tried on."""
     return {
         (item["playbook"], item["knob"], item["from"], item["to"], item.get("config"))
@@ -448,11 +481,37 @@ def fingerprint(knobs: Knobs) -> str:
 # --- the loop -----------------------------------------------------------------------------------
 
 
+class TrainScores(TypedDict):
+    """The training scenarios' score where tuning started and where it ended."""
+
+    before: ScoreData
+    after: ScoreData
+
+
+HeldOutScores = TypedDict(
+    "HeldOutScores",
+    {"before": ScoreData, "after": ScoreData, "gain_AC@1": float, "gain_Avg@5": float},
+)
+
+
+class OutcomeData(TypedDict):
+    """What ``tune --json`` prints."""
+
+    rounds: list[Lesson]
+    train: TrainScores
+    held_out: HeldOutScores
+    written: bool
+    why: str
+    lessons_read: int
+    model: str
+    settings: dict[str, str]
+
+
 @dataclass
 class Outcome:
     """What ``tune`` found, printed and returned."""
 
-    rounds: list[dict[str, Any]]
+    rounds: list[Lesson]
     train_before: Score
     train_after: Score
     held_out_before: Score
@@ -479,7 +538,7 @@ class Outcome:
             if before.get(knob) != value
         }
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> OutcomeData:
         return {
             "rounds": self.rounds,
             "train": {"before": self.train_before.to_dict(), "after": self.train_after.to_dict()},
@@ -523,8 +582,8 @@ def tune(
         settings, model = None, NO_MODEL
         progress(f"tune: {NO_MODEL}")
     current = first = score(training, knobs, settings=settings)
-    log: list[dict[str, Any]] = []
-    number = max((int(item.get("round", 0)) for item in past), default=0)
+    log: list[Lesson] = []
+    number = max((n for item in past if isinstance(n := item.get("round", 0), int)), default=0)
     for _ in range(rounds):
         here = fingerprint(knobs)
         move = next((m for m in moves(knobs, used=used) if (*m.key(), here) not in tried), None)
@@ -535,7 +594,7 @@ def tune(
         candidate = apply(knobs, move)
         result = score(training, candidate, settings=settings)
         kept = result.better_than(current)
-        entry = {
+        entry: Lesson = {
             "round": number,
             "playbook": move.playbook,
             "knob": move.knob,
