@@ -15,8 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from diagnose.domain import ports
-from graphs.state import PastRejection, Recalled
+from diagnose.domain import models, ports
+from graphs.state import (
+    DiagnosisState,
+    HypothesisBrief,
+    PastRejection,
+    Recalled,
+    RejectedAgain,
+    RunRecord,
+    SimilarRun,
+)
 
 SAME_EVIDENCE = 0.5
 """Jaccard similarity of two fingerprints from which their evidence counts as the same."""
@@ -47,23 +55,35 @@ def similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return len(left & right) / len(union) if union else 0.0
 
 
-def run_record(state: Mapping[str, Any]) -> dict[str, Any]:
+def run_record(state: DiagnosisState) -> RunRecord:
     """What a finished run leaves for later incidents."""
     correlation = state.get("correlation") or {}
     hypotheses = correlation.get("hypotheses", [])[:5]
     trigger = state["trigger"]
     decision = state.get("decision") or None
     about = _decided_hypothesis(state)
+    matched = state.get("playbook")
     return {
         "run_id": state["run_id"],
         "at": state["now"],
-        "trigger": {k: trigger.get(k) for k in ("title", "service", "namespace", "at")},
-        "playbook": (state.get("playbook") or {}).get("name"),
+        "trigger": {
+            "title": trigger["title"],
+            "service": trigger["service"],
+            "namespace": trigger["namespace"],
+            "at": trigger["at"],
+        },
+        "playbook": matched.get("name") if matched else None,
         "components": sorted({trigger["service"], *(h["component"] for h in hypotheses[:3])}),
         "evidence": fingerprint(correlation),
         "hypotheses": [_brief(h) for h in hypotheses],
         "abstained": bool(correlation.get("abstained", False)),
-        "decision": {k: decision.get(k) for k in ("verdict", "approver", "reason", "at", "fix")}
+        "decision": {
+            "verdict": decision["verdict"],
+            "approver": decision["approver"],
+            "reason": decision["reason"],
+            "at": decision["at"],
+            "fix": decision["fix"],
+        }
         if decision
         else None,
         "about": _brief(hypotheses[about]) if about is not None else None,
@@ -71,7 +91,7 @@ def run_record(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def recall(memory: ports.IncidentMemory, state: Mapping[str, Any]) -> Recalled:
+def recall(memory: ports.IncidentMemory, state: DiagnosisState) -> Recalled:
     """Past runs on the same components, most alike first, each with what turned out to be
     true; and the current hypotheses people rejected before on evidence this alike."""
     correlation = state.get("correlation") or {}
@@ -98,7 +118,7 @@ def recall(memory: ports.IncidentMemory, state: Mapping[str, Any]) -> Recalled:
     }
 
 
-def _similar(run: Mapping[str, Any], score: float) -> dict[str, Any]:
+def _similar(run: Mapping[str, Any], score: float) -> SimilarRun:
     trigger = run.get("trigger") or {}
     return {
         "run_id": run["run_id"],
@@ -131,8 +151,8 @@ def outcome(run: Mapping[str, Any]) -> str:
 
 
 def _rejected_again(
-    index: int, hypothesis: Mapping[str, Any], run: Mapping[str, Any], score: float
-) -> dict[str, Any] | None:
+    index: int, hypothesis: models.HypothesisData, run: Mapping[str, Any], score: float
+) -> RejectedAgain | None:
     decision = run.get("decision") or {}
     about = run.get("about") or {}
     if decision.get("verdict") != "reject" or score < SAME_EVIDENCE or not about:
@@ -155,20 +175,25 @@ def _rejected_again(
     }
 
 
-def _decided_hypothesis(state: Mapping[str, Any]) -> int | None:
+def _decided_hypothesis(state: DiagnosisState) -> int | None:
     """The hypothesis a decision was about: the approved (or named) fix's, else the best."""
-    decision = state.get("decision") or {}
+    decision = state.get("decision")
     hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
     if not decision or not hypotheses:
         return None
-    fix = next((f for f in state.get("fixes", []) if f.get("id") == decision.get("fix")), None)
-    index = int(fix["hypothesis"]) if fix else 0
+    fix = next((f for f in state.get("fixes", []) if f["id"] == decision.get("fix")), None)
+    index = fix["hypothesis"] if fix else 0
     return index if index < len(hypotheses) else 0
 
 
-def _brief(hypothesis: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("kind", "component", "change", "confidence", "summary")
-    return {k: hypothesis.get(k) for k in keys}
+def _brief(hypothesis: models.HypothesisData) -> HypothesisBrief:
+    return {
+        "kind": hypothesis["kind"],
+        "component": hypothesis["component"],
+        "change": hypothesis["change"],
+        "confidence": hypothesis["confidence"],
+        "summary": hypothesis["summary"],
+    }
 
 
 def _key(hypothesis: Mapping[str, Any]) -> tuple[Any, Any, Any]:

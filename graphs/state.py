@@ -56,11 +56,83 @@ class PastRejection(TypedDict):
     at: str | None
 
 
+class HypothesisBrief(TypedDict):
+    """A hypothesis as memory keeps it."""
+
+    kind: str
+    component: str
+    change: str | None
+    confidence: float
+    summary: str
+
+
+class DecisionBrief(TypedDict):
+    """A decision as memory keeps it."""
+
+    verdict: str
+    approver: str
+    reason: str
+    at: str
+    fix: str | None
+
+
+class RecordedTrigger(TypedDict):
+    title: str
+    service: str
+    namespace: str
+    at: str
+
+
+class RunRecord(TypedDict):
+    """What a finished run leaves for later incidents (``graphs.remembering.run_record``)."""
+
+    run_id: str
+    at: str
+    trigger: RecordedTrigger
+    playbook: str | None  # the matched playbook's name
+    components: list[str]
+    evidence: list[str]  # the evidence fingerprint (``graphs.remembering.fingerprint``)
+    hypotheses: list[HypothesisBrief]
+    abstained: bool
+    decision: DecisionBrief | None
+    about: HypothesisBrief | None  # the hypothesis the decision was about
+    verification: models.VerificationData | None
+
+
+class SimilarRun(TypedDict):
+    """A past run on the same components, and what turned out to be true (fields as memory
+    returned them)."""
+
+    run_id: str
+    at: str | None
+    title: str | None
+    similarity: float
+    outcome: str
+    decision: DecisionBrief | None
+    about: HypothesisBrief | None
+    top: HypothesisBrief | None
+
+
+class RejectedAgain(TypedDict):
+    """A current hypothesis people rejected before on evidence this alike."""
+
+    hypothesis: int  # its index in the ranking
+    kind: str
+    component: str
+    change: str | None
+    run_id: str  # the run where it was rejected
+    approver: str | None
+    reason: str | None
+    at: str | None
+    similarity: float
+    note: str
+
+
 class Recalled(TypedDict, total=False):
     """What memory says of the run (``graphs.remembering.recall``)."""
 
-    similar: list[dict[str, Any]]  # past runs on the same components, most alike first
-    rejected_again: list[dict[str, Any]]  # current hypotheses rejected before on alike evidence
+    similar: list[SimilarRun]  # past runs on the same components, most alike first
+    rejected_again: list[RejectedAgain]  # current hypotheses rejected before on alike evidence
 
 
 class CorrelationData(TypedDict, total=False):

@@ -35,7 +35,13 @@ def _correlation(*signals: str, change: str | None = "deployment/checkout@14") -
             {"component": c, "anomalous": True, "signals": s} for c, s in components.items()
         ],
         "hypotheses": [
-            {"kind": "deploy", "component": "checkout", "change": change, "confidence": 0.8}
+            {
+                "kind": "deploy",
+                "component": "checkout",
+                "change": change,
+                "confidence": 0.8,
+                "summary": "the checkout rollout",
+            }
         ],
     }
 
@@ -46,7 +52,13 @@ def _state(run_id: str, correlation: dict[str, Any], **more: Any) -> dict[str, A
     return {"run_id": run_id, "now": now, "trigger": trigger, "correlation": correlation} | more
 
 
-REJECT = {"verdict": "reject", "approver": "alice", "reason": "the payment provider is down"}
+REJECT = {
+    "verdict": "reject",
+    "approver": "alice",
+    "reason": "the payment provider is down",
+    "at": "2026-01-01T00:05:00Z",
+    "fix": None,
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -110,7 +122,13 @@ def test_what_turned_out_true_names_the_approved_hypothesis() -> None:
     state = _state(
         "run-1",
         _correlation("checkout:errors"),
-        decision={"verdict": "approve", "approver": "bob", "reason": "errors began at 2.14"}
+        decision={
+            "verdict": "approve",
+            "approver": "bob",
+            "reason": "errors began at 2.14",
+            "at": "2026-01-01T00:05:00Z",
+            "fix": None,
+        }
         | {"fix": "fix-1"},
         fixes=[{"id": "fix-1", "hypothesis": 0}],
     )
