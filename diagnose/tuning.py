@@ -58,7 +58,7 @@ DEFAULTS: dict[str, float] = {
     "thresholds.change_window_minutes": 15.0,
 }
 """The analysis's defaults, which a reset move goes back to (weights default to 1)."""
-CAUSES = ("deploy", "config", "database", "dependency", "resource", "traffic")
+CAUSES = tuple(kind.value for kind in models.CauseKind)
 STEPS: dict[str, tuple[Callable[[float], float], ...]] = {
     "thresholds.anomalous_z": (lambda v: v * 0.8, lambda v: v * 1.25),
     "thresholds.abstain_below": (lambda v: v - 0.05, lambda v: v + 0.05),
