@@ -280,7 +280,7 @@ def reason(
     )
     return Reasoned(
         block=_block(outcome, settled=settled),
-        correlation=cast(CorrelationData, reasoning.merge_claims(dict(correlation), settled)),
+        correlation=reasoning.merge_claims({**correlation}, settled),
         gathered=found,
         notes=tuple(reasoning.note_of(outcome)),
         record=recorded_reading(outcome, run=run),

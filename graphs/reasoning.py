@@ -33,7 +33,7 @@ from diagnose.analysis import ranking
 from diagnose.domain import answers, fixes, models
 from diagnose.domain import reasoning as llm_reasoning
 from graphs import toolbox
-from graphs.state import Context, DiagnosisState
+from graphs.state import Context, CorrelationData, DiagnosisState, SettledData
 from sandbox import catalogue
 
 MAX_DIGEST_EVIDENCE = 60
@@ -121,7 +121,7 @@ class Settled:
     confirms: int | None = None
     reasons: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SettledData:
         return {
             "claim": self.claim.to_dict(),
             "outcome": self.outcome,
@@ -283,7 +283,7 @@ def _precedence(lead_s: float) -> float:
     return ranking.precedence(moment - timedelta(seconds=lead_s), moment, policy=policy)
 
 
-def merge_claims(correlation: dict[str, Any], settled: Sequence[Settled]) -> dict[str, Any]:
+def merge_claims(correlation: CorrelationData, settled: Sequence[Settled]) -> CorrelationData:
     """The ranking with the added claims after every deterministic hypothesis, best first.
 
     Nothing deterministic is dropped, reordered or re-scored; abstention stays the analysis'

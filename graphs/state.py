@@ -146,13 +146,23 @@ class CorrelationData(TypedDict, total=False):
     notes: list[str]
 
 
+class SettledData(TypedDict):
+    """Code's verdict on one of the model's claims (``graphs.reasoning.Settled.to_dict()``)."""
+
+    claim: reasoning.ClaimData
+    outcome: str  # confirms, added, refused
+    confidence: float | None
+    confirms: int | None
+    reasons: list[str]
+
+
 class ReasoningBlock(TypedDict, total=False):
     """The model's part of a run (``Reasoning.to_dict()`` and code's verdict on each claim),
     labelled as the model's: what it claimed, how the session ended and what it cost."""
 
     status: str  # accepted, rejected, stopped, unavailable
     model: str | None
-    claims: list[dict[str, Any]]  # Claim.to_dict(), the model's words
+    claims: list[reasoning.ClaimData]  # the model's words
     reasons: list[str]  # why the session ended as it did
     requests: int
     used: bool
@@ -161,7 +171,7 @@ class ReasoningBlock(TypedDict, total=False):
     calls: int
     failed_calls: int
     seconds: float
-    settled: list[dict[str, Any]]  # per claim: confirms, added or refused, and why
+    settled: list[SettledData]  # per claim: confirms, added or refused, and why
 
 
 class EvidenceBrief(TypedDict):

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from diagnose.domain import fixes, redaction
 from diagnose.domain.models import JSON, CauseKind, Evidence, Hypothesis
@@ -110,6 +110,24 @@ class ReasoningStatus(StrEnum):
     UNAVAILABLE = "unavailable"  # no model configured, or its server did not answer usably
 
 
+class FixProposalData(TypedDict):
+    """A :class:`FixProposal` as plain data."""
+
+    action: str
+    target: str
+
+
+class ClaimData(TypedDict):
+    """A :class:`Claim` as plain data: the model's words, in the run's reasoning block."""
+
+    kind: str
+    component: str
+    change: str | None
+    evidence: list[str]
+    rationale: str
+    fix: FixProposalData | None
+
+
 @dataclass(frozen=True)
 class FixProposal:
     """A catalogue action (:data:`diagnose.domain.fixes.CATALOGUE`) the model proposes for its
@@ -119,7 +137,7 @@ class FixProposal:
     action: str
     target: str
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> FixProposalData:
         return {"action": self.action, "target": self.target}
 
 
@@ -145,7 +163,7 @@ class Claim:
             change=self.change,
         )
 
-    def to_dict(self) -> dict[str, JSON]:
+    def to_dict(self) -> ClaimData:
         return {
             "kind": self.kind.value,
             "component": self.component,
