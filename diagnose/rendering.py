@@ -177,7 +177,7 @@ _WIDE = 120
 the reasoning into a sliver."""
 
 
-def _hypotheses_narrow(console: Console, hypotheses: list[dict[str, Any]]) -> None:
+def _hypotheses_narrow(console: Console, hypotheses: Sequence[models.HypothesisData]) -> None:
     console.print("[bold]root-cause hypotheses (best first)[/bold]")
     for rank, h in enumerate(hypotheses, start=1):
         change = f" after {h['change']}" if h.get("change") else ""
@@ -348,7 +348,7 @@ def paused_hint(console: Console, run_id: str) -> None:
     )
 
 
-def prompt_decision(console: Console, state: DiagnosisState) -> dict[str, Any]:
+def prompt_decision(console: Console, state: DiagnosisState) -> approval.Answer:
     """Ask the human in the terminal; reject is the default answer."""
     fixes = state.get("fixes") or []
     choices = [f["id"] for f in fixes] + ["reject"]

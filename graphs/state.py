@@ -23,7 +23,7 @@ from diagnose.domain import models, ports, reasoning
 from diagnose.domain import traces as trace_ports
 
 
-def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+def merge_dicts(left: dict[str, float], right: dict[str, float]) -> dict[str, float]:
     """Reducer for parallel nodes that each add their own keys."""
     return {**left, **right}
 
