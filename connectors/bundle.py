@@ -90,7 +90,7 @@ def read_evidence(folder: Path) -> list[models.Evidence]:
     return list(records.values())
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, object]:
     """The manifest of a bundle folder, with a clear error when it is not a bundle."""
     path = folder / MANIFEST
     if not path.is_file():

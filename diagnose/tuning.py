@@ -230,7 +230,7 @@ class Score:
 @dataclass
 class _Loaded:
     recorded: Recorded
-    manifest: dict[str, Any]
+    manifest: dict[str, object]
     evidence: list[models.Evidence]
 
 
@@ -339,6 +339,12 @@ def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = 
         model_failures=failed,
         scenarios=spent if model is not None else {},
     )
+
+
+def _playbook_name(manifest: Mapping[str, object]) -> str:
+    """The name of the playbook a saved run matched ('' when none did)."""
+    matched = manifest.get("playbook")
+    return str(matched.get("name", "")) if isinstance(matched, Mapping) else ""
 
 
 def _with_knobs(matched: Mapping[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
@@ -570,7 +576,7 @@ def tune(
     the end. With ``settings`` naming a language model, its knobs are tuned too (and every
     replay asks it); without, the outcome says why they were skipped."""
     training = [_load(r) for r in train]
-    used = sorted({(r.manifest.get("playbook") or {}).get("name", "") for r in training} - {""})
+    used = sorted({_playbook_name(r.manifest) for r in training} - {""})
     past = read_lessons(lessons)
     tried = _tried(past)
     knobs = copy.deepcopy(start)

@@ -289,6 +289,6 @@ def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
     return None if client is None else telemetry.traced(client, port="pagerduty")
 
 
-def read_bundle(folder: Path) -> tuple[dict[str, Any], list[models.Evidence]]:
+def read_bundle(folder: Path) -> tuple[dict[str, object], list[models.Evidence]]:
     """A saved evidence bundle (its manifest and evidence), to replay with no server."""
     return bundle.read_manifest(folder), bundle.read_evidence(folder)

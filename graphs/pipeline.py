@@ -448,7 +448,7 @@ def replay(
 
 
 def replay_state(
-    manifest: Mapping[str, Any], *, evidence: Sequence[models.Evidence], run_id: str
+    manifest: Mapping[str, object], *, evidence: Sequence[models.Evidence], run_id: str
 ) -> DiagnosisState:
     """A bundle replayed (``diagnose replay``), as the state the report and the terminal view
     read: the run's evidence, ranking, the model's reading and the fixes."""

@@ -18,8 +18,8 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from diagnose import playbook
 from diagnose.domain import code as code_ports
 from diagnose.domain import database as database_ports
+from diagnose.domain import errors, models, ports, reasoning
 from diagnose.domain import logs as log_ports
-from diagnose.domain import models, ports, reasoning
 from diagnose.domain import traces as trace_ports
 
 
@@ -306,14 +306,22 @@ class Run:
         )
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any], *, run_id: str) -> Run:
+    def from_manifest(cls, manifest: Mapping[str, object], *, run_id: str) -> Run:
+        """The run a bundle's manifest describes (read from a file: each field checked)."""
+        trigger, window, now = manifest.get("trigger"), manifest.get("window"), manifest.get("now")
+        if not (isinstance(trigger, Mapping) and isinstance(window, Mapping) and now):
+            raise errors.ConfigurationError(
+                f"the manifest of bundle {run_id} lacks its trigger, window or start time: "
+                "the bundle is damaged"
+            )
+        step_s, matched = manifest.get("step_s"), manifest.get("playbook")
         return cls(
             run_id=run_id,
-            trigger=models.Trigger.from_dict(manifest["trigger"]),
-            window=models.Window.from_dict(manifest["window"]),
-            now=models.parse_time(manifest["now"]),
-            step_s=manifest.get("step_s"),
-            playbook=manifest.get("playbook") or None,
+            trigger=models.Trigger.from_dict(trigger),
+            window=models.Window.from_dict(window),
+            now=models.parse_time(str(now)),
+            step_s=step_s if isinstance(step_s, int | float) else None,
+            playbook=matched if isinstance(matched, Mapping) and matched else None,
             database_name=str(manifest.get("database") or ""),
         )
 
