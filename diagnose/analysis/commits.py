@@ -203,7 +203,7 @@ class Suspect:
     score: float
     finding: str = ""  # the evidence ids of the finding it answers, joined ("" when none)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> models.SuspectData:
         return {"sha": self.sha, "file": self.file, "why": self.why}
 
 
@@ -216,7 +216,7 @@ class CodeReading:
     repository: str
     since: str
     until: str
-    commits: tuple[Mapping[str, Any], ...]
+    commits: tuple[models.CommitBrief, ...]
     kinds: Mapping[str, int]
     suspects: tuple[Suspect, ...] = ()
     tables: tuple[str, ...] = ()  # the tables the findings name
@@ -226,13 +226,13 @@ class CodeReading:
         """Only documentation and tests changed (or nothing at all)."""
         return all(codefiles.FileKind(k) in codefiles.QUIET_KINDS for k in self.kinds)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> models.CodeData:
         return {
             "repository": self.repository,
             "from": self.since,
             "to": self.until,
             "change": self.change,
-            "commits": [dict(c) for c in self.commits],
+            "commits": [models.CommitBrief(**c) for c in self.commits],
             "suspects": [s.to_dict() for s in self.suspects],
         }
 
@@ -411,12 +411,12 @@ class CodePolicy:
 
 @dataclass(frozen=True)
 class Attached:
-    hypotheses: list[dict[str, Any]]
+    hypotheses: list[models.HypothesisData]
     notes: list[str] = field(default_factory=list)
 
 
 def attach(
-    hypotheses: Sequence[Mapping[str, Any]],
+    hypotheses: Sequence[models.HypothesisData],
     readings: Sequence[CodeReading],
     *,
     policy: CodePolicy | None = None,
@@ -426,9 +426,9 @@ def attach(
     range (its suspects first); a rollout whose range touches nothing related is weakened."""
     policy = policy or CodePolicy()
     by_change = {r.change: r for r in readings}
-    out: list[dict[str, Any]] = []
+    out: list[models.HypothesisData] = []
     for hypothesis in hypotheses:
-        h = dict(hypothesis)
+        h = models.HypothesisData(**hypothesis)
         reading = by_change.get(str(h.get("change") or "")) or _answering(h, readings)
         if reading is not None:
             h = _with_reading(h, reading=_for(h, reading), policy=policy)
@@ -460,8 +460,8 @@ def _for(hypothesis: Mapping[str, Any], reading: CodeReading) -> CodeReading:
 
 
 def _with_reading(
-    hypothesis: dict[str, Any], *, reading: CodeReading, policy: CodePolicy
-) -> dict[str, Any]:
+    hypothesis: models.HypothesisData, *, reading: CodeReading, policy: CodePolicy
+) -> models.HypothesisData:
     confidence = float(hypothesis["confidence"])
     rollout = hypothesis.get("change") == reading.change
     if reading.suspects:
@@ -474,11 +474,13 @@ def _with_reading(
     summary = str(hypothesis["summary"])
     if rollout:  # another hypothesis keeps its summary: database fixes are matched by it
         summary = f"{summary}; code: {described}"
-    return hypothesis | {
-        "confidence": round(confidence, 4),
-        "summary": summary,
-        "code": reading.to_dict() | {"summary": described},
-    }
+    code = reading.to_dict()
+    code["summary"] = described
+    out = models.HypothesisData(**hypothesis)
+    out["confidence"] = round(confidence, 4)
+    out["summary"] = summary
+    out["code"] = code
+    return out
 
 
 # --- which delivery applied a rollout ---------------------------------------------------------
@@ -503,7 +505,7 @@ class Delivered:
             what += f", which changed values {keys}"
         return f"delivered by {what}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> models.DeliveryData:
         return {
             "tool": self.tool,
             "name": self.name,
@@ -559,15 +561,16 @@ def _changed_if_latest(found: Item, sync: Item) -> tuple[str, ...]:
 
 
 def mark_delivered(
-    hypotheses: Sequence[Mapping[str, Any]], delivered: Mapping[str, Delivered]
-) -> list[dict[str, Any]]:
+    hypotheses: Sequence[models.HypothesisData], delivered: Mapping[str, Delivered]
+) -> list[models.HypothesisData]:
     """The hypotheses, a rollout's saying which delivery applied it (``delivery``, and in its
     summary)."""
     out = []
     for hypothesis in hypotheses:
-        h = dict(hypothesis)
+        h = models.HypothesisData(**hypothesis)
         found = delivered.get(str(h.get("change") or ""))
         if found is not None:
-            h |= {"summary": f"{h['summary']}; {found.describe()}", "delivery": found.to_dict()}
+            h["summary"] = f"{h['summary']}; {found.describe()}"
+            h["delivery"] = found.to_dict()
         out.append(h)
     return out

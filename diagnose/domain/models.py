@@ -67,6 +67,47 @@ class EvidenceData(TypedDict):
     raw: NotRequired[JSON]
 
 
+class CommitBrief(TypedDict):
+    """One commit of a range, as a hypothesis carries it: its files by path only."""
+
+    sha: str
+    subject: str
+    files: list[str]
+
+
+class SuspectData(TypedDict):
+    """A commit's file that bears on the evidence, and why (best first in a range)."""
+
+    sha: str
+    file: str
+    why: str
+
+
+CodeData = TypedDict(
+    "CodeData",
+    {
+        "repository": str,
+        "from": str,  # the revision before the rollout
+        "to": str,  # the revision after it
+        "change": str,  # the rollout the range belongs to
+        "commits": list[CommitBrief],
+        "suspects": list[SuspectData],
+        "summary": NotRequired[str],  # the range in a few words ("3 commits, none touching …")
+    },
+)
+"""The commit range a hypothesis bears on (docs/changes.md)."""
+
+
+class DeliveryData(TypedDict):
+    """The Argo CD, Flux or Helm sync that applied a rollout (docs/changes.md)."""
+
+    tool: str
+    name: str
+    id: str
+    revision: str
+    changed_keys: list[str]
+
+
 class HypothesisData(TypedDict):
     """A :class:`Hypothesis` as plain data (the ranking in graph state and reports)."""
 
@@ -78,7 +119,8 @@ class HypothesisData(TypedDict):
     evidence: list[str]
     counter_evidence: list[str]
     onset: str | None
-    code: NotRequired[dict[str, JSON]]  # the commit range it bears on (docs/changes.md)
+    code: NotRequired[CodeData]  # the commit range it bears on (docs/changes.md)
+    delivery: NotRequired[DeliveryData]  # the sync that applied its rollout, if one did
 
 
 class FixData(TypedDict):
