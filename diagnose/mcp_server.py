@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -28,6 +28,7 @@ from diagnose.domain import errors, models
 from diagnose.server import auth
 from diagnose.settings import Settings
 from graphs import reporting, runner
+from graphs import state as graph_state
 
 SHOWN_HYPOTHESES = 5
 """Hypotheses a run's answer carries at most (the report resource has them all)."""
@@ -51,6 +52,136 @@ class Options:
 
     settings: Settings
     scenarios: Path | None = None
+
+
+class RankedHypothesis(TypedDict):
+    """A hypothesis as a tool answers it: its rank, what it blames and the evidence it cites."""
+
+    rank: int
+    kind: str
+    component: str
+    change: str | None
+    confidence: float
+    summary: str
+    onset: str | None
+    evidence: list[str]
+    counter_evidence: list[str]
+
+
+class DryRun(TypedDict):
+    command: str | None
+    outcome: str | None  # None: no dry run was made
+
+
+class FixLine(TypedDict):
+    """A proposed fix as a tool answers it (``models.FixData`` without its action)."""
+
+    id: str
+    kind: str
+    target: str
+    command: str
+    risk: str
+    blast_radius: str
+    rollback: str
+    verify: str
+    for_hypothesis_rank: int
+    dry_run: DryRun
+    digest: str | None
+
+
+class TriggerLine(TypedDict):
+    """A run's trigger (every field None when the state holds none)."""
+
+    source: str | None
+    title: str | None
+    service: str | None
+    namespace: str | None
+    at: str | None
+
+
+class HowToApprove(TypedDict):
+    who: str
+    cli: str
+    api: str
+
+
+class RunAnswer(TypedDict):
+    """``start_diagnosis`` and ``show_run``: a run, small, ranked, every claim cited."""
+
+    run_id: str
+    status: str
+    trigger: TriggerLine
+    abstained: bool
+    hypotheses: list[RankedHypothesis]
+    fixes: list[FixLine]
+    notes: list[str]
+    decision: models.DecisionData | None
+    report: str  # the report resource's URI
+    evidence: NotRequired[list[graph_state.EvidenceBrief]]  # show_run only
+    how_to_approve: NotRequired[HowToApprove]  # while the run waits for a person
+
+
+class RunLine(TypedDict):
+    """One run as ``list_runs`` lists it."""
+
+    run_id: str
+    service: str | None
+    namespace: str | None
+    title: str | None
+    started: str | None
+    status: str
+    top_hypothesis: RankedHypothesis | None
+
+
+class RunList(TypedDict):
+    runs: list[RunLine]
+
+
+class EvidenceAnswer(TypedDict):
+    """``read_evidence``: one piece of evidence, its raw answer as JSON text (cut)."""
+
+    id: str
+    source: str
+    kind: str
+    status: str
+    query: str
+    window: models.WindowData | None
+    summary: str
+    raw: str
+    raw_truncated: bool
+
+
+class PlaybookExplanation(TypedDict):
+    """``explain_playbook``: the playbook a diagnosis would run (``playbook.summary`` with its
+    description and path), and the others that matched."""
+
+    playbook: dict[str, object] | None
+    also_matched: list[str]
+
+
+class RememberedHypothesis(TypedDict):
+    """A past run's hypothesis, each field as memory returned it."""
+
+    kind: object
+    component: object
+    change: object
+    confidence: object
+    summary: object
+
+
+class RememberedIncident(TypedDict):
+    """A past run as ``recent_incidents`` lists it, each field as memory returned it."""
+
+    run_id: object
+    at: object
+    trigger: object
+    components: object
+    hypotheses: list[RememberedHypothesis]
+    decision: object
+
+
+class Incidents(TypedDict):
+    incidents: list[RememberedIncident]
 
 
 def build(options: Options) -> MCPServer:
@@ -84,7 +215,12 @@ def build(options: Options) -> MCPServer:
 
 
 class _Tools:
-    """The tools' bodies; each method's docstring is the description a model reads."""
+    """The tools' bodies; each method's docstring is the description a model reads.
+
+    The tools return plain ``dict[str, object]``: the server derives a tool's advertised output
+    schema from its return annotation, and an open object is what clients have been told. The
+    helpers' TypedDicts say each answer's shape.
+    """
 
     def __init__(self, options: Options) -> None:
         self._options = options
@@ -95,7 +231,7 @@ class _Tools:
         namespace: str = "",
         title: str = "manual diagnosis",
         scenario: str = "",
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Start a diagnosis of one service now and wait for its answer (seconds to a minute).
 
         Use it when an alert fires or someone asks why a service misbehaves, and no run exists
@@ -108,15 +244,15 @@ class _Tools:
         """
         settings = self._options.settings
         if scenario:
-            return self._rehearse(scenario)
+            return dict(self._rehearse(scenario))
         if not service:
             raise ToolError("give `service` (and `namespace`), or `scenario` for the lab")
         trigger = models.Trigger(
             source="mcp", title=title, service=service, namespace=namespace, at=_now()
         )
-        return _started(settings, trigger)
+        return dict(_started(settings, trigger))
 
-    def _rehearse(self, scenario: str) -> dict[str, Any]:
+    def _rehearse(self, scenario: str) -> RunAnswer:
         from diagnose.lab import lab  # noqa: PLC0415 (the lab's servers only when rehearsing)
 
         folder = _scenario_folder(self._options.scenarios, scenario)
@@ -124,7 +260,7 @@ class _Tools:
             settings = wiring.with_endpoints(self._options.settings, running.endpoints)
             return _started(settings, running.trigger)
 
-    def list_runs(self, waiting_only: bool = False, limit: int = 20) -> dict[str, Any]:
+    def list_runs(self, waiting_only: bool = False, limit: int = 20) -> dict[str, object]:
         """List diagnosis runs, the one started last first.
 
         Use it to find the run for an incident before starting a new one, or to see which runs
@@ -133,7 +269,7 @@ class _Tools:
         `finished` or `stopped`) and its top hypothesis with confidence. At most 50.
         """
         limit = max(1, min(limit, RUNS_LISTED))
-        listed: list[dict[str, Any]] = []
+        listed: list[RunLine] = []
         with _agent(self._options.settings) as agent:
             for run_id in agent.runs():
                 paused = agent.status(run_id)
@@ -142,9 +278,9 @@ class _Tools:
                 listed.append(_line(paused))
                 if len(listed) >= limit:
                     break
-        return {"runs": listed}
+        return dict(RunList(runs=listed))
 
-    def show_run(self, run_id: str) -> dict[str, Any]:
+    def show_run(self, run_id: str) -> dict[str, object]:
         """Show one run's diagnosis: what is wrong, why we think so, and what would fix it.
 
         Use it after list_runs or start_diagnosis. Returns the status, the trigger, the top
@@ -156,9 +292,9 @@ class _Tools:
         of evidence in full with read_evidence.
         """
         with _agent(self._options.settings) as agent:
-            return _answer(_status(agent, run_id), evidence_index=True)
+            return dict(_answer(_status(agent, run_id), evidence_index=True))
 
-    def read_evidence(self, run_id: str, evidence_id: str) -> dict[str, Any]:
+    def read_evidence(self, run_id: str, evidence_id: str) -> dict[str, object]:
         """Read one piece of evidence a run gathered, by its id (`ev-…`).
 
         Use it to check a claim before trusting it: every hypothesis cites evidence ids. Returns
@@ -174,7 +310,7 @@ class _Tools:
             raise ToolError(
                 f"run {run_id} has no evidence {evidence_id!r}: show_run lists its evidence ids"
             )
-        return _evidence(found[0])
+        return dict(_evidence(found[0]))
 
     def explain_playbook(
         self,
@@ -182,7 +318,7 @@ class _Tools:
         service: str = "SERVICE",
         namespace: str = "",
         labels: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Say which playbook a diagnosis of this alert would run, and what it would query.
 
         Use it to understand or predict a diagnosis before starting one. Give the alert's
@@ -203,9 +339,9 @@ class _Tools:
         )
         with _failures():
             loaded = wiring.load_playbooks(self._options.settings)
-        return _explained(loaded, trigger)
+        return dict(_explained(loaded, trigger))
 
-    def recent_incidents(self, services: list[str], limit: int = 10) -> dict[str, Any]:
+    def recent_incidents(self, services: list[str], limit: int = 10) -> dict[str, object]:
         """List past incidents remembered for these services, newest first.
 
         Use it to see whether a service has failed like this before, what turned out true, and
@@ -220,7 +356,7 @@ class _Tools:
                 found = memory.recall(components=[s for s in services if s], limit=limit)
             finally:
                 memory.close()
-        return {"incidents": [_remembered(run) for run in found]}
+        return dict(Incidents(incidents=[_remembered(run) for run in found]))
 
     def report(self, run_id: str) -> str:
         """A run's full report (JSON)."""
@@ -272,7 +408,7 @@ def _status(agent: runner.Agent, run_id: str) -> runner.Paused:
         raise ToolError(f"{exc}: list_runs shows the runs there are") from exc
 
 
-def _started(settings: Settings, trigger: models.Trigger) -> dict[str, Any]:
+def _started(settings: Settings, trigger: models.Trigger) -> RunAnswer:
     with _agent(settings) as agent:
         return _answer(agent.start_or_resume(trigger), evidence_index=False)
 
@@ -297,29 +433,29 @@ def _state_of(paused: runner.Paused) -> str:
     return "finished" if paused.finished else "stopped"
 
 
-def _line(paused: runner.Paused) -> dict[str, Any]:
+def _line(paused: runner.Paused) -> RunLine:
     state = paused.state
-    trigger: Mapping[str, Any] = state.get("trigger") or {}
-    hypotheses = (state.get("correlation") or {}).get("hypotheses") or []
-    top = hypotheses[0] if hypotheses else None
+    trigger = _trigger(state.get("trigger"))
+    correlation = state.get("correlation")
+    hypotheses = (correlation.get("hypotheses") if correlation else None) or []
     return {
         "run_id": paused.run_id,
-        "service": trigger.get("service"),
-        "namespace": trigger.get("namespace"),
-        "title": trigger.get("title"),
+        "service": trigger["service"],
+        "namespace": trigger["namespace"],
+        "title": trigger["title"],
         "started": state.get("now"),
         "status": _state_of(paused),
-        "top_hypothesis": None if top is None else _hypothesis(top, rank=1),
+        "top_hypothesis": _hypothesis(hypotheses[0], rank=1) if hypotheses else None,
     }
 
 
-def _answer(paused: runner.Paused, *, evidence_index: bool) -> dict[str, Any]:
+def _answer(paused: runner.Paused, *, evidence_index: bool) -> RunAnswer:
     """A run as a model should see it: small, ranked, every claim with its evidence ids."""
     result = reporting.result(paused.state)
-    answer: dict[str, Any] = {
+    answer: RunAnswer = {
         "run_id": paused.run_id,
         "status": _state_of(paused),
-        "trigger": _trigger(paused.state.get("trigger") or {}),
+        "trigger": _trigger(paused.state.get("trigger")),
         "abstained": result["abstained"],
         "hypotheses": [
             _hypothesis(h, rank=i + 1)
@@ -337,7 +473,7 @@ def _answer(paused: runner.Paused, *, evidence_index: bool) -> dict[str, Any]:
     return answer
 
 
-def how_to_approve(run_id: str) -> dict[str, str]:
+def how_to_approve(run_id: str) -> HowToApprove:
     """What a person does to decide (never done through MCP)."""
     return {
         "who": "a named person, after checking the cited evidence themselves; not an agent",
@@ -348,33 +484,53 @@ def how_to_approve(run_id: str) -> dict[str, str]:
     }
 
 
-def _trigger(trigger: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: trigger.get(k) for k in ("source", "title", "service", "namespace", "at")}
+def _trigger(trigger: models.TriggerData | None) -> TriggerLine:
+    if trigger is None:
+        return {"source": None, "title": None, "service": None, "namespace": None, "at": None}
+    return {
+        "source": trigger.get("source"),
+        "title": trigger.get("title"),
+        "service": trigger.get("service"),
+        "namespace": trigger.get("namespace"),
+        "at": trigger.get("at"),
+    }
 
 
-def _hypothesis(hypothesis: Mapping[str, Any], *, rank: int) -> dict[str, Any]:
-    keys = ("kind", "component", "change", "confidence", "summary", "onset")
-    return (
-        {"rank": rank}
-        | {k: hypothesis.get(k) for k in keys}
-        | {
-            "evidence": list(hypothesis.get("evidence") or []),
-            "counter_evidence": list(hypothesis.get("counter_evidence") or []),
-        }
-    )
+def _hypothesis(hypothesis: models.HypothesisData, *, rank: int) -> RankedHypothesis:
+    return {
+        "rank": rank,
+        "kind": hypothesis["kind"],
+        "component": hypothesis["component"],
+        "change": hypothesis.get("change"),
+        "confidence": hypothesis["confidence"],
+        "summary": hypothesis["summary"],
+        "onset": hypothesis.get("onset"),
+        "evidence": list(hypothesis.get("evidence") or []),
+        "counter_evidence": list(hypothesis.get("counter_evidence") or []),
+    }
 
 
-def _fix(fix: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("id", "kind", "target", "command", "risk", "blast_radius", "rollback", "verify")
-    dry_run = fix.get("dry_run_result") or {}
-    return {k: fix.get(k) for k in keys} | {
+def _fix(fix: models.ProposedFix) -> FixLine:
+    dry_run = fix.get("dry_run_result")
+    return {
+        "id": fix["id"],
+        "kind": fix["kind"],
+        "target": fix["target"],
+        "command": fix["command"],
+        "risk": fix["risk"],
+        "blast_radius": fix["blast_radius"],
+        "rollback": fix["rollback"],
+        "verify": fix["verify"],
         "for_hypothesis_rank": int(fix.get("hypothesis", 0)) + 1,
-        "dry_run": {"command": fix.get("dry_run"), "outcome": dry_run.get("outcome")},
+        "dry_run": {
+            "command": fix.get("dry_run"),
+            "outcome": dry_run.get("outcome") if dry_run else None,
+        },
         "digest": fix.get("digest"),
     }
 
 
-def _evidence(evidence: models.Evidence) -> dict[str, Any]:
+def _evidence(evidence: models.Evidence) -> EvidenceAnswer:
     raw = json.dumps(evidence.raw, default=str)
     window = evidence.window
     return {
@@ -392,31 +548,38 @@ def _evidence(evidence: models.Evidence) -> dict[str, Any]:
     }
 
 
-def _explained(loaded: Sequence[playbook.Loaded], trigger: models.Trigger) -> dict[str, Any]:
+def _explained(loaded: Sequence[playbook.Loaded], trigger: models.Trigger) -> PlaybookExplanation:
     from diagnose.analysis import signals  # noqa: PLC0415 (numpy only when explaining)
 
     chosen = playbook.choose(loaded, trigger)
     candidates = [item for item in loaded if playbook.matches(item.playbook, trigger)]
-    explained: dict[str, Any] = {
-        "playbook": None,
-        "also_matched": [c.playbook.name for c in candidates if c is not chosen],
-    }
+    described: dict[str, object] | None = None
     if chosen is not None:
-        explained["playbook"] = playbook.summary(
+        described = playbook.summary(
             chosen, trigger, window_s=300, kind_of=lambda n: signals.classify(n)[0]
         ) | {"description": chosen.playbook.description, "path": str(chosen.path)}
-    return explained
+    return {
+        "playbook": described,
+        "also_matched": [c.playbook.name for c in candidates if c is not chosen],
+    }
 
 
-def _remembered(run: Mapping[str, Any]) -> dict[str, Any]:
-    hypotheses = list(run.get("hypotheses") or [])[:3]
+def _remembered(run: Mapping[str, object]) -> RememberedIncident:
+    recalled = run.get("hypotheses")
+    hypotheses = list(recalled)[:3] if isinstance(recalled, list) else []
     return {
         "run_id": run.get("run_id"),
         "at": run.get("at"),
         "trigger": run.get("trigger"),
         "components": run.get("components"),
         "hypotheses": [
-            {k: h.get(k) for k in ("kind", "component", "change", "confidence", "summary")}
+            {
+                "kind": h.get("kind"),
+                "component": h.get("component"),
+                "change": h.get("change"),
+                "confidence": h.get("confidence"),
+                "summary": h.get("summary"),
+            }
             for h in hypotheses
             if isinstance(h, Mapping)
         ],
