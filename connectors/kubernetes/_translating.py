@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 
 from connectors.kubernetes import _common
+from diagnose.domain import redaction
 from diagnose.domain.ports import (
     ConfigPayload,
     ContainerStatusPayload,
@@ -42,7 +43,6 @@ def _deployment(obj: _common.Obj) -> DeploymentPayload:
 _ENDPOINT_NAME = re.compile(
     r"(URL|URI|DSN|HOST|ADDR|ADDRESS|SERVER|DATABASE|DB|DB_NAME|DBNAME|CONNECTION)$"
 )
-_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH")
 _USERINFO = re.compile(r"(?<=://)[^/@?#]*@")
 _PASSWORD_PARAM = re.compile(r"(?i)\b(password|passwd|pwd|sslpassword)\s*=\s*[^\s&;]*[&;]?")
 
@@ -57,7 +57,7 @@ def _endpoint_env(spec: _common.Obj) -> dict[str, str]:
         for variable in container.get("env") or []:
             name, value = str(variable.get("name") or ""), variable.get("value")
             upper = name.upper()
-            if not isinstance(value, str) or _SECRET_NAME.search(upper):
+            if not isinstance(value, str) or redaction.is_secret_name(name):
                 continue
             if _ENDPOINT_NAME.search(upper) or "jdbc:" in value:
                 kept[name] = _PASSWORD_PARAM.sub("", _USERINFO.sub("", value)).strip()
