@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from diagnose.analysis import clusterstate
 from diagnose.domain import models
@@ -519,13 +519,24 @@ def _routing(state: clusterstate.State) -> list[Finding]:
     return out
 
 
-def _for_service(name: str, restore: Mapping[str, Any]) -> dict[str, Any]:
-    return {"service": name, **restore} if restore else {}
+class Restore(TypedDict, total=False):
+    """What a fix would set a Service back to: its selector, or one port's targetPort."""
+
+    service: str
+    selector: dict[str, str]
+    port: int
+    target_port: int
 
 
-def _selector_of(
-    owner: str, *, selector: Mapping[str, str], state: clusterstate.State
-) -> dict[str, Any]:
+def _for_service(name: str, restore: Restore) -> Restore:
+    if not restore:
+        return {}
+    named: Restore = {"service": name}
+    named.update(restore)
+    return named
+
+
+def _selector_of(owner: str, *, selector: Mapping[str, str], state: clusterstate.State) -> Restore:
     """The selector that picks ``owner``'s pods again: the same keys, with the values its pod
     template carries; nothing when the template lacks a key (a human chooses)."""
     labels = next(
@@ -564,9 +575,7 @@ def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
     return out
 
 
-def _unexposed_target(
-    service: Item, *, pods: Sequence[tuple[Item, str]]
-) -> tuple[str, dict[str, Any]]:
+def _unexposed_target(service: Item, *, pods: Sequence[tuple[Item, str]]) -> tuple[str, Restore]:
     """What is wrong with a targetPort, and the one port the containers expose to restore it
     to (none when they expose several: a human chooses)."""
     ports = [p for pod, _ in pods[:1] for c in pod.get("statuses") or [] for p in c["ports"]]
@@ -581,7 +590,7 @@ def _unexposed_target(
                 f"targetPort {target} (port {port.get('port')}) is exposed by no selected "
                 f"container (they expose {', '.join(sorted(numbers | names))})"
             )
-            only = {"port": int(port["port"]), "target_port": int(next(iter(numbers)))}
+            only: Restore = {"port": int(port["port"]), "target_port": int(next(iter(numbers)))}
             return wrong, only if len(numbers) == 1 and str(port.get("port")).isdigit() else {}
     return "", {}
 
