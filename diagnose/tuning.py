@@ -41,7 +41,6 @@ from typing import Any, TypedDict
 
 import yaml
 
-from connectors import bundle, llm
 from diagnose import evaluation, playbook, wiring
 from diagnose import scenario as scenario_format
 from diagnose.domain import errors, models
@@ -235,8 +234,8 @@ class _Loaded:
 
 
 def _load(recorded: Recorded) -> _Loaded:
-    manifest = bundle.read_manifest(recorded.bundle)
-    return _Loaded(recorded, manifest, bundle.read_evidence(recorded.bundle))
+    manifest, evidence = wiring.read_bundle(recorded.bundle)
+    return _Loaded(recorded, manifest, evidence)
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ class Model:
     """A configured language model, asked in every replay: its reasoner and session budget
     for one configuration of the model's knobs."""
 
-    reasoner: llm.OpenAIReasoner
+    reasoner: llm_reasoning.Reasoner
     budget: llm_reasoning.Budget
 
 
@@ -261,9 +260,9 @@ def _model_for(settings: Settings | None, knobs: Knobs) -> Model | None:
         for k, v in knobs.get(MODEL, {}).items()
     }
     tuned = settings.model_copy(update=values)
-    reasoner = llm.OpenAIReasoner.from_settings(tuned.llm)
+    reasoner, budget = wiring.open_model(tuned)
     assert reasoner is not None  # a base URL is set
-    return Model(reasoner, llm.budget_from_settings(tuned.llm))
+    return Model(reasoner, budget)
 
 
 def replay(loaded: _Loaded, knobs: Knobs, *, model: Model | None = None) -> evaluation.Scored:
@@ -305,8 +304,9 @@ def score(runs: Sequence[_Loaded], knobs: Knobs, *, settings: Settings | None = 
     try:
         results = {r.recorded.name: replay(r, knobs, model=model) for r in runs}
     finally:
-        if model is not None:
-            model.reasoner.close()
+        close = getattr(model.reasoner, "close", None) if model is not None else None
+        if callable(close):
+            close()  # the model client's HTTP pool
     cases = [
         evaluation.Case(
             name=r.recorded.name, truth=r.recorded.truth, result=results[r.recorded.name]

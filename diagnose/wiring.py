@@ -30,7 +30,7 @@ from connectors import (
 from connectors import memory as memory_store
 from diagnose import playbook, telemetry
 from diagnose import settings as config
-from diagnose.domain import errors, models
+from diagnose.domain import errors, models, reasoning
 from diagnose.settings import Settings
 from graphs import checkpoints, runner
 from graphs.state import Context, ExecutionPolicy, GatherPolicy
@@ -287,6 +287,12 @@ def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
     """A PagerDuty client when an API token is set (traced when telemetry is on)."""
     client = pagerduty.PagerDutyClient.from_settings(settings.pagerduty)
     return None if client is None else telemetry.traced(client, port="pagerduty")
+
+
+def open_model(settings: Settings) -> tuple[reasoning.Reasoner | None, reasoning.Budget]:
+    """The model client and its session budget from the settings' model section (no client
+    when no base URL is set); close the client when done (it holds an HTTP pool)."""
+    return llm.OpenAIReasoner.from_settings(settings.llm), llm.budget_from_settings(settings.llm)
 
 
 def read_bundle(folder: Path) -> tuple[dict[str, object], list[models.Evidence]]:
