@@ -34,7 +34,7 @@ from typing import Any
 from benchmarks import endtoend
 from connectors import llm
 from diagnose import wiring
-from diagnose.domain import errors, models, reasoning
+from diagnose.domain import answers, errors, models, reasoning
 from diagnose.lab import lab
 from diagnose.settings import Settings
 from graphs import reasoning as reason_step
@@ -135,7 +135,7 @@ def answer_for(digest: reasoning.Digest, *, seed: int) -> str:
 def ours(state: dict[str, Any], evidence: list[models.Evidence], answer: str) -> int:
     digest = reason_step.digest_of(state, evidence=evidence)  # type: ignore[arg-type]
     text = reasoning.render_digest(digest, nonce=NONCE)
-    checked = reasoning.validate_answer(answer, digest=digest, nonce=NONCE)
+    checked = answers.validate_answer(answer, digest=digest, nonce=NONCE)
     known = {e.id: e for e in evidence}
     reason_step.settle(
         checked.claims, correlation=state["correlation"], evidence=known, trigger_at=AT

@@ -2,7 +2,7 @@
 
 Never load-bearing. The model may explore with the read-only tools of :mod:`graphs.toolbox`
 (within the run's :class:`~diagnose.domain.reasoning.Budget`), and answers with claims that
-:func:`~diagnose.domain.reasoning.validate_answer` checked for form. Code then settles each claim
+:func:`~diagnose.domain.answers.validate_answer` checked for form. Code then settles each claim
 against the analysis (:func:`settle`):
 
 - every cited evidence id must exist, and support the claim: a cited metric series must be
