@@ -140,7 +140,7 @@ def outcome(run: Mapping[str, Any]) -> str:
     verdict = decision.get("verdict")
     if verdict == "approve":
         verified = run.get("verification") or {}
-        status = f"; verification: {verified['status']}" if verified.get("status") else ""
+        status = f"; verification: {verified['outcome']}" if verified.get("outcome") else ""
         return (
             f"{named} was confirmed by {decision.get('approver')} "
             f"({decision.get('reason')}){status}"

@@ -138,6 +138,28 @@ def test_what_turned_out_true_names_the_approved_hypothesis() -> None:
     )
 
 
+def test_what_turned_out_true_says_how_the_applied_fix_verified() -> None:
+    """An approved fix that was applied and watched: its verification's outcome is part of
+    what turned out true."""
+    approve = REJECT | {"verdict": "approve", "approver": "bob", "reason": "2.14", "fix": "fix-1"}
+    verification = {
+        "query": "q",
+        "watched_s": 300.0,
+        "levels": {},
+        "outcome": "recovered",
+        "why": "back to its baseline",
+        "samples": [],
+    }
+    state = _state(
+        "run-1",
+        _correlation("checkout:errors"),
+        decision=approve,
+        fixes=[{"id": "fix-1", "hypothesis": 0}],
+        verification=verification,
+    )
+    assert remembering.outcome(remembering.run_record(state)).endswith("; verification: recovered")
+
+
 # --- in the lab ---------------------------------------------------------------------------------
 
 
