@@ -7,6 +7,7 @@ variable.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -351,6 +352,55 @@ class ServerSettings(_Section):
     PagerDuty drops every webhook above that size, so nothing genuine is bigger."""
 
 
+class SlackSettings(_Section):
+    """Slack (docs/slack.md): findings in the incident's thread, approvals in a modal
+    (``DIAGNOSE_SLACK_*``). Tokens and secrets are never logged or shown."""
+
+    enabled: bool = True
+    """``DIAGNOSE_SLACK_ENABLED``: post findings and answer interactions when the bot token,
+    signing secret and channel are set. False switches Slack off without removing them."""
+
+    bot_token: SecretStr | None = None
+    """``DIAGNOSE_SLACK_BOT_TOKEN``: the app's bot token (``xoxb-…``, scope ``chat:write``).
+    None: nothing is posted."""
+
+    signing_secret: SecretStr | None = None
+    """``DIAGNOSE_SLACK_SIGNING_SECRET``: the app's signing secret; every request to ``POST
+    /slack/interactions`` must carry its signature. None: that route answers 404."""
+
+    channel: str | None = None
+    """``DIAGNOSE_SLACK_CHANNEL``: the channel id (``C0…``) the findings go to, one thread per
+    incident."""
+
+    approvers: dict[str, str] = Field(default_factory=dict)
+    """``DIAGNOSE_SLACK_APPROVERS``: Slack user id to approver name, ``U123=alice,U456=bob`` or
+    a JSON object. Only these users may approve or reject in Slack; the name is the approver
+    recorded, so the two-person rule counts them as it counts any approver."""
+
+    api_url: str = "https://slack.com/api/"
+    """``DIAGNOSE_SLACK_API_URL``: the Web API's base URL (a test server, or a proxy)."""
+
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    """``DIAGNOSE_SLACK_TIMEOUT_S``: per request, seconds."""
+
+    rate_limit_retries: int = Field(2, ge=0, le=10)
+    """``DIAGNOSE_SLACK_RATE_LIMIT_RETRIES``: repeats of a request Slack answered 429, each
+    after the ``Retry-After`` it asked for."""
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _approvers(cls, value: object) -> object:
+        """``U1=alice,U2=bob`` or ``{"U1": "alice"}`` from the environment; a mapping as given."""
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            return json.loads(value)
+        return _pairs(value)
+
+    @property
+    def active(self) -> bool:
+        """Whether findings are posted: enabled, with a bot token and a channel."""
+        return self.enabled and self.bot_token is not None and bool(self.channel)
+
+
 class IntakeSettings(_Section):
     """How an alert names what to diagnose: the service our metrics use, its namespace."""
 
@@ -489,6 +539,7 @@ class Settings(BaseModel):
     )
     server: ServerSettings = Field(default_factory=lambda: ServerSettings.model_validate({}))
     intake: IntakeSettings = Field(default_factory=lambda: IntakeSettings.model_validate({}))
+    slack: SlackSettings = Field(default_factory=lambda: SlackSettings.model_validate({}))
     queue: QueueSettings = Field(default_factory=lambda: QueueSettings.model_validate({}))
     code: CodeSettings = Field(default_factory=lambda: CodeSettings.model_validate({}))
     slo: SloSettings = Field(default_factory=lambda: SloSettings.model_validate({}))
@@ -570,6 +621,14 @@ class Settings(BaseModel):
     api_tokens_file: ClassVar[_Flat[Path | None]] = _Flat("server", "api_tokens_file")
     public_url: ClassVar[_Flat[str | None]] = _Flat("server", "public_url")
     webhook_max_bytes: ClassVar[_Flat[int]] = _Flat("server", "webhook_max_bytes")
+    slack_enabled: ClassVar[_Flat[bool]] = _Flat("slack", "enabled")
+    slack_bot_token: ClassVar[_Flat[SecretStr | None]] = _Flat("slack", "bot_token")
+    slack_signing_secret: ClassVar[_Flat[SecretStr | None]] = _Flat("slack", "signing_secret")
+    slack_channel: ClassVar[_Flat[str | None]] = _Flat("slack", "channel")
+    slack_approvers: ClassVar[_Flat[dict[str, str]]] = _Flat("slack", "approvers")
+    slack_api_url: ClassVar[_Flat[str]] = _Flat("slack", "api_url")
+    slack_timeout_s: ClassVar[_Flat[float]] = _Flat("slack", "timeout_s")
+    slack_rate_limit_retries: ClassVar[_Flat[int]] = _Flat("slack", "rate_limit_retries")
     service_map: ClassVar[_Flat[dict[str, str]]] = _Flat("intake", "service_map")
     namespace_map: ClassVar[_Flat[dict[str, str]]] = _Flat("intake", "namespace_map")
     default_namespace: ClassVar[_Flat[str]] = _Flat("intake", "default_namespace")

@@ -25,6 +25,7 @@ from connectors import (
     prometheus,
     queue,
     repository,
+    slack,
     traces,
 )
 from connectors import memory as memory_store
@@ -287,6 +288,12 @@ def open_pagerduty(settings: Settings) -> pagerduty.PagerDutyClient | None:
     """A PagerDuty client when an API token is set (traced when telemetry is on)."""
     client = pagerduty.PagerDutyClient.from_settings(settings.pagerduty)
     return None if client is None else telemetry.traced(client, port="pagerduty")
+
+
+def open_slack(settings: Settings) -> slack.SlackClient | None:
+    """A Slack client when Slack is enabled with a bot token (docs/slack.md); None otherwise."""
+    client = slack.SlackClient.from_settings(settings.slack)
+    return None if client is None else telemetry.traced(client, port="slack")
 
 
 def open_model(settings: Settings) -> tuple[reasoning.Reasoner | None, reasoning.Budget]:

@@ -244,3 +244,29 @@ class Pager(Protocol):
     def create_note(self, incident_id: str, content: str) -> Mapping[str, object]: ...
 
     def close(self) -> None: ...
+
+
+class Chat(Protocol):
+    """The incident channel (Slack) as the service uses it: findings posted and updated in a
+    thread per incident, approval modals opened, interaction requests authenticated. Raises
+    ``errors.SourceUnavailable`` (try later) or ``errors.SourceRejected`` (fix the request or
+    the credentials); a caller posting findings notes the failure, it never fails the run."""
+
+    def post(
+        self, *, channel: str, text: str, blocks: Sequence[Mapping[str, JSON]], thread: str | None
+    ) -> str:
+        """Post a message (a reply in ``thread`` when given, a thread's parent's ``ts``);
+        returns the new message's ``ts``."""
+        ...
+
+    def update(
+        self, *, channel: str, ts: str, text: str, blocks: Sequence[Mapping[str, JSON]]
+    ) -> None: ...
+
+    def open_view(self, *, trigger_id: str, view: Mapping[str, JSON]) -> None: ...
+
+    def authentic(self, body: bytes, *, timestamp: str | None, signature: str | None) -> bool:
+        """Whether an interaction request carries a valid signature made within 5 minutes."""
+        ...
+
+    def close(self) -> None: ...
