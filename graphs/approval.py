@@ -323,12 +323,15 @@ def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[s
     if fix is None:
         return [f"no proposed fix has id {decision.fix!r} (proposed: {sorted(fixes) or 'none'})"]
     hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
-    cited = set(hypotheses[fix["hypothesis"]]["evidence"]) if hypotheses else set()
-    unknown = [e for e in decision.checked_evidence if e not in cited]
+    hypothesis = hypotheses[fix["hypothesis"]] if hypotheses else None
+    cited = set(hypothesis["evidence"]) if hypothesis else set()
+    against = set(hypothesis.get("counter_evidence") or ()) if hypothesis else set()
+    unknown = [e for e in decision.checked_evidence if e not in cited | against]
     if unknown:
         return [
             f"evidence {', '.join(unknown)} is not cited by the hypothesis this fix addresses "
-            f"(cited: {', '.join(sorted(cited))})"
+            f"(cited: {', '.join(sorted(cited))}; "
+            f"against it: {', '.join(sorted(against)) or 'none'})"
         ]
     return []
 

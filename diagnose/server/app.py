@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette import concurrency
 from starlette import requests as starlette_requests
 
-from diagnose.domain import errors, queue
-from diagnose.server import auth, intake, jobs, signing, telemetry
+from diagnose.domain import errors, ports, queue
+from diagnose.server import auth, intake, jobs, signing, slack, telemetry
 from diagnose.settings import Settings
 from graphs import approval, reporting, runner
 
@@ -37,6 +37,7 @@ class Service:
     naming: intake.Naming
     tokens: Mapping[str, str]
     agent_lock: threading.Lock = field(default_factory=threading.Lock)
+    slack: ports.Chat | None = None  # Slack's Web API, when on (docs/slack.md)
 
 
 class ApproveBody(BaseModel):
@@ -108,6 +109,7 @@ def create_app(service: Service) -> fastapi.FastAPI:
     app.include_router(_webhooks())
     app.include_router(_operations())
     app.include_router(_approvals())
+    app.include_router(slack.router())
     return app
 
 

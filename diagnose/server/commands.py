@@ -99,6 +99,7 @@ def open_app(settings: Settings, *, metrics: telemetry.Metrics) -> Iterator[fast
             metrics=metrics,
             naming=working.naming(settings),
             tokens=auth.load_tokens(settings),
+            slack=wiring.open_slack(settings),
         )
         yield app.create_app(service)
 

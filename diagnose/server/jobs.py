@@ -21,7 +21,7 @@ from typing import Required, TypedDict
 from diagnose import postmortem as postmortems
 from diagnose.domain import errors, models, ports, queue
 from diagnose.postmortem import drafting, wording
-from diagnose.server import intake
+from diagnose.server import intake, slackjobs
 from diagnose.settings import Settings
 from graphs import reporting, runner
 from graphs.state import DiagnosisState
@@ -37,6 +37,7 @@ class Tools:
     pagerduty: ports.Pager | None
     naming: intake.Naming
     progress: Callable[[str], None]
+    chat: ports.Chat | None = None  # Slack, when on (docs/slack.md)
 
 
 class DiagnoseResult(TypedDict):
@@ -85,7 +86,13 @@ class PostmortemResult(TypedDict, total=False):
 
 def handle(job: queue.Job, *, tools: Tools) -> Mapping[str, object]:
     """Run one job; its result is stored with it. Raises to have the job retried."""
-    handlers = {queue.DIAGNOSE: diagnose, intake.NOTE: post_note, intake.POSTMORTEM: postmortem}
+    handlers: dict[str, Callable[..., Mapping[str, object]]] = {
+        queue.DIAGNOSE: diagnose,
+        intake.NOTE: post_note,
+        intake.POSTMORTEM: postmortem,
+        slackjobs.POST: slackjobs.post_findings,
+        slackjobs.DECIDE: slackjobs.decide,
+    }
     handler = handlers.get(job.kind)
     if handler is None:
         raise errors.ConfigurationError(f"job {job.id} has unknown kind {job.kind!r}")
@@ -108,6 +115,8 @@ def diagnose(job: queue.Job, *, tools: Tools) -> DiagnoseResult:
             payload={"incident_id": trigger.incident_id, "run_id": run_id},
         )
         tools.queue.enqueue([note])
+    if tools.settings.slack.active:
+        tools.queue.enqueue([slackjobs.post_job(run_id, ordering_key=job.ordering_key)])
     result = reporting.result(paused.state)
     return {
         "run_id": run_id,

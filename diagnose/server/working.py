@@ -182,6 +182,7 @@ def _work(
             pagerduty=client,
             naming=naming(settings),
             progress=progress,
+            chat=wiring.open_slack(settings),
         )
         worker = Worker(
             name=worker_name(index), tools=tools, metrics=metrics, liveness=liveness, index=index
