@@ -164,6 +164,42 @@ def git_repositories(objects: Iterable[Obj]) -> dict[tuple[str, str], str]:
     return found
 
 
+MAX_FLUX_OBJECTS = 10
+"""At most this many Flux objects have their events read outside the diagnosed namespace."""
+
+_FLUX_KINDS = {
+    delivery.FLUX_KUSTOMIZATION: "Kustomization",
+    delivery.FLUX_HELMRELEASE: "HelmRelease",
+}
+
+
+@dataclass(frozen=True)
+class FluxObject:
+    """A Flux Kustomization or HelmRelease whose events live in its own namespace."""
+
+    namespace: str
+    kind: str  # "Kustomization" | "HelmRelease", as an event's involvedObject names it
+    name: str
+
+    @property
+    def field_selector(self) -> str:
+        return f"involvedObject.kind={self.kind},involvedObject.name={self.name}"
+
+
+def flux_objects(
+    deliveries: Iterable[delivery.DeliveryPayload], *, namespace: str
+) -> list[FluxObject]:
+    """The Flux objects among ``deliveries`` that live outside ``namespace`` (in
+    ``flux-system``, say): their controllers record events there, not where they deploy.
+    Sorted, without repeats; the caller keeps the first :data:`MAX_FLUX_OBJECTS`."""
+    found = {
+        FluxObject(d["namespace"], _FLUX_KINDS[d["tool"]], d["name"])
+        for d in deliveries
+        if d["tool"] in _FLUX_KINDS and d["namespace"] and d["namespace"] != namespace
+    }
+    return sorted(found, key=lambda o: (o.namespace, o.kind, o.name))
+
+
 # --- Helm -------------------------------------------------------------------------------------
 
 

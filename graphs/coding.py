@@ -44,8 +44,10 @@ def gather_code(run: Run, *, context: Context) -> Gathered:
         return Gathered()
     synced = _deliveries(cluster, namespace=run.trigger.namespace)
     kept = [synced] if synced is not None and synced.status is models.Status.OK else []
+    flux, flux_notes = _flux_events(cluster, synced=synced, run=run)
+    kept += flux
     if source is None:  # no repository: the syncs alone (which delivery applied a rollout)
-        return Gathered(evidence=tuple(kept))
+        return Gathered(evidence=tuple(kept), notes=tuple(flux_notes))
     listed = cluster.list_replicasets(namespace=run.trigger.namespace)
     if listed.status is not models.Status.OK or not isinstance(listed.raw, list):
         return Gathered(notes=(f"code: ReplicaSets not read ({listed.summary})",))
@@ -58,6 +60,7 @@ def gather_code(run: Run, *, context: Context) -> Gathered:
     found = [_read(source, request) for request in requests]
     if synced is not None and synced.status is models.Status.DENIED:
         notes.append(f"code: GitOps syncs not read ({synced.summary})")
+    notes += flux_notes
     notes += [
         f"code: {e.raw['change']}: {e.summary}"
         for e in found
@@ -72,6 +75,25 @@ def _deliveries(cluster: object, *, namespace: str) -> models.Evidence | None:
     if not isinstance(cluster, delivery.DeliverySource):
         return None
     return cluster.list_deliveries(namespace=namespace).of_kind(Kind.DELIVERIES)
+
+
+def _flux_events(
+    cluster: object, *, synced: models.Evidence | None, run: Run
+) -> tuple[list[models.Evidence], list[str]]:
+    """Flux's events on the Flux objects among the syncs that live outside the namespace
+    (``flux-system``): kept when read, a note when the role may not read them."""
+    if not isinstance(cluster, delivery.DeliverySource) or synced is None:
+        return [], []
+    if synced.status is not models.Status.OK or not isinstance(synced.raw, list):
+        return [], []
+    found = cluster.list_delivery_events(
+        namespace=run.trigger.namespace, deliveries=synced.raw, window=run.window
+    ).of_kind(Kind.EVENTS)
+    if found.status is models.Status.OK:
+        return [found], []
+    if found.status is models.Status.EMPTY:
+        return [], []
+    return [], [f"code: Flux events not read ({found.summary})"]
 
 
 def _read(source: code.RepositorySource, request: commits.RangeRequest) -> models.Evidence:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import urllib3
@@ -15,7 +15,8 @@ from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, Rea
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from connectors import _http, delivery
-from connectors.kubernetes import _common, _podlogs, _state, _translating
+from connectors.kubernetes import _common, _fluxevents, _podlogs, _state, _translating
+from diagnose.domain import delivery as delivery_domain
 from diagnose.domain import errors
 from diagnose.domain.models import Evidence, Status, Window
 
@@ -272,6 +273,20 @@ class KubernetesConnector:
             )
         summary = _http.plural(len(mine), "delivery") + (f" ({notes})" if notes else "")
         return _common._evidence(query, Status.OK, summary, mine)
+
+    def list_delivery_events(
+        self,
+        *,
+        namespace: str,
+        deliveries: Sequence[delivery_domain.DeliveryPayload],
+        window: Window,
+    ) -> Evidence:
+        """Flux's events on the Kustomizations and HelmReleases of ``deliveries`` that live
+        outside ``namespace`` (``flux-system``), in the window (``_fluxevents``). raw:
+        ``list[EventPayload]``, oldest first."""
+        return _fluxevents.list_delivery_events(
+            self, namespace=namespace, deliveries=deliveries, window=window
+        )
 
     def _delivery_objects(
         self, *, namespace: str

@@ -31,7 +31,8 @@ manages. Flux's own events
 (the kustomize-controller's and helm-controller's ``ReconciliationSucceeded``, ``Progressing``,
 ``ReconciliationFailed``, ``UpgradeFailed``, …) on a Kustomization or HelmRelease are read as
 what became of its sync (a failure named first in the sync's detail); a failure with no sync
-of that delivery before it is a deploy change of its own (``kustomization/NAME``).
+of that delivery before it is a deploy change of its own (``kustomization/NAME``), in the
+namespace the delivery deploys to (its events are read where it lives, ``flux-system``).
 """
 
 from __future__ import annotations
@@ -443,12 +444,14 @@ def _failed_syncs(view: ClusterView) -> list[models.Change]:
         if any(_synced_near(d, at=at) for d in items):
             continue  # the sync's change (or the rollout it applied) says it
         manages = _manages(items[0]) if items else []
+        # where it deploys: its events live where it does (flux-system, as a rule)
+        where = items[0].get("target_namespace") if items else None
         changes += [
             models.Change(
                 kind=models.ChangeKind.ROLLOUT,
                 ref=f"{kind}/{name}",
                 component=component,
-                namespace=str(event.get("namespace") or ""),
+                namespace=str(where or event.get("namespace") or ""),
                 at=at,
                 detail=f"Flux could not apply {kind} {name}: {_said(event)}",
                 evidence=source,

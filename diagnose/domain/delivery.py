@@ -9,9 +9,10 @@ names of the keys its latest revision changed. Standard library only (docs/chang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, TypedDict, runtime_checkable
 
-from diagnose.domain.models import Evidence
+from diagnose.domain.models import Evidence, Window
 
 ARGOCD = "argocd"
 FLUX_KUSTOMIZATION = "flux-kustomization"
@@ -50,4 +51,12 @@ class DeliverySource(Protocol):
     def list_deliveries(self, *, namespace: str) -> Evidence:
         """The deliveries that target ``namespace`` (raw ``list[DeliveryPayload]``); a tool
         that is not installed has nothing to list, one the role may not read is ``denied``."""
+        ...
+
+    def list_delivery_events(
+        self, *, namespace: str, deliveries: Sequence[DeliveryPayload], window: Window
+    ) -> Evidence:
+        """Flux's events on the Flux objects of ``deliveries`` that live outside
+        ``namespace`` (their controllers record them there), in the window (raw
+        ``list[EventPayload]``); a namespace the role may not read is ``denied``."""
         ...

@@ -209,3 +209,16 @@ def test_a_failed_reconciliation_with_no_sync_is_a_change_of_its_own() -> None:
         (models.ChangeKind.ROLLOUT, "kustomization/shop-payments", "payments")
     ]
     assert failed[0].detail.startswith("Flux could not apply kustomization shop-payments: ")
+
+
+def test_a_failed_reconciliation_read_in_flux_system_is_a_change_where_it_deploys() -> None:
+    """The Kustomization lives in flux-system and so do its events: the change they make is
+    in shop, the namespace it deploys to, not in flux-system."""
+    kustomization = _kustomization(synced_at="2026-04-06T09:40:00Z") | {"namespace": "flux-system"}
+    failed = _flux_event("ReconciliationFailed", "2026-04-07T09:40:30Z") | {
+        "namespace": "flux-system"
+    }
+    found = [c for c in _changes(deliveries=[kustomization], events=[failed]) if c.at.day == 7]
+    assert [(c.ref, c.component, c.namespace) for c in found] == [
+        ("kustomization/shop-payments", "payments", "shop")
+    ]

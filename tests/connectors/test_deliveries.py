@@ -7,13 +7,14 @@ import base64
 import gzip
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from connectors import kubernetes
 from diagnose.domain import delivery
-from diagnose.domain.models import Status
+from diagnose.domain.models import Status, Window
 from diagnose.lab import kubeapi
 
 pytestmark = pytest.mark.lab
@@ -113,6 +114,71 @@ OBJECTS: list[dict[str, Any]] = [
 ]
 
 
+def _event(name: str, *, kind: str, obj: str, reason: str, at: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "involvedObject": {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": kind,
+            "name": obj,
+            "namespace": "flux-system",
+        },
+        "reason": reason,
+        "message": f"{reason} of {obj}",
+        "type": "Warning" if reason.endswith("Failed") else "Normal",
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "count": 1,
+    }
+
+
+FLUX_EVENTS = [
+    _event(
+        "shop-apps.failed",
+        kind="Kustomization",
+        obj="shop-apps",
+        reason="ReconciliationFailed",
+        at="2026-04-07T09:48:30Z",
+    ),
+    _event(
+        "shop-apps.old",
+        kind="Kustomization",
+        obj="shop-apps",
+        reason="ReconciliationSucceeded",
+        at="2026-04-06T10:00:05Z",
+    ),
+    _event(
+        "billing-apps.failed",
+        kind="Kustomization",
+        obj="billing-apps",
+        reason="ReconciliationFailed",
+        at="2026-04-07T09:49:00Z",
+    ),
+    _event(
+        "shop-apps-helm.failed",
+        kind="HelmRelease",
+        obj="shop-apps",
+        reason="UpgradeFailed",
+        at="2026-04-07T09:49:00Z",
+    ),
+]
+WINDOW = Window(datetime(2026, 4, 7, 9, 0, tzinfo=UTC), datetime(2026, 4, 7, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def flux_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    objects = OBJECTS + FLUX_EVENTS
+    server = kubeapi.KubeApiServer.serve(objects, workdir=tmp_path_factory.mktemp("kubeapi"))
+    try:
+        connector = kubernetes.KubernetesConnector(server.url)
+        deliveries = connector.list_deliveries(namespace="shop").raw
+        yield connector.list_delivery_events(namespace="shop", deliveries=deliveries, window=WINDOW)
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def found(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server = kubeapi.KubeApiServer.serve(OBJECTS, workdir=tmp_path_factory.mktemp("kubeapi"))
@@ -154,3 +220,57 @@ def test_a_helm_release_says_which_value_keys_changed_never_their_values(found: 
     text = json.dumps(found.raw)
     assert "hunter2hunter2" not in text and "correcthorsebattery" not in text
     assert "2.5.0" not in text
+
+
+def test_flux_events_are_read_in_the_namespace_the_flux_object_lives_in(flux_events: Any) -> None:
+    """The Kustomization deploying to shop lives in flux-system: its controller's event there
+    is read; another Kustomization's, a HelmRelease of the same name and one outside the
+    window are not."""
+    assert flux_events.status is Status.OK, flux_events.summary
+    assert [(e["object"], e["reason"], e["namespace"]) for e in flux_events.raw] == [
+        ("kustomization/shop-apps", "ReconciliationFailed", "flux-system")
+    ]
+    assert "-n flux-system --field-selector involvedObject.kind=Kustomization" in (
+        flux_events.query
+    )
+
+
+def test_a_forbidden_flux_namespace_is_denied_and_says_what_to_grant(answering_server) -> None:
+    """A 403 on flux-system's events is a denied record naming the permission, not an error."""
+    message = 'events is forbidden: User "diagnose" cannot list resource "events" in flux-system'
+    status = {"kind": "Status", "apiVersion": "v1", "code": 403, "message": message}
+    server = answering_server(lambda path: (403, status))
+    flux: delivery.DeliveryPayload = {
+        "tool": delivery.FLUX_KUSTOMIZATION,
+        "name": "shop-apps",
+        "namespace": "flux-system",
+        "target_namespace": "shop",
+        "repository": REPO,
+        "path": "./shop",
+        "status": "Ready: True",
+        "workloads": [],
+        "syncs": [],
+        "changed_keys": [],
+    }
+    with kubernetes.KubernetesConnector(server.url, timeout_s=2) as connector:
+        found = connector.list_delivery_events(namespace="shop", deliveries=[flux], window=WINDOW)
+    assert found.status is Status.DENIED
+    assert "namespace flux-system" in found.summary and "grant get/list/watch on events" in (
+        found.summary
+    )
+    assert [p.split("?")[0] for p, _ in server.requests] == [
+        "/api/v1/namespaces/flux-system/events"
+    ]
+
+
+def test_no_flux_object_outside_the_namespace_reads_nothing(answering_server) -> None:
+    """An Argo CD Application is not a Flux object: no call is made, the record is empty."""
+    server = answering_server(lambda path: (500, "should not be called"))
+    argo = {"tool": delivery.ARGOCD, "name": "shop", "namespace": "argocd"}
+    with kubernetes.KubernetesConnector(server.url, timeout_s=2) as connector:
+        found = connector.list_delivery_events(
+            namespace="shop",
+            deliveries=[argo],
+            window=WINDOW,  # type: ignore[list-item]
+        )
+    assert found.status is Status.EMPTY and server.requests == []

@@ -103,3 +103,25 @@ def test_an_unmapped_repository_is_a_note_and_the_ranking_is_unchanged(
     }
     attached = coding.attach_code(ranking, evidence=found.evidence, abstain_below=0.2)
     assert attached == ranking
+
+
+def test_flux_events_in_flux_system_are_gathered_with_the_syncs(tmp_path: Path) -> None:
+    """code-flux-kustomization's Kustomization lives in flux-system: its controller's event
+    there is gathered as events evidence beside the syncs, without a repository."""
+    flux = SCENARIO.parent / "code-flux-kustomization"
+    loaded = scenario_format.Scenario.load(flux)
+    objects = staging.load_kubernetes_objects(loaded)
+    server = kubeapi.KubeApiServer.serve(objects, workdir=tmp_path / "kubeapi")
+    try:
+        with kubernetes.KubernetesConnector(server.url) as connector:
+            context = Context(store=bundle.FileEvidenceStore(tmp_path / "b"), cluster=connector)
+            found = coding.gather_code(_run(), context=context)
+    finally:
+        server.stop()
+    kinds = {e.kind: e for e in found.evidence}
+    assert set(kinds) == {models.EvidenceKind.DELIVERIES, models.EvidenceKind.EVENTS}
+    events = kinds[models.EvidenceKind.EVENTS].raw
+    assert [(e["object"], e["reason"], e["namespace"]) for e in events] == [
+        ("kustomization/shop-orders", "ReconciliationSucceeded", "flux-system")
+    ]
+    assert found.notes == ()

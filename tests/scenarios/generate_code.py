@@ -470,7 +470,35 @@ def _flux(old: str, new: str) -> list[dict[str, Any]]:
                 },
             },
         },
+        _flux_event(new, at=ROLLOUT - timedelta(seconds=48)),
     ]
+
+
+def _flux_event(new: str, *, at: datetime) -> dict[str, Any]:
+    """The kustomize-controller's event on its Kustomization, in flux-system where the
+    Kustomization lives (not in the namespace it deploys to)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": "shop-orders.reconciled",
+            "namespace": "flux-system",
+            "creationTimestamp": _t(at),
+        },
+        "involvedObject": {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "name": "shop-orders",
+            "namespace": "flux-system",
+        },
+        "reason": "ReconciliationSucceeded",
+        "message": f"Reconciliation finished in 1.8s, next run in 5m0s (main@sha1:{new})",
+        "source": {"component": "kustomize-controller"},
+        "firstTimestamp": _t(at),
+        "lastTimestamp": _t(at),
+        "count": 1,
+        "type": "Normal",
+    }
 
 
 def _helm(old: str, new: str) -> list[dict[str, Any]]:
