@@ -50,6 +50,7 @@ def _pod_state(obj: _common.Obj) -> cluster.PodStatePayload:
         "phase": str(status.get("phase") or "Unknown"),
         "created": _common._time(meta.get("creationTimestamp")) or "",
         "labels": dict(meta.get("labels") or {}),
+        "deleting": bool(meta.get("deletionTimestamp")),
         "unschedulable": unschedulable,
         "statuses": [
             _container_state(s, spec=specs.get(str(s.get("name")), {}), init=init)
@@ -144,7 +145,9 @@ def _node_state(obj: _common.Obj) -> cluster.NodeStatePayload:
         "name": meta["name"],
         "ready": str(ready.get("status") or "Unknown"),
         "ready_reason": str(ready.get("reason") or ""),
+        "ready_message": _line(ready.get("message")) or "",
         "ready_since": _common._time(ready.get("lastTransitionTime")),
+        "labels": {str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         "pressure": sorted(
             t for t, c in conditions.items() if t != "Ready" and c.get("status") == "True"
         ),

@@ -669,29 +669,91 @@ def _nodes(state: clusterstate.State) -> list[Finding]:
         if not trouble:
             continue
         name = str(node["name"])
+        reported = _node_not_ready_events(state, node=name)
         hosted = [(p, r) for p, r in state.pods if p.get("node") == name]
-        failing = [(p, r) for p, r in hosted if not clusterstate.healthy(p)]
+        failing = [(p, r) for p, r in hosted if _stranded(p, reported={e["pod"] for e in reported})]
         if not failing:
             continue
         victims = tuple(sorted({state.workload_of(p) for p, _ in failing}))
-        reason = f" ({node['ready_reason']})" if node.get("ready_reason") else ""
         out.append(
             Finding(
                 fault="node",
                 kind=models.CauseKind.RESOURCE,
                 component=f"node/{name}",
-                summary=f"node {name} is {', '.join(trouble)}{reason}; {len(failing)} of its "
-                f"{len(hosted)} pod(s) in this namespace fail ({', '.join(victims)})",
-                check=f"kubectl describe node {name}",
+                summary=f"node {name} is {', '.join(trouble)}{_said(node)}"
+                f"{_stopped(node)}; {len(failing)} of its {len(hosted)} pod(s) in this "
+                f"namespace fail ({', '.join(victims)}){_terminating(failing)}"
+                + (f"; NodeNotReady reported on {len(reported)} pod(s)" if reported else ""),
+                check=f"kubectl describe node {name} && kubectl get pods -A -o wide "
+                f"--field-selector spec.nodeName={name}",
                 wrong_if=f"node {name} is Ready without pressure and its pods run elsewhere "
                 "fail alike",
                 severity=DEFINITE if node.get("ready") != "True" else PARTIAL,
-                evidence=clusterstate.ids([rid, *(r for _, r in failing)]),
+                evidence=clusterstate.ids(
+                    [rid, *(r for _, r in failing), *(e["id"] for e in reported)]
+                ),
                 victims=victims,
                 at=clusterstate.time_of(node.get("ready_since")),
             )
         )
     return out
+
+
+_RUNTIME = re.compile(
+    r"container runtime (is down|not ready|status check)|PLEG is not healthy|"
+    r"runtime network not ready|NetworkPluginNotReady|ContainerRuntimeNotReady",
+    re.IGNORECASE,
+)
+"""A Ready=False message that names the container runtime (containerd, CRI-O) as down."""
+
+
+def _said(node: Item) -> str:
+    """The Ready condition's reason and message, as the node controller or kubelet wrote it."""
+    said = [str(node[k]) for k in ("ready_reason", "ready_message") if node.get(k)]
+    return f" ({': '.join(said)})" if said else ""
+
+
+def _stopped(node: Item) -> str:
+    """What stopped on the node, when its Ready condition says: the kubelet or the runtime."""
+    if node.get("ready") == "Unknown" or node.get("ready_reason") == "NodeStatusUnknown":
+        return ": its kubelet stopped posting node status (kubelet, or the node, down)"
+    if node.get("ready") == "False" and _RUNTIME.search(
+        f"{node.get('ready_reason')} {node.get('ready_message')}"
+    ):
+        return ": its container runtime is down (the kubelet reports it)"
+    return ""
+
+
+class _Report(TypedDict):
+    pod: str
+    id: str
+
+
+def _node_not_ready_events(state: clusterstate.State, *, node: str) -> list[_Report]:
+    """The pods on ``node`` that a ``NodeNotReady`` event names."""
+    on = {str(p["name"]) for p, _ in state.pods if p.get("node") == node}
+    return [
+        {"pod": pod, "id": rid}
+        for e, rid in state.events
+        if e.get("reason") == "NodeNotReady"
+        and (pod := str(e.get("object")).partition("/")[2]) in on
+    ]
+
+
+def _stranded(pod: Item, *, reported: set[str]) -> bool:
+    """A pod the node's trouble reaches: not Ready, Terminating, phase Unknown, or named by a
+    NodeNotReady event."""
+    return (
+        not clusterstate.healthy(pod)
+        or bool(pod.get("deleting"))
+        or pod.get("phase") == "Unknown"
+        or pod["name"] in reported
+    )
+
+
+def _terminating(failing: Sequence[tuple[Item, str]]) -> str:
+    stuck = [p for p, _ in failing if p.get("deleting") or p.get("phase") == "Unknown"]
+    return f", {len(stuck)} stuck Terminating or Unknown" if stuck else ""
 
 
 def _fold_into_nodes(

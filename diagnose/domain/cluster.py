@@ -66,6 +66,7 @@ class PodStatePayload(TypedDict):
     phase: str
     created: str
     labels: dict[str, str]
+    deleting: bool  # metadata.deletionTimestamp set: Terminating
     unschedulable: str | None  # the PodScheduled condition's message when it is False
     statuses: list[ContainerStatePayload]  # init containers first
 
@@ -88,7 +89,9 @@ class NodeStatePayload(TypedDict):
     name: str
     ready: str  # "True" | "False" | "Unknown"
     ready_reason: str
+    ready_message: str  # the Ready condition's message: "Kubelet stopped posting node status."
     ready_since: str | None
+    labels: dict[str, str]  # topology.kubernetes.io/zone, kubernetes.io/hostname, …
     pressure: list[str]  # MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable: True
     unschedulable: bool
     taints: list[str]  # "key=value:Effect"

@@ -364,3 +364,69 @@ def test_a_named_target_port_no_container_declares() -> None:
     (finding,) = _find(*bare, _workload("cart"), _service("cart", {"app": "cart"}, "web"))
     assert (finding.fault, finding.component) == ("target-port", "cart")
     assert "targetPort web" in finding.summary
+
+
+def _node(name: str, ready: str, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "resource": "node",
+        "name": name,
+        "ready": ready,
+        "ready_reason": reason,
+        "ready_message": message,
+        "ready_since": "2026-01-10T09:58:00Z",
+        "labels": {"kubernetes.io/hostname": name},
+        "pressure": [],
+        "unschedulable": False,
+        "taints": [],
+    }
+
+
+def test_a_node_whose_kubelet_stopped_reporting_cites_its_message_and_stuck_pods() -> None:
+    """Ready=Unknown: the node, citing the controller's message, with its Terminating and
+    Unknown pods counted and the NodeNotReady events cited."""
+    node = _node("worker-c", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+    terminating = _pod("cart-6c9d-a1b2c", "cart", node="worker-c", deleting=True)
+    unknown = _pod("cart-6c9d-d3f4g", "cart", node="worker-c", phase="Unknown")
+    event = _event("NodeNotReady", "pod/cart-6c9d-a1b2c", "Node is not ready")
+    records = [
+        _record("kubectl get nodes -o wide", [node]),
+        _record(f"kubectl get pods -n {NS} -o wide", [terminating, unknown]),
+        _record(f"kubectl get events -n {NS}", [event]),
+        _record(f"kubectl get pods -n {NS} -o wide #2", _healthy("frontend")),
+    ]
+    (finding,) = cluster.find_faults(records, namespace=NS, trigger_service="frontend")
+    assert (finding.component, finding.severity, finding.victims) == (
+        "node/worker-c",
+        cluster.DEFINITE,
+        ("cart",),
+    )
+    assert "Kubelet stopped posting node status." in finding.summary
+    assert "kubelet stopped posting" in finding.summary and "2 stuck Terminating" in finding.summary
+    assert records[2].id in finding.evidence
+    assert finding.check.startswith("kubectl describe node worker-c")
+
+
+def test_a_node_whose_container_runtime_is_down_says_so() -> None:
+    """Ready=False with the kubelet's runtime message: the runtime is named, pods are victims."""
+    message = "container runtime is down, PLEG is not healthy: pleg was last seen active 3m ago"
+    node = _node("worker-b", "False", "KubeletNotReady", message)
+    stuck = _pod("checkout-6c9d-a1b2c", "checkout", _container(ready=False), node="worker-b")
+    (finding,) = _find(node, stuck, *_healthy("frontend"))
+    assert (finding.component, finding.victims) == ("node/worker-b", ("checkout",))
+    assert "container runtime is down" in finding.summary
+    assert "PLEG is not healthy" in finding.summary
+
+
+def test_a_pod_named_by_node_not_ready_counts_even_while_it_still_reads_ready() -> None:
+    """A NodeNotReady event on a pod the state still shows Ready ties it to the node."""
+    node = _node("worker-c", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+    pod = _pod("cart-6c9d-a1b2c", "cart", node="worker-c")
+    event = _event("NodeNotReady", "pod/cart-6c9d-a1b2c", "Node is not ready")
+    (finding,) = _find(node, pod, event)
+    assert (finding.component, finding.victims) == ("node/worker-c", ("cart",))
+
+
+def test_a_not_ready_node_with_nothing_of_this_namespace_on_it_is_no_finding() -> None:
+    """A down node hosting none of the namespace's pods explains nothing here."""
+    node = _node("worker-c", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+    assert _find(node, *_healthy("frontend")) == []

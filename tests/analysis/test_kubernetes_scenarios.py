@@ -1,5 +1,6 @@
 """Each Kubernetes-state scenario (tests/kubernetes_scenarios) is localised first by the
-analysis alone, with no metrics: its objects go through the connector's own translations."""
+analysis alone, with no metrics or with the ones it carries: its objects go through the
+connector's own translations."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import yaml
 from connectors import kubernetes as kube
 from diagnose.analysis import correlating
 from diagnose.domain import cluster, models
-from tests.support import kubeobjects
+from tests.support import kubeobjects, openmetrics
 
 FOLDER = Path(__file__).resolve().parents[1] / "kubernetes_scenarios"
 NAMES = sorted(p.parent.name for p in FOLDER.glob("*/scenario.yaml"))
@@ -51,7 +52,7 @@ def _state(objects: list[dict], namespace: str) -> list[models.Evidence]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_faulty_object_comes_first_without_metrics(name: str) -> None:
+def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> None:
     """The truth's component (and kind) leads, and the analysis does not abstain."""
     folder = FOLDER / name
     scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
@@ -63,10 +64,14 @@ def test_the_faulty_object_comes_first_without_metrics(name: str) -> None:
     files = sorted((folder / "kubernetes").glob("*.yaml"))
     objects = kubeobjects.read_objects(files)
     records = kubeobjects.cluster_evidence(files, namespace=trigger.namespace, window=window)
+    metrics: list[models.Evidence] = []
+    if (folder / "metrics.om").exists():
+        _, series = openmetrics.read(folder / "metrics.om")
+        metrics = openmetrics.metric_evidence(series, window=window, step=15.0)
     result = correlating.correlate(
         trigger=trigger,
         window=window,
-        metrics=[],
+        metrics=metrics,
         cluster=[*records, *_state(objects, trigger.namespace)],
         now=window.end,
     )

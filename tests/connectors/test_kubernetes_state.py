@@ -36,6 +36,7 @@ OBJECTS: list[dict[str, Any]] = [
         "metadata": _meta(
             "cart-6c9d-x2x4z",
             labels={"app": "cart"},
+            deletionTimestamp="2026-01-10T09:59:00Z",
             ownerReferences=[{"kind": "ReplicaSet", "name": "cart-6c9d", "controller": True}],
         ),
         "spec": {
@@ -101,7 +102,7 @@ OBJECTS: list[dict[str, Any]] = [
     {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": "worker-a"},
+        "metadata": {"name": "worker-a", "labels": {"topology.kubernetes.io/zone": "eu-1a"}},
         "spec": {"taints": [{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]},
         "status": {
             "conditions": [
@@ -110,6 +111,7 @@ OBJECTS: list[dict[str, Any]] = [
                     "type": "Ready",
                     "status": "Unknown",
                     "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.",
                     "lastTransitionTime": "2026-01-10T09:58:00Z",
                 },
             ]
@@ -198,6 +200,7 @@ def test_a_waiting_container_keeps_its_reason_first_message_line_and_spec(
     assert main["probes"]["readiness"] == {"port": "8081", "path": "/ready", "kind": "http"}
     assert main["probes"]["liveness"] == {"port": "http", "path": "", "kind": "tcp"}
     assert (pod["owner"], pod["node"]) == ("replicaset/cart-6c9d", "worker-a")
+    assert pod["deleting"] is True  # Terminating: its deletionTimestamp is set
 
 
 def test_an_unscheduled_pod_carries_the_schedulers_message(
@@ -216,6 +219,8 @@ def test_nodes_are_read_cluster_wide_with_readiness_pressure_and_taints(
     assert evidence.query == "kubectl get nodes -o wide"
     (node,) = evidence.raw
     assert (node["ready"], node["ready_reason"]) == ("Unknown", "NodeStatusUnknown")
+    assert node["ready_message"] == "Kubelet stopped posting node status."
+    assert node["labels"] == {"topology.kubernetes.io/zone": "eu-1a"}
     assert node["pressure"] == ["MemoryPressure"]
     assert node["taints"] == ["node.kubernetes.io/not-ready:NoExecute"]
 

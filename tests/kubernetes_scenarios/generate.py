@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -460,6 +461,66 @@ def node_down(shop: Shop) -> dict[str, Any]:
     )
 
 
+def _node_lost(shop: Shop, node_name: str, *, ready: Obj, at: str) -> list[str]:
+    """``node_name`` goes ``ready`` (its Ready condition); its pods lose readiness and each gets
+    a ``NodeNotReady`` event; returns their names."""
+    node = shop.find("Node", node_name)
+    node["status"]["conditions"] = [{"type": "Ready", "lastTransitionTime": at, **ready}]
+    names = []
+    for pod in shop.objects:
+        if pod["kind"] == "Pod" and pod["spec"].get("nodeName") == node_name:
+            pod["status"]["containerStatuses"][0]["ready"] = False
+            pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+            names.append(pod["metadata"]["name"])
+            shop.event("Warning", "NodeNotReady", ("Pod", names[-1]), "Node is not ready", at=at)
+    return names
+
+
+def kubelet_down(shop: Shop) -> dict[str, Any]:
+    """worker-c's kubelet stops posting status: its cart pods are evicted and hang Terminating
+    (nothing on the node confirms the deletion); a checkout rollout before it is a decoy."""
+    shop.rollout("checkout", at="2026-02-01T09:45:00Z", image="shop/checkout:1.2")
+    ready = {
+        "status": "Unknown",
+        "reason": "NodeStatusUnknown",
+        "message": "Kubelet stopped posting node status.",
+    }
+    pods = _node_lost(shop, "worker-c", ready=ready, at="2026-02-01T09:52:00Z")
+    shop.find("Node", "worker-c")["spec"]["taints"] = [
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}
+    ]
+    for name in pods:
+        shop.find("Pod", name)["metadata"]["deletionTimestamp"] = "2026-02-01T09:57:00Z"
+    return _truth(
+        "resource",
+        "node/worker-c",
+        None,
+        "cordon",
+        "worker-c's kubelet stopped posting node status; cart's pods on it hang Terminating "
+        "and checkout's calls to cart fail; a checkout rollout before it is unrelated",
+    )
+
+
+def runtime_down(shop: Shop) -> dict[str, Any]:
+    """worker-b's container runtime is down: the kubelet reports NotReady and says why."""
+    shop.rollout("frontend", at="2026-02-01T09:41:00Z", image="shop/frontend:1.1")
+    ready = {
+        "status": "False",
+        "reason": "KubeletNotReady",
+        "message": "container runtime is down, PLEG is not healthy: pleg was last seen active "
+        "3m10s ago; threshold is 3m0s",
+    }
+    pods = _node_lost(shop, "worker-b", ready=ready, at="2026-02-01T09:53:00Z")
+    shop.find("Pod", pods[0])["status"]["phase"] = "Unknown"
+    return _truth(
+        "resource",
+        "node/worker-b",
+        None,
+        "cordon",
+        "worker-b's container runtime is down; checkout's pods on it are not ready",
+    )
+
+
 def fresh_install(shop: Shop) -> dict[str, Any]:
     """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
     rs = "cart-5f7c9"
@@ -497,7 +558,15 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
     "k8s-selector": (selector, "checkout", "checkout: cart unreachable"),
     "k8s-node-down": (node_down, "frontend", "frontend: p95 latency SLO burning"),
     "k8s-fresh-install": (fresh_install, "frontend", "frontend: 5xx ratio above 5%"),
+    "k8s-kubelet-down": (kubelet_down, "frontend", "frontend: 5xx ratio above 5%"),
+    "k8s-runtime-down": (runtime_down, "frontend", "frontend: checkout calls failing"),
 }
+
+METRICS: dict[str, dict[str, str]] = {
+    "k8s-kubelet-down": {"cart": "silent", "checkout": "errors", "frontend": "errors"},
+}
+"""The scenarios that also carry metrics: per service, what its requests do from the fault
+on (``errors``: half fail; ``silent``: no sample, its pods cannot be scraped)."""
 
 
 def write(name: str) -> None:
@@ -528,6 +597,61 @@ def write(name: str) -> None:
     (folder / "kubernetes" / "objects.yaml").write_text(
         yaml.safe_dump_all(shop.objects, sort_keys=False)
     )
+    if name in METRICS:
+        (folder / "metrics.om").write_text(_metrics(METRICS[name]))
+
+
+RATES = {"frontend": 20.0, "checkout": 10.0, "cart": 8.0, "catalog": 12.0}
+"""Requests per second of each service's server."""
+FAULT_AT = 3150  # seconds after 09:00: 09:52:30
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def _metrics(faults: dict[str, str]) -> str:
+    """OpenMetrics text at a 15 s step over the scenario's time: the services' HTTP server
+    histograms (OpenTelemetry names), and each Deployment's available replicas."""
+    start = 1769936400  # 2026-02-01T09:00:00Z
+    rng = np.random.default_rng(17)
+    lines = [
+        "# TYPE http_server_request_duration_seconds histogram",
+        "# TYPE kube_deployment_status_replicas_available gauge",
+    ]
+    totals: dict[tuple[str, str], np.ndarray] = {}
+    for t in range(0, 3901, 15):
+        for app, rate in RATES.items():
+            fault = faults.get(app) if t >= FAULT_AT else None
+            if fault == "silent":
+                continue
+            failed = 0.5 if fault == "errors" else 0.002
+            served = rate * 15 * (1 + 0.05 * rng.standard_normal())
+            for code, share in (("200", 1 - failed), ("500", failed)):
+                counts = totals.setdefault((app, code), np.zeros(len(BUCKETS) + 2))
+                n = max(0.0, served * share)
+                counts[: len(BUCKETS)] += n * np.array([0.6, 0.9, 0.98, 0.995, 1.0, 1.0])
+                counts[len(BUCKETS)] += n
+                counts[-1] += n * 0.045
+                lines += _histogram(app, code, counts, at=start + t)
+            available = 0 if faults.get(app) == "silent" and t >= FAULT_AT else 2
+            lines.append(
+                f'kube_deployment_status_replicas_available{{namespace="{NS}",'
+                f'deployment="{app}"}} {available} {start + t}'
+            )
+    return "\n".join([*lines, "# EOF", ""])
+
+
+def _histogram(app: str, code: str, counts: np.ndarray, *, at: int) -> list[str]:
+    name = "http_server_request_duration_seconds"
+    labels = (
+        f'service_name="{app}",namespace="{NS}",http_route="/",http_request_method="GET",'
+        f'http_response_status_code="{code}"'
+    )
+    out = [
+        f'{name}_bucket{{{labels},le="{le}"}} {counts[i]:.1f} {at}' for i, le in enumerate(BUCKETS)
+    ]
+    out.append(f'{name}_bucket{{{labels},le="+Inf"}} {counts[len(BUCKETS)]:.1f} {at}')
+    out.append(f"{name}_count{{{labels}}} {counts[len(BUCKETS)]:.1f} {at}")
+    out.append(f"{name}_sum{{{labels}}} {counts[-1]:.3f} {at}")
+    return out
 
 
 if __name__ == "__main__":
