@@ -63,6 +63,16 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "publicUrl": "https://diagnose.example.com",
         },
     },
+    "slack-mcp": {
+        "slack": {
+            "enabled": True,
+            "channel": "C0INCIDENTS",
+            "approvers": {"U0ALICE": "alice", "U0BOB": "bob"},
+            "botTokenSecret": {"name": "diagnose-slack", "key": "bot-token"},
+            "signingSecret": {"name": "diagnose-slack", "key": "signing-secret"},
+        },
+        "mcp": {"enabled": True, "tokensSecret": {"name": "diagnose-mcp", "key": "tokens"}},
+    },
     "everything": {
         "prometheus": {"url": "http://prometheus-operated.monitoring:9090"},
         "traces": {

@@ -115,6 +115,7 @@ playbooks/ folder here); the chart mounts the playbooks ConfigMap over it. */}}
 What authenticates inbound requests (webhook secrets, API tokens) goes to the API only. */}}
 {{- define "diagnose.env" -}}
 {{- $api := eq .component "api" -}}
+{{- $mcp := eq .component "mcp" -}}
 {{- with .root -}}
 - name: DIAGNOSE_STATE_DIR
   value: /var/lib/diagnose
@@ -140,6 +141,10 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 - name: DIAGNOSE_REPOSITORIES
   value: {{ include "diagnose.repositoryClones" . | quote }}
 {{- end }}
+{{- if and $mcp .Values.mcp.tokensSecret.name }}
+- name: DIAGNOSE_API_TOKENS_FILE
+  value: /etc/diagnose/mcp-tokens/{{ .Values.mcp.tokensSecret.key }}
+{{- end }}
 {{- if $api }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_WEBHOOK_SECRET" "ref" .Values.pagerduty.webhookSecret) }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_ALERTMANAGER_TOKEN" "ref" .Values.alertmanager.tokenSecret) }}
@@ -149,6 +154,17 @@ What authenticates inbound requests (webhook secrets, API tokens) goes to the AP
 {{- end }}
 {{- end }}
 {{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_TOKEN" "ref" .Values.pagerduty.apiTokenSecret) }}
+{{- if and .Values.slack.enabled (not $mcp) }}
+- name: DIAGNOSE_SLACK_ENABLED
+  value: "true"
+{{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_SLACK_BOT_TOKEN" "ref" .Values.slack.botTokenSecret) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_SLACK_CHANNEL" "value" .Values.slack.channel) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_SLACK_APPROVERS" "value" (include "diagnose.pairs" .Values.slack.approvers)) }}
+{{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_SLACK_API_URL" "value" .Values.slack.apiUrl) }}
+{{- if $api }}
+{{- include "diagnose.secretEnv" (dict "env" "DIAGNOSE_SLACK_SIGNING_SECRET" "ref" .Values.slack.signingSecret) }}
+{{- end }}
+{{- end }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_FROM_EMAIL" "value" .Values.pagerduty.fromEmail) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_USER_ID" "value" .Values.pagerduty.userId) }}
 {{- include "diagnose.plainEnv" (dict "env" "DIAGNOSE_PAGERDUTY_API_URL" "value" .Values.pagerduty.apiUrl) }}
