@@ -521,6 +521,114 @@ def runtime_down(shop: Shop) -> dict[str, Any]:
     )
 
 
+def no_pods(shop: Shop) -> dict[str, Any]:
+    """cart wants two replicas and has none, and the events that said why have expired."""
+    shop.rollout("catalog", at="2026-02-01T09:20:00Z", image="shop/catalog:1.5")
+    for pod in shop.pods("cart"):
+        shop.objects.remove(pod)
+    shop.find("Deployment", "cart")["status"] = {"replicas": 0, "availableReplicas": 0}
+    shop.find("EndpointSlice", "cart-x8k2p")["endpoints"] = []
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "hand_over",
+        "cart has no pod at all and no event is left to say why (an admission webhook refused "
+        "them over an hour ago); a catalog rollout is unrelated",
+    )
+
+
+def unbound_claim(shop: Shop) -> dict[str, Any]:
+    """catalog's new revision mounts a claim of a StorageClass that does not exist."""
+    shop.rollout("frontend", at="2026-02-01T09:25:00Z", image="shop/frontend:1.1")
+    shop.objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": _meta("catalog-cache", "2026-02-01T09:40:00Z"),
+            "spec": {
+                "storageClassName": "fast-ssd",
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "10Gi"}},
+            },
+            "status": {"phase": "Pending"},
+        }
+    )
+    shop.event(
+        "Warning",
+        "ProvisioningFailed",
+        ("PersistentVolumeClaim", "catalog-cache"),
+        'storageclass.storage.k8s.io "fast-ssd" not found',
+        at="2026-02-01T09:40:05Z",
+        count=30,
+    )
+    message = "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
+        ],
+    }
+    for pod in _replace_pods(
+        shop, "catalog", "catalog-5f7c9", status, created="2026-02-01T09:40:00Z"
+    ):
+        shop.find("Pod", pod)["spec"].pop("nodeName")
+        shop.event("Warning", "FailedScheduling", ("Pod", pod), message, at="2026-02-01T09:40:10Z")
+    return _truth(
+        "config",
+        "catalog",
+        None,
+        "hand_over",
+        "catalog's claim names a StorageClass that does not exist, so it never binds and its "
+        "pods stay Pending; a frontend rollout is unrelated",
+    )
+
+
+def endpoints_not_ready(shop: Shop) -> dict[str, Any]:
+    """checkout's pods run but have not been Ready for hours; the events that said why are
+    gone, and its Service lists only endpoints that are not ready."""
+    for pod in shop.pods("checkout"):
+        pod["status"]["containerStatuses"][0]["ready"] = False
+        pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    shop.find("EndpointSlice", "checkout-x8k2p")["endpoints"] = [
+        {"addresses": [f"10.1.0.{i}"], "conditions": {"ready": False}} for i in (4, 5)
+    ]
+    shop.rollout("cart", at="2026-02-01T09:35:00Z", image="shop/cart:1.3")
+    return _truth(
+        "config",
+        "checkout",
+        None,
+        "none",
+        "checkout's pods fail readiness, so its Service routes nowhere; a cart rollout is "
+        "unrelated",
+    )
+
+
+def named_target_port(shop: Shop) -> dict[str, Any]:
+    """cart's Service targets a port by name (``web``) while cart's containers declare no
+    ports at all: the name resolves to nothing."""
+    shop.find("Service", "cart")["spec"]["ports"] = [{"port": 80, "targetPort": "web"}]
+    for obj in shop.objects:
+        if obj["kind"] in ("Deployment", "ReplicaSet") and obj["metadata"]["name"].startswith(
+            "cart"
+        ):
+            obj["spec"]["template"]["spec"]["containers"][0].pop("ports", None)
+    for pod in shop.pods("cart"):
+        pod["spec"]["containers"][0].pop("ports", None)
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "hand_over",
+        "cart's Service targets port name web, which no container of cart declares",
+    )
+
+
 def fresh_install(shop: Shop) -> dict[str, Any]:
     """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
     rs = "cart-5f7c9"
@@ -560,6 +668,14 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
     "k8s-fresh-install": (fresh_install, "frontend", "frontend: 5xx ratio above 5%"),
     "k8s-kubelet-down": (kubelet_down, "frontend", "frontend: 5xx ratio above 5%"),
     "k8s-runtime-down": (runtime_down, "frontend", "frontend: checkout calls failing"),
+    "k8s-no-pods": (no_pods, "checkout", "checkout: cart unreachable"),
+    "k8s-unbound-claim": (unbound_claim, "frontend", "frontend: catalog requests failing"),
+    "k8s-endpoints-not-ready": (
+        endpoints_not_ready,
+        "frontend",
+        "frontend: checkout calls failing",
+    ),
+    "k8s-named-target-port": (named_target_port, "checkout", "checkout: cart unreachable"),
 }
 
 METRICS: dict[str, dict[str, str]] = {
