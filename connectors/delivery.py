@@ -79,7 +79,13 @@ def argocd_application(obj: Obj) -> delivery.DeliveryPayload:
             for h in history
         ],
         "changed_keys": [],
+        "auto_sync": _automated((spec.get("syncPolicy") or {}).get("automated")),
     }
+
+
+def _automated(policy: object) -> bool:
+    """Argo CD's ``syncPolicy.automated``: present (``{}`` included) unless ``enabled: false``."""
+    return isinstance(policy, Mapping) and policy.get("enabled") is not False
 
 
 # --- Flux -------------------------------------------------------------------------------------
@@ -108,6 +114,7 @@ def flux_kustomization(
         "workloads": _workloads(_inventory(status)),
         "syncs": sorted(syncs, key=lambda s: s["at"]),
         "changed_keys": [],
+        "auto_sync": not spec.get("suspend"),
     }
 
 
@@ -149,6 +156,7 @@ def flux_helmrelease(obj: Obj) -> delivery.DeliveryPayload:
         "workloads": [],
         "syncs": sorted(syncs, key=lambda s: s["at"]),
         "changed_keys": [],
+        "auto_sync": not spec.get("suspend"),
     }
 
 
@@ -253,6 +261,7 @@ def _helm(namespace: str, name: str, revisions: list[_Revision]) -> delivery.Del
             for r in revisions
         ],
         "changed_keys": changed,
+        "auto_sync": False,
     }
 
 

@@ -68,6 +68,11 @@ def _dry_run(
             note = "not run by the agent: it never writes to the database; run the check shown"
         elif fix["kind"] == "cordon":
             note = "not run by the agent: a node's cordon and drain stays with a human"
+        elif fix["kind"] in ("helm_rollback", "argocd_rollback"):
+            note = (
+                "not run by the agent, which runs no Helm or Argo CD command and has no "
+                "server-side dry run for one: a human runs the preview shown, then the command"
+            )
         elif fix["kind"] == "hand_over":
             note = "not run by the agent, which points a human at the object: see the command"
         elif "<" in fix["command"]:

@@ -40,6 +40,7 @@ def proposals(
         min_confidence=min_confidence,
         configs=items_of(evidence, Kind.CONFIGS),
         findings=findings_of(evidence),
+        deliveries=items_of(evidence, Kind.DELIVERIES),
     )
     plain = [_proposed(f.to_dict()) for f in fixes]
     by_summary = {d["summary"]: d["fix"] for d in db_fixes}

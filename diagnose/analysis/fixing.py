@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from diagnose.analysis import state_fixes
+from diagnose.analysis import delivery_fixes, state_fixes
 from diagnose.domain import fixes, models
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -38,12 +38,15 @@ def propose_fixes(
     min_confidence: float = MIN_CONFIDENCE,
     configs: Sequence[Mapping[str, Any]] = (),
     findings: Mapping[str, Mapping[str, Any]] | None = None,
+    deliveries: Sequence[Mapping[str, Any]] = (),
 ) -> list[models.Fix]:
     """One fix (at most) per hypothesis, for the best ``limit`` hypotheses that reach
     ``min_confidence``. A namespace that is not a Kubernetes name gets no fix at all: commands
     are built from it. ``sizing`` (a playbook's fix templates) sizes scaling and raised limits
     within the catalogue's bounds. ``findings``: component → the Kubernetes-state finding its
-    hypothesis came from (``diagnose.analysis.cluster.Finding.to_dict``)."""
+    hypothesis came from (``diagnose.analysis.cluster.Finding.to_dict``). ``deliveries``: the
+    Argo CD, Flux and Helm payloads read; a change one of them made is undone through it
+    (``diagnose.analysis.delivery_fixes``)."""
     if namespace and not _NAME.match(namespace):
         return []
     proposed: list[models.Fix] = []
@@ -52,16 +55,22 @@ def propose_fixes(
             continue
         verify = (verify_queries or {}).get(hypothesis.component, "")
         finding = (findings or {}).get(hypothesis.component)
-        fix = _for_finding(
-            hypothesis, finding, index=index, namespace=namespace, rs=replicasets, verify=verify
-        ) or _fix_for(
-            hypothesis,
-            index=index,
-            namespace=namespace,
-            replicasets=replicasets,
-            verify=verify,
-            sizing=sizing or Sizing(),
-            configs=configs,
+        fix = (
+            _for_finding(
+                hypothesis, finding, index=index, namespace=namespace, rs=replicasets, verify=verify
+            )
+            or _through_delivery(
+                hypothesis, index=index, rs=replicasets, deliveries=deliveries, verify=verify
+            )
+            or _fix_for(
+                hypothesis,
+                index=index,
+                namespace=namespace,
+                replicasets=replicasets,
+                verify=verify,
+                sizing=sizing or Sizing(),
+                configs=configs,
+            )
         )
         if fix is not None:
             proposed.append(fix)
@@ -78,6 +87,24 @@ class Sizing:
     scale_factor: float | None = None
     limit_multiplier: float | None = None
     replicas: Mapping[str, int] = field(default_factory=dict)
+
+
+def _through_delivery(
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    rs: Sequence[Mapping[str, Any]],
+    deliveries: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    """Helm's or Argo CD's own rollback when one of them made a deploy change (undone behind
+    its back, the next sync would put it back); None otherwise."""
+    if hypothesis.kind is not models.CauseKind.DEPLOY or not deliveries:
+        return None
+    synced = delivery_fixes.synced_change(hypothesis.change, deliveries=deliveries, replicasets=rs)
+    if synced is None:
+        return None
+    return delivery_fixes.fix_for(hypothesis, synced, index=index, verify=verify)
 
 
 def _fix_for(

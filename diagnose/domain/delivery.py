@@ -42,6 +42,7 @@ class DeliveryPayload(TypedDict):
     workloads: list[str]  # "deployment/orders-api": what it manages, when it says
     syncs: list[SyncPayload]  # oldest first
     changed_keys: list[str]  # Helm: value keys the latest revision changed (names only)
+    auto_sync: bool  # it re-applies its source by itself (Argo CD's automated sync, Flux)
 
 
 @runtime_checkable

@@ -150,6 +150,8 @@ CATALOGUE = Catalogue(
         ),
         FixKind("hand_over", Risk.LOW, frozenset({CauseKind.RESOURCE, CauseKind.CONFIG})),
         FixKind("cordon", Risk.HIGH, frozenset({CauseKind.RESOURCE})),
+        FixKind("helm_rollback", Risk.MEDIUM, frozenset({CauseKind.DEPLOY, CauseKind.CONFIG})),
+        FixKind("argocd_rollback", Risk.MEDIUM, frozenset({CauseKind.DEPLOY, CauseKind.CONFIG})),
     )
 )
 """The catalogue the agent ships with. A dependency's fix lies outside it (no kind fits).
@@ -157,4 +159,7 @@ CATALOGUE = Catalogue(
 ``restore_service`` sets a Service's selector or targetPort back to what its workload's pods
 carry; ``hand_over`` points a human at an object the agent never changes (a quota, a
 LimitRange, RBAC, a policy, a missing Secret); ``cordon`` is a node's cordon and drain,
-proposed with its blast radius and never carried out by the agent."""
+proposed with its blast radius and never carried out by the agent. ``helm_rollback`` and
+``argocd_rollback`` undo a change through the tool that made it (``helm rollback``, ``argocd
+app rollback`` or a revert in Git when Argo CD syncs automatically): commands for a human,
+with the tool's own preview as their dry run (``diagnose.analysis.delivery_fixes``)."""

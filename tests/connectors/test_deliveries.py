@@ -251,6 +251,7 @@ def test_a_forbidden_flux_namespace_is_denied_and_says_what_to_grant(answering_s
         "workloads": [],
         "syncs": [],
         "changed_keys": [],
+        "auto_sync": True,
     }
     with kubernetes.KubernetesConnector(server.url, timeout_s=2) as connector:
         found = connector.list_delivery_events(namespace="shop", deliveries=[flux], window=WINDOW)

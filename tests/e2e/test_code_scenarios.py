@@ -95,3 +95,26 @@ def test_a_helm_upgrade_is_named_on_its_rollout_with_the_one_key_it_changed(
     assert rollout["delivery"]["changed_keys"] == ["image.tag"]
     assert "which changed values image.tag" in rollout["summary"]
     assert "not-a-real-password" not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind", "command"),
+    [
+        ("code-helm-upgrade", "helm_rollback", "helm rollback orders-api 1 -n shop --wait"),
+        ("code-argocd-sync", "argocd_rollback", "argocd app rollback shop-orders 11"),
+    ],
+)
+def test_a_rollout_a_delivery_tool_applied_is_undone_through_that_tool(
+    tmp_path: Path, scenario: str, kind: str, command: str
+) -> None:
+    """The rollout's fix is Helm's or Argo CD's rollback to the sync before, not `kubectl
+    rollout undo` (the next sync would put the bad version back); the agent does not run it
+    and says so."""
+    result = _run_json(scenario, _env(tmp_path))
+    rollout = next(
+        i for i, h in enumerate(result["hypotheses"]) if h["change"] == "deployment/orders-api@8"
+    )
+    [fix] = [f for f in result["fixes"] if f["hypothesis"] == rollout]
+    assert (fix["kind"], fix["command"], fix["action"]) == (kind, command, None)
+    assert fix["dry_run_result"]["outcome"] == "not run"
+    assert "every " in fix["blast_radius"] and "It worked when" in fix["blast_radius"]
