@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -156,16 +157,44 @@ def _node_state(obj: _common.Obj) -> cluster.NodeStatePayload:
     }
 
 
-def _service_state(obj: _common.Obj) -> cluster.ServiceStatePayload:
-    meta, spec, _ = _common._parts(obj)
-    ports = [
+def _service_ports(spec: _common.Obj) -> list[dict[str, str]]:
+    return [
         {
             "name": str(p.get("name") or ""),
             "port": str(p.get("port") or ""),
             "target_port": str(p.get("targetPort", p.get("port")) or ""),
         }
         for p in spec.get("ports") or []
+        if isinstance(p, Mapping)
     ]
+
+
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _applied(meta: _common.Obj) -> cluster.AppliedServicePayload | None:
+    """The selector and ports ``kubectl apply`` last wrote (its annotation); None when the
+    Service carries none or it does not parse."""
+    text = (meta.get("annotations") or {}).get(_LAST_APPLIED)
+    try:
+        applied = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    spec = applied.get("spec") if isinstance(applied, Mapping) else None
+    if not isinstance(spec, Mapping):
+        return None
+    selector = spec.get("selector")
+    return {
+        "selector": {str(k): str(v) for k, v in selector.items()}
+        if isinstance(selector, Mapping)
+        else {},
+        "ports": _service_ports(spec),
+    }
+
+
+def _service_state(obj: _common.Obj) -> cluster.ServiceStatePayload:
+    meta, spec, _ = _common._parts(obj)
+    ports = _service_ports(spec)
     return {
         "resource": "service",
         "name": meta["name"],
@@ -173,6 +202,7 @@ def _service_state(obj: _common.Obj) -> cluster.ServiceStatePayload:
         "created": _common._time(meta.get("creationTimestamp")) or "",
         "selector": {str(k): str(v) for k, v in (spec.get("selector") or {}).items()},
         "ports": ports,
+        "applied": _applied(meta),
     }
 
 

@@ -300,8 +300,9 @@ class KubernetesWriter:
         return "strategic", {"spec": {"template": {"spec": {"containers": containers}}}}
 
     def _restore_service(self, action: ActionSpec, service: _common.Obj) -> tuple[str, Any]:
-        """A Service's selector, or one port's targetPort, set to the values given (read from
-        the pods' template by the analysis) as a merge patch; nothing else of it changes."""
+        """A Service's selector, or one port's targetPort, set to the values given (read by
+        the analysis from the Service's last-applied configuration, else the pods' template)
+        as a merge patch; nothing else of it changes."""
         spec = service.get("spec") or {}
         name = action["name"]
         if action.get("selector"):

@@ -485,19 +485,20 @@ def _routing(state: clusterstate.State) -> list[Finding]:
         owner = _owner_of_service(service, state=state)
         if not pods and not targets:
             shown = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            restore = _selector_of(owner, service=service, state=state)
             out.append(
                 Finding(
                     fault="selector",
                     kind=models.CauseKind.CONFIG,
                     component=owner,
                     summary=f"service {name}'s selector {shown} matches no pod and no "
-                    "workload: it has no endpoints",
+                    f"workload: it has no endpoints{_applied_words(restore)}",
                     check=f"kubectl get endpointslices -n {state.namespace} "
                     f"-l kubernetes.io/service-name={name}",
                     wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
                     severity=DEFINITE,
                     evidence=clusterstate.ids([rid, *clusterstate.slice_ids(state, name)]),
-                    restore=_for_service(name, _selector_of(owner, selector=selector, state=state)),
+                    restore=_for_service(name, restore),
                 )
             )
             continue
@@ -508,7 +509,7 @@ def _routing(state: clusterstate.State) -> list[Finding]:
                     fault="target-port",
                     kind=models.CauseKind.CONFIG,
                     component=owner,
-                    summary=f"service {name}: {wrong}",
+                    summary=f"service {name}: {wrong}{_applied_words(restore)}",
                     check=f"kubectl get service {name} -n {state.namespace} -o yaml",
                     wrong_if=f"a container selected by service {name} listens on its targetPort",
                     severity=DEFINITE,
@@ -526,6 +527,11 @@ class Restore(TypedDict, total=False):
     selector: dict[str, str]
     port: int
     target_port: int
+    source: str  # where the value comes from: LAST_APPLIED or TEMPLATE
+
+
+LAST_APPLIED = "the Service's last-applied configuration"
+TEMPLATE = "the workload's pod template (nothing earlier is known: no last-applied configuration)"
 
 
 def _for_service(name: str, restore: Restore) -> Restore:
@@ -536,15 +542,38 @@ def _for_service(name: str, restore: Restore) -> Restore:
     return named
 
 
-def _selector_of(owner: str, *, selector: Mapping[str, str], state: clusterstate.State) -> Restore:
-    """The selector that picks ``owner``'s pods again: the same keys, with the values its pod
-    template carries; nothing when the template lacks a key (a human chooses)."""
+def _selector_of(owner: str, *, service: Item, state: clusterstate.State) -> Restore:
+    """The selector to set back: the one ``kubectl apply`` last wrote when it differs and
+    picks pods or a workload; else the same keys with the values ``owner``'s pod template
+    carries; nothing when the template lacks a key (a human chooses)."""
+    selector: Mapping[str, str] = service.get("selector") or {}
+    applied = (service.get("applied") or {}).get("selector") or {}
+    if applied and applied != selector and _picks(applied, state=state):
+        return {"selector": dict(sorted(applied.items())), "source": LAST_APPLIED}
     labels = next(
         (w.get("template_labels") or {} for w, _ in state.workloads if w["name"] == owner), {}
     )
     if not labels or not all(k in labels for k in selector):
         return {}
-    return {"selector": {k: str(labels[k]) for k in sorted(selector)}}
+    return {"selector": {k: str(labels[k]) for k in sorted(selector)}, "source": TEMPLATE}
+
+
+def _picks(selector: Mapping[str, str], *, state: clusterstate.State) -> bool:
+    return any(clusterstate.selects(selector, p.get("labels") or {}) for p, _ in state.pods) or any(
+        clusterstate.selects(selector, w.get("template_labels") or {}) for w, _ in state.workloads
+    )
+
+
+def _applied_words(restore: Restore) -> str:
+    if restore.get("source") != LAST_APPLIED:
+        return ""
+    if "selector" in restore:
+        shown = ",".join(f"{k}={v}" for k, v in sorted(restore["selector"].items()))
+        return f"; its last-applied configuration selects {shown}"
+    return (
+        f"; its last-applied configuration targets port {restore.get('target_port')} "
+        f"on port {restore.get('port')}"
+    )
 
 
 def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
@@ -576,11 +605,13 @@ def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
 
 
 def _unexposed_target(service: Item, *, pods: Sequence[tuple[Item, str]]) -> tuple[str, Restore]:
-    """What is wrong with a targetPort, and the one port the containers expose to restore it
-    to (none when they expose several: a human chooses)."""
+    """What is wrong with a targetPort, and what to restore it to: the targetPort ``kubectl
+    apply`` last wrote when the containers expose it (or declare nothing), else the one port
+    the containers expose (none when they expose several: a human chooses)."""
     ports = [p for pod, _ in pods[:1] for c in pod.get("statuses") or [] for p in c["ports"]]
     if not ports:
-        return _unresolved_name(service), {}  # a number may be served undeclared; a name not
+        wrong = _unresolved_name(service)  # a number may be served undeclared; a name not
+        return wrong, _applied_target(service, exposed=None) if wrong else {}
     numbers = {str(p["port"]) for p in ports}
     names = {str(p["name"]) for p in ports if p.get("name")}
     for port in service.get("ports") or []:
@@ -590,9 +621,30 @@ def _unexposed_target(service: Item, *, pods: Sequence[tuple[Item, str]]) -> tup
                 f"targetPort {target} (port {port.get('port')}) is exposed by no selected "
                 f"container (they expose {', '.join(sorted(numbers | names))})"
             )
-            only: Restore = {"port": int(port["port"]), "target_port": int(next(iter(numbers)))}
+            applied = _applied_target(service, exposed=numbers)
+            if applied:
+                return wrong, applied
+            only: Restore = {
+                "port": int(port["port"]),
+                "target_port": int(next(iter(numbers))),
+                "source": TEMPLATE,
+            }
             return wrong, only if len(numbers) == 1 and str(port.get("port")).isdigit() else {}
     return "", {}
+
+
+def _applied_target(service: Item, *, exposed: set[str] | None) -> Restore:
+    """The numeric targetPort ``kubectl apply`` last wrote for a port whose targetPort has
+    changed since, when a selected container exposes it (``exposed``; None: they declare no
+    ports, so a number may be served undeclared)."""
+    now = {str(p.get("port")): str(p.get("target_port")) for p in service.get("ports") or []}
+    for port in (service.get("applied") or {}).get("ports") or []:
+        number, target = str(port.get("port")), str(port.get("target_port"))
+        if not (number.isdigit() and target.isdigit()) or now.get(number) in (None, target):
+            continue
+        if exposed is None or target in exposed:
+            return {"port": int(number), "target_port": int(target), "source": LAST_APPLIED}
+    return {}
 
 
 def _unresolved_name(service: Item) -> str:

@@ -1,7 +1,9 @@
 """Fixes for what the cluster's state shows (``diagnose.analysis.cluster`` findings).
 
 A workload scaled to zero is scaled back to the count it had; a Service whose selector or
-targetPort picks nothing gets back the values its workload's pods carry. A quota, a
+targetPort picks nothing gets back the value ``kubectl apply`` last wrote (its last-applied
+configuration) or, when nothing earlier is known, the values its workload's pods carry, and
+says which. A quota, a
 LimitRange, RBAC, a policy or a missing Secret stay with a human: the proposal points at the
 object and says so. A node's cordon and drain is proposed with its blast radius and never
 carried out. Rollouts that touched what broke are rolled back by ``fixing`` as any other.
@@ -17,6 +19,7 @@ from typing import Any
 from diagnose.domain import fixes, models
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TEMPLATE = "the workload's pod template"
 
 HUMAN_ONLY = {
     "quota": "a human raises the ResourceQuota or frees room in it; the agent never changes quotas",
@@ -141,7 +144,7 @@ def _restore_service(
         or f"kubectl get endpointslices{_ns(namespace)} -l kubernetes.io/service-name={service}",
         risk=fixes.CATALOGUE.kind("restore_service").risk,
         blast_radius=f"every caller of {target}: it routes to {hypothesis.component}'s pods "
-        f"again ({what}, read from the pods' template)",
+        f"again ({what}, read from {restore.get('source') or _TEMPLATE})",
         hypothesis=index,
         action={
             "op": fixes.CATALOGUE.kind("restore_service").resolver,

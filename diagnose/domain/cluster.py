@@ -97,6 +97,13 @@ class NodeStatePayload(TypedDict):
     taints: list[str]  # "key=value:Effect"
 
 
+class AppliedServicePayload(TypedDict):
+    """What ``kubectl apply`` last wrote for a Service (its last-applied annotation)."""
+
+    selector: dict[str, str]
+    ports: list[dict[str, str]]  # {"name", "port", "target_port"} as written
+
+
 class ServiceStatePayload(TypedDict):
     resource: str  # "service"
     name: str
@@ -104,6 +111,7 @@ class ServiceStatePayload(TypedDict):
     created: str
     selector: dict[str, str]
     ports: list[dict[str, str]]  # {"name", "port", "target_port"} as written
+    applied: AppliedServicePayload | None  # None: no last-applied configuration
 
 
 class EndpointSliceStatePayload(TypedDict):

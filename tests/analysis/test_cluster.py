@@ -430,3 +430,73 @@ def test_a_not_ready_node_with_nothing_of_this_namespace_on_it_is_no_finding() -
     """A down node hosting none of the namespace's pods explains nothing here."""
     node = _node("worker-c", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
     assert _find(node, *_healthy("frontend")) == []
+
+
+def _applied(service: dict[str, Any], selector: dict[str, str], target: str) -> dict[str, Any]:
+    ports = [{"name": "http", "port": "80", "target_port": target}]
+    return service | {"applied": {"selector": selector, "ports": ports}}
+
+
+def test_a_selector_is_restored_to_its_last_applied_value_not_the_template() -> None:
+    """The last-applied selector (tier=cart) picks cart's pods: it is restored, not the
+    template's values for the edited keys, and the finding says where it came from."""
+    pods = [p | {"labels": {"app": "cart", "tier": "cart"}} for p in _healthy("cart")]
+    workload = _workload("cart", labels={"app": "cart", "tier": "cart"})
+    service = _applied(_service("cart", {"app": "cart-svc"}), {"tier": "cart"}, "8080")
+    (finding,) = _find(*pods, workload, service)
+    assert finding.restore == {
+        "service": "cart",
+        "selector": {"tier": "cart"},
+        "source": cluster.LAST_APPLIED,
+    }
+    assert "last-applied configuration selects tier=cart" in finding.summary
+
+
+def test_without_anything_earlier_the_selector_comes_from_the_template_and_says_so() -> None:
+    """No last-applied configuration: the edited keys get the pod template's values, and the
+    restore names the template as its source."""
+    (finding,) = _find(*_healthy("cart"), _workload("cart"), _service("cart", {"app": "cart-v2"}))
+    assert finding.restore == {
+        "service": "cart",
+        "selector": {"app": "cart"},
+        "source": cluster.TEMPLATE,
+    }
+
+
+def test_a_last_applied_selector_that_picks_nothing_either_is_not_restored() -> None:
+    """A last-applied selector that matches no pod and no workload is no better: the
+    template's values are used."""
+    service = _applied(_service("cart", {"app": "cart-v2"}), {"app": "cart-v3"}, "8080")
+    (finding,) = _find(*_healthy("cart"), _workload("cart"), service)
+    assert finding.restore["selector"] == {"app": "cart"}
+    assert finding.restore["source"] == cluster.TEMPLATE
+
+
+def test_a_target_port_is_restored_to_its_last_applied_value() -> None:
+    """targetPort 9090 now, 8443 last applied and exposed: 8443 is restored, although the
+    containers expose two ports (the template alone could not choose)."""
+    pod = _pod(
+        "cart-6c9d-a1b2c",
+        "cart",
+        _container(ports=[{"name": "http", "port": 8080}, {"name": "https", "port": 8443}]),
+    )
+    service = _applied(_service("cart", {"app": "cart"}, "9090"), {"app": "cart"}, "8443")
+    (finding,) = _find(pod, _workload("cart"), service)
+    assert finding.fault == "target-port"
+    assert finding.restore == {
+        "service": "cart",
+        "port": 80,
+        "target_port": 8443,
+        "source": cluster.LAST_APPLIED,
+    }
+
+
+def test_a_named_target_port_is_restored_to_the_number_last_applied() -> None:
+    """targetPort web while the containers declare no port: the number last applied."""
+    pod = _pod("cart-6c9d-a1b2c", "cart", _container(ports=[]))
+    service = _applied(_service("cart", {"app": "cart"}, "web"), {"app": "cart"}, "8080")
+    (finding,) = _find(pod, _workload("cart"), service)
+    assert (finding.restore["target_port"], finding.restore["source"]) == (
+        8080,
+        cluster.LAST_APPLIED,
+    )

@@ -104,3 +104,14 @@ def test_a_metric_hypothesis_a_finding_joined_keeps_its_own_fix() -> None:
         _finding("config-error", "config", "checkout"),
     )
     assert fix.kind == "rollback"
+
+
+def test_a_restored_selector_says_where_its_value_comes_from() -> None:
+    """The fix names its source: the last-applied configuration, or the pod template when
+    nothing earlier is known."""
+    for source in ("the Service's last-applied configuration", "the workload's pod template"):
+        restore = {"service": "cart", "selector": {"app": "cart"}, "source": source}
+        fix = _fix(
+            _hypothesis("config", "cart"), _finding("selector", "config", "cart", restore=restore)
+        )
+        assert fix.blast_radius.endswith(f"read from {source})")

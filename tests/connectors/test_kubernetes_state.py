@@ -3,6 +3,7 @@ every kind of object whose state the analysis reads comes back as its state payl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,17 @@ _CONTAINER = {
     "ports": [{"name": "http", "containerPort": 8080}],
     "readinessProbe": {"httpGet": {"path": "/ready", "port": 8081}},
     "livenessProbe": {"tcpSocket": {"port": "http"}},
+}
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+APPLIED = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "cart", "namespace": NS},
+    "spec": {
+        "selector": {"app": "cart", "tier": "web"},
+        "ports": [{"port": 80, "targetPort": 8080}],
+    },
 }
 
 OBJECTS: list[dict[str, Any]] = [
@@ -120,7 +132,7 @@ OBJECTS: list[dict[str, Any]] = [
     {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta("cart"),
+        "metadata": _meta("cart", annotations={LAST_APPLIED: json.dumps(APPLIED)}),
         "spec": {"selector": {"app": "cart"}, "ports": [{"port": 80, "targetPort": "web"}]},
     },
     {
@@ -230,6 +242,10 @@ def test_routing_objects_are_read(reader: kubernetes.KubernetesConnector) -> Non
     service = _one(reader, "services", "cart")
     assert service["selector"] == {"app": "cart"}
     assert service["ports"] == [{"name": "", "port": "80", "target_port": "web"}]
+    assert service["applied"] == {
+        "selector": {"app": "cart", "tier": "web"},
+        "ports": [{"name": "", "port": "80", "target_port": "8080"}],
+    }
     slice_ = _one(reader, "endpointslices", "cart-abcde")
     assert (slice_["service"], slice_["ready"], slice_["not_ready"]) == ("cart", 1, 1)
     policy = _one(reader, "networkpolicies", "cart-ingress")

@@ -11,6 +11,7 @@ the whole namespace installed minutes before the alert.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -629,6 +630,35 @@ def named_target_port(shop: Shop) -> dict[str, Any]:
     )
 
 
+def target_port_edited(shop: Shop) -> dict[str, Any]:
+    """cart's Service was edited by hand to targetPort 8081; cart's containers expose 8080
+    and a metrics port, so only the Service's last-applied configuration says which it was."""
+    shop.rollout("catalog", at="2026-02-01T09:36:00Z", image="shop/catalog:1.4")
+    ports = [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9100}]
+    for obj in shop.objects:
+        if obj["kind"] in ("Deployment", "ReplicaSet") and obj["metadata"]["name"].startswith(
+            "cart"
+        ):
+            obj["spec"]["template"]["spec"]["containers"][0]["ports"] = copy.deepcopy(ports)
+    for pod in shop.pods("cart"):
+        pod["spec"]["containers"][0]["ports"] = copy.deepcopy(ports)
+    service = shop.find("Service", "cart")
+    applied = copy.deepcopy({k: service[k] for k in ("apiVersion", "kind", "spec")})
+    applied["metadata"] = {"name": "cart", "namespace": NS}
+    service["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied, sort_keys=True)
+    }
+    service["spec"]["ports"] = [{"port": 80, "targetPort": 8081}]
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "restore_service",
+        "cart's Service targetPort was edited by hand to 8081; the last-applied configuration "
+        "says 8080",
+    )
+
+
 def fresh_install(shop: Shop) -> dict[str, Any]:
     """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
     rs = "cart-5f7c9"
@@ -676,6 +706,7 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
         "frontend: checkout calls failing",
     ),
     "k8s-named-target-port": (named_target_port, "checkout", "checkout: cart unreachable"),
+    "k8s-target-port-edited": (target_port_edited, "checkout", "checkout: cart unreachable"),
 }
 
 METRICS: dict[str, dict[str, str]] = {
