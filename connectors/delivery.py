@@ -38,6 +38,7 @@ MAX_RELEASE_BYTES = 32_000_000
 
 _COMMIT = re.compile(r"(?:^|[@:/])(?:sha1:|sha256:)?(?P<sha>[0-9a-f]{40}|[0-9a-f]{64})$")
 _WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+_CONFIG_KINDS = {"ConfigMap", "Secret"}
 
 
 def commit_of(revision: str) -> str | None:
@@ -57,6 +58,9 @@ def argocd_application(obj: Obj) -> delivery.DeliveryPayload:
     source: Obj = spec.get("source") or next(iter(spec.get("sources") or []), {}) or {}
     history = sorted(status.get("history") or [], key=lambda h: str(h.get("deployedAt") or ""))
     sync, health = status.get("sync") or {}, status.get("health") or {}
+    resources = [
+        (str(r.get("kind") or ""), str(r.get("name") or "")) for r in status.get("resources") or []
+    ]
     return {
         "tool": delivery.ARGOCD,
         "name": str(meta.get("name") or ""),
@@ -65,10 +69,8 @@ def argocd_application(obj: Obj) -> delivery.DeliveryPayload:
         "repository": source.get("repoURL"),
         "path": source.get("path") or source.get("chart"),
         "status": f"{sync.get('status') or 'Unknown'}/{health.get('status') or 'Unknown'}",
-        "workloads": _workloads(
-            (str(r.get("kind") or ""), str(r.get("name") or ""))
-            for r in status.get("resources") or []
-        ),
+        "workloads": _workloads(resources),
+        "configs": _configs(resources),
         "syncs": [
             {
                 "revision": str(h.get("revision") or ""),
@@ -112,6 +114,7 @@ def flux_kustomization(
         "path": spec.get("path"),
         "status": _ready(status),
         "workloads": _workloads(_inventory(status)),
+        "configs": _configs(_inventory(status)),
         "syncs": sorted(syncs, key=lambda s: s["at"]),
         "changed_keys": [],
         "auto_sync": not spec.get("suspend"),
@@ -154,6 +157,7 @@ def flux_helmrelease(obj: Obj) -> delivery.DeliveryPayload:
         "path": str(chart) if chart else None,
         "status": _ready(status),
         "workloads": [],
+        "configs": [],
         "syncs": sorted(syncs, key=lambda s: s["at"]),
         "changed_keys": [],
         "auto_sync": not spec.get("suspend"),
@@ -239,6 +243,7 @@ def _helm(namespace: str, name: str, revisions: list[_Revision]) -> delivery.Del
     revisions.sort(key=lambda r: int(r.release.get("version") or 0))
     releases = [r.release for r in revisions]
     latest = releases[-1]
+    manifest = list(_manifest_workloads(str(latest.get("manifest") or "")))
     chart = (latest.get("chart") or {}).get("metadata") or {}
     changed = (
         _changed_keys(releases[-2].get("config"), latest.get("config")) if len(releases) > 1 else []
@@ -251,7 +256,8 @@ def _helm(namespace: str, name: str, revisions: list[_Revision]) -> delivery.Del
         "repository": None,
         "path": f"{chart.get('name') or '?'}-{chart.get('version') or '?'}",
         "status": str((latest.get("info") or {}).get("status") or "unknown"),
-        "workloads": _workloads(_manifest_workloads(str(latest.get("manifest") or ""))),
+        "workloads": _workloads(manifest),
+        "configs": _configs(manifest),
         "syncs": [
             _sync(
                 str(((r.release.get("chart") or {}).get("metadata") or {}).get("version") or ""),
@@ -327,6 +333,11 @@ def _sync(revision: str, *, at: str, id_: str) -> delivery.SyncPayload:
 
 def _workloads(pairs: Iterable[tuple[str, str]]) -> list[str]:
     return sorted({f"{kind.lower()}/{name}" for kind, name in pairs if kind in _WORKLOAD_KINDS})
+
+
+def _configs(pairs: Iterable[tuple[str, str]]) -> list[str]:
+    """The ConfigMaps and Secrets among the objects a delivery manages (names only)."""
+    return sorted({f"{kind.lower()}/{name}" for kind, name in pairs if kind in _CONFIG_KINDS})
 
 
 def _ready(status: Obj) -> str:

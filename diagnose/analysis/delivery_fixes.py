@@ -12,7 +12,11 @@ or a rollout one of them applied, is fixed with the tool's own rollback to the s
   refuses it while the Application syncs automatically, and automated sync would undo it
   anyway: then the fix is to revert the synced commits in Git and let Argo CD sync that.
 
-The agent runs neither (it holds no Helm or Argo CD credentials, and neither tool has a
+A ConfigMap or Secret a delivery manages (it lists it, or the object's labels name it) is
+likewise reverted at its source by ``config_revert``: the synced commits reverted in the
+delivery's repository and synced again, or ``helm rollback``; never a ``kubectl`` edit first.
+
+The agent runs none of these (it holds no Helm or Argo CD credentials, and neither tool has a
 server-side dry run it could ask the API server for): each is a command for a human, with the
 tool's own preview as its dry run.
 """
@@ -137,17 +141,18 @@ def _argocd_rollback(
     scope = f"every resource of Application {app} goes back, not only {hypothesis.component}"
     if synced.item.get("auto_sync") and old and new:
         repository = str(synced.item.get("repository") or "its repository")
+        clone = f"git -C <a clone of {repository}>"
         command = (
-            f"git revert --no-edit {old}..{new} && git push  # in a clone of {repository}; "
-            f"then: argocd app sync {app}{flag}"
+            f"{clone} revert --no-edit {old}..{new} && {clone} push && argocd app sync {app}{flag}"
         )
         return models.Fix(
             id=f"fix-{index + 1}",
             kind="argocd_rollback",
             target=f"application/{app}",
             command=command,
-            dry_run=f"git diff {new} {old} -- {synced.item.get('path') or '.'}",
-            rollback=f"git revert the revert commit && git push; then: argocd app sync {app}{flag}",
+            dry_run=f"{clone} diff {new} {old} -- {synced.item.get('path') or '.'}",
+            rollback=f"{clone} revert --no-edit <the revert commit> && {clone} push && "
+            f"argocd app sync {app}{flag}",
             verify=verify,
             risk=fixes.CATALOGUE.kind("argocd_rollback").risk,
             blast_radius=(
@@ -176,3 +181,190 @@ def _argocd_rollback(
         hypothesis=index,
         action=None,
     )
+
+
+# --- a ConfigMap or Secret a delivery manages ---------------------------------------------
+
+SYNC_APPLIES_S = 120
+"""A sync within this many seconds of a config's last write made that write (as
+``diagnose.analysis.changes.SYNC_APPLIES``)."""
+
+_LISTED = {
+    delivery.ARGOCD: "the Application's status.resources lists it",
+    delivery.FLUX_KUSTOMIZATION: "the Kustomization's inventory lists it",
+    delivery.HELM: "the release's manifest holds it",
+}
+_MARKS = (
+    (delivery.ARGOCD, "argocd.argoproj.io/instance"),
+    (delivery.FLUX_KUSTOMIZATION, "kustomize.toolkit.fluxcd.io/name"),
+    (delivery.FLUX_HELMRELEASE, "helm.toolkit.fluxcd.io/name"),
+    (delivery.HELM, "meta.helm.sh/release-name"),
+)
+"""The label or annotation that names the delivery managing an object, by tool."""
+_TOOL_WORDS = {
+    delivery.ARGOCD: "Argo CD Application",
+    delivery.FLUX_KUSTOMIZATION: "Flux Kustomization",
+    delivery.FLUX_HELMRELEASE: "Flux HelmRelease",
+    delivery.HELM: "Helm release",
+}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The delivery that manages a ConfigMap or Secret, how we know, and its payload when
+    it was read."""
+
+    tool: str
+    name: str
+    how: str
+    item: Item | None
+
+    def describe(self) -> str:
+        return f"{_TOOL_WORDS[self.tool]} {self.name} ({self.how})"
+
+
+def config_owner(config: Item, *, deliveries: Sequence[Item]) -> Owner | None:
+    """The delivery managing a ConfigMap or Secret: one that lists it, else the one its
+    labels or annotations name (``argocd.argoproj.io/instance``,
+    ``kustomize.toolkit.fluxcd.io/name``, ``helm.toolkit.fluxcd.io/name``, Helm's
+    ``meta.helm.sh/release-name`` or ``app.kubernetes.io/managed-by: Helm`` with its
+    ``app.kubernetes.io/instance``); None when nothing says so."""
+    ref, namespace = f"{config.get('kind')}/{config.get('name')}", config.get("namespace")
+    for item in deliveries:
+        where = {item.get("target_namespace"), item.get("namespace")}
+        if ref in (item.get("configs") or []) and (not namespace or namespace in where):
+            how = _LISTED.get(str(item.get("tool")), "it lists it")
+            return Owner(str(item["tool"]), str(item.get("name")), how, item)
+    marks = {**(config.get("labels") or {}), **(config.get("annotations") or {})}
+    if marks.get("app.kubernetes.io/managed-by") == "Helm":
+        marks.setdefault("meta.helm.sh/release-name", marks.get("app.kubernetes.io/instance"))
+    for tool, key in _MARKS:
+        name = str(marks.get(key) or "")
+        if name:
+            read = next(
+                (d for d in deliveries if (d.get("tool"), d.get("name")) == (tool, name)), None
+            )
+            return Owner(tool, name, f"{key}: {name}", read)
+    return None
+
+
+def config_fix(
+    hypothesis: models.Hypothesis,
+    owner: Owner,
+    config: Item,
+    *,
+    index: int,
+    namespace: str,
+    verify: str,
+) -> models.Fix:
+    """``config_revert`` through the delivery that manages the config: revert the commits its
+    sync applied in its repository (or ``helm rollback``), never a ``kubectl`` edit first,
+    which its next sync would undo."""
+    target = f"{config.get('kind')}/{config.get('name')}"
+    ns = f" -n {namespace}" if namespace else ""
+    restart = f"kubectl rollout restart deployment/{hypothesis.component}{ns}"
+    steps = _revert_steps(owner, config=config)
+    why = (
+        f"{target} is managed by {owner.describe()}: a kubectl edit or apply of it would be "
+        f"undone by the next sync, so the change is undone at its source; {steps.scope}; "
+        f"every workload that mounts {target} restarts. It worked when {steps.proof} and "
+        f"`kubectl get {target}{ns} -o yaml` shows the values before the change. A human "
+        "runs it: the agent changes no repository, ConfigMap or delivery"
+    )
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="config_revert",
+        target=target,
+        command=f"{steps.command} && {restart}",
+        dry_run=steps.preview,
+        rollback=f"{steps.undo} && {restart}",
+        verify=verify,
+        risk=fixes.CATALOGUE.kind("config_revert").risk,
+        blast_radius=why,
+        hypothesis=index,
+        action=None,
+    )
+
+
+@dataclass(frozen=True)
+class _Steps:
+    command: str
+    preview: str
+    undo: str
+    scope: str
+    proof: str
+
+
+def _revert_steps(owner: Owner, *, config: Item) -> _Steps:
+    pair = _syncs_around(owner.item, at=str(config.get("updated") or "")) if owner.item else None
+    name = owner.name if _NAME.match(owner.name) else "<name>"
+    home = str((owner.item or {}).get("namespace") or "")
+    home = home if _NAME.match(home) else ""
+    where, sync = f" -n {home}" if home else "", _resync(owner.tool, name, home=home)
+    if owner.tool == delivery.HELM and pair is not None:
+        before, now = str(pair[0].get("id")), str(pair[1].get("id"))
+        return _Steps(
+            command=f"helm rollback {name} {before}{where} --wait",
+            preview=f"helm rollback {name} {before}{where} --dry-run",
+            undo=f"helm rollback {name} {now}{where} --wait",
+            scope=f"every object of release {name} goes back to revision {before}",
+            proof=f"`helm history {name}{where}` shows 'Rollback to {before}' deployed",
+        )
+    old, new = (_commit(s) for s in pair) if pair else ("", "")
+    repository = str((owner.item or {}).get("repository") or "")
+    if not (old and new and repository):
+        clone = f"git -C <a clone of the repository {name} applies>"
+        return _Steps(
+            command=f"{clone} revert --no-edit <the commit that changed it> && {clone} push "
+            f"&& {sync}",
+            preview=f"{clone} show <the commit that changed it>",
+            undo=f"{clone} revert --no-edit <the revert commit> && {clone} push && {sync}",
+            scope=f"what that commit changed goes back, not only {config.get('name')}",
+            proof=f"{sync} reports the revert applied",
+        )
+    path = (owner.item or {}).get("path") or "."
+    clone = f"git -C <a clone of {repository}>"
+    return _Steps(
+        command=f"{clone} revert --no-edit {old}..{new} && {clone} push && {sync}",
+        preview=f"{clone} diff {new} {old} -- {path}",
+        undo=f"{clone} revert --no-edit <the revert commit> && {clone} push && {sync}",
+        scope=(
+            f"revert the commits {old[:7]}..{new[:7]} in {repository} (what the sync applied): "
+            f"everything they changed goes back, not only {config.get('name')}"
+        ),
+        proof=f"`{sync}` applies the revert commit",
+    )
+
+
+def _resync(tool: str, name: str, *, home: str) -> str:
+    """The command that makes the delivery apply its source now (``home``: where it lives)."""
+    where = f" -n {home}" if home else ""
+    if tool == delivery.ARGOCD:
+        flag = "" if home in ("", "argocd") else f" --app-namespace {home}"
+        return f"argocd app sync {name}{flag}"
+    if tool == delivery.FLUX_HELMRELEASE:
+        return f"flux reconcile helmrelease {name}{where} --with-source"
+    if tool == delivery.FLUX_KUSTOMIZATION:
+        return f"flux reconcile kustomization {name}{where} --with-source"
+    return f"helm upgrade {name} with the reverted values"
+
+
+def _commit(sync: Item) -> str:
+    commit = str(sync.get("commit") or "")
+    return commit if _COMMIT.match(commit) else ""
+
+
+def _syncs_around(item: Item, *, at: str) -> tuple[Item, Item] | None:
+    """The sync that wrote the config (within :data:`SYNC_APPLIES_S` of its last write, else
+    the latest) and the one before it."""
+    syncs = list(item.get("syncs") or [])
+    if len(syncs) < 2:
+        return None
+    when = models.parse_time(at) if at else None
+    for i in range(len(syncs) - 1, 0, -1):
+        done = str(syncs[i].get("at") or "")
+        if when is None or not done:
+            break
+        if abs((models.parse_time(done) - when).total_seconds()) <= SYNC_APPLIES_S:
+            return syncs[i - 1], syncs[i]
+    return syncs[-2], syncs[-1]

@@ -60,7 +60,13 @@ def propose_fixes(
                 hypothesis, finding, index=index, namespace=namespace, rs=replicasets, verify=verify
             )
             or _through_delivery(
-                hypothesis, index=index, rs=replicasets, deliveries=deliveries, verify=verify
+                hypothesis,
+                index=index,
+                namespace=namespace,
+                rs=replicasets,
+                configs=configs,
+                deliveries=deliveries,
+                verify=verify,
             )
             or _fix_for(
                 hypothesis,
@@ -93,18 +99,54 @@ def _through_delivery(
     hypothesis: models.Hypothesis,
     *,
     index: int,
+    namespace: str,
     rs: Sequence[Mapping[str, Any]],
+    configs: Sequence[Mapping[str, Any]],
     deliveries: Sequence[Mapping[str, Any]],
     verify: str,
 ) -> models.Fix | None:
-    """Helm's or Argo CD's own rollback when one of them made a deploy change (undone behind
-    its back, the next sync would put it back); None otherwise."""
+    """Helm's or Argo CD's own rollback when one of them made a deploy change, a revert at
+    the source when a delivery manages the changed ConfigMap or Secret (undone behind its
+    back, the next sync would put it back); None otherwise."""
+    if hypothesis.kind is models.CauseKind.CONFIG:
+        return _config_through_delivery(
+            hypothesis,
+            index=index,
+            namespace=namespace,
+            configs=configs,
+            deliveries=deliveries,
+            verify=verify,
+        )
     if hypothesis.kind is not models.CauseKind.DEPLOY or not deliveries:
         return None
     synced = delivery_fixes.synced_change(hypothesis.change, deliveries=deliveries, replicasets=rs)
     if synced is None:
         return None
     return delivery_fixes.fix_for(hypothesis, synced, index=index, verify=verify)
+
+
+def _config_through_delivery(
+    hypothesis: models.Hypothesis,
+    *,
+    index: int,
+    namespace: str,
+    configs: Sequence[Mapping[str, Any]],
+    deliveries: Sequence[Mapping[str, Any]],
+    verify: str,
+) -> models.Fix | None:
+    match = _REF.match(hypothesis.change or "")
+    if not match or match["kind"] not in ("configmap", "secret"):
+        return None
+    config = next(
+        (c for c in configs if (c.get("kind"), c.get("name")) == (match["kind"], match["name"])),
+        {"kind": match["kind"], "name": match["name"], "namespace": namespace},
+    )
+    owner = delivery_fixes.config_owner(config, deliveries=deliveries)
+    if owner is None:
+        return None
+    return delivery_fixes.config_fix(
+        hypothesis, owner, config, index=index, namespace=namespace, verify=verify
+    )
 
 
 def _fix_for(

@@ -40,6 +40,7 @@ class DeliveryPayload(TypedDict):
     path: str | None  # the path in the repository, or the chart
     status: str  # "Synced/Healthy", "Ready: True", "deployed", …
     workloads: list[str]  # "deployment/orders-api": what it manages, when it says
+    configs: list[str]  # "configmap/payments-config": the ConfigMaps and Secrets it manages
     syncs: list[SyncPayload]  # oldest first
     changed_keys: list[str]  # Helm: value keys the latest revision changed (names only)
     auto_sync: bool  # it re-applies its source by itself (Argo CD's automated sync, Flux)

@@ -140,9 +140,10 @@ def test_an_automatically_synced_application_is_reverted_in_git() -> None:
     reverts the synced commits in the Application's repository and says why."""
     [fix] = _fixes("application/shop-payments@12", [_application(automated=True)])
     assert fix.kind == "argocd_rollback"
-    assert fix.command.startswith(f"git revert --no-edit {OLD}..{NEW} && git push")
-    assert "argocd app rollback" not in fix.command
-    assert REPO in fix.command and "argocd app sync shop-payments" in fix.command
+    clone = f"git -C <a clone of {REPO}>"
+    assert fix.command == (
+        f"{clone} revert --no-edit {OLD}..{NEW} && {clone} push && argocd app sync shop-payments"
+    )
     assert "refuses `argocd app rollback`" in fix.blast_radius
 
 
@@ -152,3 +153,82 @@ def test_the_new_kinds_are_commands_for_a_human() -> None:
         kind = fixes.CATALOGUE.kind(name)
         assert kind.resolver is None
         assert kind.fits == frozenset({models.CauseKind.DEPLOY, models.CauseKind.CONFIG})
+
+
+# --- a ConfigMap a delivery manages -------------------------------------------------------
+
+
+def _config(**marks: dict[str, str]) -> dict[str, Any]:
+    return {
+        "kind": "configmap",
+        "name": "payments-config",
+        "namespace": "shop",
+        "created": "2026-03-01T00:00:00Z",
+        "updated": "2026-04-07T09:40:04Z",
+        "labels": marks.get("labels", {"app": "payments"}),
+        "annotations": marks.get("annotations", {}),
+        "keys": ["POOL"],
+        "digest": "sha256:0",
+        "drifted": ["POOL"],
+    }
+
+
+def _config_fix(config: dict[str, Any], deliveries: list[Any]) -> models.Fix:
+    [fix] = fixing.propose_fixes(
+        [_hypothesis("configmap/payments-config", kind="config")],
+        namespace="shop",
+        configs=[config],
+        deliveries=deliveries,
+        verify_queries={"payments": VERIFY},
+    )
+    return fix
+
+
+def _listing_application() -> Any:
+    application = _application(automated=False)
+    assert application["configs"] == [], "the fixture lists the Deployment only"
+    return application | {"configs": ["configmap/payments-config"]}
+
+
+def test_a_configmap_an_application_lists_is_reverted_in_git_not_patched() -> None:
+    """The Application's status.resources lists the ConfigMap: the fix reverts the commits
+    its sync applied in its repository and syncs, never a kubectl apply the next sync undoes."""
+    fix = _config_fix(_config(), [_listing_application()])
+    clone = f"git -C <a clone of {REPO}>"
+    assert fix.kind == "config_revert" and fix.action is None
+    assert fix.command == (
+        f"{clone} revert --no-edit {OLD}..{NEW} && {clone} push && argocd app sync shop-payments"
+        " && kubectl rollout restart deployment/payments -n shop"
+    )
+    assert "kubectl apply" not in fix.command
+    assert f"revert the commits {OLD[:7]}..{NEW[:7]} in {REPO}" in fix.blast_radius
+    assert "status.resources lists it" in fix.blast_radius
+
+
+def test_a_configmap_labelled_by_argocd_names_its_application_without_its_history() -> None:
+    """Only the argocd.argoproj.io/instance label says who manages it (the Application was
+    not read): the fix still goes through Git, with the commit left for the human."""
+    config = _config(labels={"argocd.argoproj.io/instance": "shop-payments"})
+    fix = _config_fix(config, [])
+    assert fix.command.startswith("git -C <a clone of the repository shop-payments applies>")
+    assert "argocd app sync shop-payments" in fix.command and "kubectl apply" not in fix.command
+    assert "argocd.argoproj.io/instance: shop-payments" in fix.blast_radius
+
+
+def test_a_configmap_of_a_helm_release_is_rolled_back_with_helm() -> None:
+    """app.kubernetes.io/managed-by: Helm and the release's instance label: helm rollback to
+    the revision before the one that wrote the ConfigMap."""
+    config = _config(
+        labels={"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "payments"}
+    ) | {"updated": "2026-04-02T09:40:30Z"}
+    fix = _config_fix(config, _helm(1, 2, 3))
+    assert fix.command == (
+        "helm rollback payments 1 -n shop --wait && kubectl rollout restart deployment/payments "
+        "-n shop"
+    )
+
+
+def test_a_configmap_no_delivery_manages_keeps_the_last_applied_revert() -> None:
+    """Nothing names a delivery: the usual revert to the last kubectl apply stands."""
+    fix = _config_fix(_config(), [_application(automated=False)])
+    assert "kubectl apply view-last-applied configmap/payments-config" in fix.command

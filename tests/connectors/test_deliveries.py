@@ -64,7 +64,10 @@ OBJECTS: list[dict[str, Any]] = [
                 {"revision": NEW, "deployedAt": "2026-04-07T09:48:00Z", "id": 5},
                 {"revision": OLD, "deployedAt": "2026-04-06T10:00:00Z", "id": 4},
             ],
-            "resources": [{"group": "apps", "kind": "Deployment", "name": "orders-api"}],
+            "resources": [
+                {"group": "apps", "kind": "Deployment", "name": "orders-api"},
+                {"kind": "ConfigMap", "name": "orders-api-config"},
+            ],
         },
     },
     {
@@ -200,6 +203,8 @@ def test_an_argocd_application_targeting_the_namespace_brings_its_syncs(found: A
     assert (argo["name"], argo["repository"], argo["status"]) == ("shop", REPO, "Synced/Degraded")
     assert [(s["commit"], s["id"]) for s in argo["syncs"]] == [(OLD, "4"), (NEW, "5")]
     assert argo["workloads"] == ["deployment/orders-api"]
+    assert argo["configs"] == ["configmap/orders-api-config"]
+    assert argo["auto_sync"] is False
     assert [p["name"] for p in found.raw if p["tool"] == delivery.ARGOCD] == ["shop"]
 
 

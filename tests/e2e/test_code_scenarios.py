@@ -118,3 +118,18 @@ def test_a_rollout_a_delivery_tool_applied_is_undone_through_that_tool(
     assert (fix["kind"], fix["command"], fix["action"]) == (kind, command, None)
     assert fix["dry_run_result"]["outcome"] == "not run"
     assert "every " in fix["blast_radius"] and "It worked when" in fix["blast_radius"]
+
+
+def test_a_configmap_argocd_manages_is_reverted_in_its_repository(tmp_path: Path) -> None:
+    """config-argocd-sync: the culprit ConfigMap is listed by the Argo CD Application that
+    synced it, so its fix reverts the synced commits in the deploy repository and syncs;
+    no kubectl apply that the next sync would undo."""
+    result = _run_json("config-argocd-sync", _env(tmp_path))
+    [fix] = [f for f in result["fixes"] if f["target"] == "configmap/payments-config"]
+    assert fix["kind"] == "config_revert"
+    assert (
+        "kubectl apply" not in fix["command"]
+        and "argocd app sync shop-payments" in (fix["command"])
+    )
+    assert "revert --no-edit 0b7f3a90b7f3a90b7f3a90b7f3a90b7f3a9c4d5e..5e1d0c2" in fix["command"]
+    assert "in https://git.shop.example/shop/deploy" in fix["blast_radius"]
