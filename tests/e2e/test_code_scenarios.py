@@ -3,12 +3,16 @@ and the lab (the repository bundle unpacked into a clone the agent reads)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.e2e.test_cli_lab import _diagnose, _env, _run_json
+from tests.e2e.test_cli_lab import SCENARIOS, _diagnose, _env, _run_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
@@ -133,3 +137,39 @@ def test_a_configmap_argocd_manages_is_reverted_in_its_repository(tmp_path: Path
     )
     assert "revert --no-edit 0b7f3a90b7f3a90b7f3a90b7f3a90b7f3a9c4d5e..5e1d0c2" in fix["command"]
     assert "in https://git.shop.example/shop/deploy" in fix["blast_radius"]
+
+
+def test_the_terminal_view_lists_the_suspect_before_the_range(tmp_path: Path) -> None:
+    """``diagnose run`` in a terminal (no --json) prints the range behind the leader under the
+    hypotheses: the suspect line first, then the commits."""
+    done = _diagnose("run", "--scenario", str(SCENARIOS / "code-slow-query"), env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("code behind #1"))
+    block = list(itertools.takewhile(lambda line: line.startswith("  "), lines[head + 1 :]))
+    suspects = [line for line in block if line.strip().startswith("suspect ")]
+    assert suspects and block[: len(suspects)] == suspects
+    assert "orders/queries.py" in suspects[0]
+    commits = block[len(suspects) :]
+    assert commits and all(re.match(r"^  [0-9a-f]{7} ", line) for line in commits)
+
+
+def test_a_repository_with_no_clone_is_a_note_not_an_error(tmp_path: Path) -> None:
+    """The scenario's bundle is for another URL, so the rollout's repository has no clone: the
+    run still answers (the database leads, without a range) and a note says which setting to
+    give."""
+    copy = tmp_path / "code-slow-query"
+    shutil.copytree(SCENARIOS / "code-slow-query", copy)
+    manifest = yaml.safe_load((copy / "scenario.yaml").read_text())
+    manifest["repositories"][0]["url"] = "https://git.shop.example/shop/other"
+    (copy / "scenario.yaml").write_text(yaml.safe_dump(manifest))
+    done = _diagnose("run", "--scenario", str(copy), "--json", env=_env(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["hypotheses"][0]["kind"], result["hypotheses"][0].get("code")) == (
+        "database",
+        None,
+    )
+    [note] = [n for n in result["notes"] if n.startswith("code: ")]
+    assert "no local clone of https://git.shop.example/shop/orders-api" in note
+    assert "DIAGNOSE_REPOSITORIES" in note
