@@ -219,7 +219,7 @@ def _config_edits(view: ClusterView, *, workloads: Sequence[str]) -> list[models
     changes = []
     for item, source in view.configs:
         at = _time(item.get("updated")) or _time(item.get("created"))
-        if at is None:
+        if at is None or helm_record(item):
             continue
         kind = str(item.get("kind") or "configmap")
         name = str(item["name"])
@@ -242,6 +242,18 @@ def _config_edits(view: ClusterView, *, workloads: Sequence[str]) -> list[models
             for owner in owners
         ]
     return changes
+
+
+def helm_record(item: Item) -> bool:
+    """Whether a Secret is one of Helm's release records (``owner=helm``,
+    ``sh.helm.release.v1.NAME.vN``): its revision is the release's sync, a change of its own,
+    not a config edit of a workload."""
+    labels = item.get("labels") or {}
+    return (
+        item.get("kind") == "secret"
+        and labels.get("owner") == "helm"
+        and str(item.get("name") or "").startswith("sh.helm.release.v1.")
+    )
 
 
 def consumers_of(ref: str, *, view: ClusterView) -> list[str]:

@@ -222,3 +222,16 @@ def test_a_failed_reconciliation_read_in_flux_system_is_a_change_where_it_deploy
     assert [(c.ref, c.component, c.namespace) for c in found] == [
         ("kustomization/shop-payments", "payments", "shop")
     ]
+
+
+def test_helms_release_record_is_not_a_config_edit() -> None:
+    """The Secret sh.helm.release.v1.payments.v3 (owner=helm) is Helm's record of its sync,
+    not configuration a workload reads: it makes no config change; an ordinary Secret does."""
+    record = _configmap("2026-04-07T09:40:05Z") | {
+        "kind": "secret",
+        "name": "sh.helm.release.v1.payments.v3",
+        "labels": {"owner": "helm", "name": "payments", "version": "3"},
+    }
+    plain = _configmap("2026-04-07T09:40:05Z") | {"kind": "secret", "name": "payments-db"}
+    found = _changes(configs=[record, plain])
+    assert [c.ref for c in found] == ["secret/payments-db"]
