@@ -227,8 +227,8 @@ class KubernetesConnector:
         # Cited as `-o wide` (the state a person checks), which also keeps these records apart
         # from the change timeline's `-o yaml` reads of the same kinds: evidence ids come from
         # the query, and a state read must not replace the timeline's pods or deployments.
-        if kind == "nodes":
-            query = "kubectl get nodes -o wide"
+        if kind in _state._CLUSTER_WIDE:
+            query = f"kubectl get {kind} -o wide"
             listing = functools.partial(_state._cluster_wide, call)
         else:
             query = f"kubectl get {kind} -n {namespace} -o wide"

@@ -23,6 +23,10 @@ _DELIVERY_KINDS = {
 """The delivery tools' custom resources read (plural → group, version)."""
 
 
+_CLUSTER_WIDE = frozenset({"nodes", "persistentvolumes"})
+"""The state kinds that are not namespaced: listed across the cluster."""
+
+
 def _cluster_wide(call: Callable[..., Any], _namespace: str, **kwargs: Any) -> Any:
     """A cluster-scoped list call in the shape of a namespaced one."""
     return call(**kwargs)
@@ -52,6 +56,11 @@ def _pod_state(obj: _common.Obj) -> cluster.PodStatePayload:
         "created": _common._time(meta.get("creationTimestamp")) or "",
         "labels": dict(meta.get("labels") or {}),
         "deleting": bool(meta.get("deletionTimestamp")),
+        "claims": [
+            str(v["persistentVolumeClaim"].get("claimName"))
+            for v in spec.get("volumes") or []
+            if isinstance(v.get("persistentVolumeClaim"), Mapping)
+        ],
         "unschedulable": unschedulable,
         "statuses": [
             _container_state(s, spec=specs.get(str(s.get("name")), {}), init=init)
@@ -243,6 +252,45 @@ def _named_state(obj: _common.Obj, *, resource: str) -> cluster.NamedStatePayloa
     }
 
 
+def _claim_state(obj: _common.Obj) -> cluster.ClaimStatePayload:
+    meta, spec, status = _common._parts(obj)
+    return {
+        "resource": "persistentvolumeclaim",
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "",
+        "created": _common._time(meta.get("creationTimestamp")) or "",
+        "phase": str(status.get("phase") or ""),
+        "volume": str(spec.get("volumeName") or ""),
+        "storage_class": str(spec.get("storageClassName") or ""),
+    }
+
+
+def _volume_state(obj: _common.Obj) -> cluster.VolumeStatePayload:
+    meta, spec, status = _common._parts(obj)
+    claim = spec.get("claimRef") or {}
+    required = ((spec.get("nodeAffinity") or {}).get("required") or {}).get(
+        "nodeSelectorTerms"
+    ) or []
+    return {
+        "resource": "persistentvolume",
+        "name": meta["name"],
+        "claim": f"{claim.get('namespace')}/{claim.get('name')}" if claim.get("name") else "",
+        "phase": str(status.get("phase") or ""),
+        "node_affinity": [
+            [
+                {
+                    "key": str(e.get("key") or ""),
+                    "operator": str(e.get("operator") or ""),
+                    "values": [str(v) for v in e.get("values") or []],
+                }
+                for e in term.get("matchExpressions") or []
+            ]
+            for term in required
+            if isinstance(term, Mapping)
+        ],
+    }
+
+
 def _policy_state(obj: _common.Obj) -> cluster.NetworkPolicyStatePayload:
     meta, spec, _ = _common._parts(obj)
     rules = spec.get("ingress")
@@ -296,11 +344,8 @@ _STATE_READERS: dict[str, tuple[str, str, Callable[[_common.Obj], Any]]] = {
         "list_namespaced_limit_range",
         functools.partial(_named_state, resource="limitrange"),
     ),
-    "persistentvolumeclaims": (
-        "core",
-        "list_namespaced_persistent_volume_claim",
-        functools.partial(_named_state, resource="persistentvolumeclaim"),
-    ),
+    "persistentvolumeclaims": ("core", "list_namespaced_persistent_volume_claim", _claim_state),
+    "persistentvolumes": ("core", "list_persistent_volume", _volume_state),
     "serviceaccounts": (
         "core",
         "list_namespaced_service_account",

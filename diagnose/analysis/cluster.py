@@ -10,6 +10,8 @@ read from it, and returns :class:`Finding` records, each a scored, checkable cla
   and message, init containers that fail;
 - **scheduling**: pods ``Pending`` because the scheduler cannot place them (insufficient
   resources, selectors or affinity, taints, volumes), read from the pod and ``FailedScheduling``;
+  a claim bound to a PersistentVolume whose node affinity no schedulable node meets is the
+  claim's (``persistentvolumeclaim/<name>``), read from the PV and the nodes' labels;
 - **admission**: ``FailedCreate`` on a ReplicaSet or StatefulSet (a ResourceQuota or LimitRange:
   the namespace; a missing ServiceAccount or a Pod Security refusal: the workload);
 - **runtime**: probes failing (and a probe's port that no container port matches), a workload
@@ -72,9 +74,10 @@ class Finding:
 
     fault: str  # image-pull | config-error | crash-loop | init-failure | unschedulable |
     # quota | limit-range | service-account | pod-security | probe | scaled-to-zero |
-    # selector | target-port | network-policy | node
+    # selector | target-port | network-policy | node | volume-affinity
     kind: models.CauseKind
-    component: str  # a workload, "namespace/<name>" or "node/<name>"
+    component: str  # a workload, "namespace/<name>", "node/<name>" or
+    # "persistentvolumeclaim/<name>"
     summary: str
     check: str  # the kubectl command that shows it again
     wrong_if: str  # what would prove it wrong
@@ -117,6 +120,7 @@ def find_faults(
     found = [
         *_start_up(state),
         *_scheduling(state),
+        *_volume_affinity(state),
         *_admission(state),
         *_missing_pods(state),
         *_probes(state),
@@ -126,6 +130,7 @@ def find_faults(
         *_network_policies(state, caller=trigger_service),
     ]
     found = [_with_rollout(f, changes=changes) for f in found]
+    found = _fold_into_volumes(found)
     found = _fold_into_nodes(_nodes(state), found, state=state)
     return _one_per_component(found)
 
@@ -256,6 +261,127 @@ def _unbound_claims(state: clusterstate.State) -> str:
     return f"; PVC(s) not bound: {', '.join(pending)}" + (
         f" ({'; '.join(said[:3])})" if said else ""
     )
+
+
+def _volume_affinity(state: clusterstate.State) -> list[Finding]:
+    """Pending pods whose claim is bound to a PersistentVolume whose required node affinity no
+    schedulable node meets (a zone or a node that is gone): the volume pins them nowhere."""
+    out = []
+    volumes = {str(v["name"]): (v, rid) for v, rid in state.volumes}
+    schedulable = [
+        n for n, _ in state.nodes if n.get("ready") == "True" and not n.get("unschedulable")
+    ]
+    for claim, claim_id in state.pvcs:
+        if claim.get("phase") != "Bound" or str(claim.get("volume")) not in volumes:
+            continue
+        volume, volume_id = volumes[str(claim["volume"])]
+        terms = volume.get("node_affinity") or []
+        if not terms or any(_meets(n.get("labels") or {}, terms) for n in schedulable):
+            continue
+        waiting = [
+            (p, rid)
+            for p, rid in state.pods
+            if claim["name"] in (p.get("claims") or []) and not p.get("node")
+        ]
+        if not waiting:
+            continue
+        out.append(
+            _volume_finding(
+                claim,
+                volume,
+                waiting=waiting,
+                ids=[volume_id, claim_id],
+                nodes=schedulable,
+                state=state,
+            )
+        )
+    return out
+
+
+def _volume_finding(
+    claim: Item,
+    volume: Item,
+    *,
+    waiting: Sequence[tuple[Item, str]],
+    ids: Sequence[str],
+    nodes: Sequence[Item],
+    state: clusterstate.State,
+) -> Finding:
+    name, pv = str(claim["name"]), str(volume["name"])
+    wants = " or ".join(
+        " and ".join(f"{r['key']} {r['operator']} ({', '.join(r['values'])})" for r in term)
+        for term in volume["node_affinity"]
+    )
+    keys = sorted({str(r["key"]) for term in volume["node_affinity"] for r in term})
+    have = "; ".join(
+        f"{n['name']}: " + ", ".join(f"{k}={(n.get('labels') or {}).get(k, '-')}" for k in keys)
+        for n in nodes
+    )
+    names = {str(p["name"]) for p, _ in waiting}
+    victims = tuple(sorted({state.workload_of(p) for p, _ in waiting}))
+    return Finding(
+        fault="volume-affinity",
+        kind=models.CauseKind.CONFIG,
+        component=f"persistentvolumeclaim/{name}",
+        summary=f"claim {name} is bound to PersistentVolume {pv}, whose node affinity "
+        f"requires {wants}; no schedulable node meets it ({have or 'none schedulable'}), so "
+        f"{len(waiting)} pod(s) of {', '.join(victims)} stay Pending: the volume, not the "
+        "workload, is what cannot be placed",
+        check=f"kubectl get pv {pv} -o jsonpath='{{.spec.nodeAffinity}}' && kubectl get nodes "
+        + " ".join(f"-L {k}" for k in keys),
+        wrong_if=f"a Ready, schedulable node carries the labels PersistentVolume {pv} requires",
+        severity=DEFINITE,
+        evidence=clusterstate.ids(
+            [*ids, *(r for _, r in waiting), *clusterstate.event_ids(state, pods=names)]
+        ),
+        victims=victims,
+        at=clusterstate.time_of(waiting[0][0].get("created")),
+    )
+
+
+def _meets(labels: Mapping[str, str], terms: Sequence[Sequence[Item]]) -> bool:
+    """Whether node labels meet a required node affinity: any term, every rule of it."""
+    return any(all(_rule(labels, r) for r in term) for term in terms)
+
+
+def _rule(labels: Mapping[str, str], rule: Item) -> bool:
+    key, operator, values = str(rule["key"]), str(rule["operator"]), list(rule["values"])
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    number = labels.get(key, "")
+    if operator in ("Gt", "Lt") and number.lstrip("-").isdigit() and values:
+        return int(number) > int(values[0]) if operator == "Gt" else int(number) < int(values[0])
+    return False
+
+
+def _fold_into_volumes(found: Sequence[Finding]) -> list[Finding]:
+    """A workload's unschedulable finding whose pods a volume pins nowhere joins the volume's
+    finding (its evidence kept): the scheduler's message names the symptom, the volume the
+    cause."""
+    volumes = [f for f in found if f.fault == "volume-affinity"]
+    folded = {
+        id(f): f
+        for f in found
+        if f.fault == "unschedulable" and any(f.component in v.victims for v in volumes)
+    }
+    out = []
+    for finding in found:
+        if id(finding) in folded:
+            continue
+        extra = [
+            e
+            for f in folded.values()
+            if finding.fault == "volume-affinity" and f.component in finding.victims
+            for e in f.evidence
+        ]
+        out.append(replace(finding, evidence=clusterstate.ids([*finding.evidence, *extra])))
+    return out
 
 
 def _missing_pods(state: clusterstate.State) -> list[Finding]:
@@ -876,7 +1002,15 @@ def _one_per_component(found: Sequence[Finding]) -> list[Finding]:
     return sorted(best.values(), key=lambda f: (-f.severity, _order(f.fault), f.component))
 
 
-_ORDER = ("node", "quota", "limit-range", "scaled-to-zero", "selector", "target-port")
+_ORDER = (
+    "node",
+    "volume-affinity",
+    "quota",
+    "limit-range",
+    "scaled-to-zero",
+    "selector",
+    "target-port",
+)
 
 
 def _order(fault: str) -> int:

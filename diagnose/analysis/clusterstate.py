@@ -1,6 +1,6 @@
 """Kubernetes state sorted for reading: the cluster evidence's items by what each is (pods,
-workloads, nodes, Services, EndpointSlices, quotas, policies, PVCs, Events) with the id of the
-record each came from, and the small readers the fault finders of
+workloads, nodes, Services, EndpointSlices, quotas, policies, PVCs and PVs, Events) with the
+id of the record each came from, and the small readers the fault finders of
 ``diagnose.analysis.cluster`` share. Pure."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class State:
     quotas: list[tuple[Item, str]] = field(default_factory=list)
     policies: list[tuple[Item, str]] = field(default_factory=list)
     pvcs: list[tuple[Item, str]] = field(default_factory=list)
+    volumes: list[tuple[Item, str]] = field(default_factory=list)
     events: list[tuple[Item, str]] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)  # replicaset name → workload
 
@@ -49,6 +50,7 @@ _BUCKETS = {
     "resourcequota": "quotas",
     "networkpolicy": "policies",
     "persistentvolumeclaim": "pvcs",
+    "persistentvolume": "volumes",
 }
 
 

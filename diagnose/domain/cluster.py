@@ -23,11 +23,12 @@ STATE_KINDS: tuple[str, ...] = (
     "resourcequotas",
     "limitranges",
     "persistentvolumeclaims",
+    "persistentvolumes",
     "serviceaccounts",
     "networkpolicies",
 )
-"""What the state reader reads, one list call each; ``nodes`` are cluster-wide, the rest are
-read in the namespace in scope."""
+"""What the state reader reads, one list call each; ``nodes`` and ``persistentvolumes`` are
+cluster-wide, the rest are read in the namespace in scope."""
 
 
 class PortPayload(TypedDict):
@@ -67,6 +68,7 @@ class PodStatePayload(TypedDict):
     created: str
     labels: dict[str, str]
     deleting: bool  # metadata.deletionTimestamp set: Terminating
+    claims: list[str]  # the PersistentVolumeClaims its volumes mount
     unschedulable: str | None  # the PodScheduled condition's message when it is False
     statuses: list[ContainerStatePayload]  # init containers first
 
@@ -132,13 +134,37 @@ class QuotaStatePayload(TypedDict):
 
 
 class NamedStatePayload(TypedDict):
-    """LimitRanges, PVCs and ServiceAccounts: what exists, and a PVC's phase."""
+    """LimitRanges and ServiceAccounts: what exists."""
 
-    resource: str  # "limitrange" | "persistentvolumeclaim" | "serviceaccount"
+    resource: str  # "limitrange" | "serviceaccount"
     name: str
     namespace: str
     created: str
-    phase: str  # a PVC's Bound/Pending; "" otherwise
+    phase: str  # ""
+
+
+class ClaimStatePayload(TypedDict):
+    resource: str  # "persistentvolumeclaim"
+    name: str
+    namespace: str
+    created: str
+    phase: str  # Bound | Pending | Lost
+    volume: str  # the PersistentVolume it is bound to (spec.volumeName); "" when none
+    storage_class: str
+
+
+class NodeRequirementPayload(TypedDict):
+    key: str  # topology.kubernetes.io/zone, kubernetes.io/hostname, …
+    operator: str  # In | NotIn | Exists | DoesNotExist | Gt | Lt
+    values: list[str]
+
+
+class VolumeStatePayload(TypedDict):
+    resource: str  # "persistentvolume"
+    name: str
+    claim: str  # "namespace/name" of the claim bound to it; "" when none
+    phase: str  # Available | Bound | Released | Failed
+    node_affinity: list[list[NodeRequirementPayload]]  # required terms (ORed) of ANDed rules
 
 
 class NetworkPolicyStatePayload(TypedDict):

@@ -56,6 +56,7 @@ KNOWN_KINDS: dict[str, Kind] = {
     "Secret": Kind("v1", "secrets", True),
     "Node": Kind("v1", "nodes", False),
     "PersistentVolumeClaim": Kind("v1", "persistentvolumeclaims", True),
+    "PersistentVolume": Kind("v1", "persistentvolumes", False),
     "ServiceAccount": Kind("v1", "serviceaccounts", True),
     "ResourceQuota": Kind("v1", "resourcequotas", True),
     "LimitRange": Kind("v1", "limitranges", True),

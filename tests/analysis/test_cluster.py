@@ -500,3 +500,75 @@ def test_a_named_target_port_is_restored_to_the_number_last_applied() -> None:
         8080,
         cluster.LAST_APPLIED,
     )
+
+
+def _claim(name: str, volume: str) -> dict[str, Any]:
+    return {
+        "resource": "persistentvolumeclaim",
+        "name": name,
+        "namespace": NS,
+        "created": "2026-01-01T00:00:00Z",
+        "phase": "Bound",
+        "volume": volume,
+        "storage_class": "zonal-ssd",
+    }
+
+
+def _volume(name: str, claim: str, zone: str) -> dict[str, Any]:
+    rule = {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}
+    return {
+        "resource": "persistentvolume",
+        "name": name,
+        "claim": f"{NS}/{claim}",
+        "phase": "Bound",
+        "node_affinity": [[rule]],
+    }
+
+
+def _zoned(name: str, zone: str, ready: str = "True") -> dict[str, Any]:
+    return _node(name, ready, "KubeletReady", "") | {
+        "labels": {"topology.kubernetes.io/zone": zone}
+    }
+
+
+def _stuck(name: str, app: str, claim: str) -> dict[str, Any]:
+    message = "0/2 nodes are available: 2 node(s) had volume node affinity conflict."
+    return _pod(
+        name, app, _container(ready=False), node=None, unschedulable=message, claims=[claim]
+    )
+
+
+def test_a_claim_bound_to_a_volume_no_schedulable_node_can_host_is_the_cause() -> None:
+    """The PV requires zone eu-1c, the nodes are in eu-1a and eu-1b (the eu-1c one is
+    NotReady): the claim is the culprit, naming its PV, the zones, and the workload as victim;
+    the workload's own unschedulable finding is folded into it."""
+    found = _find(
+        _zoned("worker-a", "eu-1a"),
+        _zoned("worker-b", "eu-1b"),
+        _zoned("worker-c", "eu-1c", ready="False"),
+        _claim("data-search-0", "pv-7f3a"),
+        _volume("pv-7f3a", "data-search-0", "eu-1c"),
+        _stuck("search-0", "search", "data-search-0"),
+        *_healthy("frontend"),
+    )
+    (finding,) = [f for f in found if f.fault != "node"]
+    assert (finding.fault, finding.component, finding.victims) == (
+        "volume-affinity",
+        "persistentvolumeclaim/data-search-0",
+        ("search",),
+    )
+    assert "pv-7f3a" in finding.summary and "zone In (eu-1c)" in finding.summary
+    assert "worker-a: topology.kubernetes.io/zone=eu-1a" in finding.summary
+    assert finding.check.startswith("kubectl get pv pv-7f3a")
+
+
+def test_a_volume_a_schedulable_node_can_host_is_no_volume_finding() -> None:
+    """A node in the PV's zone is Ready and schedulable: the volume is not what blocks."""
+    found = _find(
+        _zoned("worker-a", "eu-1a"),
+        _zoned("worker-c", "eu-1c"),
+        _claim("data-search-0", "pv-7f3a"),
+        _volume("pv-7f3a", "data-search-0", "eu-1c"),
+        _stuck("search-0", "search", "data-search-0"),
+    )
+    assert [f.fault for f in found] == ["unschedulable"]

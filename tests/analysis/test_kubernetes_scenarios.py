@@ -26,6 +26,7 @@ PLURAL = {
     "ResourceQuota": "resourcequotas",
     "LimitRange": "limitranges",
     "PersistentVolumeClaim": "persistentvolumeclaims",
+    "PersistentVolume": "persistentvolumes",
     "ServiceAccount": "serviceaccounts",
     "NetworkPolicy": "networkpolicies",
 }

@@ -85,7 +85,13 @@ OBJECTS: list[dict[str, Any]] = [
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _meta("search-0", labels={"app": "search"}),
-        "spec": {"containers": [{"name": "app", "image": "search:1"}]},
+        "spec": {
+            "containers": [{"name": "app", "image": "search:1"}],
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data-search-0"}},
+                {"name": "tmp", "emptyDir": {}},
+            ],
+        },
         "status": {
             "phase": "Pending",
             "conditions": [
@@ -157,8 +163,39 @@ OBJECTS: list[dict[str, Any]] = [
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": _meta("data-search-0"),
-        "spec": {},
+        "spec": {"storageClassName": "zonal-ssd"},
         "status": {"phase": "Pending"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta("data-search-1"),
+        "spec": {"storageClassName": "zonal-ssd", "volumeName": "pv-7f3a"},
+        "status": {"phase": "Bound"},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": "pv-7f3a"},
+        "spec": {
+            "claimRef": {"namespace": NS, "name": "data-search-1"},
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "topology.kubernetes.io/zone",
+                                    "operator": "In",
+                                    "values": ["eu-1c"],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            },
+        },
+        "status": {"phase": "Bound"},
     },
     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("default")},
     {
@@ -221,6 +258,27 @@ def test_an_unscheduled_pod_carries_the_schedulers_message(
     """PodScheduled=False keeps the scheduler's reason for the pod."""
     pod = _one(reader, "pods", "search-0")
     assert pod["unschedulable"] == "0/3 nodes are available: 3 Insufficient memory."
+    assert pod["claims"] == ["data-search-0"]
+
+
+def test_claims_name_their_volume_and_volumes_their_node_affinity(
+    reader: kubernetes.KubernetesConnector,
+) -> None:
+    """A bound claim names its PersistentVolume; the PV (read cluster-wide) its claim and the
+    required node affinity, term by term."""
+    claim = _one(reader, "persistentvolumeclaims", "data-search-1")
+    assert (claim["phase"], claim["volume"], claim["storage_class"]) == (
+        "Bound",
+        "pv-7f3a",
+        "zonal-ssd",
+    )
+    evidence = reader.read_state(kind="persistentvolumes", namespace=NS)
+    assert evidence.query == "kubectl get persistentvolumes -o wide"
+    (volume,) = evidence.raw
+    assert volume["claim"] == f"{NS}/data-search-1"
+    assert volume["node_affinity"] == [
+        [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-1c"]}]
+    ]
 
 
 def test_nodes_are_read_cluster_wide_with_readiness_pressure_and_taints(

@@ -659,6 +659,81 @@ def target_port_edited(shop: Shop) -> dict[str, Any]:
     )
 
 
+def volume_zone(shop: Shop) -> dict[str, Any]:
+    """catalog's claim is bound to a zonal volume in eu-1c; the eu-1c node pool was scaled
+    away, so catalog's new pods cannot be placed anywhere. A frontend rollout is a decoy."""
+    shop.rollout("frontend", at="2026-02-01T09:30:00Z", image="shop/frontend:1.1")
+    for node, zone in zip(NODES, ("eu-1a", "eu-1b", "eu-1c"), strict=True):
+        shop.find("Node", node)["metadata"]["labels"] = {"topology.kubernetes.io/zone": zone}
+    shop.objects.remove(shop.find("Node", "worker-c"))
+    for pod in shop.pods("cart"):
+        pod["spec"]["nodeName"] = "worker-a"
+    shop.objects += [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": _meta("catalog-data"),
+            "spec": {"storageClassName": "zonal-ssd", "volumeName": "pv-4c1e9a"},
+            "status": {"phase": "Bound"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "pv-4c1e9a", "creationTimestamp": "2026-01-20T08:00:00Z"},
+            "spec": {
+                "claimRef": {"namespace": NS, "name": "catalog-data"},
+                "storageClassName": "zonal-ssd",
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "topology.kubernetes.io/zone",
+                                        "operator": "In",
+                                        "values": ["eu-1c"],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                },
+            },
+            "status": {"phase": "Bound"},
+        },
+    ]
+    message = "0/2 nodes are available: 2 node(s) had volume node affinity conflict."
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
+        ],
+    }
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "catalog-data"}}]
+    shop.find("Deployment", "catalog")["spec"]["template"]["spec"]["volumes"] = volumes
+    for pod in _replace_pods(shop, "catalog", "catalog-5f7c9", status, created=AT_EVICTED):
+        spec = shop.find("Pod", pod)["spec"]
+        spec.pop("nodeName")
+        spec["volumes"] = copy.deepcopy(volumes)
+        shop.event("Warning", "FailedScheduling", ("Pod", pod), message, at=AT_EVICTED, count=25)
+    return _truth(
+        "config",
+        "persistentvolumeclaim/catalog-data",
+        None,
+        "hand_over",
+        "catalog's claim is bound to a volume in zone eu-1c, where no node is left; a frontend "
+        "rollout is unrelated",
+    )
+
+
+AT_EVICTED = "2026-02-01T09:48:00Z"
+
+
 def fresh_install(shop: Shop) -> dict[str, Any]:
     """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
     rs = "cart-5f7c9"
@@ -707,6 +782,7 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
     ),
     "k8s-named-target-port": (named_target_port, "checkout", "checkout: cart unreachable"),
     "k8s-target-port-edited": (target_port_edited, "checkout", "checkout: cart unreachable"),
+    "k8s-volume-zone": (volume_zone, "frontend", "frontend: catalog requests failing"),
 }
 
 METRICS: dict[str, dict[str, str]] = {
