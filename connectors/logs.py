@@ -100,7 +100,7 @@ _MASKS = (
     (r"\b(?:0x)?[0-9a-fA-F]{12,}\b", "HEX"),
     (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", "TIME"),
     (r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b", "TIME"),
-    (r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?![A-Za-z])", "NUM"),
+    (r"(?<![A-Za-z0-9])(?<![A-Za-z]#)[-+]?\d+(?:\.\d+)?(?![A-Za-z])", "NUM"),
 )
 
 
@@ -164,8 +164,9 @@ class _Miner:
         config.masking_instructions = [MaskingInstruction(p, name) for p, name in _MASKS]
         config.mask_prefix, config.mask_suffix = "<", ">"
         config.drain_sim_th = 0.5
+        config.drain_depth = 6
         config.drain_max_children = 100
-        config.parametrize_numeric_tokens = True
+        config.parametrize_numeric_tokens = False
         config.profiling_enabled = False
         self._miner = TemplateMiner(config=config)
 

@@ -10,14 +10,19 @@ per service, the templates that tell of the incident:
   template's first one, under the same test;
 - **rose**: lines before and during the incident, at a rate at least ``min_ratio`` times higher
   and a one-sided Poisson tail under ``max_p``;
-- **exception**: either of those, for an exception or a stack trace.
+- **exception**: either of those, for an exception or a stack trace;
+- **stopped**: an informational template the service logged steadily falls silent in the
+  incident while the service goes on logging: from its share of the requests (distinct trace
+  ids, else lines) before its last line, at least ``min_missing`` of the requests after it
+  should have logged it (P(none) = e^-min_missing). A code path the service no longer runs is
+  what a fault in its own code leaves when it logs no error (a wrong return value).
 
-Only error templates (by level, or exceptions) become hints; other new templates are derived
-evidence without weight. A wave of errors is attributed to the service where it starts: lines
-that name a trace id are grouped by trace, and within a trace the earliest erroring service is
-the origin; a caller whose errors always follow another service's in the same traces is an echo
-of it (a generic "request failed"). Lines without trace ids count for their own service. A
-refused or failed connection to a host names that host: a service in scope, or
+Only error templates (by level, or exceptions) and stopped templates become hints; other new
+templates are derived evidence without weight. A wave of errors is attributed to the service where
+it starts: lines that name a trace id are grouped by trace, and within a trace the earliest
+erroring service is the origin; a caller whose errors always follow another service's in the same
+traces is an echo of it (a generic "request failed"). Lines without trace ids count for their own
+service. A refused or failed connection to a host names that host: a service in scope, or
 ``external/<host>``.
 
 :func:`merge_logs` folds the hints into the ranking's drafts: a hint corroborates its
@@ -29,6 +34,7 @@ new error cites that read as counter-evidence.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import re
@@ -66,6 +72,9 @@ class LogPolicy:
     echo_penalty: float = 0.6
     """A draft whose errors follow another service's in the same traces: × this."""
     max_hints: int = 5
+    min_missing: float = 5.0
+    """A template stopped when the requests after its last line should have logged it this many
+    times (P(none) = e^-5 < 1 %)."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +83,16 @@ class TemplateFinding:
 
     service: str
     template: str
-    change: str  # "new" | "rose"
+    change: str  # "new" | "rose" | "stopped"
     error: bool
     warning: bool
     exception: bool
-    baseline: int  # lines before the incident (or before its first line, without a baseline)
+    baseline: int  # lines before the incident (or before its first line, without a baseline);
+    # stopped: its lines up to the last one
     incident: int
-    expected: float  # lines the baseline rate predicts in the incident
-    first: float  # its first line in the incident, seconds since the epoch
+    expected: float  # lines the baseline rate predicts in the incident; stopped: the requests
+    # after its last line that should have logged it
+    first: float  # its first line in the incident (stopped: its last line), epoch seconds
     examples: tuple[str, ...]
     read: str  # the evidence id of the log read it came from
     query: str  # that read's kubectl logs command
@@ -146,9 +157,13 @@ def read_logs(
     errors = [f for f in findings if f.error] or [f for f in findings if f.warning]
     origins, echoes = attribute(errors)
     hints = _hints(errors, origins=origins, derived=derived, services=_services(usable))
-    quiet = {_service(e): e.id for e in usable if not any(f.service == _service(e) for f in errors)}
-    if not errors:
-        notes.append("logs: no new or rising error template in any service read")
+    stopped = [f for f in findings if f.change == "stopped"]
+    hints += _stopped_hints(stopped, derived=derived)
+    hints.sort(key=lambda h: (-h.share, -h.strength, h.first))
+    telling = {f.service for f in (*errors, *stopped)}
+    quiet = {_service(e): e.id for e in usable if _service(e) not in telling}
+    if not errors and not stopped:
+        notes.append("logs: no new or rising error template, and none stopped, in any service read")
     return LogFindings(
         hints=tuple(hints[: policy.max_hints]),
         echoes=echoes,
@@ -204,7 +219,64 @@ def _find(
             )
             if finding is not None:
                 found.append(finding)
+        found.extend(_stopped(record, split=split if has_baseline else None, policy=policy))
     return found, baseline_less
+
+
+def _stopped(
+    record: models.Evidence, *, split: float | None, policy: LogPolicy
+) -> list[TemplateFinding]:
+    """The informational templates of one pod's read that fell silent while the pod went on
+    logging (the module's docstring). A request is a trace id, or a line when the line names
+    none; a request with lines on both sides of a template's last line is neither before nor
+    after it. With a baseline, only a template silent from within the incident counts."""
+    payload: domain_logs.LogPayload = record.raw
+    first_seen: dict[str, float] = {}
+    for index, template in enumerate(payload["templates"]):
+        for line, (at, trace) in enumerate(_lines(template)):
+            unit = trace or f"{index}:{line}"
+            first_seen[unit] = min(at, first_seen.get(unit, at))
+    starts = sorted(first_seen.values())
+    found = []
+    for index, template in enumerate(payload["templates"]):
+        if template["error"] or template.get("warning") or template["exception"]:
+            continue
+        times = template["times"]
+        if len(times) < policy.min_lines:
+            continue
+        last = max(times)
+        if split is not None and last < split:
+            continue
+        before = bisect.bisect_right(starts, last)
+        after = len(starts) - before
+        mine = len({trace or f"{index}:{line}" for line, (_, trace) in enumerate(_lines(template))})
+        expected = mine / max(before, 1) * after
+        if expected < policy.min_missing:
+            continue
+        found.append(
+            TemplateFinding(
+                service=payload["service"],
+                template=template["template"],
+                change="stopped",
+                error=False,
+                warning=False,
+                exception=False,
+                baseline=len(times),
+                incident=0,
+                expected=expected,
+                first=last,
+                examples=tuple(template["examples"]),
+                read=record.id,
+                query=record.query,
+                traces=(),
+            )
+        )
+    return found
+
+
+def _lines(template: domain_logs.TemplatePayload) -> list[tuple[float, str]]:
+    traces = template["traces"]
+    return [(at, traces[i] if i < len(traces) else "") for i, at in enumerate(template["times"])]
 
 
 def _judge(
@@ -278,7 +350,11 @@ def poisson_tail(count: int, mean: float) -> float:
 
 def strength(finding: TemplateFinding) -> float:
     """How strong a finding is, on the metrics' scale: the compressed z of its count against
-    the baseline's prediction (at least one line)."""
+    the baseline's prediction (at least one line). A stopped template is its mirror: the
+    requests that should have logged it against none that did, as a new template counts the
+    lines that appeared against none expected."""
+    if finding.change == "stopped":
+        return components_.compress(finding.expected)
     spread = math.sqrt(max(finding.expected, 1.0))
     return components_.compress((finding.incident - finding.expected) / spread)
 
@@ -411,6 +487,40 @@ def _hints(
     return hints
 
 
+def _stopped_hints(
+    stopped: Sequence[TemplateFinding], *, derived: Mapping[int, models.Evidence]
+) -> list[LogHint]:
+    """One hint per service with stopped templates; its share is its part of the requests
+    missing across all services (its strongest template each): one service alone whose code
+    path went silent is the origin, many at once say less of each."""
+    best: dict[str, TemplateFinding] = {}
+    for finding in stopped:
+        held = best.get(finding.service)
+        if held is None or finding.expected > held.expected:
+            best[finding.service] = finding
+    total = sum(f.expected for f in best.values())
+    hints = []
+    for service, finding in best.items():
+        mine = sorted((f for f in stopped if f.service == service), key=lambda f: -f.expected)
+        stopped_at = models.format_time(datetime.fromtimestamp(finding.first, UTC))
+        hints.append(
+            LogHint(
+                component=service,
+                share=finding.expected / total,
+                strength=strength(finding),
+                kind=None,
+                evidence=tuple(derived[id(f)].id for f in mine[:3]),
+                headline=(
+                    f"{service} stopped logging «{finding.template[:160]}» at {stopped_at} "
+                    f"({finding.baseline} line(s) before; {finding.expected:.0f} expected "
+                    "since, none seen)"
+                ),
+                first=datetime.fromtimestamp(finding.first, UTC),
+            )
+        )
+    return hints
+
+
 def _has_traces(findings: Sequence[TemplateFinding]) -> bool:
     return any(trace for f in findings for _, trace in f.traces)
 
@@ -425,6 +535,12 @@ def _finding_evidence(finding: TemplateFinding) -> models.Evidence:
         + (f", {finding.expected:.1f} expected" if finding.change == "rose" else "")
         + ")"
     )
+    if finding.change == "stopped":
+        summary = (
+            f"logs: {finding.service}: stopped template «{finding.template[:200]}»: "
+            f"{finding.baseline} line(s), the last at {first}; the requests since should have "
+            f"logged it {finding.expected:.1f} times"
+        )
     raw: dict[str, models.JSON] = {
         "service": finding.service,
         "template": finding.template,

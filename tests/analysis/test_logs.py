@@ -121,6 +121,87 @@ def test_without_a_baseline_a_late_frequent_template_is_new() -> None:
     assert any("no baseline" in n for n in found.notes)
 
 
+def _requests(seconds: float, *, start: float = 0.0, end: float = 3600.0) -> list[str]:
+    return [f"trace-{start + i * seconds:.0f}" for i in range(int((end - start) / seconds))]
+
+
+def test_a_steady_template_that_falls_silent_in_the_incident_is_stopped() -> None:
+    """Each request logs "price found" until ten minutes into the incident, then none does
+    while the service keeps logging every request: stopped, cited with the requests that should
+    have logged it, and a hint on the service."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    found_price = _template(
+        "INFO price found for <*>", _every(10, end=2400), traces=_requests(10, end=2400)
+    )
+    found = logs.read_logs([_read("prices", [handled, found_price])])
+    record = next(e for e in found.derived if e.raw and e.raw["change"] == "stopped")
+    assert record.raw["template"] == "INFO price found for <*>"
+    assert round(record.raw["expected"]) == 120  # the 120 requests after its last line
+    assert [h.component for h in found.hints] == ["prices"]
+    assert "stopped logging" in found.hints[0].headline
+    assert "prices" not in found.quiet
+
+
+def test_a_template_that_stopped_before_the_incident_or_briefly_is_no_finding() -> None:
+    """Silent since before the incident window (with a baseline): old news. Silent for a few
+    requests only: chance. Neither is stopped."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    retired = _template(
+        "INFO legacy path <*>", _every(10, end=1500), traces=_requests(10, end=1500)
+    )
+    rare = _template("INFO cache warm <*>", _every(600, end=3000), traces=_requests(600, end=3000))
+    found = logs.read_logs([_read("prices", [handled, retired, rare])])
+    assert not [e for e in found.derived if e.raw and e.raw["change"] == "stopped"]
+    assert found.hints == ()
+
+
+def test_lines_of_one_request_count_once_for_a_stopped_template() -> None:
+    """Ten lines of one request each: what is expected to be missing counts requests, so a
+    burst of lines from few requests is not mistaken for many."""
+    burst_times = [START + 2000 + i * 0.01 for i in range(10)]
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    burst = _template("INFO step <NUM> of batch", burst_times, traces=["trace-one"] * 10)
+    found = logs.read_logs([_read("prices", [handled, burst])])
+    stopped = [e for e in found.derived if e.raw and e.raw["change"] == "stopped"]
+    assert stopped == []
+
+
+def test_an_error_template_that_stops_is_recovery_not_a_finding() -> None:
+    """Errors that end are a recovery: only informational templates can be stopped."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    failing = _template(
+        "ERROR upstream failed <*>",
+        _every(10, end=2400),
+        error=True,
+        traces=_requests(10, end=2400),
+    )
+    found = logs.read_logs([_read("prices", [handled, failing])])
+    assert not [e for e in found.derived if e.raw and e.raw["change"] == "stopped"]
+
+
+def test_one_service_whose_code_path_stopped_outweighs_a_few_stray_ones() -> None:
+    """Shares of stopped hints follow the requests missing in each service."""
+    big = _read(
+        "prices",
+        [
+            _template("INFO handled <*>", _every(10), traces=_requests(10)),
+            _template("INFO price found <*>", _every(10, end=2400), traces=_requests(10, end=2400)),
+        ],
+    )
+    small = _read(
+        "orders",
+        [
+            _template("INFO order <*>", _every(20), traces=[f"o{i}" for i in range(180)]),
+            _template(
+                "INFO coupon <*>", _every(120, end=2900), traces=[f"c{i}" for i in range(24)]
+            ),
+        ],
+    )
+    found = logs.read_logs([big, small])
+    shares = {h.component: h.share for h in found.hints}
+    assert shares["prices"] > 0.8 > shares.get("orders", 0.0)
+
+
 def test_an_error_wave_belongs_to_the_service_where_it_starts() -> None:
     """Within one trace, the earliest erroring service is the origin; its caller is an echo."""
     ids = [f"{i:032x}" for i in range(20)]

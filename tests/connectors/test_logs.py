@@ -193,3 +193,34 @@ def test_loki_refusing_is_a_denied_record(answering_server) -> None:
         source.close()
     assert [r.status for r in records] == [Status.DENIED]
     assert "DIAGNOSE_LOKI" in records[0].summary
+
+
+def test_a_code_location_keeps_templates_apart_while_values_are_masked() -> None:
+    """``Impl#457`` and ``Impl#459`` are two lines of code and stay two templates, as two
+    loggers do, however alike their messages; the values inside a message are variables."""
+    texts = [
+        "INFO  t.s.TravelServiceImpl#457 TraceID: {t} [getTrip][found][trip: G{n}]",
+        "INFO  t.s.TravelServiceImpl#459 TraceID: {t} [getTrip][found][seat: G{n}]",
+        "INFO  t.s.OrderServiceImpl#457 TraceID: {t} [getTrip][found][trip: G{n}]",
+    ]
+    stamp = T0.timestamp()
+    lines = [
+        (stamp + i, text.format(t=f"{i:032x}", n=1000 + i)) for i in range(30) for text in texts
+    ]
+    read = logs.LogRead(
+        service="travel",
+        pod="travel-1",
+        container="",
+        previous=False,
+        query="kubectl logs travel-1",
+        status=Status.OK,
+        summary="",
+        lines=lines,
+    )
+    [record] = logs.template_reads(
+        [read], incident_from=SPLIT, window=WINDOW, bounds=logs.LogBounds()
+    )
+    templates = sorted(t["template"] for t in record.raw["templates"])
+    assert len(templates) == 3
+    assert [("#457" in t, "#459" in t) for t in templates].count((True, False)) == 2
+    assert all("<TRACE>" in t and "G1000" not in t for t in templates)
