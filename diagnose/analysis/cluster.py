@@ -113,9 +113,12 @@ def find_faults(
     namespace: str,
     trigger_service: str,
     changes: Sequence[models.Change] = (),
+    logs: Sequence[models.Evidence] = (),
 ) -> list[Finding]:
     """Every fault the state shows, the explaining object's first: a node's findings absorb
-    those of the workloads whose failing pods all run on it."""
+    those of the workloads whose failing pods all run on it. ``logs``: the log analysis's
+    derived findings (``diagnose.analysis.logs``), the only proof that a Service name a
+    workload's configuration names fails to resolve."""
     state = clusterstate.read_state(records, namespace=namespace)
     found = [
         *_start_up(state),
@@ -128,6 +131,7 @@ def find_faults(
         *_routing(state),
         *_not_ready_endpoints(state),
         *_network_policies(state, caller=trigger_service),
+        *_unresolved_services(state, logs=logs),
     ]
     found = [_with_rollout(f, changes=changes) for f in found]
     found = _fold_into_volumes(found)
@@ -834,6 +838,111 @@ def _network_policies(state: clusterstate.State, *, caller: str) -> list[Finding
                 )
             )
     return out
+
+
+_UNRESOLVED = re.compile(
+    r"UnknownHostException|no such host|Name or service not known|getaddrinfo ENOTFOUND|"
+    r"could not translate host name|Temporary failure in name resolution|NXDOMAIN",
+    re.IGNORECASE,
+)
+"""A log line saying a host name did not resolve (Java, Go, glibc, Node.js, libpq, DNS)."""
+_SERVICE_HOST = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]*@)?([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)"
+    r"(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?(?::\d+)?(?:[/?#].*)?$"
+)
+"""An endpoint value that names a Service: ``cart``, ``http://cart:8080/x``,
+``cart.shop.svc.cluster.local:80`` (the Service, and its namespace when given)."""
+
+
+def _unresolved_services(
+    state: clusterstate.State, *, logs: Sequence[models.Evidence]
+) -> list[Finding]:
+    """A workload whose endpoint variable names a Service the namespace lacks, and whose own
+    logs fail to resolve that very name (new or risen error lines). Without such lines a
+    missing name proves nothing: a search path or an external resolver may serve it."""
+    services = {str(s["name"]) for s, _ in state.services}
+    if not state.services:
+        return []  # Services were not read: nothing says the name is missing
+    out = []
+    for workload, (env, rid) in sorted(state.envs.items()):
+        for variable, value in sorted(env.items()):
+            host = _service_named(str(value), namespace=state.namespace)
+            if not host or host in services:
+                continue
+            failing = _failing_lookups(logs, service=workload, host=host)
+            if not failing:
+                continue
+            out.append(
+                _unresolved(
+                    workload,
+                    variable=variable,
+                    value=str(value),
+                    host=host,
+                    rid=rid,
+                    failing=failing,
+                    state=state,
+                )
+            )
+    return out
+
+
+def _service_named(value: str, *, namespace: str) -> str:
+    """The Service an endpoint value names in ``namespace``; "" for anything else (an
+    external host, an IP, another namespace)."""
+    found = _SERVICE_HOST.match(value.strip().lower())
+    if not found or found[1].isdigit():
+        return ""
+    if found[2] and found[2] != namespace:
+        return ""
+    return found[1]
+
+
+def _failing_lookups(logs: Sequence[models.Evidence], *, service: str, host: str) -> list[Item]:
+    """The log findings of ``service`` (new or risen) whose lines fail to resolve ``host``."""
+    named = re.compile(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", re.IGNORECASE)
+    out: list[Item] = []
+    for record in logs:
+        raw = record.raw
+        if not isinstance(raw, Mapping) or raw.get("service") != service:
+            continue
+        if raw.get("change") not in ("new", "rose"):
+            continue
+        lines = [str(x) for x in raw.get("examples") or []] or [str(raw.get("template"))]
+        if any(_UNRESOLVED.search(line) and named.search(line) for line in lines):
+            out.append({**raw, "id": record.id})
+    return out
+
+
+def _unresolved(
+    workload: str,
+    *,
+    variable: str,
+    value: str,
+    host: str,
+    rid: str,
+    failing: Sequence[Item],
+    state: clusterstate.State,
+) -> Finding:
+    lines = sum(int(f.get("incident") or 0) for f in failing)
+    example = str((failing[0].get("examples") or [failing[0].get("template")])[0])[:200]
+    new = any(f.get("change") == "new" for f in failing)
+    return Finding(
+        fault="unresolved-service",
+        kind=models.CauseKind.CONFIG,
+        component=workload,
+        summary=f"{workload}'s {variable}={value} names service {host}, which namespace "
+        f"{state.namespace} does not have, and {workload}'s logs fail to resolve it "
+        f"({lines} line(s) {'since the incident' if new else 'more than before'}, e.g. "
+        f"«{example}»)",
+        check=f"kubectl get service {host} -n {state.namespace}",
+        wrong_if=f"service {host} exists in {state.namespace}, or {workload}'s calls to it "
+        "resolve (no such log line since)",
+        severity=DEFINITE if new else PARTIAL,
+        evidence=clusterstate.ids(
+            [rid, *(str(f["id"]) for f in failing), *(r for _, r in state.services[:1])]
+        ),
+        at=clusterstate.time_of(min(str(f.get("first")) for f in failing)),
+    )
 
 
 # --- nodes ---------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ class State:
     volumes: list[tuple[Item, str]] = field(default_factory=list)
     events: list[tuple[Item, str]] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)  # replicaset name → workload
+    envs: dict[str, tuple[Mapping[str, str], str]] = field(default_factory=dict)
+    """Deployment → its containers' endpoint environment (``ports.DeploymentPayload``'s
+    ``env``) and the id of the record it was read from."""
 
     def workload_of(self, pod: Item) -> str:
         owner = str(pod.get("owner") or "")
@@ -70,6 +73,8 @@ def read_state(records: Sequence[models.Evidence], *, namespace: str) -> State:
                 state.events.append((item, record.id))
             elif {"owner", "resources"} <= set(item) and item.get("owner"):
                 state.owners[str(item["name"])] = str(item["owner"]).partition("/")[2]
+            elif {"selector", "available"} <= set(item) and isinstance(item.get("env"), Mapping):
+                state.envs[str(item["name"])] = (item["env"], record.id)
     return state
 
 

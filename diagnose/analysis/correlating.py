@@ -129,7 +129,11 @@ def correlate(
         anomalous=frozenset(c.component for c in ranked if c.anomalous),
     )
     findings = cluster_.find_faults(
-        cluster, namespace=trigger.namespace, trigger_service=trigger.service, changes=changes
+        cluster,
+        namespace=trigger.namespace,
+        trigger_service=trigger.service,
+        changes=changes,
+        logs=read.derived,
     )
     fault_evidence = {
         f.component: faultranking.finding_evidence(f, window=window) for f in findings

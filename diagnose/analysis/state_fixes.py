@@ -38,6 +38,8 @@ HUMAN_ONLY = {
     "the requests",
     "no-pods": "a human reads the workload's and its ReplicaSet's conditions (an admission "
     "webhook, a policy or a quota refused its pods) and fixes what refused them",
+    "unresolved-service": "a human points the caller's configuration at the Service's right "
+    "name (or restores the Service it names); the agent never writes configuration",
     "volume-affinity": "a human brings back a schedulable node that meets the volume's node "
     "affinity (its zone or node), or restores the data into a volume where nodes are; the agent "
     "never changes volumes or nodes",

@@ -572,3 +572,105 @@ def test_a_volume_a_schedulable_node_can_host_is_no_volume_finding() -> None:
         _stuck("search-0", "search", "data-search-0"),
     )
     assert [f.fault for f in found] == ["unschedulable"]
+
+
+def _deployment_with_env(name: str, env: dict[str, str]) -> dict[str, Any]:
+    """A Deployment as the change timeline reads it (``ports.DeploymentPayload``)."""
+    return {
+        "name": name,
+        "namespace": NS,
+        "created": "2026-01-01T00:00:00Z",
+        "labels": {"app": name},
+        "selector": {"app": name},
+        "replicas": 2,
+        "available": 2,
+        "revision": 3,
+        "images": [f"shop/{name}:1"],
+        "annotations": {},
+        "env": env,
+    }
+
+
+def _log_finding(service: str, line: str, change: str = "new") -> models.Evidence:
+    """A log template the log analysis found new (or risen) in ``service``."""
+    return models.Evidence.make(
+        source="analysis",
+        query=f"kubectl logs -n {NS} -l app={service} | grep -F 'x'",
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw={
+            "service": service,
+            "template": line,
+            "change": change,
+            "error": True,
+            "incident": 40,
+            "first": "2026-01-10T09:58:00Z",
+            "examples": [line],
+        },
+    )
+
+
+def _unresolved(*logs: models.Evidence, env: str = "http://cart-svc:8080") -> list[Any]:
+    records = [
+        _record(
+            f"kubectl get deployments -n {NS} -o yaml",
+            [_deployment_with_env("checkout", {"CART_URL": env})],
+        ),
+        _record(f"kubectl get services -n {NS} -o wide", [_service("cart", {"app": "cart"})]),
+        _record(f"kubectl get pods -n {NS} -o wide", [*_healthy("cart"), *_healthy("checkout")]),
+    ]
+    return cluster.find_faults(records, namespace=NS, trigger_service="frontend", logs=logs)
+
+
+def test_a_service_name_the_callers_logs_fail_to_resolve_is_the_callers_config() -> None:
+    """CART_URL names cart-svc, the namespace has only cart, and checkout's logs say
+    UnknownHostException for cart-svc: checkout's configuration, citing the log finding."""
+    line = "ERROR java.net.UnknownHostException: cart-svc: Name or service not known"
+    log = _log_finding("checkout", line)
+    (finding,) = _unresolved(log)
+    assert (finding.fault, finding.component, finding.kind, finding.severity) == (
+        "unresolved-service",
+        "checkout",
+        "config",
+        cluster.DEFINITE,
+    )
+    assert log.id in finding.evidence and "CART_URL=http://cart-svc:8080" in finding.summary
+    assert finding.check == f"kubectl get service cart-svc -n {NS}"
+
+
+def test_go_and_node_resolver_errors_name_the_host_too() -> None:
+    """``lookup cart-svc…: no such host`` and ``getaddrinfo ENOTFOUND cart-svc`` count alike,
+    with the cluster-local form of the name in the variable."""
+    for line in (
+        'level=error msg="dial tcp: lookup cart-svc.shop.svc.cluster.local on 10.96.0.10:53: '
+        'no such host"',
+        "Error: getaddrinfo ENOTFOUND cart-svc",
+    ):
+        found = _unresolved(
+            _log_finding("checkout", line), env="cart-svc.shop.svc.cluster.local:8080"
+        )
+        assert [f.fault for f in found] == ["unresolved-service"], line
+
+
+def test_a_missing_service_name_with_clean_logs_is_no_finding() -> None:
+    """The variable names a Service the namespace lacks, but no log line fails to resolve it
+    (a search path or an outside resolver may serve it): nothing is claimed."""
+    other = _log_finding("checkout", "ERROR payment declined for order <NUM>")
+    assert _unresolved() == [] and _unresolved(other) == []
+
+
+def test_a_resolver_error_naming_another_host_is_not_this_services() -> None:
+    """A lookup failure for another name (or in another workload's logs) proves nothing of
+    cart-svc."""
+    elsewhere = _log_finding("checkout", "ERROR UnknownHostException: payments-gw")
+    theirs = _log_finding("frontend", "ERROR UnknownHostException: cart-svc")
+    assert _unresolved(elsewhere, theirs) == []
+
+
+def test_a_variable_naming_an_existing_service_or_an_outside_host_is_no_finding() -> None:
+    """cart exists; api.bank.example is not a Service of the namespace."""
+    line = "ERROR UnknownHostException: cart"
+    assert _unresolved(_log_finding("checkout", line), env="http://cart:80") == []
+    outside = _log_finding("checkout", "ERROR UnknownHostException: api.bank.example")
+    assert _unresolved(outside, env="https://api.bank.example/v1") == []

@@ -1,15 +1,17 @@
 """Each Kubernetes-state scenario (tests/kubernetes_scenarios) is localised first by the
-analysis alone, with no metrics or with the ones it carries: its objects go through the
-connector's own translations."""
+analysis alone, with no metrics or with the metrics and pod logs it carries: its objects and
+logs go through the connectors' own translations."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from connectors import kubernetes as kube
+from connectors import logs as logs_
 from diagnose.analysis import correlating
 from diagnose.domain import cluster, models
 from tests.support import kubeobjects, openmetrics
@@ -52,6 +54,46 @@ def _state(objects: list[dict], namespace: str) -> list[models.Evidence]:
     return records
 
 
+def _timeline_deployments(objects: list[dict], namespace: str) -> models.Evidence:
+    """The Deployments as the change timeline's reader translates them (their endpoint
+    environment too)."""
+    return models.Evidence.make(
+        source="kubernetes",
+        query=f"kubectl get deployments -n {namespace} -o yaml",
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=[kube._translating._deployment(o) for o in objects if o["kind"] == "Deployment"],
+        kind=models.EvidenceKind.DEPLOYMENTS,
+    )
+
+
+def _logs(folder: Path, *, trigger: models.Trigger, window: models.Window) -> list[models.Evidence]:
+    """The pod logs as the log connector templates them (one read per pod), with the incident
+    window the graph uses (15 minutes before the trigger)."""
+    reads = []
+    for path in sorted((folder / "logs").glob("*.log")):
+        lines = [logs_.parse_line(line) for line in path.read_text().splitlines()]
+        reads.append(
+            logs_.LogRead(
+                service=path.stem.rsplit("-", 2)[0],
+                pod=path.stem,
+                container="",
+                previous=False,
+                query=f"kubectl logs {path.stem} -n {trigger.namespace} --timestamps",
+                status=models.Status.OK,
+                summary="",
+                lines=[(at, text) for at, text in lines if at is not None],
+            )
+        )
+    return logs_.template_reads(
+        reads,
+        incident_from=trigger.at - timedelta(minutes=15),
+        window=window,
+        bounds=logs_.LogBounds(),
+    )
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> None:
     """The truth's component (and kind) leads, and the analysis does not abstain."""
@@ -64,7 +106,12 @@ def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> Non
     )
     files = sorted((folder / "kubernetes").glob("*.yaml"))
     objects = kubeobjects.read_objects(files)
-    records = kubeobjects.cluster_evidence(files, namespace=trigger.namespace, window=window)
+    records = [
+        _timeline_deployments(objects, trigger.namespace)
+        if r.kind is models.EvidenceKind.DEPLOYMENTS
+        else r
+        for r in kubeobjects.cluster_evidence(files, namespace=trigger.namespace, window=window)
+    ]
     metrics: list[models.Evidence] = []
     if (folder / "metrics.om").exists():
         _, series = openmetrics.read(folder / "metrics.om")
@@ -73,6 +120,7 @@ def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> Non
         trigger=trigger,
         window=window,
         metrics=metrics,
+        logs=_logs(folder, trigger=trigger, window=window) if (folder / "logs").exists() else [],
         cluster=[*records, *_state(objects, trigger.namespace)],
         now=window.end,
     )

@@ -14,6 +14,7 @@ import copy
 import json
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class Shop:
     def __init__(self, created: str = "2026-01-20T08:00:00Z") -> None:
         self.created = created
         self.objects: list[Obj] = []
+        self.logs: dict[str, list[str]] = {}  # pod → its log lines
         for index, app in enumerate(WORKLOADS):
             self._workload(app, image=f"shop/{app}:1.{index}", node=NODES[index % 3])
         for node in NODES:
@@ -734,6 +736,100 @@ def volume_zone(shop: Shop) -> dict[str, Any]:
 AT_EVICTED = "2026-02-01T09:48:00Z"
 
 
+def unresolved_service(shop: Shop) -> dict[str, Any]:
+    """checkout's new revision points CART_URL at cart-svc, a name no Service has: its pods
+    run and are Ready, and its logs fail to resolve the name on every cart call."""
+    rs = shop.rollout(
+        "checkout",
+        at="2026-02-01T09:46:00Z",
+        env=[
+            {"name": "UPSTREAM_URL", "value": "http://checkout-upstream"},
+            {"name": "CART_URL", "value": "http://cart-svc:8080"},
+        ],
+    )
+    running = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [
+            {"name": "server", "ready": True, "restartCount": 0, "state": {"running": {}}}
+        ],
+    }
+    for pod in _replace_pods(shop, "checkout", rs, running, created="2026-02-01T09:46:00Z"):
+        shop.logs[pod] = _log_lines(
+            "checkout",
+            start="2026-02-01T09:46:00Z",
+            failing="ERROR [http-nio-8080-exec-{n}] CartClient: cart call failed: "
+            "java.net.UnknownHostException: cart-svc: Name or service not known",
+            failing_from="2026-02-01T09:46:20Z",
+        )
+    return _truth(
+        "deploy",
+        "checkout",
+        "deployment/checkout@2",
+        "rollback",
+        "checkout's new revision names cart-svc in CART_URL; no Service has that name and "
+        "checkout's logs fail to resolve it",
+    )
+
+
+def unresolved_decoy(shop: Shop) -> dict[str, Any]:
+    """checkout's CART_URL names cart-api, which no Service is called, since long before; its
+    logs resolve fine (a search domain serves the name). The fault is catalog's crash loop."""
+    checkout = shop.find("Deployment", "checkout")
+    env = checkout["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append({"name": "CART_URL", "value": "http://cart-api:8080"})
+    rs = shop.rollout("catalog", at="2026-02-01T09:38:00Z", image="shop/catalog:1.6")
+    last = {
+        "reason": "Error",
+        "exitCode": 2,
+        "message": "fatal: config: unknown field 'cache_ttl'",
+        "finishedAt": "2026-02-01T09:57:00Z",
+    }
+    _replace_pods(
+        shop, "catalog", rs, _waiting("CrashLoopBackOff", "back-off 5m0s restarting", **last)
+    )
+    return _truth(
+        "deploy",
+        "catalog",
+        "deployment/catalog@2",
+        "rollback",
+        "catalog 1.6 exits at start-up; checkout's CART_URL names a Service that does not exist, "
+        "but its logs show no failed lookup",
+    )
+
+
+LOGS_END = "2026-02-01T10:04:00Z"
+
+
+def _log_lines(
+    app: str, *, start: str, failing: str = "", failing_from: str = "", end: str = LOGS_END
+) -> list[str]:
+    """A pod's log: a request line every 20 s from ``start`` to ``end``, and from
+    ``failing_from`` the ``failing`` line every 5 s."""
+    at, stop = _epoch(start), _epoch(end)
+    broken = _epoch(failing_from) if failing else stop + 1
+    lines, n = [], 0
+    while at <= stop:
+        n += 1
+        if at >= broken:
+            lines.append(f"{_stamp(at)} {failing.format(n=n % 8 + 1)}")
+            at += 5
+            continue
+        lines.append(
+            f"{_stamp(at)} INFO  [http-nio-8080-exec-{n % 8 + 1}] {app}: GET / 200 {8 + n % 5}ms"
+        )
+        at += 20
+    return lines
+
+
+def _epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def _stamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def fresh_install(shop: Shop) -> dict[str, Any]:
     """The whole namespace installed minutes ago: only cart is broken (its Secret is missing)."""
     rs = "cart-5f7c9"
@@ -783,7 +879,13 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
     "k8s-named-target-port": (named_target_port, "checkout", "checkout: cart unreachable"),
     "k8s-target-port-edited": (target_port_edited, "checkout", "checkout: cart unreachable"),
     "k8s-volume-zone": (volume_zone, "frontend", "frontend: catalog requests failing"),
+    "k8s-unresolved-service": (unresolved_service, "frontend", "frontend: checkout errors"),
+    "k8s-unresolved-decoy": (unresolved_decoy, "frontend", "frontend: catalog requests failing"),
 }
+
+LOGGED = ("k8s-unresolved-service", "k8s-unresolved-decoy")
+"""The scenarios whose pods have logs (``logs/<pod>.log``): every pod that has none yet logs
+its requests from the window's start."""
 
 METRICS: dict[str, dict[str, str]] = {
     "k8s-kubelet-down": {"cart": "silent", "checkout": "errors", "frontend": "errors"},
@@ -822,6 +924,13 @@ def write(name: str) -> None:
     )
     if name in METRICS:
         (folder / "metrics.om").write_text(_metrics(METRICS[name]))
+    if name in LOGGED:
+        (folder / "logs").mkdir()
+        for pod in (o for o in shop.objects if o["kind"] == "Pod"):
+            pod_name = pod["metadata"]["name"]
+            app = pod["metadata"]["labels"]["app"]
+            lines = shop.logs.get(pod_name) or _log_lines(app, start="2026-02-01T09:00:00Z")
+            (folder / "logs" / f"{pod_name}.log").write_text("\n".join(lines) + "\n")
 
 
 RATES = {"frontend": 20.0, "checkout": 10.0, "cart": 8.0, "catalog": 12.0}
