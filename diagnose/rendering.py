@@ -359,8 +359,14 @@ def prompt_decision(console: Console, state: DiagnosisState) -> approval.Answer:
         return {"verdict": "reject", "approver": approver, "reason": reason}
     fix = next(f for f in fixes if f["id"] == choice)
     console.print(f"Dry run of {choice}: {dry_run_text(fix)}", highlight=False)
-    cited = state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
+    hypothesis = state["correlation"]["hypotheses"][fix["hypothesis"]]
+    cited, against = hypothesis["evidence"], hypothesis.get("counter_evidence") or []
     console.print("Which of these did you check yourself? " + ", ".join(cited), highlight=False)
+    if against:
+        console.print(
+            "And at least one of the counter-evidence against it: " + ", ".join(against),
+            highlight=False,
+        )
     checked = Prompt.ask("Evidence ids, comma-separated", console=console)
     reason = Prompt.ask("Reason", console=console)
     return {

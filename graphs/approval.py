@@ -2,8 +2,8 @@
 
 Designed against automation bias: the approver sees the alternatives and the counter-evidence
 next to the leading hypothesis, must name the fix, must name which cited evidence they checked
-themselves, and must give a reason. Code decides that every action needs approval; nothing a
-model says can change that.
+themselves and at least one item of the counter-evidence when there is any, and must give a
+reason. Code decides that every action needs approval; nothing a model says can change that.
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def request(state: DiagnosisState) -> Question:
             "reason": "why (required)",
             "fix": "a fix id, when approving",
             "fix_digest": "optional: the digest of the fix you read; refused if it changed",
-            "checked_evidence": "ids of the evidence you looked at, when approving",
+            "checked_evidence": (
+                "ids of the evidence you looked at, when approving: among those the fix's "
+                "hypothesis cites, and at least one of its counter-evidence when it has any"
+            ),
         },
     }
 
@@ -333,7 +336,20 @@ def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[s
             f"(cited: {', '.join(sorted(cited))}; "
             f"against it: {', '.join(sorted(against)) or 'none'})"
         ]
-    return []
+    return _counter_problems(decision, against=against, run_id=state["run_id"])
+
+
+def _counter_problems(decision: models.Decision, *, against: set[str], run_id: str) -> list[str]:
+    """An approval must name at least one counter-evidence item it checked when the fix's
+    hypothesis has any: the approver looks at what would prove the diagnosis wrong first.
+    One rule for every path (terminal, CLI, kubectl, API, Slack)."""
+    if not against or against & set(decision.checked_evidence):
+        return []
+    return [
+        f"{decision.fix}'s hypothesis has counter-evidence: re-run the query of at least one of "
+        f"{', '.join(sorted(against))} (`diagnose show {run_id}` lists them under 'against') and "
+        "name the one you checked among the checked evidence (--checked, checked_evidence)"
+    ]
 
 
 def _names(records: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -16,6 +16,7 @@ from diagnose import wiring
 from diagnose.lab import kubeapi, lab
 from diagnose.settings import Settings
 from graphs import runner
+from tests.support import approvals
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 BAD_DEPLOY = SCENARIOS / "bad-deploy-5xx"
@@ -101,14 +102,12 @@ def writes(kube: kubeapi.KubeApiServer, *, dry_run: bool) -> list[dict[str, Any]
 
 def approval_of(paused: runner.Paused, fix_id: str, *, approver: str = "alice") -> dict[str, Any]:
     """A complete approval of ``fix_id`` as a human would give it."""
-    fix = next(f for f in paused.state["fixes"] if f["id"] == fix_id)
-    cited = paused.state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
     return {
         "verdict": "approve",
         "approver": approver,
         "reason": "5xx began with the rollout",
         "fix": fix_id,
-        "checked_evidence": [cited[0]],
+        "checked_evidence": approvals.checked_for(paused.state, fix_id),
     }
 
 

@@ -127,7 +127,7 @@ def test_cli_refuses_forged_arguments_and_sends_the_approved_patch_once(
     paused = agents(settings).start(bad_deploy.trigger)
     env = _cli_env(settings)
     a, b = (f for f in paused.state["fixes"] if f.get("action"))
-    checked = approval_of(paused, b["id"])["checked_evidence"][0]
+    checked = ",".join(approval_of(paused, b["id"])["checked_evidence"])
     common = ["--approver", "alice", "--reason", "why not", "--checked", checked]
     forged = _cli(
         "approve", paused.run_id, "--fix", b["id"], "--digest", a["digest"], *common, env=env
@@ -138,7 +138,7 @@ def test_cli_refuses_forged_arguments_and_sends_the_approved_patch_once(
     shown = json.loads(_cli("show", paused.run_id, "--json", env=env).stdout)
     assert shown["waiting"] is True
     assert writes(kube, dry_run=False) == []
-    checked = approval_of(paused, a["id"])["checked_evidence"][0]
+    checked = ",".join(approval_of(paused, a["id"])["checked_evidence"])
     common = ["--approver", "alice", "--reason", "5xx began with rev 14", "--checked", checked]
     done = _cli(
         "approve",

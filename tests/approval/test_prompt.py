@@ -16,6 +16,7 @@ from diagnose import rendering
 from diagnose.lab import lab
 from graphs import approval, reporting
 from tests.approval.conftest import AgentFactory, kube_api, lab_settings
+from tests.support import approvals
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -84,8 +85,8 @@ def test_the_terminal_question_shows_the_dry_run_and_answers_with_the_digest(
             bad_deploy.trigger
         )
     fix = paused.state["fixes"][0]
-    cited = paused.state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"][0]
-    typed = "\n".join([fix["id"], "alice", cited, "5xx began with rev 14"]) + "\n"
+    checked = approvals.flag(paused.state["correlation"]["hypotheses"][fix["hypothesis"]])
+    typed = "\n".join([fix["id"], "alice", checked, "5xx began with rev 14"]) + "\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
     console = Console(record=True, width=200, color_system=None)
     answer = rendering.prompt_decision(console, paused.state)

@@ -19,6 +19,7 @@ import yaml
 
 from diagnose.server import app
 from tests.server.conftest import make_settings, open_service, serving
+from tests.support import approvals
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -68,7 +69,7 @@ def test_one_person_cannot_approve_a_high_risk_fix_twice_by_any_path(tmp_path: P
     result: dict[str, Any] = json.loads(done.stdout)
     fix = result["fixes"][0]
     assert fix["risk"] == "high"
-    cited = result["hypotheses"][fix["hypothesis"]]["evidence"][0]
+    cited = approvals.flag(result["hypotheses"][fix["hypothesis"]])
     run_id = result["run_id"]
 
     def approve(program: str, who: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -87,7 +88,11 @@ def test_one_person_cannot_approve_a_high_risk_fix_twice_by_any_path(tmp_path: P
 
     settings = make_settings(tmp_path / "state")
     with open_service(settings) as service, serving(app.create_app(service)) as url:
-        body = {"fix": fix["id"], "checked_evidence": [cited], "reason": "checked the locks"}
+        body = {
+            "fix": fix["id"],
+            "checked_evidence": cited.split(","),
+            "reason": "checked the locks",
+        }
         answered = httpx.post(f"{url}/api/v1/runs/{run_id}/approve", json=body, headers=BOB)
     assert answered.status_code == 200, answered.text
     assert answered.json()["waiting"] is False

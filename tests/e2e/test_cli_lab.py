@@ -16,6 +16,8 @@ import pexpect
 import pytest
 import yaml
 
+from tests.support import approvals
+
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
@@ -48,14 +50,13 @@ def _run_json(scenario: str, env: dict[str, str]) -> dict[str, Any]:
 
 def _approve_top(result: dict[str, Any], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     fix = result["fixes"][0]
-    cited = result["hypotheses"][fix["hypothesis"]]["evidence"]
     return _diagnose(
         "approve",
         result["run_id"],
         "--fix",
         fix["id"],
         "--checked",
-        cited[0],
+        approvals.flag(result["hypotheses"][fix["hypothesis"]]),
         "--approver",
         "alice",
         "--reason",
@@ -192,7 +193,7 @@ def test_a_high_risk_database_fix_needs_two_different_approvers(tmp_path: Path) 
     result = _run_json("db-lock-contention", env)
     fix = result["fixes"][0]
     assert (fix["kind"], fix["risk"]) == ("cancel_query", "high")
-    cited = result["hypotheses"][fix["hypothesis"]]["evidence"][0]
+    cited = approvals.flag(result["hypotheses"][fix["hypothesis"]])
 
     def approve(who: str) -> subprocess.CompletedProcess[str]:
         return _diagnose(

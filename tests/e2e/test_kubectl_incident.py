@@ -19,6 +19,7 @@ from benchmarks import webhooks
 from diagnose.domain import models
 from diagnose.lab import lab, postgres
 from diagnose.server import signing
+from tests.support import approvals
 
 BIN = Path(sys.executable).parent
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "bad-deploy-5xx"
@@ -149,14 +150,13 @@ def _follow_and_approve(env: dict[str, str]) -> dict[str, Any]:
     top = run["hypotheses"][0]
     assert (top["kind"], top["component"]) == ("deploy", "checkout")
     fix = run["fixes"][0]
-    cited = run["hypotheses"][fix["hypothesis"]]["evidence"]
     approved = _kubectl(
         "approve",
         run["run_id"],
         "--fix",
         fix["id"],
         "--checked",
-        cited[0],
+        approvals.flag(run["hypotheses"][fix["hypothesis"]]),
         "--approver",
         "alice",
         "--reason",

@@ -72,6 +72,40 @@ def test_checked_evidence_must_be_cited_by_the_hypothesis() -> None:
     assert decision is None and any("ev-zzz" in p for p in problems)
 
 
+def _countered() -> Any:
+    """STATE with counter-evidence held against the fix's hypothesis."""
+    hypothesis = STATE["correlation"]["hypotheses"][0] | {"counter_evidence": ["ev-x", "ev-y"]}
+    return STATE | {"correlation": {"hypotheses": [hypothesis]}}
+
+
+def test_an_approval_naming_no_counter_evidence_is_refused_with_the_ids_to_look_at() -> None:
+    """When the hypothesis has counter-evidence, checking only what it cites is not enough."""
+    decision, problems = approval.validate(_answer(), state=_countered(), now=NOW)
+    assert decision is None
+    (problem,) = problems
+    assert "counter-evidence" in problem and "ev-x, ev-y" in problem
+    assert "diagnose show run-1" in problem
+
+
+def test_an_approval_naming_one_counter_evidence_item_is_accepted() -> None:
+    decision, problems = approval.validate(
+        _answer(checked_evidence=["ev-a", "ev-y"]), state=_countered(), now=NOW
+    )
+    assert problems == [] and decision is not None
+    assert decision.checked_evidence == ("ev-a", "ev-y")
+
+
+def test_no_counter_evidence_is_asked_for_when_the_hypothesis_has_none() -> None:
+    decision, problems = approval.validate(_answer(), state=STATE, now=NOW)
+    assert problems == [] and decision is not None
+
+
+def test_a_rejection_needs_no_counter_evidence() -> None:
+    answer = {"verdict": "reject", "approver": "bob", "reason": "the deploy was config-only"}
+    decision, problems = approval.validate(answer, state=_countered(), now=NOW)
+    assert problems == [] and decision is not None
+
+
 def test_a_reasoned_rejection_needs_no_fix() -> None:
     decision, problems = approval.validate(
         {"verdict": "reject", "approver": "bob", "reason": "deploy was a no-op"},

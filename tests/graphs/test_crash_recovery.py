@@ -37,6 +37,7 @@ from diagnose.domain import errors, models
 from diagnose.lab import kubeapi, lab, postgres
 from diagnose.settings import Settings
 from graphs import approval, runner
+from tests.support import approvals
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -234,9 +235,9 @@ def _audit(chain: Chain) -> list[dict[str, Any]]:
 
 def _answer(paused: runner.Paused) -> list[str]:
     fix = paused.state["fixes"][0]
-    cited = paused.state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
+    checked = approvals.flag(paused.state["correlation"]["hypotheses"][fix["hypothesis"]])
     reason = "5xx began with the rollout"
-    return ["--fix", fix["id"], "--approver", "alice", "--reason", reason, "--checked", cited[0]]
+    return ["--fix", fix["id"], "--approver", "alice", "--reason", reason, "--checked", checked]
 
 
 def _drive(

@@ -15,11 +15,12 @@ from diagnose.analysis import correlating
 from diagnose.domain import models
 from diagnose.postmortem import drafting, markdown, timeline
 from tests.postmortem.conftest import SECTIONS, audit_entry, record_of
+from tests.support import approvals
 
 
 def _approval(record: postmortem.RunRecord, *, minutes: float = 6) -> models.Decision:
     fix = record.state["fixes"][0]
-    cited = record.state["correlation"]["hypotheses"][fix["hypothesis"]]["evidence"]
+    checked = approvals.checked(record.state["correlation"]["hypotheses"][fix["hypothesis"]])
     at = models.parse_time(record.state["now"]) + timedelta(minutes=minutes)
     return models.Decision(
         verdict=models.Verdict.APPROVE,
@@ -27,7 +28,7 @@ def _approval(record: postmortem.RunRecord, *, minutes: float = 6) -> models.Dec
         reason="errors began with the rollout",
         at=at,
         fix=fix["id"],
-        checked_evidence=(cited[0],),
+        checked_evidence=tuple(checked),
     )
 
 

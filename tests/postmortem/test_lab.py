@@ -16,6 +16,7 @@ from PIL import Image
 
 from connectors import bundle
 from tests.postmortem.conftest import SECTIONS
+from tests.support import approvals
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -91,9 +92,9 @@ def test_a_decided_bad_deploy_is_drafted_with_plots_and_cited_timeline(tmp_path:
     result = _json("run", "--scenario", str(SCENARIOS / "bad-deploy-5xx"), env=env)
     run_id = result["run_id"]
     fix = result["fixes"][0]
-    cited = result["hypotheses"][fix["hypothesis"]]["evidence"]
+    checked = approvals.flag(result["hypotheses"][fix["hypothesis"]])
     approved = _diagnose(
-        "approve", run_id, "--fix", fix["id"], "--checked", cited[0],
+        "approve", run_id, "--fix", fix["id"], "--checked", checked,
         "--approver", "alice", "--reason", "errors began with the rollout", env=env,
     )  # fmt: skip
     assert approved.returncode == 0, approved.stderr
