@@ -24,6 +24,7 @@ from rich.console import Console
 from diagnose import console, rendering, wiring
 from diagnose.domain import errors, models
 from diagnose.server import commands as server_commands
+from diagnose.server import slackjobs
 from diagnose.settings import Settings
 from graphs import pipeline, reporting, runner
 
@@ -143,15 +144,50 @@ def _diagnose(
     interactive = not as_json and sys.stdin.isatty() and sys.stdout.isatty()
     with wiring.open_agent(settings, progress=console.progress) as agent:
         paused = agent.start_or_resume(trigger, run_id=run_id)
+        thread = _post_to_slack(settings, paused, parent=None)
         if as_json:
             print(json.dumps(reporting.result(paused.state), indent=2))
             return paused
         rendering.show(out, paused.state, bundle_dir=settings.bundles_dir / paused.run_id)
         if interactive and paused.waiting:
             paused = _ask(agent, paused)
+            if thread is not None:
+                _post_to_slack(settings, paused, parent=thread)
         elif paused.waiting:
             rendering.paused_hint(out, paused.run_id)
         return paused
+
+
+def _post_to_slack(settings: Settings, paused: runner.Paused, *, parent: str | None) -> str | None:
+    """Post the finished diagnosis to Slack when it is on (docs/slack.md), as a worker does: the
+    run's own thread (a run started here has no incident to share one with), its parent updated
+    and a reply added once the terminal's answer is given. The thread's parent ``ts``, or None
+    when nothing was posted: a Slack failure is a note, never a failed run."""
+    channel = settings.slack.channel
+    chat = wiring.open_slack(settings) if settings.slack.active and channel else None
+    if chat is None or channel is None:
+        return None
+    try:
+        posted = slackjobs.post_run(
+            chat,
+            paused,
+            channel=channel,
+            parent=parent,
+            public_url=settings.public_url,
+            buttons=_service_resumes(settings),
+        )
+    finally:
+        chat.close()
+    if not posted["posted"]:
+        err.print(f"note: not posted to Slack ({posted.get('why')}); the run is unaffected")
+        return None
+    return posted.get("parent")
+
+
+def _service_resumes(settings: Settings) -> bool:
+    """Whether the service can resume this run, so Slack's buttons work: its checkpoint is in
+    PostgreSQL (``DIAGNOSE_DATABASE_URL``, the service's store), not in this machine's SQLite."""
+    return bool(settings.database_url)
 
 
 def _ask(agent: runner.Agent, paused: runner.Paused) -> runner.Paused:
@@ -172,7 +208,11 @@ def approve(
     reason: Annotated[str, typer.Option(help="Why.")],
     fix: Annotated[str | None, typer.Option(help="The fix id to approve.")] = None,
     checked: Annotated[
-        str, typer.Option(help="Comma-separated evidence ids you checked yourself.")
+        str,
+        typer.Option(
+            help="Comma-separated evidence ids you checked yourself: cited ones, and at least "
+            "one counter-evidence id when the fix's hypothesis has any."
+        ),
     ] = "",
     reject: Annotated[bool, typer.Option("--reject", help="Reject every proposed fix.")] = False,
     digest: Annotated[

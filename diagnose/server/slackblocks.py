@@ -45,9 +45,16 @@ class Where(TypedDict):
 
 
 def findings(
-    state: DiagnosisState, *, run_id: str, public_url: str | None, waiting: bool
+    state: DiagnosisState,
+    *,
+    run_id: str,
+    public_url: str | None,
+    waiting: bool,
+    buttons: bool = True,
 ) -> tuple[str, list[Block]]:
-    """The findings message: its fallback text and its blocks."""
+    """The findings message: its fallback text and its blocks. While the run waits it offers
+    the Approve and Reject buttons, or with ``buttons=False`` (a run the service cannot resume:
+    its checkpoint is on the machine that ran ``diagnose run``) the commands to run there."""
     result = reporting.result(state)
     trigger = state.get("trigger")
     title = trigger["title"] if trigger else run_id
@@ -56,9 +63,35 @@ def findings(
     blocks += _leader(state)
     blocks += _fix(result["fixes"][:1])
     blocks.append(_context(_status(state, waiting=waiting) + "  ·  " + _link(run_id, public_url)))
-    if waiting:
+    if waiting and buttons:
         blocks.append(_buttons(run_id, fixes=result["fixes"]))
+    elif waiting:
+        blocks.append(_commands(state, run_id=run_id))
     return text, blocks
+
+
+def _commands(state: DiagnosisState, *, run_id: str) -> Block:
+    """How to decide a run only its own machine's store holds: ``diagnose approve`` there."""
+    fixes = state.get("fixes") or []
+    lines = ["*To decide*, on the machine that ran it (its checkpoint is stored there):"]
+    if fixes:
+        fix = fixes[0]
+        lines.append(
+            f"```diagnose approve {run_id} --fix {fix['id']} --checked EVIDENCE_IDS "
+            '--approver YOUR_NAME --reason "…"```'
+        )
+        lines.append(_to_check(state, hypothesis=fix["hypothesis"]))
+    lines.append(f'```diagnose approve {run_id} --reject --approver YOUR_NAME --reason "…"```')
+    return _section("\n".join(lines))
+
+
+def _to_check(state: DiagnosisState, *, hypothesis: int) -> str:
+    hypotheses = (state.get("correlation") or {}).get("hypotheses", [])
+    found = hypotheses[hypothesis] if hypothesis < len(hypotheses) else None
+    cited = ", ".join(f"`{e}`" for e in (found["evidence"] if found else []))
+    against = ", ".join(f"`{e}`" for e in (found["counter_evidence"] if found else []))
+    said = f"EVIDENCE_IDS: those you checked yourself among {cited or 'the cited evidence'}"
+    return said + (f", and at least one of the counter-evidence {against}" if against else "")
 
 
 def _leader(state: DiagnosisState) -> list[Block]:

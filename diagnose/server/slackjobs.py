@@ -3,7 +3,8 @@
 - ``slack_post`` (queued by a ``diagnose`` job when Slack is on): the incident's first run
   becomes the thread's parent message; a later run of the same incident updates the parent
   (``chat.update``) and is posted as a reply in its thread. The parent's ``ts`` is kept in the
-  job's result, which is how the next run finds the thread.
+  job's result, which is how the next run finds the thread. ``diagnose run`` posts its run
+  through the same :func:`post_run`, in a thread of its own.
 - ``slack_decision`` (queued by ``POST /slack/interactions`` for each modal submitted): the
   answer goes to the approval step through ``Agent.resume``, the one path the CLI and the HTTP
   API take too (same validation, same audit log, same digest binding); the outcome is posted
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Required, TypedDict
 
-from diagnose.domain import errors, queue
+from diagnose.domain import errors, ports, queue
 from diagnose.server import slackblocks
 from graphs import runner
 
@@ -65,21 +66,49 @@ def post_findings(job: queue.Job, *, tools: jobs.Tools) -> PostResult:
     channel = tools.settings.slack.channel
     if tools.chat is None or not channel:
         return {"posted": False, "run_id": run_id, "why": "Slack is off (docs/slack.md)"}
-    paused = tools.agent.status(run_id)
-    text, blocks = slackblocks.findings(
-        paused.state, run_id=run_id, public_url=tools.settings.public_url, waiting=paused.waiting
-    )
     parent = _parent(tools.queue, ordering_key=job.ordering_key, channel=channel)
+    posted = post_run(
+        tools.chat,
+        tools.agent.status(run_id),
+        channel=channel,
+        parent=parent,
+        public_url=tools.settings.public_url,
+    )
+    if not posted["posted"]:
+        tools.progress(f"slack: findings of {run_id} not posted ({posted.get('why')})")
+    return posted
+
+
+def post_run(
+    chat: ports.Chat,
+    paused: runner.Paused,
+    *,
+    channel: str,
+    parent: str | None,
+    public_url: str | None,
+    buttons: bool = True,
+) -> PostResult:
+    """Post a run's findings: as a thread's parent when ``parent`` is None, else update the
+    parent and reply in its thread. ``buttons``: Approve and Reject while the run waits (the
+    service can resume it), or else the ``diagnose approve`` commands. Slack failing is noted
+    in the result, never raised: a run never fails because Slack did."""
+    text, blocks = slackblocks.findings(
+        paused.state,
+        run_id=paused.run_id,
+        public_url=public_url,
+        waiting=paused.waiting,
+        buttons=buttons,
+    )
+    found: PostResult = {"posted": True, "run_id": paused.run_id, "channel": channel}
     try:
         if parent is None:
-            ts = tools.chat.post(channel=channel, text=text, blocks=blocks, thread=None)
-            return {"posted": True, "run_id": run_id, "channel": channel, "parent": ts, "ts": ts}
-        tools.chat.update(channel=channel, ts=parent, text=text, blocks=blocks)
-        ts = tools.chat.post(channel=channel, text=text, blocks=blocks, thread=parent)
+            ts = chat.post(channel=channel, text=text, blocks=blocks, thread=None)
+            return found | {"parent": ts, "ts": ts}
+        chat.update(channel=channel, ts=parent, text=text, blocks=blocks)
+        ts = chat.post(channel=channel, text=text, blocks=blocks, thread=parent)
     except errors.SourceError as exc:
-        tools.progress(f"slack: findings of {run_id} not posted ({exc})")
-        return {"posted": False, "run_id": run_id, "why": str(exc)}
-    return {"posted": True, "run_id": run_id, "channel": channel, "parent": parent, "ts": ts}
+        return {"posted": False, "run_id": paused.run_id, "why": str(exc)}
+    return found | {"parent": parent, "ts": ts}
 
 
 def _parent(work: queue.Queue, *, ordering_key: str, channel: str) -> str | None:
