@@ -644,7 +644,7 @@ def _log_only(hint: LogHint, *, leader: float, policy: LogPolicy) -> ranking.Dra
         component=hint.component,
         score=base * (1.0 + policy.weight * hint.share),
         strength=hint.strength,
-        fit=0.85 if hint.kind else 0.6,
+        fit=0.85 if hint.kind else policy.fit,
         summary=f"{hint.component}: {hint.headline} (in the logs; its metrics show no anomaly)",
         evidence=hint.evidence,
         counter=(),

@@ -319,6 +319,7 @@ def test_a_log_only_cause_leads_when_every_error_wave_starts_there() -> None:
     leader = _draft("frontend", 10.0)
     all_waves = _merge([leader], logs.LogFindings((_hint("contacts", 1.0),), {}, {}, (), ()))
     assert all_waves[0].component == "contacts"
+    assert all_waves[0].fit == logs.LogPolicy().fit  # as a hypothesis the logs support
     some = _merge([leader], logs.LogFindings((_hint("contacts", 0.3),), {}, {}, (), ()))
     assert some[0].component == "frontend"
 
