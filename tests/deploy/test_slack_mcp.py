@@ -4,7 +4,9 @@ docs/mcp.md), rendered by real Helm."""
 from __future__ import annotations
 
 from diagnose.settings import Settings
-from tests.deploy.conftest import Rendered, containers, env_of, full
+from tests.deploy.conftest import Rendered, containers, env_of, full, render
+
+API_FROM = {"kubernetes.io/metadata.name": "ingress-nginx"}
 
 
 def test_slack_secrets_are_read_by_reference_and_the_signing_secret_only_by_the_api(
@@ -62,3 +64,47 @@ def test_the_mcp_server_serves_http_with_its_own_bearer_tokens(
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert all(labels[k] == v for k, v in service["spec"]["selector"].items())
     assert service["spec"]["ports"][0]["port"] == 8765
+
+
+def test_the_mcp_pods_accept_only_their_port_from_where_the_api_is_reachable(
+    rendered_sets: dict[str, Rendered],
+) -> None:
+    """The MCP server's NetworkPolicy selects its pods and admits its port from apiFrom only."""
+    chart = render(
+        {
+            "mcp": {"enabled": True, "tokensSecret": {"name": "diagnose-mcp", "key": "tokens"}},
+            "networkPolicy": {"apiFrom": [{"namespaceSelector": {"matchLabels": API_FROM}}]},
+        }
+    )
+    labels = chart.get("Deployment", full("mcp"))["spec"]["template"]["metadata"]["labels"]
+    policy = chart.get("NetworkPolicy", full("mcp"))["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "mcp"
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [
+        {
+            "ports": [{"port": "mcp", "protocol": "TCP"}],
+            "from": [{"namespaceSelector": {"matchLabels": API_FROM}}],
+        }
+    ]
+    api = chart.get("NetworkPolicy", full("api"))["spec"]["ingress"][0]["from"]
+    assert policy["ingress"][0]["from"] == api
+    (port,) = containers(chart.get("Deployment", full("mcp")))[0]["ports"]
+    assert port["name"] == "mcp"
+    assert full("mcp") in rendered_sets["slack-mcp"].names("NetworkPolicy")
+
+
+def test_no_mcp_network_policy_without_the_mcp_server(default_chart: Rendered) -> None:
+    assert full("mcp") not in default_chart.names("NetworkPolicy")
+
+
+def test_the_model_server_admits_the_mcp_pods_when_they_run() -> None:
+    """Runs started through MCP ask the chart's model server too."""
+    chart = render({"mcp": {"enabled": True}, "vllm": {"enabled": True}})
+    (rule,) = chart.get("NetworkPolicy", full("vllm"))["spec"]["ingress"]
+    (components,) = [
+        e
+        for e in rule["from"][0]["podSelector"]["matchExpressions"]
+        if e["key"] == "app.kubernetes.io/component"
+    ]
+    assert components["values"] == ["api", "worker", "mcp"]
