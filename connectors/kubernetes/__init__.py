@@ -19,12 +19,14 @@ and sends them with credentials of its own (``_RESOLVERS``: one per ``FixKind.re
 
 Where things are: ``_reading`` holds the reader and its choke point, ``_translating`` the
 history kinds' payloads, ``_state`` the state kinds' payloads, ``_podlogs`` pod logs,
-``_writing`` the writer and its resolvers, ``_common`` what they share. Import the public names
+``_writing`` the writer and its resolvers, ``_common`` what they share, ``_reads`` the table
+of every resource read (``READS``, what the chart's read role grants). Import the public names
 from this package.
 """
 
 from connectors.kubernetes._common import DROPPED_ANNOTATIONS, REVISION, SOURCE, Obj
 from connectors.kubernetes._reading import KubernetesConnector
+from connectors.kubernetes._reads import READS, Read
 from connectors.kubernetes._state import _STATE_READERS as _STATE_READERS
 from connectors.kubernetes._translating import drifted_keys
 from connectors.kubernetes._writing import _RESOLVERS as _RESOLVERS
@@ -38,12 +40,14 @@ from connectors.kubernetes._writing import (
 __all__ = [
     "ACTION_MARKER",
     "DROPPED_ANNOTATIONS",
+    "READS",
     "REVISION",
     "ROLLBACK_KEPT_ANNOTATIONS",
     "SOURCE",
     "KubernetesConnector",
     "KubernetesWriter",
     "Obj",
+    "Read",
     "drifted_keys",
     "with_marker",
 ]

@@ -8,23 +8,33 @@ from pathlib import Path
 
 import pytest
 
+from connectors import kubernetes
 from tests.deploy.conftest import NAMESPACE, VALUE_SETS, Rendered, full, iter_pod_specs, render
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 
-AGENT_READS = frozenset(
+OPT_IN = frozenset(
     {
-        ("apps", "deployments"),
-        ("apps", "replicasets"),
-        ("", "pods"),
-        ("", "configmaps"),
-        ("", "events"),
+        ("", "secrets"),  # rbac.readSecretMetadata or rbac.readHelmReleases
+        ("argoproj.io", "applications"),  # rbac.readDeliveries, as the three below
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+        ("helm.toolkit.fluxcd.io", "helmreleases"),
+        ("source.toolkit.fluxcd.io", "gitrepositories"),
     }
 )
-"""What connectors/kubernetes lists: rollouts, ReplicaSets, pods, ConfigMaps, events."""
+"""The reads the chart grants only on request: Secrets carry data RBAC cannot hide, and the
+delivery tools may not be installed."""
 
-LOG_READS = frozenset({("", "pods/log")})
+AGENT_READS = (
+    frozenset((r.group, r.resource) for r in kubernetes.READS if "list" in r.verbs) - OPT_IN
+)
+"""What connectors/kubernetes lists (its READS) and the chart grants by default."""
+
+LOG_READS = frozenset((r.group, r.resource) for r in kubernetes.READS if r.verbs == {"get"})
 """What connectors/logs.py reads through the Kubernetes API: pod logs, with get only."""
+
+CLUSTER_READS = frozenset((r.group, r.resource) for r in kubernetes.READS if r.scope == "cluster")
+"""Cluster-scoped reads (nodes, PersistentVolumes): only a ClusterRoleBinding grants them."""
 
 
 @dataclass(frozen=True)
@@ -116,10 +126,13 @@ def test_extra_read_rules_add_reads_only(rendered_sets: dict[str, Rendered]) -> 
 
 
 def test_read_access_can_be_limited_to_namespaces(rendered_sets: dict[str, Rendered]) -> None:
+    """With rbac.namespaces, the namespaced reads are bound in those namespaces only; what a
+    RoleBinding cannot grant (nodes, PersistentVolumes) stays cluster-wide, and only that."""
     rendered = rendered_sets["actions"]
-    assert rendered.of_kind("ClusterRoleBinding") == []
+    assert rendered.names("ClusterRoleBinding") == {f"{full('')}-read-cluster"}
     grants = grants_of(rendered, full(""))
-    assert {g.namespace for g in grants} == {"shop", "payments", "ops"}
+    assert {g.namespace for g in grants} == {"shop", "payments", "ops", None}
+    assert {(g.group, g.resource) for g in grants if g.namespace is None} == CLUSTER_READS
     assert {g.verb for g in grants} == READ_VERBS
 
 
