@@ -80,6 +80,8 @@ def test_the_default_values_render_the_documented_objects(default_chart: Rendere
         [
             f"ClusterRole/{full('read')}",
             f"ClusterRoleBinding/{full('read')}",
+            f"ClusterRole/{full('read-cluster')}",
+            f"ClusterRoleBinding/{full('read-cluster')}",
             f"ConfigMap/{full('playbooks')}",
             f"Deployment/{full('api')}",
             f"Deployment/{full('worker')}",
