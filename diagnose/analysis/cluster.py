@@ -134,6 +134,7 @@ def find_faults(
         *_unresolved_services(state, logs=logs),
     ]
     found = [_with_rollout(f, changes=changes) for f in found]
+    found = _fold_into_dependencies(found, state=state)
     found = _fold_into_volumes(found)
     found = _fold_into_nodes(_nodes(state), found, state=state)
     return _one_per_component(found)
@@ -198,9 +199,84 @@ def _fault_of(container: Item) -> tuple[str, models.CauseKind, str] | None:
         if container.get("terminated_message"):
             last += f": {container['terminated_message']}"
         fault = "init-failure" if container.get("init") else "crash-loop"
-        kind = models.CauseKind.RESOURCE if ended == "OOMKilled" else models.CauseKind.DEPLOY
+        spent = ended == "OOMKilled" or _EXHAUSTED.search(str(container.get("terminated_message")))
+        kind = models.CauseKind.RESOURCE if spent else models.CauseKind.DEPLOY
         return fault, kind, f"{name} in {waiting or 'failure'} ({last})"
     return None
+
+
+_EXHAUSTED = re.compile(
+    r"No space left on device|disk full|too many (clients|connections)|out of memory|"
+    r"cannot allocate memory",
+    re.IGNORECASE,
+)
+"""A termination message that says a resource ran out (the disk, connections, memory)."""
+
+_REFUSED = re.compile(
+    r"connection refused|could not connect|ECONNREFUSED|connection reset|"
+    r"the database system is (starting up|shutting down|in recovery mode)",
+    re.IGNORECASE,
+)
+"""A termination message that says a dependency refused the connection."""
+
+
+def _fold_into_dependencies(
+    found: Sequence[Finding], *, state: clusterstate.State
+) -> list[Finding]:
+    """A start-up finding whose message says a dependency refused it, and names the Service
+    of another workload that is itself failing as badly, becomes that workload's victim: the
+    dependency's state explains the caller's (a database that crash-loops refuses
+    connections)."""
+    by_component = {f.component: f for f in found}
+    hosts = _service_hosts(state)
+    victims: dict[str, list[Finding]] = {}
+    for finding in found:
+        if finding.fault not in ("crash-loop", "init-failure") or not _REFUSED.search(
+            finding.summary
+        ):
+            continue
+        named = [
+            workload
+            for host, workload in hosts.items()
+            if workload != finding.component
+            and (culprit := by_component.get(workload)) is not None
+            and culprit.severity >= finding.severity
+            and re.search(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", finding.summary)
+        ]
+        if len(set(named)) == 1:
+            victims.setdefault(named[0], []).append(finding)
+    folded = {v.component for vs in victims.values() for v in vs} - set(victims)
+    return [
+        _absorb(f, [v for v in victims.get(f.component, []) if v.component in folded])
+        for f in found
+        if f.component not in folded
+    ]
+
+
+def _absorb(culprit: Finding, victims: Sequence[Finding]) -> Finding:
+    for victim in victims:
+        culprit = replace(
+            culprit,
+            summary=f"{culprit.summary}; {victim.component} fails because it refuses its "
+            f"connections: {victim.summary}",
+            evidence=clusterstate.ids([*culprit.evidence, *victim.evidence]),
+            victims=tuple(sorted({*culprit.victims, victim.component})),
+        )
+    return culprit
+
+
+def _service_hosts(state: clusterstate.State) -> dict[str, str]:
+    """Service name → the one workload whose pods it selects."""
+    out = {}
+    for service, _ in state.services:
+        picked = {
+            state.workload_of(p)
+            for p, _ in state.pods
+            if clusterstate.selects(service.get("selector") or {}, p.get("labels") or {})
+        }
+        if len(picked) == 1:
+            out[str(service["name"])] = picked.pop()
+    return out
 
 
 def _none_ready(pods: Sequence[tuple[Item, str]]) -> bool:
@@ -823,21 +899,35 @@ def _network_policies(state: clusterstate.State, *, caller: str) -> list[Finding
             - {caller}
         )
         for workload in isolated:
+            calls = _calls(state, caller=caller, callee=workload)
             out.append(
                 Finding(
                     fault="network-policy",
                     kind=models.CauseKind.CONFIG,
                     component=workload,
                     summary=f"NetworkPolicy {policy['name']} isolates {workload}'s pods and "
-                    f"admits no pod of {caller}",
+                    f"admits no pod of {caller}"
+                    + (f", whose {calls[0]} calls {workload}" if calls else ""),
                     check=f"kubectl describe networkpolicy {policy['name']} -n {state.namespace}",
                     wrong_if=f"a pod of {caller} reaches {workload} (the policy admits it)",
-                    severity=PARTIAL,
-                    evidence=(rid,),
+                    severity=DEFINITE if calls else PARTIAL,
+                    evidence=clusterstate.ids([rid, *([calls[1]] if calls else [])]),
                     at=clusterstate.time_of(policy.get("created")),
                 )
             )
     return out
+
+
+def _calls(state: clusterstate.State, *, caller: str, callee: str) -> tuple[str, str] | None:
+    """(variable, record id) of the caller's endpoint variable that names a Service of the
+    callee's pods: then every call the caller makes to it is shut out, not some."""
+    env, rid = state.envs.get(caller, ({}, ""))
+    hosts = _service_hosts(state)
+    for variable, value in sorted(env.items()):
+        host = _service_named(str(value), namespace=state.namespace)
+        if host and hosts.get(host) == callee:
+            return variable, rid
+    return None
 
 
 _UNRESOLVED = re.compile(

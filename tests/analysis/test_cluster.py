@@ -674,3 +674,79 @@ def test_a_variable_naming_an_existing_service_or_an_outside_host_is_no_finding(
     assert _unresolved(_log_finding("checkout", line), env="http://cart:80") == []
     outside = _log_finding("checkout", "ERROR UnknownHostException: api.bank.example")
     assert _unresolved(outside, env="https://api.bank.example/v1") == []
+
+
+def _crashing(message: str) -> dict[str, Any]:
+    return _container(
+        ready=False,
+        waiting_reason="CrashLoopBackOff",
+        terminated_reason="Error",
+        exit_code=1,
+        terminated_message=message,
+    )
+
+
+def _database(message: str) -> list[dict[str, Any]]:
+    """orders-db (a StatefulSet's pod, its Service) crash-looping with ``message``."""
+    pod = _pod("orders-db-0", "orders-db", _crashing(message), owner="statefulset/orders-db")
+    return [pod, _service("orders-db", {"app": "orders-db"})]
+
+
+REFUSED = "FATAL: could not connect to orders-db:5432: connection refused"
+
+
+def test_a_database_out_of_disk_explains_the_callers_refused_connections() -> None:
+    """A database crash-looping on a full disk is a resource fault, and the caller whose pods
+    crash because it refuses their connections is its victim, not a finding of its own."""
+    full = 'PANIC: could not write to file "pg_wal/xlogtemp.29": No space left on device'
+    checkout = [_pod(f"checkout-6c9d-{s}", "checkout", _crashing(REFUSED)) for s in "ab"]
+    (finding,) = _find(*_database(full), *checkout)
+    assert (finding.component, finding.kind, finding.victims) == (
+        "orders-db",
+        models.CauseKind.RESOURCE,
+        ("checkout",),
+    )
+    assert "connection refused" in finding.summary
+
+
+def test_a_refused_connection_to_a_dependency_that_runs_stays_the_callers() -> None:
+    """When the named dependency is not failing, the caller's crash is its own finding."""
+    checkout = [_pod(f"checkout-6c9d-{s}", "checkout", _crashing(REFUSED)) for s in "ab"]
+    db = _pod("orders-db-0", "orders-db", owner="statefulset/orders-db")
+    found = _find(db, _service("orders-db", {"app": "orders-db"}), *checkout)
+    assert [(f.component, f.fault) for f in found] == [("checkout", "crash-loop")]
+
+
+def _policy_on_cart() -> dict[str, Any]:
+    return {
+        "resource": "networkpolicy",
+        "name": "cart-ingress",
+        "namespace": NS,
+        "created": "2026-01-10T09:50:00Z",
+        "pod_selector": {"app": "cart"},
+        "ingress_isolated": True,
+        "ingress_from": [{"app": "catalog"}],
+    }
+
+
+def _policy_findings(env: dict[str, str]) -> list[Any]:
+    records = [
+        _record(
+            f"kubectl get deployments -n {NS} -o yaml",
+            [_deployment_with_env("frontend", env)],
+        ),
+        _record(f"kubectl get services -n {NS} -o wide", [_service("cart", {"app": "cart"})]),
+        _record(f"kubectl get pods -n {NS} -o wide", [*_healthy("cart"), *_healthy("frontend")]),
+        _record(f"kubectl get networkpolicies -n {NS} -o yaml", [_policy_on_cart()]),
+    ]
+    return cluster.find_faults(records, namespace=NS, trigger_service="frontend")
+
+
+def test_a_policy_shutting_out_a_caller_whose_configuration_calls_the_callee_is_definite() -> None:
+    """The alerting caller's CART_URL names cart's Service: every call it makes to cart is
+    refused, so the policy's finding is definite; without that variable it stays partial."""
+    (named,) = _policy_findings({"CART_URL": "http://cart:80"})
+    (unnamed,) = _policy_findings({"LOG_LEVEL": "debug"})
+    assert (named.component, named.severity) == ("cart", cluster.DEFINITE)
+    assert "CART_URL" in named.summary
+    assert (unnamed.component, unnamed.severity) == ("cart", cluster.PARTIAL)
