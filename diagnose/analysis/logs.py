@@ -226,10 +226,10 @@ def _find(
 def _stopped(
     record: models.Evidence, *, split: float | None, policy: LogPolicy
 ) -> list[TemplateFinding]:
-    """The informational templates of one pod's read that fell silent while the pod went on
-    logging (the module's docstring). A request is a trace id, or a line when the line names
-    none; a request with lines on both sides of a template's last line is neither before nor
-    after it. With a baseline, only a template silent from within the incident counts."""
+    """The informational log statements of one pod's read that fell silent while the pod went
+    on logging (the module's docstring). A request is a trace id, or a line when the line names
+    none; a request with lines on both sides of a statement's last line is neither before nor
+    after it. With a baseline, only a statement silent from within the incident counts."""
     payload: domain_logs.LogPayload = record.raw
     first_seen: dict[str, float] = {}
     for index, template in enumerate(payload["templates"]):
@@ -238,10 +238,8 @@ def _stopped(
             first_seen[unit] = min(at, first_seen.get(unit, at))
     starts = sorted(first_seen.values())
     found = []
-    for index, template in enumerate(payload["templates"]):
-        if template["error"] or template.get("warning") or template["exception"]:
-            continue
-        times = template["times"]
+    for members in _statements(payload["templates"]).values():
+        times = [t for _, template in members for t in template["times"]]
         if len(times) < policy.min_lines:
             continue
         last = max(times)
@@ -249,14 +247,21 @@ def _stopped(
             continue
         before = bisect.bisect_right(starts, last)
         after = len(starts) - before
-        mine = len({trace or f"{index}:{line}" for line, (_, trace) in enumerate(_lines(template))})
+        mine = len(
+            {
+                trace or f"{index}:{line}"
+                for index, template in members
+                for line, (_, trace) in enumerate(_lines(template))
+            }
+        )
         expected = mine / max(before, 1) * after
         if expected < policy.min_missing:
             continue
+        main = max(members, key=lambda m: len(m[1]["times"]))[1]
         found.append(
             TemplateFinding(
                 service=payload["service"],
-                template=template["template"],
+                template=main["template"],
                 change="stopped",
                 error=False,
                 warning=False,
@@ -265,13 +270,33 @@ def _stopped(
                 incident=0,
                 expected=expected,
                 first=last,
-                examples=tuple(template["examples"]),
+                examples=tuple(main["examples"]),
                 read=record.id,
                 query=record.query,
                 traces=(),
             )
         )
     return found
+
+
+STATEMENT_TOKENS = 4
+"""Templates that share this many leading tokens (time, level, logger and its code location in
+the usual layouts) are one log statement: Drain3 splits a statement whose variable part changes
+length (a list of one item or three) into several templates, and a statement stops only when
+all of them do."""
+
+
+def _statements(
+    templates: Sequence[domain_logs.TemplatePayload],
+) -> dict[tuple[str, ...], list[tuple[int, domain_logs.TemplatePayload]]]:
+    """The informational templates, by log statement (their leading tokens)."""
+    out: dict[tuple[str, ...], list[tuple[int, domain_logs.TemplatePayload]]] = {}
+    for index, template in enumerate(templates):
+        if template["error"] or template.get("warning") or template["exception"]:
+            continue
+        key = tuple(template["template"].split()[:STATEMENT_TOKENS])
+        out.setdefault(key, []).append((index, template))
+    return out
 
 
 def _lines(template: domain_logs.TemplatePayload) -> list[tuple[float, str]]:

@@ -155,6 +155,31 @@ def test_a_template_that_stopped_before_the_incident_or_briefly_is_no_finding() 
     assert found.hints == ()
 
 
+def test_a_statement_drain_split_by_length_stops_only_when_all_its_templates_do() -> None:
+    """Two templates of one statement (same time, level and logger#line; a list of one item or
+    two): one falling silent while the other goes on is no stopped statement; both falling
+    silent is one, counted together."""
+    handled = _template("<TIME> INFO c.Cart#12 handled <*>", _every(10), traces=_requests(10))
+    one = _template(
+        "<TIME> INFO c.Price#46 items: <*>", _every(20, end=2400), traces=_requests(20, end=2400)
+    )
+    two = _template(
+        "<TIME> INFO c.Price#46 items: <*> <*>",
+        _every(20, start=10),
+        traces=_requests(20, start=10),
+    )
+    going_on = logs.read_logs([_read("prices", [handled, one, two])])
+    assert not [e for e in going_on.derived if e.raw and e.raw["change"] == "stopped"]
+    two_stops = _template(
+        "<TIME> INFO c.Price#46 items: <*> <*>",
+        _every(20, start=10, end=2400),
+        traces=_requests(20, start=10, end=2400),
+    )
+    both = logs.read_logs([_read("prices", [handled, one, two_stops])])
+    [record] = [e for e in both.derived if e.raw and e.raw["change"] == "stopped"]
+    assert record.raw["baseline"] == len(one["times"]) + len(two_stops["times"])
+
+
 def test_lines_of_one_request_count_once_for_a_stopped_template() -> None:
     """Ten lines of one request each: what is expected to be missing counts requests, so a
     burst of lines from few requests is not mistaken for many."""
