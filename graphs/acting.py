@@ -68,9 +68,9 @@ def _dry_run(
             note = "not run by the agent: it never writes to the database; run the check shown"
         elif fix["kind"] == "cordon":
             note = "not run by the agent: a node's cordon and drain stays with a human"
-        elif fix["kind"] in ("helm_rollback", "argocd_rollback"):
+        elif fix["kind"] in ("helm_rollback", "argocd_rollback", "flux_revert"):
             note = (
-                "not run by the agent, which runs no Helm or Argo CD command and has no "
+                "not run by the agent, which runs no Helm, Argo CD or Flux command and has no "
                 "server-side dry run for one: a human runs the preview shown, then the command"
             )
         elif fix["kind"] == "hand_over":

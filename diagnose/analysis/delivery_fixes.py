@@ -11,6 +11,12 @@ or a rollout one of them applied, is fixed with the tool's own rollback to the s
 - ``argocd_rollback``: ``argocd app rollback APP ID``, to the history entry before. Argo CD
   refuses it while the Application syncs automatically, and automated sync would undo it
   anyway: then the fix is to revert the synced commits in Git and let Argo CD sync that.
+- ``flux_revert``: Flux has no rollback of its own and re-applies its source at every
+  reconciliation, so what a Flux Kustomization or HelmRelease applied is reverted in Git
+  (the commits OLD..NEW of its GitRepository) and reconciled with ``flux reconcile …
+  --with-source``; ``flux suspend`` and a ``kubectl rollout undo`` is the quick stop, until
+  the revert is in. A Helm release helm-controller manages is reverted the same way: a bare
+  ``helm rollback`` is upgraded away at its next reconciliation.
 
 A ConfigMap or Secret a delivery manages (it lists it, or the object's labels name it) is
 likewise reverted at its source by ``config_revert``: the synced commits reverted in the
@@ -34,8 +40,16 @@ from diagnose.domain import delivery, fixes, models
 Item = Mapping[str, Any]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_SYNC_REF = re.compile(r"^(?P<kind>helm|application)/(?P<name>[a-z0-9.-]+)@(?P<id>\d+)$")
-_TOOL_OF = {"helm": delivery.HELM, "application": delivery.ARGOCD}
+_SYNC_REF = re.compile(
+    r"^(?P<kind>helm|application|kustomization|helmrelease)/(?P<name>[a-z0-9.-]+)@(?P<id>[0-9a-f]+)$"
+)
+_TOOL_OF = {
+    "helm": delivery.HELM,
+    "application": delivery.ARGOCD,
+    "kustomization": delivery.FLUX_KUSTOMIZATION,
+    "helmrelease": delivery.FLUX_HELMRELEASE,
+}
+_FLUX = {delivery.FLUX_KUSTOMIZATION: "kustomization", delivery.FLUX_HELMRELEASE: "helmrelease"}
 _COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 
 
@@ -58,9 +72,11 @@ def synced_change(
     deliveries: Sequence[Item],
     replicasets: Sequence[Item] = (),
 ) -> Synced | None:
-    """The Helm or Argo CD sync a change names (``helm/NAME@N``, ``application/NAME@ID``) or
-    that applied it (a rollout ``deployment/NAME@R``, ``commits.delivered_by``), with the sync
-    before it; None when no such sync, or no sync before it, is on record."""
+    """The sync a change names (``helm/NAME@N``, ``application/NAME@ID``,
+    ``kustomization/NAME@COMMIT``, ``helmrelease/NAME@N``) or that applied it (a rollout
+    ``deployment/NAME@R``, ``commits.delivered_by``), with the sync before it; a Helm release
+    a Flux HelmRelease manages is that HelmRelease's. None when no such sync, or no sync
+    before it, is on record."""
     found = _SYNC_REF.match(change or "")
     if found:
         tool, name, sync_id = _TOOL_OF[found["kind"]], found["name"], found["id"]
@@ -72,11 +88,33 @@ def synced_change(
     item = next((d for d in deliveries if (d.get("tool"), d.get("name")) == (tool, name)), None)
     if item is None or tool not in _TOOL_OF.values():
         return None
+    if tool == delivery.HELM:
+        item = _flux_release(item, deliveries=deliveries) or item
     syncs = list(item.get("syncs") or [])
-    at = next((i for i, s in enumerate(syncs) if str(s.get("id")) == sync_id), None)
+    at = next((i for i, s in enumerate(syncs) if _is_sync(s, sync_id)), None)
     if not at:  # not found, or the first on record: nothing to go back to
         return None
     return Synced(item=item, sync=syncs[at], previous=syncs[at - 1])
+
+
+def _is_sync(sync: Item, sync_id: str) -> bool:
+    """``sync_id`` names this sync: its id, or (a Kustomization's ref) its commit's prefix."""
+    commit = str(sync.get("commit") or "")
+    return str(sync.get("id")) == sync_id or (len(sync_id) >= 7 and commit.startswith(sync_id))
+
+
+def _flux_release(release: Item, *, deliveries: Sequence[Item]) -> Item | None:
+    """The Flux HelmRelease that manages a Helm release: one deploying to its namespace whose
+    release name (``[targetNamespace-]name``, Flux's default) is the release's."""
+    name, namespace = release.get("name"), release.get("namespace")
+    for item in deliveries:
+        if item.get("tool") != delivery.FLUX_HELMRELEASE:
+            continue
+        target, own = item.get("target_namespace"), item.get("namespace")
+        names = {item.get("name"), f"{target}-{item.get('name')}" if target != own else None}
+        if target == namespace and name in names:
+            return item
+    return None
 
 
 def fix_for(
@@ -85,13 +123,17 @@ def fix_for(
     *,
     index: int,
     verify: str,
+    deliveries: Sequence[Item] = (),
 ) -> models.Fix | None:
     """The delivery tool's rollback for a hypothesis whose change it made (None: a name that
-    cannot go into a command)."""
+    cannot go into a command). ``deliveries``: all those read, where a HelmRelease's values
+    commit is looked up (the Kustomization that applied it)."""
     if not _NAME.match(synced.name) or not _NAME.match(str(synced.item.get("namespace") or "")):
         return None
     if synced.item.get("tool") == delivery.HELM:
         return _helm_rollback(hypothesis, synced, index=index, verify=verify)
+    if synced.item.get("tool") in _FLUX:
+        return _flux_revert(hypothesis, synced, index=index, verify=verify, deliveries=deliveries)
     return _argocd_rollback(hypothesis, synced, index=index, verify=verify)
 
 
@@ -117,8 +159,8 @@ def _helm_rollback(
             f"{before}'s manifest and values, not only {hypothesis.component}{changed}; its "
             f"pods restart where their template changes; Helm records a new revision. It "
             f"worked when `helm history {release} -n {namespace}` shows 'Rollback to {before}' "
-            "deployed and the verify query recovers. A human runs it: the agent runs no Helm "
-            "command, and --dry-run is Helm's own preview"
+            f"deployed {_recovers(verify, hypothesis=hypothesis, namespace=namespace)}. A human "
+            "runs it: the agent runs no Helm command, and --dry-run is Helm's own preview"
         ),
         hypothesis=index,
         action=None,
@@ -133,10 +175,11 @@ def _argocd_rollback(
     before, now = synced.previous, synced.sync
     old, new = (str(s.get("commit") or "") for s in (before, now))
     old, new = (c if _COMMIT.match(c) else "" for c in (old, new))
+    target = str(synced.item.get("target_namespace") or namespace)
     proof = (
         f"It worked when `argocd app get {app}{flag}` shows revision {old[:7] or before['id']} "
-        "synced and healthy and the verify query recovers. A human runs it: the agent runs no "
-        "Argo CD command"
+        f"synced and healthy {_recovers(verify, hypothesis=hypothesis, namespace=target)}. A "
+        "human runs it: the agent runs no Argo CD command"
     )
     scope = f"every resource of Application {app} goes back, not only {hypothesis.component}"
     if synced.item.get("auto_sync") and old and new:
@@ -181,6 +224,162 @@ def _argocd_rollback(
         hypothesis=index,
         action=None,
     )
+
+
+def _recovers(verify: str, *, hypothesis: models.Hypothesis, namespace: str) -> str:
+    """The last check that a fix worked: the verify query, or with none (no metrics were
+    read) the workload's rollout status."""
+    if verify:
+        return "and the verify query recovers"
+    where = f" -n {namespace}" if _NAME.match(namespace) else ""
+    return (
+        f"and `kubectl rollout status deployment/{hypothesis.component}{where}` completes "
+        "(there is no verify query: no metrics were read, so check the alert clears too)"
+    )
+
+
+# --- Flux: revert in Git, reconcile ---------------------------------------------------------
+
+VALUES_APPLIED_S = 15 * 60
+"""A Kustomization sync at most this many seconds before a HelmRelease's upgrade applied the
+HelmRelease's new values (as ``diagnose.analysis.changes.SYNC_LEAD``)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the reverted commits live and what applies them again."""
+
+    repository: str
+    path: str
+    old: str
+    new: str
+    reconcile: str
+
+
+def _flux_revert(
+    hypothesis: models.Hypothesis,
+    synced: Synced,
+    *,
+    index: int,
+    verify: str,
+    deliveries: Sequence[Item],
+) -> models.Fix:
+    item, name = synced.item, synced.name
+    kind, home = _FLUX[str(item["tool"])], str(item["namespace"])
+    target = str(item.get("target_namespace") or home)
+    source = _flux_source(synced, deliveries=deliveries)
+    clone = f"git -C <a clone of {source.repository}>"
+    span = f"{source.old}..{source.new}" if source.old else "<the commit that changed it>"
+    command = f"{clone} revert --no-edit {span} && {clone} push && {source.reconcile}"
+    quick = _quick_stop(hypothesis, synced, kind=kind, target=target)
+    what = (
+        f"the commits {source.old[:7]}..{source.new[:7]} are reverted in {source.repository}"
+        if source.old
+        else f"the commit that changed {kind} {name} is reverted (it is not on record: "
+        "find it in the repository's log)"
+    )
+    return models.Fix(
+        id=f"fix-{index + 1}",
+        kind="flux_revert",
+        target=f"{kind}/{name}",
+        command=command,
+        dry_run=(
+            f"{clone} diff {source.new} {source.old} -- {source.path}"
+            if source.old
+            else f"{clone} log -p -- {source.path}"
+        ),
+        rollback=f"{clone} revert --no-edit <the revert commit> && {clone} push && "
+        f"{source.reconcile}",
+        verify=verify,
+        risk=fixes.CATALOGUE.kind("flux_revert").risk,
+        blast_radius=(
+            f"everything {kind} {name} applies from those commits goes back, not only "
+            f"{hypothesis.component}: {what}. Flux re-applies its source at every "
+            f"reconciliation, so {_undone_by_flux(kind)}: revert it in Git. {quick} It worked "
+            f"when `flux get {kind} {name} -n {home}` shows the revert commit applied "
+            f"{_recovers(verify, hypothesis=hypothesis, namespace=target)}. A human runs it: "
+            "the agent changes no repository and runs no Flux command"
+        ),
+        hypothesis=index,
+        action=None,
+    )
+
+
+def _undone_by_flux(kind: str) -> str:
+    if kind == "kustomization":
+        return "a `kubectl rollout undo` behind its back is re-applied at the next one"
+    return (
+        "a `helm rollback` alone is undone by helm-controller: the release no longer matches "
+        "the HelmRelease's values, and drift detection or its next upgrade puts them back"
+    )
+
+
+def _quick_stop(hypothesis: models.Hypothesis, synced: Synced, *, kind: str, target: str) -> str:
+    """Suspend, then undo behind Flux's back: faster than a push, and lasting only while
+    suspended."""
+    name, home = synced.name, str(synced.item["namespace"])
+    where = f" -n {target}"
+    if kind == "kustomization":
+        undo = f"kubectl rollout undo deployment/{hypothesis.component}{where}"
+    else:
+        release = name if target == home else f"{target}-{name}"
+        undo = f"helm rollback {release} {synced.previous.get('id')}{where} --wait"
+    return (
+        f"The quickest stop, before the revert is in: `flux suspend {kind} {name} -n {home} "
+        f"&& {undo}`; then `flux resume {kind} {name} -n {home}` once the revert is pushed, "
+        "or Flux applies nothing more to it."
+    )
+
+
+def _flux_source(synced: Synced, *, deliveries: Sequence[Item]) -> _Source:
+    """A Kustomization's own commits; a HelmRelease's values come from the Kustomization that
+    applied it (its sync shortly before), reconciled first."""
+    item, name = synced.item, synced.name
+    home = str(item["namespace"])
+    own = f"flux reconcile {_FLUX[str(item['tool'])]} {name} -n {home} --with-source"
+    if item.get("tool") == delivery.FLUX_KUSTOMIZATION:
+        old, new = _commit(synced.previous), _commit(synced.sync)
+        repository = str(item.get("repository") or "")
+        if old and new and repository:
+            return _Source(repository, str(item.get("path") or "."), old, new, own)
+        return _Source(repository or f"the repository {name} applies", ".", "", "", own)
+    applier = _values_applier(item, synced.sync, deliveries=deliveries)
+    if applier is None:
+        return _Source(f"the repository that holds HelmRelease {name}", ".", "", "", own)
+    ks, (before, after) = applier
+    where = f" -n {ks['namespace']}" if _NAME.match(str(ks.get("namespace") or "")) else ""
+    reconcile = (
+        f"flux reconcile kustomization {ks['name']}{where} --with-source && "
+        f"flux reconcile helmrelease {name} -n {home}"
+    )
+    old, new = _commit(before), _commit(after)
+    return _Source(str(ks["repository"]), str(ks.get("path") or "."), old, new, reconcile)
+
+
+def _values_applier(
+    release: Item, sync: Item, *, deliveries: Sequence[Item]
+) -> tuple[Item, tuple[Item, Item]] | None:
+    """The Kustomization (with a repository) whose sync, with the one before it, applied a
+    HelmRelease's upgrade: it deploys where the HelmRelease lives and synced at most
+    :data:`VALUES_APPLIED_S` before the upgrade."""
+    upgraded = str(sync.get("at") or "")
+    if not upgraded:
+        return None
+    at = models.parse_time(upgraded)
+    for item in deliveries:
+        if item.get("tool") != delivery.FLUX_KUSTOMIZATION or not item.get("repository"):
+            continue
+        if not _NAME.match(str(item.get("name") or "")):
+            continue
+        if release.get("namespace") not in (item.get("target_namespace"), item.get("namespace")):
+            continue
+        syncs = list(item.get("syncs") or [])
+        for i in range(len(syncs) - 1, 0, -1):
+            done = str(syncs[i].get("at") or "")
+            lead = (at - models.parse_time(done)).total_seconds() if done else -1.0
+            if 0 <= lead <= VALUES_APPLIED_S and _commit(syncs[i]) and _commit(syncs[i - 1]):
+                return item, (syncs[i - 1], syncs[i])
+    return None
 
 
 # --- a ConfigMap or Secret a delivery manages ---------------------------------------------

@@ -122,7 +122,9 @@ def _through_delivery(
     synced = delivery_fixes.synced_change(hypothesis.change, deliveries=deliveries, replicasets=rs)
     if synced is None:
         return None
-    return delivery_fixes.fix_for(hypothesis, synced, index=index, verify=verify)
+    return delivery_fixes.fix_for(
+        hypothesis, synced, index=index, verify=verify, deliveries=deliveries
+    )
 
 
 def _config_through_delivery(

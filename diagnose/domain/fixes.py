@@ -152,6 +152,7 @@ CATALOGUE = Catalogue(
         FixKind("cordon", Risk.HIGH, frozenset({CauseKind.RESOURCE})),
         FixKind("helm_rollback", Risk.MEDIUM, frozenset({CauseKind.DEPLOY, CauseKind.CONFIG})),
         FixKind("argocd_rollback", Risk.MEDIUM, frozenset({CauseKind.DEPLOY, CauseKind.CONFIG})),
+        FixKind("flux_revert", Risk.MEDIUM, frozenset({CauseKind.DEPLOY, CauseKind.CONFIG})),
     )
 )
 """The catalogue the agent ships with. A dependency's fix lies outside it (no kind fits).
@@ -161,5 +162,7 @@ carry; ``hand_over`` points a human at an object the agent never changes (a quot
 LimitRange, RBAC, a policy, a missing Secret); ``cordon`` is a node's cordon and drain,
 proposed with its blast radius and never carried out by the agent. ``helm_rollback`` and
 ``argocd_rollback`` undo a change through the tool that made it (``helm rollback``, ``argocd
-app rollback`` or a revert in Git when Argo CD syncs automatically): commands for a human,
-with the tool's own preview as their dry run (``diagnose.analysis.delivery_fixes``)."""
+app rollback`` or a revert in Git when Argo CD syncs automatically); ``flux_revert`` reverts
+in Git what a Flux Kustomization or HelmRelease applied and reconciles it (Flux re-applies
+anything undone behind its back): commands for a human, with the tool's own preview as
+their dry run (``diagnose.analysis.delivery_fixes``)."""

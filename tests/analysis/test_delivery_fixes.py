@@ -232,3 +232,141 @@ def test_a_configmap_no_delivery_manages_keeps_the_last_applied_revert() -> None
     """Nothing names a delivery: the usual revert to the last kubectl apply stands."""
     fix = _config_fix(_config(), [_application(automated=False)])
     assert "kubectl apply view-last-applied configmap/payments-config" in fix.command
+
+
+# --- Flux: reverted in Git and reconciled -------------------------------------------------
+
+SOURCE = {("flux-system", "payments"): REPO}
+
+
+def _kustomization(*, target: str = "shop") -> delivery.delivery.DeliveryPayload:
+    """Kustomization shop-payments applied OLD on the 5th and NEW on the 7th at 09:40."""
+    history = [
+        {"firstReconciled": at, "metadata": {"revision": f"main@sha1:{commit}"}}
+        for commit, at in ((NEW, "2026-04-07T09:40:00Z"), (OLD, "2026-04-05T10:00:00Z"))
+    ]
+    return delivery.flux_kustomization(
+        {
+            "metadata": {"name": "shop-payments", "namespace": "flux-system"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "payments"},
+                "path": "./deploy",
+                "targetNamespace": target,
+            },
+            "status": {
+                "history": history,
+                "inventory": {"entries": [{"id": "shop_payments_apps_Deployment"}]},
+            },
+        },
+        repositories=SOURCE,
+    )
+
+
+def _helmrelease() -> delivery.delivery.DeliveryPayload:
+    """HelmRelease payments in shop: Helm revision 4 on the 7th at 09:42, same chart."""
+    history = [
+        {"version": v, "chartVersion": "1.4.0", "firstDeployed": at, "lastDeployed": at}
+        for v, at in ((4, "2026-04-07T09:42:00Z"), (3, "2026-04-05T10:02:00Z"))
+    ]
+    return delivery.flux_helmrelease(
+        {
+            "metadata": {"name": "payments", "namespace": "shop"},
+            "spec": {"chart": {"spec": {"chart": "payments"}}},
+            "status": {"history": history},
+        }
+    )
+
+
+def _flux_fix(change: str, deliveries: list[Any], *, verify: str = VERIFY) -> models.Fix:
+    replicasets = [
+        {"owner": "deployment/payments", "revision": 7, "created": "2026-04-05T10:01:00Z"},
+        {"owner": "deployment/payments", "revision": 8, "created": "2026-04-07T09:41:00Z"},
+    ]
+    [fix] = fixing.propose_fixes(
+        [_hypothesis(change)],
+        namespace="shop",
+        deliveries=deliveries,
+        replicasets=replicasets,
+        verify_queries={"payments": verify} if verify else {},
+    )
+    return fix
+
+
+def test_a_rollout_a_flux_kustomization_applied_is_reverted_in_git_and_reconciled() -> None:
+    """Flux re-applies a `kubectl rollout undo` at its next reconciliation: the fix reverts
+    the commits the Kustomization applied in its GitRepository and reconciles with source;
+    suspending and undoing is offered as the quick stop, with the resume it needs."""
+    fix = _flux_fix("deployment/payments@8", [_kustomization()])
+    clone = f"git -C <a clone of {REPO}>"
+    reconcile = "flux reconcile kustomization shop-payments -n flux-system --with-source"
+    assert (fix.kind, fix.target, fix.action) == (
+        "flux_revert",
+        "kustomization/shop-payments",
+        None,
+    )
+    assert fix.command == f"{clone} revert --no-edit {OLD}..{NEW} && {clone} push && {reconcile}"
+    assert fix.dry_run == f"{clone} diff {NEW} {OLD} -- ./deploy"
+    assert "kubectl rollout undo" not in fix.command
+    assert (
+        "`flux suspend kustomization shop-payments -n flux-system && kubectl rollout undo "
+        "deployment/payments -n shop`" in fix.blast_radius
+    )
+    assert "`flux resume kustomization shop-payments -n flux-system` once the revert" in (
+        fix.blast_radius
+    )
+    assert fix.risk is fixes.CATALOGUE.kind("flux_revert").risk
+
+
+def test_a_kustomization_sync_named_by_its_commit_is_reverted_the_same_way() -> None:
+    """A sync that made no rollout is its own change, kustomization/NAME@COMMIT12: the same
+    revert of OLD..NEW."""
+    fix = _flux_fix(f"kustomization/shop-payments@{NEW[:12]}", [_kustomization()])
+    assert f"revert --no-edit {OLD}..{NEW}" in fix.command
+
+
+def test_a_values_only_helmrelease_upgrade_reverts_the_values_commit_in_git() -> None:
+    """helmrelease/payments@4 made no ReplicaSet: its values came from the Kustomization
+    that synced 2 minutes before, so the fix reverts that sync's commits, reconciles the
+    Kustomization then the HelmRelease, and says a bare helm rollback would be undone."""
+    fix = _flux_fix("helmrelease/payments@4", [_kustomization(), _helmrelease()])
+    clone = f"git -C <a clone of {REPO}>"
+    assert (fix.kind, fix.target) == ("flux_revert", "helmrelease/payments")
+    assert fix.command == (
+        f"{clone} revert --no-edit {OLD}..{NEW} && {clone} push && flux reconcile kustomization "
+        "shop-payments -n flux-system --with-source && flux reconcile helmrelease payments -n shop"
+    )
+    assert "a `helm rollback` alone is undone by helm-controller" in fix.blast_radius
+    assert "`flux suspend helmrelease payments -n shop && helm rollback payments 3 -n shop" in (
+        fix.blast_radius
+    )
+
+
+def test_a_helmrelease_whose_values_commit_is_unknown_leaves_the_commit_to_find() -> None:
+    """No Kustomization synced before the upgrade: the revert names no commit it cannot know
+    and reconciles the HelmRelease with its source."""
+    fix = _flux_fix("helmrelease/payments@4", [_helmrelease()])
+    assert "revert --no-edit <the commit that changed it>" in fix.command
+    assert fix.command.endswith("flux reconcile helmrelease payments -n shop --with-source")
+    assert "find it in the repository's log" in fix.blast_radius
+
+
+def test_a_helm_release_a_flux_helmrelease_manages_is_not_rolled_back_with_helm() -> None:
+    """helm/payments@4 is the release helm-controller upgraded for HelmRelease payments: the
+    fix goes through Flux, not `helm rollback`."""
+    fix = _flux_fix("helm/payments@4", [*_helm(3, 4), _helmrelease()])
+    assert fix.kind == "flux_revert" and not fix.command.startswith("helm rollback")
+
+
+def test_without_a_verify_query_the_proof_is_the_rollout_status() -> None:
+    """No metrics were read, so no verify query: the blast radius does not promise one
+    recovers, and names the rollout status and the alert to check instead."""
+    with_query = _fixes("helm/payments@3", _helm(1, 2, 3))[0].blast_radius
+    [fix] = fixing.propose_fixes(
+        [_hypothesis("helm/payments@3")], namespace="shop", deliveries=_helm(1, 2, 3)
+    )
+    assert "the verify query recovers" in with_query
+    assert "verify query recovers" not in fix.blast_radius
+    assert "`kubectl rollout status deployment/payments -n shop` completes" in fix.blast_radius
+    assert "no verify query" in fix.blast_radius
+    argo = _flux_fix("application/shop-payments@12", [_application(automated=True)], verify="")
+    assert "synced and healthy and `kubectl rollout status" in argo.blast_radius
