@@ -124,6 +124,26 @@ def test_a_rollout_a_delivery_tool_applied_is_undone_through_that_tool(
     assert "every " in fix["blast_radius"] and "It worked when" in fix["blast_radius"]
 
 
+def test_a_rollout_flux_applied_is_reverted_in_git_and_reconciled(tmp_path: Path) -> None:
+    """code-flux-kustomization: Flux would re-apply a `kubectl rollout undo`, so the rollout's
+    fix reverts the commits Kustomization shop-orders applied and reconciles it; with no
+    metrics read it promises no verify query, and names the rollout status instead."""
+    result = _run_json("code-flux-kustomization", _env(tmp_path))
+    rollout = next(
+        i for i, h in enumerate(result["hypotheses"]) if h["change"] == "deployment/orders-api@8"
+    )
+    [fix] = [f for f in result["fixes"] if f["hypothesis"] == rollout]
+    assert (fix["kind"], fix["action"]) == ("flux_revert", None)
+    assert "revert --no-edit 2c0f447287defcfb87ef2d6a0628a9e52c9bfd9c..a23164c" in fix["command"]
+    assert fix["command"].endswith(
+        "flux reconcile kustomization shop-orders -n flux-system --with-source"
+    )
+    assert "flux suspend kustomization shop-orders -n flux-system" in fix["blast_radius"]
+    assert fix["verify"] == "" and "verify query recovers" not in fix["blast_radius"]
+    assert "kubectl rollout status deployment/orders-api -n shop" in fix["blast_radius"]
+    assert fix["dry_run_result"]["outcome"] == "not run"
+
+
 def test_a_configmap_argocd_manages_is_reverted_in_its_repository(tmp_path: Path) -> None:
     """config-argocd-sync: the culprit ConfigMap is listed by the Argo CD Application that
     synced it, so its fix reverts the synced commits in the deploy repository and syncs;
