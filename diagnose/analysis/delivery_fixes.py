@@ -1,6 +1,6 @@
 """Fixes through the delivery tool that made the change (docs/changes.md).
 
-When Helm or Argo CD applied the culprit change, undoing it behind the tool's back does not
+When Helm, Argo CD or Flux applied the culprit change, undoing it behind the tool's back does not
 last: the next ``helm upgrade`` or sync puts it back, and a values-only change has no
 ReplicaSet revision to roll back to at all. So a deploy hypothesis whose change is a Helm
 release revision (``helm/orders-api@2``), an Argo CD sync (``application/shop-orders@12``),
@@ -22,8 +22,8 @@ A ConfigMap or Secret a delivery manages (it lists it, or the object's labels na
 likewise reverted at its source by ``config_revert``: the synced commits reverted in the
 delivery's repository and synced again, or ``helm rollback``; never a ``kubectl`` edit first.
 
-The agent runs none of these (it holds no Helm or Argo CD credentials, and neither tool has a
-server-side dry run it could ask the API server for): each is a command for a human, with the
+The agent runs none of these (it holds no Helm, Argo CD or Flux credentials, and none of the
+tools has a server-side dry run it could ask the API server for): each is a command for a human, with the
 tool's own preview as its dry run.
 """
 
