@@ -48,6 +48,13 @@ HUMAN_ONLY = {
 }
 """Per finding with no exact fix: what a human does, and that the agent does not."""
 
+SPENT = (
+    "a human gives the workload what ran out (a higher memory limit, a larger volume, more "
+    "connections) or stops what consumes it; no change of the workload's own explains it, so "
+    "the agent changes no limit, volume or setting"
+)
+"""A crash loop on a resource that ran out (OOMKilled, a full disk) with no rollout behind it."""
+
 
 def fix_for_finding(
     hypothesis: models.Hypothesis,
@@ -71,6 +78,12 @@ def fix_for_finding(
         return _cordon(hypothesis, finding=finding, index=index)
     if fault in HUMAN_ONLY and not hypothesis.change:
         return _hand_over(hypothesis, finding=finding, index=index)
+    if (
+        fault in ("crash-loop", "init-failure")
+        and hypothesis.kind is models.CauseKind.RESOURCE
+        and not hypothesis.change
+    ):
+        return _hand_over(hypothesis, finding=finding, index=index, why=SPENT)
     return None
 
 
@@ -193,7 +206,7 @@ def _cordon(hypothesis: models.Hypothesis, *, finding: Mapping[str, Any], index:
 
 
 def _hand_over(
-    hypothesis: models.Hypothesis, *, finding: Mapping[str, Any], index: int
+    hypothesis: models.Hypothesis, *, finding: Mapping[str, Any], index: int, why: str = ""
 ) -> models.Fix:
     fault = str(finding.get("fault"))
     return models.Fix(
@@ -205,7 +218,7 @@ def _hand_over(
         rollback="nothing to undo: the agent changes nothing",
         verify=str(finding.get("wrong_if") or ""),
         risk=fixes.CATALOGUE.kind("hand_over").risk,
-        blast_radius=f"none from the agent: {HUMAN_ONLY[fault]}",
+        blast_radius=f"none from the agent: {why or HUMAN_ONLY[fault]}",
         hypothesis=index,
         action=None,
     )

@@ -115,3 +115,23 @@ def test_a_restored_selector_says_where_its_value_comes_from() -> None:
             _hypothesis("config", "cart"), _finding("selector", "config", "cart", restore=restore)
         )
         assert fix.blast_radius.endswith(f"read from {source})")
+
+
+def test_a_crash_loop_on_a_resource_that_ran_out_with_no_rollout_goes_to_a_human() -> None:
+    """OOMKilled or a full disk with no change of the workload's own: a hand-over that says
+    what ran out, never a limit the agent would pick."""
+    fix = _fix(
+        _hypothesis("resource", "orders-db"), _finding("crash-loop", "resource", "orders-db")
+    )
+    assert (fix.kind, fix.action, fix.target) == ("hand_over", None, "orders-db")
+    assert "changes no limit, volume or setting" in fix.blast_radius
+
+
+def test_a_crash_loop_of_the_code_with_no_rollout_proposes_nothing() -> None:
+    """A deploy-kind crash loop with no rollout to roll back has no fix to propose."""
+    fixes = fixing.propose_fixes(
+        [_hypothesis("deploy", "cart")],
+        namespace="shop",
+        findings={"cart": _finding("crash-loop", "deploy", "cart")},
+    )
+    assert fixes == []
