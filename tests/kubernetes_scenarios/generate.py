@@ -849,6 +849,402 @@ def fresh_install(shop: Shop) -> dict[str, Any]:
     )
 
 
+# --- the remaining classes of the issue: admission, scheduling, start-up, runtime, routing, nodes
+
+
+def _refused(shop: Shop, app: str, rs: str, message: str, *, at: str) -> None:
+    """``app``'s new ReplicaSet ``rs`` cannot create a pod (its old pods are gone)."""
+    for pod in shop.pods(app):
+        shop.objects.remove(pod)
+    shop.find("Deployment", app)["status"] = {"replicas": 0, "availableReplicas": 0}
+    shop.find("EndpointSlice", f"{app}-x8k2p")["endpoints"] = []
+    shop.event(
+        "Warning",
+        "FailedCreate",
+        ("ReplicaSet", rs),
+        f'Error creating: pods "{rs}-x" is forbidden: {message}',
+        at=at,
+        count=12,
+    )
+
+
+def limit_range(shop: Shop) -> dict[str, Any]:
+    """A LimitRange added to the namespace caps a container at one CPU: catalog's pods, which
+    ask for two, are refused. A frontend rollout is a decoy."""
+    shop.rollout("frontend", at="2026-02-01T09:30:00Z", image="shop/frontend:1.1")
+    shop.objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": _meta("cpu-cap", "2026-02-01T09:44:00Z"),
+            "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}}]},
+        }
+    )
+    rs = shop.rollout("catalog", at="2026-02-01T09:45:00Z", resources={"limits": {"cpu": "2"}})
+    _refused(
+        shop,
+        "catalog",
+        rs,
+        "maximum cpu usage per Container is 1, but limit is 2",
+        at="2026-02-01T09:45:05Z",
+    )
+    return _truth(
+        "resource",
+        f"namespace/{NS}",
+        None,
+        "hand_over",
+        "a LimitRange caps containers at one CPU and refuses catalog's pods; a frontend rollout "
+        "is unrelated",
+    )
+
+
+def service_account(shop: Shop) -> dict[str, Any]:
+    """checkout's new revision runs as a ServiceAccount that does not exist."""
+    shop.rollout("catalog", at="2026-02-01T09:25:00Z", image="shop/catalog:1.4")
+    shop.objects.append(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("default")}
+    )
+    rs = shop.rollout("checkout", at="2026-02-01T09:44:00Z", serviceAccountName="checkout-runner")
+    template = shop.find("Deployment", "checkout")["spec"]["template"]["spec"]
+    template["serviceAccountName"] = template["containers"][0].pop("serviceAccountName")
+    shop.find("ReplicaSet", rs)["spec"]["template"] = copy.deepcopy(
+        shop.find("Deployment", "checkout")["spec"]["template"]
+    )
+    _refused(
+        shop,
+        "checkout",
+        rs,
+        "error looking up service account shop/checkout-runner: serviceaccount "
+        '"checkout-runner" not found',
+        at="2026-02-01T09:44:05Z",
+    )
+    return _truth(
+        "deploy",
+        "checkout",
+        "deployment/checkout@2",
+        "rollback",
+        "checkout's new revision names a ServiceAccount that does not exist; a catalog rollout "
+        "is unrelated",
+    )
+
+
+def pod_security(shop: Shop) -> dict[str, Any]:
+    """cart's new revision asks for a privileged container, which the namespace's Pod Security
+    level refuses. It carries the services' metrics: cart goes silent, checkout fails."""
+    rs = shop.rollout("cart", at="2026-02-01T09:46:00Z", securityContext={"privileged": True})
+    _refused(
+        shop,
+        "cart",
+        rs,
+        'violates PodSecurity "baseline:latest": privileged (container "server" must not '
+        "set securityContext.privileged=true)",
+        at="2026-02-01T09:46:05Z",
+    )
+    return _truth(
+        "deploy",
+        "cart",
+        "deployment/cart@2",
+        "rollback",
+        "cart's new revision asks for a privileged container; Pod Security refuses its pods",
+    )
+
+
+def _pending(shop: Shop, app: str, rs: str, message: str, *, at: str) -> None:
+    """``app``'s pods replaced by Pending ones the scheduler cannot place."""
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": message,
+            }
+        ],
+    }
+    for pod in _replace_pods(shop, app, rs, status, created=at):
+        shop.find("Pod", pod)["spec"].pop("nodeName")
+        shop.event("Warning", "FailedScheduling", ("Pod", pod), message, at=at, count=20)
+
+
+def node_selector(shop: Shop) -> dict[str, Any]:
+    """catalog's new revision selects nodes labelled disktype=nvme; none is."""
+    shop.rollout("cart", at="2026-02-01T09:32:00Z", image="shop/cart:1.3")
+    rs = shop.rollout("catalog", at="2026-02-01T09:42:00Z", image="shop/catalog:1.5")
+    for obj in (shop.find("Deployment", "catalog"), shop.find("ReplicaSet", rs)):
+        obj["spec"]["template"]["spec"]["nodeSelector"] = {"disktype": "nvme"}
+    _pending(
+        shop,
+        "catalog",
+        rs,
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        at="2026-02-01T09:42:10Z",
+    )
+    return _truth(
+        "deploy",
+        "catalog",
+        "deployment/catalog@2",
+        "rollback",
+        "catalog's new revision selects nodes labelled disktype=nvme, which no node carries; a "
+        "cart rollout before it is unrelated",
+    )
+
+
+def untolerated_taint(shop: Shop) -> dict[str, Any]:
+    """Every node was tainted dedicated=batch; cart's pods, recreated after it, tolerate it not.
+    It carries the services' metrics; a checkout rollout is a decoy."""
+    shop.rollout("checkout", at="2026-02-01T09:38:00Z", image="shop/checkout:1.2")
+    for node in NODES:
+        shop.find("Node", node)["spec"]["taints"] = [
+            {"key": "dedicated", "value": "batch", "effect": "NoSchedule"}
+        ]
+    _pending(
+        shop,
+        "cart",
+        "cart-5f7c9",
+        "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: batch}. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        at="2026-02-01T09:48:00Z",
+    )
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "hand_over",
+        "every node is tainted dedicated=batch and cart's pods tolerate it not; a checkout "
+        "rollout is unrelated",
+    )
+
+
+def run_container_error(shop: Shop) -> dict[str, Any]:
+    """catalog's new revision runs a command its image does not have."""
+    shop.rollout("cart", at="2026-02-01T09:30:00Z", image="shop/cart:1.3")
+    rs = shop.rollout("catalog", at="2026-02-01T09:44:00Z", command=["/app/serve"])
+    message = (
+        "failed to create containerd task: failed to create shim task: OCI runtime create "
+        'failed: exec: "/app/serve": stat /app/serve: no such file or directory: unknown'
+    )
+    _replace_pods(shop, "catalog", rs, _waiting("RunContainerError", message))
+    return _truth(
+        "deploy",
+        "catalog",
+        "deployment/catalog@2",
+        "rollback",
+        "catalog's new revision runs a command its image lacks; a cart rollout is unrelated",
+    )
+
+
+def init_container(shop: Shop) -> dict[str, Any]:
+    """checkout's new revision adds a migration init container that fails on every start."""
+    shop.rollout("frontend", at="2026-02-01T09:31:00Z", image="shop/frontend:1.1")
+    rs = shop.rollout("checkout", at="2026-02-01T09:43:00Z", image="shop/checkout:1.3")
+    init = {"name": "migrate", "image": "shop/checkout-migrate:1.3"}
+    for obj in (shop.find("Deployment", "checkout"), shop.find("ReplicaSet", rs)):
+        obj["spec"]["template"]["spec"]["initContainers"] = [dict(init)]
+    status = {
+        "phase": "Pending",
+        "initContainerStatuses": [
+            {
+                "name": "migrate",
+                "ready": False,
+                "restartCount": 6,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
+                "lastState": {
+                    "terminated": {
+                        "reason": "Error",
+                        "exitCode": 1,
+                        "message": 'migration 0042 failed: column "total" already exists',
+                        "finishedAt": "2026-02-01T09:58:00Z",
+                    }
+                },
+            }
+        ],
+        "containerStatuses": [
+            {
+                "name": "server",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": "PodInitializing"}},
+            }
+        ],
+    }
+    for pod in _replace_pods(shop, "checkout", rs, status):
+        shop.find("Pod", pod)["spec"]["initContainers"] = [dict(init)]
+    return _truth(
+        "deploy",
+        "checkout",
+        "deployment/checkout@2",
+        "rollback",
+        "checkout 1.3's migration init container fails on every start; a frontend rollout is "
+        "unrelated",
+    )
+
+
+def oom_killed(shop: Shop) -> dict[str, Any]:
+    """cart is OOM-killed and crash-loops with no change of its own; a catalog rollout is a
+    decoy. It carries the services' metrics: cart and checkout fail."""
+    shop.rollout("catalog", at="2026-02-01T09:40:00Z", image="shop/catalog:1.4")
+    last = {
+        "reason": "OOMKilled",
+        "exitCode": 137,
+        "finishedAt": "2026-02-01T09:57:00Z",
+    }
+    _replace_pods(
+        shop,
+        "cart",
+        "cart-5f7c9",
+        _waiting("CrashLoopBackOff", "back-off 2m40s restarting failed container", **last),
+        created="2026-01-20T08:00:00Z",
+    )
+    return _truth(
+        "resource",
+        "cart",
+        None,
+        "hand_over",
+        "cart's containers are OOM-killed and crash-loop; a catalog rollout is unrelated",
+    )
+
+
+def database_full(shop: Shop) -> dict[str, Any]:
+    """The orders database (a StatefulSet) cannot write its WAL: its disk is full and it
+    crash-loops; checkout, rolled out shortly before, crash-loops too because the database
+    refuses its connections. The database's state explains checkout's."""
+    labels = {"app": "orders-db"}
+    template = {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "postgres", "image": "postgres:15"}]},
+    }
+    shop.objects += [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": _meta("orders-db", labels=labels),
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+            "status": {"replicas": 1, "readyReplicas": 0, "availableReplicas": 0},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("orders-db"),
+            "spec": {"selector": labels, "ports": [{"port": 5432, "targetPort": 5432}]},
+        },
+    ]
+    db = _waiting(
+        "CrashLoopBackOff",
+        "back-off 5m0s restarting failed container",
+        reason="Error",
+        exitCode=1,
+        message='PANIC: could not write to file "pg_wal/xlogtemp.29": No space left on device',
+        finishedAt="2026-02-01T09:56:00Z",
+    )
+    db["containerStatuses"][0]["name"] = "postgres"
+    pod = _pod("orders-db-0", "orders-db", rs="orders-db", node="worker-c", created=AT_EVICTED)
+    pod["metadata"]["ownerReferences"] = [_owner("StatefulSet", "orders-db")]
+    pod["spec"]["containers"] = copy.deepcopy(template["spec"]["containers"])
+    pod["status"] = db
+    shop.objects.append(pod)
+    rs = shop.rollout("checkout", at="2026-02-01T09:40:00Z", image="shop/checkout:1.2")
+    _replace_pods(
+        shop,
+        "checkout",
+        rs,
+        _waiting(
+            "CrashLoopBackOff",
+            "back-off 2m40s restarting failed container",
+            reason="Error",
+            exitCode=1,
+            message="FATAL: could not connect to orders-db:5432: connection refused",
+            finishedAt="2026-02-01T09:57:00Z",
+        ),
+    )
+    return _truth(
+        "resource",
+        "orders-db",
+        None,
+        "hand_over",
+        "the orders database's disk is full: it cannot write its WAL and crash-loops, refusing "
+        "checkout's connections; checkout's rollout before it is unrelated",
+    )
+
+
+def network_policy(shop: Shop) -> dict[str, Any]:
+    """A NetworkPolicy applied to cart admits only catalog: checkout's calls to cart time out.
+    It carries the services' metrics; a frontend rollout is a decoy."""
+    checkout = shop.find("Deployment", "checkout")
+    env = checkout["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append({"name": "CART_URL", "value": "http://cart:80"})
+    shop.rollout("frontend", at="2026-02-01T09:35:00Z", image="shop/frontend:1.1")
+    shop.objects.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _meta("cart-ingress", "2026-02-01T09:51:00Z"),
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "cart"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "catalog"}}}]}],
+            },
+        }
+    )
+    return _truth(
+        "config",
+        "cart",
+        None,
+        "hand_over",
+        "a NetworkPolicy on cart admits only catalog, shutting out checkout; a frontend rollout "
+        "is unrelated",
+    )
+
+
+def node_pressure(shop: Shop) -> dict[str, Any]:
+    """worker-a is under disk pressure: the kubelet evicts its pods (frontend's and catalog's)
+    while it stays Ready; a checkout rollout is a decoy."""
+    shop.rollout("checkout", at="2026-02-01T09:40:00Z", image="shop/checkout:1.2")
+    node = shop.find("Node", "worker-a")
+    node["status"]["conditions"].append(
+        {
+            "type": "DiskPressure",
+            "status": "True",
+            "reason": "KubeletHasDiskPressure",
+            "message": "kubelet has disk pressure",
+            "lastTransitionTime": "2026-02-01T09:50:00Z",
+        }
+    )
+    node["spec"]["taints"] = [{"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule"}]
+    for pod in shop.objects:
+        if pod["kind"] == "Pod" and pod["spec"].get("nodeName") == "worker-a":
+            pod["status"] = {
+                "phase": "Failed",
+                "reason": "Evicted",
+                "message": "The node was low on resource: ephemeral-storage.",
+                "containerStatuses": [
+                    {
+                        "name": "server",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {
+                            "terminated": {"reason": "ContainerStatusUnknown", "exitCode": 137}
+                        },
+                    }
+                ],
+            }
+            shop.event(
+                "Warning",
+                "Evicted",
+                ("Pod", pod["metadata"]["name"]),
+                "The node was low on resource: ephemeral-storage.",
+                at="2026-02-01T09:51:00Z",
+            )
+    return _truth(
+        "resource",
+        "node/worker-a",
+        None,
+        "cordon",
+        "worker-a is under disk pressure and evicts its pods; a checkout rollout is unrelated",
+    )
+
+
 def _truth(kind: str, component: str, change: str | None, fix: str, detail: str) -> dict[str, Any]:
     cause = {"kind": kind, "component": component, "detail": detail}
     if change:
@@ -881,6 +1277,17 @@ SCENARIOS: dict[str, tuple[Callable[[Shop], dict[str, Any]], str, str]] = {
     "k8s-volume-zone": (volume_zone, "frontend", "frontend: catalog requests failing"),
     "k8s-unresolved-service": (unresolved_service, "frontend", "frontend: checkout errors"),
     "k8s-unresolved-decoy": (unresolved_decoy, "frontend", "frontend: catalog requests failing"),
+    "k8s-limit-range": (limit_range, "frontend", "frontend: catalog requests failing"),
+    "k8s-service-account": (service_account, "frontend", "frontend: checkout calls failing"),
+    "k8s-pod-security": (pod_security, "checkout", "checkout: cart unreachable"),
+    "k8s-node-selector": (node_selector, "frontend", "frontend: catalog requests failing"),
+    "k8s-untolerated-taint": (untolerated_taint, "frontend", "frontend: 5xx ratio above 5%"),
+    "k8s-run-container-error": (run_container_error, "frontend", "frontend: catalog errors"),
+    "k8s-init-container": (init_container, "frontend", "frontend: checkout calls failing"),
+    "k8s-oom-killed": (oom_killed, "checkout", "checkout: cart calls failing"),
+    "k8s-database-full": (database_full, "frontend", "frontend: checkout calls failing"),
+    "k8s-network-policy": (network_policy, "checkout", "checkout: cart unreachable"),
+    "k8s-node-pressure": (node_pressure, "frontend", "frontend: 5xx ratio above 5%"),
 }
 
 LOGGED = ("k8s-unresolved-service", "k8s-unresolved-decoy")
@@ -889,6 +1296,10 @@ its requests from the window's start."""
 
 METRICS: dict[str, dict[str, str]] = {
     "k8s-kubelet-down": {"cart": "silent", "checkout": "errors", "frontend": "errors"},
+    "k8s-pod-security": {"cart": "silent", "checkout": "errors"},
+    "k8s-untolerated-taint": {"cart": "silent", "checkout": "errors", "frontend": "errors"},
+    "k8s-oom-killed": {"cart": "errors", "checkout": "errors"},
+    "k8s-network-policy": {"checkout": "errors", "frontend": "errors"},
 }
 """The scenarios that also carry metrics: per service, what its requests do from the fault
 on (``errors``: half fail; ``silent``: no sample, its pods cannot be scraped)."""
