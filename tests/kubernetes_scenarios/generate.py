@@ -3,9 +3,10 @@
     python tests/kubernetes_scenarios/generate.py
 
 Each scenario is the namespace ``shop`` (frontend → checkout → cart, catalog) on three nodes,
-with one fault that shows in the objects' state, not in metrics: none of them carries metrics
-(a pod that never started has none). Some carry a decoy rollout of another workload; one has
-the whole namespace installed minutes before the alert.
+with one fault that shows in the objects' state, not in metrics: most carry no metrics (a pod
+that never started has none), those in ``METRICS`` carry the services' HTTP metrics. Most carry
+a decoy rollout of another workload; one has the whole namespace installed minutes before the
+alert. docs/kubernetes.md lists each class with its scenarios.
 """
 
 from __future__ import annotations
