@@ -336,6 +336,12 @@ def _fit_problems(decision: models.Decision, *, state: DiagnosisState) -> list[s
             f"(cited: {', '.join(sorted(cited))}; "
             f"against it: {', '.join(sorted(against)) or 'none'})"
         ]
+    if cited and not cited & set(decision.checked_evidence):
+        return [
+            f"name at least one item of the evidence the hypothesis cites among the checked "
+            f"evidence (cited: {', '.join(sorted(cited))}); counter-evidence alone does not "
+            "show the diagnosis was checked"
+        ]
     return _counter_problems(decision, against=against, run_id=state["run_id"])
 
 

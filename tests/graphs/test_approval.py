@@ -95,6 +95,17 @@ def test_an_approval_naming_one_counter_evidence_item_is_accepted() -> None:
     assert decision.checked_evidence == ("ev-a", "ev-y")
 
 
+def test_an_approval_naming_counter_evidence_only_is_refused() -> None:
+    """Counter-evidence alone does not show the diagnosis itself was checked: at least one item
+    the hypothesis cites is needed too, on every path."""
+    decision, problems = approval.validate(
+        _answer(checked_evidence=["ev-y"]), state=_countered(), now=NOW
+    )
+    assert decision is None
+    (problem,) = problems
+    assert "cites" in problem and "ev-a, ev-b" in problem
+
+
 def test_no_counter_evidence_is_asked_for_when_the_hypothesis_has_none() -> None:
     decision, problems = approval.validate(_answer(), state=STATE, now=NOW)
     assert problems == [] and decision is not None
