@@ -784,8 +784,11 @@ def _applied_words(restore: Restore) -> str:
 
 def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
     """A Service whose EndpointSlices list endpoints but none ready: its pods exist and fail
-    readiness (a partial finding: the reason is the pods', which other findings may name)."""
+    readiness. Definite when its workload's pods read not ready too (nothing of it serves);
+    partial on the slices' word alone. The reason is the pods', which other findings may
+    name."""
     out = []
+    pods = clusterstate.pods_by_workload(state)
     for service, rid in state.services:
         name = str(service["name"])
         slices = [(s, r) for s, r in state.slices if s.get("service") == name]
@@ -793,18 +796,22 @@ def _not_ready_endpoints(state: clusterstate.State) -> list[Finding]:
         waiting = sum(int(s.get("not_ready") or 0) for s, _ in slices)
         if not slices or ready or not waiting:
             continue
+        owner = _owner_of_service(service, state=state)
+        confirmed = bool(pods.get(owner)) and _none_ready(pods[owner])
         out.append(
             Finding(
                 fault="not-ready",
                 kind=models.CauseKind.CONFIG,
-                component=_owner_of_service(service, state=state),
+                component=owner,
                 summary=f"service {name} has {waiting} endpoint(s), none ready: its pods "
                 "fail readiness, so it routes nowhere",
                 check=f"kubectl get endpointslices -n {state.namespace} "
                 f"-l kubernetes.io/service-name={name} -o wide",
                 wrong_if=f"service {name}'s EndpointSlices list ready endpoints",
-                severity=PARTIAL,
-                evidence=clusterstate.ids([rid, *(r for _, r in slices)]),
+                severity=DEFINITE if confirmed else PARTIAL,
+                evidence=clusterstate.ids(
+                    [rid, *(r for _, r in slices), *(r for _, r in pods.get(owner, []))]
+                ),
             )
         )
     return out
@@ -1065,7 +1072,9 @@ def _nodes(state: clusterstate.State) -> list[Finding]:
                 f"--field-selector spec.nodeName={name}",
                 wrong_if=f"node {name} is Ready without pressure and its pods run elsewhere "
                 "fail alike",
-                severity=DEFINITE if node.get("ready") != "True" else PARTIAL,
+                severity=DEFINITE
+                if node.get("ready") != "True" or len(failing) == len(hosted)
+                else PARTIAL,
                 evidence=clusterstate.ids(
                     [rid, *(r for _, r in failing), *(e["id"] for e in reported)]
                 ),

@@ -8,6 +8,7 @@ elsewhere yield to it. Pure, like the rest of the analysis.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -85,8 +86,11 @@ def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
     when its metrics support one (a listed recent change alone does not), the finding's words
     first, both evidences."""
     # the metric hypothesis's kind and change when the metrics support a change, or when
-    # the finding is only partial
+    # the finding is only partial; a workload's creation (its first revision) is no change
+    # that explains what the state shows
+    creation = bool(own.change) and _CREATION.match(own.change or "") is not None
     keep = own.strength > 0 and (bool(own.change) or draft.fit < 0.9)
+    keep = keep and not (creation and draft.fit >= 0.9)
     kind, change = (own.kind, own.change) if keep else (draft.kind, draft.change)
     return replace(
         draft,
@@ -100,6 +104,10 @@ def _joined(draft: ranking.Draft, own: ranking.Draft) -> ranking.Draft:
         counter=own.counter,
         onset=own.onset or draft.onset,
     )
+
+
+_CREATION = re.compile(r"^(deployment|statefulset|daemonset)/[^@]+@1$")
+"""A rollout reference to a workload's first revision: its creation."""
 
 
 def _is_victim(draft: ranking.Draft, finding: cluster.Finding) -> bool:

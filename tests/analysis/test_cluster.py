@@ -750,3 +750,43 @@ def test_a_policy_shutting_out_a_caller_whose_configuration_calls_the_callee_is_
     assert (named.component, named.severity) == ("cart", cluster.DEFINITE)
     assert "CART_URL" in named.summary
     assert (unnamed.component, unnamed.severity) == ("cart", cluster.PARTIAL)
+
+
+def test_a_node_under_pressure_whose_pods_here_all_fail_is_definite() -> None:
+    """DiskPressure while Ready, every pod of the namespace on it evicted: the node explains
+    them (definite); with one of its pods still serving it stays partial."""
+    node = _node("worker-a", "True", "KubeletReady", "kubelet is posting ready status")
+    node["pressure"] = ["DiskPressure"]
+    evicted = [
+        _pod(f"cart-6c9d-{s}", "cart", _container(ready=False), node="worker-a", phase="Failed")
+        for s in "ab"
+    ]
+    serving = _pod("search-6c9d-a1b2c", "search", node="worker-a")
+    (alone,) = _find(node, *evicted)
+    beside = _find(node, *evicted, serving)
+    assert (alone.component, alone.severity, alone.victims) == (
+        "node/worker-a",
+        cluster.DEFINITE,
+        ("cart",),
+    )
+    assert [(f.component, f.severity) for f in beside] == [("node/worker-a", cluster.PARTIAL)]
+
+
+def test_endpoints_none_ready_confirmed_by_the_pods_are_definite() -> None:
+    """The slices list no ready endpoint and the workload's pods read not ready either:
+    nothing of it serves, a definite finding."""
+    slice_ = {
+        "resource": "endpointslice",
+        "name": "cart-x8k2p",
+        "namespace": NS,
+        "service": "cart",
+        "ready": 0,
+        "not_ready": 2,
+    }
+    pods = [_pod(f"cart-6c9d-{s}", "cart", _container(ready=False), phase="Running") for s in "ab"]
+    (finding,) = _find(*pods, _workload("cart"), _service("cart", {"app": "cart"}), slice_)
+    assert (finding.fault, finding.component, finding.severity) == (
+        "not-ready",
+        "cart",
+        cluster.DEFINITE,
+    )
