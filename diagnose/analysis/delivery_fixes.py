@@ -23,8 +23,8 @@ likewise reverted at its source by ``config_revert``: the synced commits reverte
 delivery's repository and synced again, or ``helm rollback``; never a ``kubectl`` edit first.
 
 The agent runs none of these (it holds no Helm, Argo CD or Flux credentials, and none of the
-tools has a server-side dry run it could ask the API server for): each is a command for a human, with the
-tool's own preview as its dry run.
+tools has a server-side dry run it could ask the API server for): each is a command for a
+human, with the tool's own preview as its dry run.
 """
 
 from __future__ import annotations
@@ -88,12 +88,12 @@ def synced_change(
     item = next((d for d in deliveries if (d.get("tool"), d.get("name")) == (tool, name)), None)
     if item is None or tool not in _TOOL_OF.values():
         return None
-    if tool == delivery.HELM:
-        item = _flux_release(item, deliveries=deliveries) or item
     syncs = list(item.get("syncs") or [])
     at = next((i for i, s in enumerate(syncs) if _is_sync(s, sync_id)), None)
     if not at:  # not found, or the first on record: nothing to go back to
         return None
+    if tool == delivery.HELM:  # Helm's own records (Flux keeps fewer), Flux's HelmRelease
+        item = _flux_release(item, deliveries=deliveries) or item
     return Synced(item=item, sync=syncs[at], previous=syncs[at - 1])
 
 

@@ -357,6 +357,16 @@ def test_a_helm_release_a_flux_helmrelease_manages_is_not_rolled_back_with_helm(
     assert fix.kind == "flux_revert" and not fix.command.startswith("helm rollback")
 
 
+def test_a_helm_revision_flux_no_longer_lists_still_goes_through_flux() -> None:
+    """Flux keeps a short history: revision 2 is in Helm's records only, and its fix still
+    goes through HelmRelease payments, suspended before Helm's rollback to 1."""
+    fix = _flux_fix("helm/payments@2", [*_helm(1, 2, 3), _helmrelease()])
+    assert (fix.kind, fix.target) == ("flux_revert", "helmrelease/payments")
+    assert "flux suspend helmrelease payments -n shop && helm rollback payments 1 " in (
+        fix.blast_radius
+    )
+
+
 def test_without_a_verify_query_the_proof_is_the_rollout_status() -> None:
     """No metrics were read, so no verify query: the blast radius does not promise one
     recovers, and names the rollout status and the alert to check instead."""
