@@ -1,6 +1,7 @@
 """Each Kubernetes-state scenario (tests/kubernetes_scenarios) is localised first by the
-analysis alone, with no metrics or with the metrics and pod logs it carries: its objects and
-logs go through the connectors' own translations."""
+analysis alone, with no metrics or with the metrics and pod logs it carries, and those that
+carry none once more with the services' HTTP metrics: its objects and logs go through the
+connectors' own translations."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from connectors import kubernetes as kube
 from connectors import logs as logs_
 from diagnose.analysis import correlating
 from diagnose.domain import cluster, models
+from tests.kubernetes_scenarios import generate
 from tests.support import kubeobjects, openmetrics
 
 FOLDER = Path(__file__).resolve().parents[1] / "kubernetes_scenarios"
@@ -94,9 +96,9 @@ def _logs(folder: Path, *, trigger: models.Trigger, window: models.Window) -> li
     )
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> None:
-    """The truth's component (and kind) leads, and the analysis does not abstain."""
+def _check(name: str, *, metrics_file: Path | None) -> None:
+    """The truth's component (and kind, and change) leads, not abstaining, with the metrics
+    of ``metrics_file`` (none when it is None)."""
     folder = FOLDER / name
     scenario = yaml.safe_load((folder / "scenario.yaml").read_text())
     trigger = models.Trigger.from_dict(scenario["trigger"])
@@ -113,8 +115,8 @@ def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> Non
         for r in kubeobjects.cluster_evidence(files, namespace=trigger.namespace, window=window)
     ]
     metrics: list[models.Evidence] = []
-    if (folder / "metrics.om").exists():
-        _, series = openmetrics.read(folder / "metrics.om")
+    if metrics_file is not None:
+        _, series = openmetrics.read(metrics_file)
         metrics = openmetrics.metric_evidence(series, window=window, step=15.0)
     result = correlating.correlate(
         trigger=trigger,
@@ -133,3 +135,29 @@ def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> Non
     assert top.change == truth.get("change")
     derived = {e.id: e for e in result.derived}
     assert derived[top.evidence[0]].query.startswith("kubectl ")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_faulty_object_comes_first_with_or_without_metrics(name: str) -> None:
+    """The truth's component (and kind) leads, and the analysis does not abstain, with the
+    metrics the scenario carries or with none."""
+    own = FOLDER / name / "metrics.om"
+    _check(name, metrics_file=own if own.exists() else None)
+
+
+WITHOUT = [n for n in NAMES if not (FOLDER / n / "metrics.om").exists()]
+
+
+@pytest.mark.parametrize("name", WITHOUT)
+def test_the_faulty_object_still_comes_first_once_the_services_metrics_are_read(
+    name: str, tmp_path: Path
+) -> None:
+    """A scenario that carries no metrics, given the services' HTTP metrics in which the
+    alerting service and the faulty workload fail from the fault on (the generator's own
+    metrics, so the decoy rollouts' services look anomalous too): the same object leads."""
+    scenario = yaml.safe_load((FOLDER / name / "scenario.yaml").read_text())
+    failing = {scenario["trigger"]["service"], scenario["truth"]["root_cause"]["component"]}
+    faults = {app: "errors" for app in failing & set(generate.RATES)}
+    path = tmp_path / "metrics.om"
+    path.write_text(generate._metrics(faults))
+    _check(name, metrics_file=path)
