@@ -1048,7 +1048,8 @@ def _unresolved(
 def _nodes(state: clusterstate.State) -> list[Finding]:
     out = []
     for node, rid in state.nodes:
-        trouble = [] if node.get("ready") == "True" else [f"Ready={node.get('ready')}"]
+        ready = node.get("ready") == "True"
+        trouble = [] if ready else [f"Ready={node.get('ready')}"]
         trouble += list(node.get("pressure") or [])
         if not trouble:
             continue
@@ -1059,12 +1060,13 @@ def _nodes(state: clusterstate.State) -> list[Finding]:
         if not failing:
             continue
         victims = tuple(sorted({state.workload_of(p) for p, _ in failing}))
+        words = f"Ready but under {', '.join(trouble)}" if ready else ", ".join(trouble)
         out.append(
             Finding(
                 fault="node",
                 kind=models.CauseKind.RESOURCE,
                 component=f"node/{name}",
-                summary=f"node {name} is {', '.join(trouble)}{_said(node)}"
+                summary=f"node {name} is {words}{'' if ready else _said(node)}"
                 f"{_stopped(node)}; {len(failing)} of its {len(hosted)} pod(s) in this "
                 f"namespace fail ({', '.join(victims)}){_terminating(failing)}"
                 + (f"; NodeNotReady reported on {len(reported)} pod(s)" if reported else ""),

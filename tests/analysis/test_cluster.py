@@ -770,6 +770,7 @@ def test_a_node_under_pressure_whose_pods_here_all_fail_is_definite() -> None:
         ("cart",),
     )
     assert [(f.component, f.severity) for f in beside] == [("node/worker-a", cluster.PARTIAL)]
+    assert alone.summary.startswith("node worker-a is Ready but under DiskPressure;")
 
 
 def test_endpoints_none_ready_confirmed_by_the_pods_are_definite() -> None:

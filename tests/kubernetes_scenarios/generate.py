@@ -931,7 +931,9 @@ def service_account(shop: Shop) -> dict[str, Any]:
 
 def pod_security(shop: Shop) -> dict[str, Any]:
     """cart's new revision asks for a privileged container, which the namespace's Pod Security
-    level refuses. It carries the services' metrics: cart goes silent, checkout fails."""
+    level refuses. It carries the services' metrics: cart goes silent, checkout fails; a catalog
+    rollout is a decoy."""
+    shop.rollout("catalog", at="2026-02-01T09:33:00Z", image="shop/catalog:1.4")
     rs = shop.rollout("cart", at="2026-02-01T09:46:00Z", securityContext={"privileged": True})
     _refused(
         shop,
@@ -946,7 +948,8 @@ def pod_security(shop: Shop) -> dict[str, Any]:
         "cart",
         "deployment/cart@2",
         "rollback",
-        "cart's new revision asks for a privileged container; Pod Security refuses its pods",
+        "cart's new revision asks for a privileged container; Pod Security refuses its pods; a "
+        "catalog rollout is unrelated",
     )
 
 
