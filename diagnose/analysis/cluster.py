@@ -206,11 +206,10 @@ def _fault_of(container: Item) -> tuple[str, models.CauseKind, str] | None:
 
 
 _EXHAUSTED = re.compile(
-    r"No space left on device|disk full|too many (clients|connections)|out of memory|"
-    r"cannot allocate memory",
-    re.IGNORECASE,
+    r"No space left on device|disk full|out of memory|cannot allocate memory", re.IGNORECASE
 )
-"""A termination message that says a resource ran out (the disk, connections, memory)."""
+"""A termination message that says the container's own resource ran out (its disk, its
+memory); a dependency's limit (``too many clients``) is the dependency's, not this one's."""
 
 _REFUSED = re.compile(
     r"connection refused|could not connect|ECONNREFUSED|connection reset|"
@@ -1183,7 +1182,7 @@ def _with_rollout(finding: Finding, *, changes: Sequence[models.Change]) -> Find
         return finding
     latest = max(rollouts, key=lambda c: c.at)
     kind = models.CauseKind.RESOURCE if latest.kind is models.ChangeKind.LIMITS else None
-    if finding.kind is models.CauseKind.RESOURCE and finding.fault == "crash-loop":
+    if finding.kind is models.CauseKind.RESOURCE and "last exit OOMKilled" in finding.summary:
         kind = models.CauseKind.RESOURCE  # OOMKilled: the limits, whoever set them
     return replace(
         finding,

@@ -791,3 +791,19 @@ def test_endpoints_none_ready_confirmed_by_the_pods_are_definite() -> None:
         "cart",
         cluster.DEFINITE,
     )
+
+
+def test_after_a_rollout_an_oom_kill_stays_a_resource_fault_and_a_full_disk_the_rollouts() -> None:
+    """OOMKilled after a rollout: the limits (resource, the rollout named); a full disk after
+    one: the rollout (deploy), since no limit of the rollout's explains a disk."""
+    oom = _container(
+        ready=False, waiting_reason="CrashLoopBackOff", terminated_reason="OOMKilled", exit_code=137
+    )
+    full = _crashing("PANIC: could not write to file: No space left on device")
+    rollout = (_rollout("cart", "revision 6 → 7: image shop/cart:3.0 → shop/cart:3.1"),)
+    (killed,) = _find(_pod("cart-6c9d-a1b2c", "cart", oom), changes=rollout)
+    (spent,) = _find(_pod("cart-6c9d-a1b2c", "cart", full), changes=rollout)
+    (alone,) = _find(_pod("cart-6c9d-a1b2c", "cart", full))
+    assert (killed.kind, killed.change) == (models.CauseKind.RESOURCE, "deployment/cart@7")
+    assert (spent.kind, spent.change) == (models.CauseKind.DEPLOY, "deployment/cart@7")
+    assert (alone.kind, alone.change) == (models.CauseKind.RESOURCE, None)
