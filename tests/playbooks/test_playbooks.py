@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from diagnose import cli, playbook
 from diagnose.analysis import signals
-from diagnose.domain import models
+from diagnose.domain import fixes, models
 from graphs import pipeline
 from sandbox import catalogue
 
@@ -110,9 +110,9 @@ def test_an_unknown_probe_and_fix_kind_are_reported(tmp_path: Path) -> None:
             "[rollback]", "[rollback, reboot]"
         ),
     )
+    names = [f"'{n}'" for n in fixes.CATALOGUE.names]  # what pydantic lists, in order
     assert playbook.lint([path], probe_names=PROBES) == [
-        f"{path}:12: fixes.1.kind: Input should be 'rollback', 'config_revert', 'raise_limits', "
-        "'scale', 'create_index', 'cancel_query', 'restore_service', 'hand_over' or 'cordon'"
+        f"{path}:12: fixes.1.kind: Input should be {', '.join(names[:-1])} or {names[-1]}"
     ]
     path = _write(tmp_path, GOOD.replace("[blocking_chains]", "[blocking_chains, drop_table]"))
     assert playbook.lint([path], probe_names=PROBES) == [
