@@ -119,10 +119,14 @@ def _children_of(parent: int) -> list[int]:
 
 
 _CHILD = """
-import json, sys, time
+import json, signal, sys, time
 from datetime import UTC, datetime
 from pathlib import Path
 from diagnose.lab import lab
+# as started from a terminal: whatever the test runner's process ignores or blocks, Ctrl-C is
+# Python's KeyboardInterrupt here (an ignored SIGINT would be inherited through exec)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 with lab.running(Path(sys.argv[1]), now=datetime.now(UTC)) as run:
     print(json.dumps({"pids": run.pids, "workdir": str(run.workdir)}), flush=True)
     time.sleep(120)
