@@ -128,6 +128,7 @@ def correlate(
         confidence=policy.confidence,
         anomalous=frozenset(c.component for c in ranked if c.anomalous),
     )
+    drafts = ranking.off_path(drafts, traces=seen, policy=policy.confidence)
     findings = cluster_.find_faults(
         cluster,
         namespace=trigger.namespace,

@@ -27,6 +27,7 @@ from diagnose.domain import models
 ConfidencePolicy = drafts.ConfidencePolicy
 Draft = drafts.Draft
 match_component = tracemerge.match_component
+off_path = tracemerge.off_path
 
 
 _WEIGHTS = {

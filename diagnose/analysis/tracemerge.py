@@ -51,6 +51,49 @@ def merge_traces(
     return out + added, frozenset(d.component for d in added)
 
 
+def off_path(
+    drafts: Sequence[drafts.Draft],
+    *,
+    traces: tracing.TraceFindings,
+    policy: drafts.ConfidencePolicy,
+) -> list[drafts.Draft]:
+    """Workloads the trace back end has no spans of, when it has spans of the request path (it
+    lists at least ``path_services`` services): such a workload serves none of the traced
+    requests and calls no traced service, so neither its slowness nor its errors reach the
+    alerted requests through them; its ordering score is multiplied by ``off_path_penalty``.
+    Dependencies (``external/``, ``postgres/``) and nodes are not workloads and keep theirs; so
+    does a workload a traced service calls by host name in the samples (uninstrumented, but on
+    the path)."""
+    if len(traces.services) < policy.path_services:
+        return list(drafts)
+    names = {_workload_of(n) for n in traces.services | {n for e in traces.edges for n in e}}
+    out = []
+    for draft in drafts:
+        if (
+            "/" in draft.component
+            or draft.kind is models.CauseKind.TRAFFIC
+            or any(components_.same_workload(draft.component, n) for n in names)
+        ):
+            out.append(draft)
+            continue
+        out.append(
+            replace(
+                draft,
+                score=draft.score * policy.off_path_penalty,
+                summary=f"{draft.summary}; the trace back end has no span of it (off the traced "
+                "request path)",
+            )
+        )
+    return sorted(out, key=lambda d: -d.score)
+
+
+def _workload_of(name: str) -> str:
+    """A traced name as a workload: ``external/cart-db:5432`` → ``cart-db``."""
+    if name.startswith("external/"):
+        return name.removeprefix("external/").split(":")[0].split(".")[0]
+    return name
+
+
 def match_component(
     name: str, ranked: Sequence[components_.ComponentScore]
 ) -> components_.ComponentScore | None:

@@ -46,6 +46,8 @@ class TraceFindings:
     edges: frozenset[tuple[str, str]]  # (caller, callee) in the traces' own names
     derived: tuple[models.Evidence, ...]
     notes: tuple[str, ...]
+    services: frozenset[str] = frozenset()
+    """Every service the trace back end lists (it has spans of them); empty when unknown."""
 
 
 NOTHING = TraceFindings((), frozenset(), (), ())
@@ -82,7 +84,18 @@ def read_traces(
     edges = frozenset((e.caller, e.callee) for e in comparison.edges)
     if not suspects:
         notes.append("traces: no operation changed between the baseline and the incident")
-    return TraceFindings(hints, edges, derived, tuple(notes))
+    return TraceFindings(hints, edges, derived, tuple(notes), _listed(evidence))
+
+
+def _listed(evidence: Sequence[models.Evidence]) -> frozenset[str]:
+    """The services the trace back end lists (empty when it did not answer): every service
+    that sends it spans, where the samples hold only the services searched."""
+    names: set[str] = set()
+    for record in evidence:
+        listed = record.kind is models.EvidenceKind.TRACE_SERVICES
+        if listed and record.status is models.Status.OK and isinstance(record.raw, list):
+            names.update(str(n) for n in record.raw if n)
+    return frozenset(names)
 
 
 def _distinct(evidence: Sequence[models.Evidence]) -> list[domain_traces.SpanPayload]:
