@@ -63,7 +63,7 @@ def off_path(
     alerted requests through them; its ordering score is multiplied by ``off_path_penalty``.
     Dependencies (``external/``, ``postgres/``) and nodes are not workloads and keep theirs; so
     does a workload a traced service calls by host name in the samples (uninstrumented, but on
-    the path)."""
+    the path). The listing is its counter-evidence."""
     if len(traces.services) < policy.path_services:
         return list(drafts)
     names = {_workload_of(n) for n in traces.services | {n for e in traces.edges for n in e}}
@@ -82,6 +82,7 @@ def off_path(
                 score=draft.score * policy.off_path_penalty,
                 summary=f"{draft.summary}; the trace back end has no span of it (off the traced "
                 "request path)",
+                counter=(*draft.counter, *traces.listing),
             )
         )
     return sorted(out, key=lambda d: -d.score)

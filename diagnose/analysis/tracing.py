@@ -48,6 +48,8 @@ class TraceFindings:
     notes: tuple[str, ...]
     services: frozenset[str] = frozenset()
     """Every service the trace back end lists (it has spans of them); empty when unknown."""
+    listing: tuple[str, ...] = ()
+    """The ids of the evidence records that list them."""
 
 
 NOTHING = TraceFindings((), frozenset(), (), ())
@@ -84,18 +86,22 @@ def read_traces(
     edges = frozenset((e.caller, e.callee) for e in comparison.edges)
     if not suspects:
         notes.append("traces: no operation changed between the baseline and the incident")
-    return TraceFindings(hints, edges, derived, tuple(notes), _listed(evidence))
+    services, listing = _listed(evidence)
+    return TraceFindings(hints, edges, derived, tuple(notes), services, listing)
 
 
-def _listed(evidence: Sequence[models.Evidence]) -> frozenset[str]:
-    """The services the trace back end lists (empty when it did not answer): every service
-    that sends it spans, where the samples hold only the services searched."""
+def _listed(evidence: Sequence[models.Evidence]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The services the trace back end lists (none when it did not answer): every service
+    that sends it spans, where the samples hold only the services searched; and the ids of
+    the records that list them."""
     names: set[str] = set()
+    ids: list[str] = []
     for record in evidence:
         listed = record.kind is models.EvidenceKind.TRACE_SERVICES
         if listed and record.status is models.Status.OK and isinstance(record.raw, list):
             names.update(str(n) for n in record.raw if n)
-    return frozenset(names)
+            ids.append(record.id)
+    return frozenset(names), tuple(ids)
 
 
 def _distinct(evidence: Sequence[models.Evidence]) -> list[domain_traces.SpanPayload]:

@@ -55,8 +55,11 @@ def test_a_workload_without_spans_yields_to_the_traced_dependency() -> None:
     assert _names(unknown)[0] == BATCH  # no listing: nothing says it is off the path
     listed = merge.run(metrics, traces=[*traces, _listing(*merge.SERVICES)])
     assert _names(listed)[0] == "payments"
+    listing = _listing(*merge.SERVICES)
     batch = next(h for h in listed.hypotheses if h.component == BATCH)
     assert "the trace back end has no span of it" in batch.summary
+    assert listing.id in batch.counter_evidence  # the listing that leaves it out
+    assert all(listing.id not in h.counter_evidence for h in listed.hypotheses if h is not batch)
     assert [h.confidence for h in listed.hypotheses] == sorted(
         (h.confidence for h in listed.hypotheses), reverse=True
     )
