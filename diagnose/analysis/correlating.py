@@ -23,6 +23,7 @@ from diagnose.analysis import cluster as cluster_
 from diagnose.analysis import components as components_
 from diagnose.analysis import faultranking, ranking, scoring, signals, tracing
 from diagnose.analysis import logs as logs_
+from diagnose.analysis import traces as traces_
 from diagnose.domain import models
 
 SOURCE = "analysis"
@@ -118,7 +119,7 @@ def correlate(
         placement=changes_.placement(view),
         alert_at=trigger.at,
     )
-    read = logs_.read_logs(logs) if logs else logs_.NOTHING
+    read = logs_.read_logs(logs, spans=traces_.spans_of(traces)) if logs else logs_.NOTHING
     notes += read.notes
     drafts = logs_.merge_logs(
         drafts,

@@ -46,6 +46,7 @@ from diagnose.analysis import components as components_
 from diagnose.analysis import ranking
 from diagnose.domain import logs as domain_logs
 from diagnose.domain import models
+from diagnose.domain import traces as domain_traces
 
 SOURCE = "analysis"
 
@@ -133,9 +134,14 @@ WARNING_WEIGHT = 0.5
 
 
 def read_logs(
-    evidence: Sequence[models.Evidence], *, policy: LogPolicy | None = None
+    evidence: Sequence[models.Evidence],
+    *,
+    policy: LogPolicy | None = None,
+    spans: Sequence[domain_traces.SpanPayload] = (),
 ) -> LogFindings:
-    """The findings of the log reads among ``evidence`` (source ``logs``)."""
+    """The findings of the log reads among ``evidence`` (source ``logs``). ``spans``: the
+    sampled trace spans, if any: a stopped statement whose requests stopped arriving too is
+    not a finding (:func:`requests_stopped`)."""
     policy = policy or LogPolicy()
     reads = [e for e in evidence if e.source == domain_logs.SOURCE]
     notes = [
@@ -158,6 +164,16 @@ def read_logs(
     origins, echoes = attribute(errors)
     hints = _hints(errors, origins=origins, derived=derived, services=_services(usable))
     stopped = [f for f in findings if f.change == "stopped"]
+    served = _server_spans(spans)
+    arriving = [f for f in stopped if not requests_stopped(f, served=served, policy=policy)]
+    if len(arriving) < len(stopped):
+        gone = sorted({f.service for f in stopped if f not in arriving})
+        notes.append(
+            f"logs: {len(stopped) - len(arriving)} stopped statement(s) of {', '.join(gone)} not "
+            "counted: the requests that logged them stopped arriving too (their operations' "
+            "server spans stop with them), which a caller explains, not the service"
+        )
+    stopped = arriving
     hints += _stopped_hints(stopped, derived=derived)
     hints.sort(key=lambda h: (-h.share, -h.strength, h.first))
     telling = {f.service for f in (*errors, *stopped)}
@@ -258,6 +274,7 @@ def _stopped(
         if expected < policy.min_missing:
             continue
         main = max(members, key=lambda m: len(m[1]["times"]))[1]
+        lines = sorted(line for _, template in members for line in _lines(template) if line[1])
         found.append(
             TemplateFinding(
                 service=payload["service"],
@@ -273,10 +290,54 @@ def _stopped(
                 examples=tuple(main["examples"]),
                 read=record.id,
                 query=record.query,
-                traces=(),
+                traces=tuple((at, str(trace)) for at, trace in lines),
             )
         )
     return found
+
+
+def requests_stopped(
+    finding: TemplateFinding,
+    *,
+    served: Mapping[str, Sequence[tuple[str, str, float]]],
+    policy: LogPolicy,
+) -> bool:
+    """Whether a stopped statement's requests stopped arriving with it: the operations its
+    lines' traces ran in the service (their server spans) have no span after its last line,
+    where their share of the service's server spans up to it predicts at least
+    ``min_missing``, the statement's own test. Then no code path changed inside the service; its
+    callers stopped sending those requests. False when the traces say nothing of them."""
+    mine = next((v for k, v in served.items() if components_.same_workload(k, finding.service)), ())
+    ids = {trace for _, trace in finding.traces if trace}
+    operations = {op for trace, op, _ in mine if trace in ids}
+    if not operations:
+        return False
+    last = finding.first
+    before = [op for _, op, at in mine if at <= last]
+    after = [op for _, op, at in mine if at > last]
+    theirs = sum(1 for op in before if op in operations)
+    expected = theirs / max(len(before), 1) * len(after)
+    return expected >= policy.min_missing and not any(op in operations for op in after)
+
+
+def _server_spans(
+    spans: Sequence[domain_traces.SpanPayload],
+) -> dict[str, list[tuple[str, str, float]]]:
+    """Per service, its server spans as (trace id, operation, start in epoch seconds), each
+    once."""
+    seen: set[tuple[str, str]] = set()
+    out: dict[str, list[tuple[str, str, float]]] = {}
+    for span in spans:
+        if (
+            span["kind"] != domain_traces.SpanKind.SERVER
+            or (key := (span["trace_id"], span["span_id"])) in seen
+        ):
+            continue
+        seen.add(key)
+        out.setdefault(span["service"], []).append(
+            (span["trace_id"], span["operation"], span["start_us"] / 1e6)
+        )
+    return out
 
 
 STATEMENT_TOKENS = 4

@@ -416,3 +416,50 @@ def test_a_hint_on_an_anomalous_component_supports_it_but_does_not_jump_the_queu
         anomalous=frozenset({"frontend"}),
     )
     assert quiet[0].component == "travel"
+
+
+def _server_spans(service: str, operations: dict[str, str]) -> list[Any]:
+    """One server span per request: trace id → its operation."""
+    return [
+        {
+            "trace_id": trace,
+            "span_id": f"{index:016x}",
+            "parent_id": None,
+            "service": service,
+            "operation": operation,
+            "kind": "server",
+            "start_us": int((START + float(trace.split("-")[1])) * 1e6),
+            "duration_us": 1000,
+            "status": "unset",
+            "attrs": {},
+        }
+        for index, (trace, operation) in enumerate(operations.items())
+    ]
+
+
+def test_a_statement_whose_requests_stopped_arriving_is_not_stopped_code() -> None:
+    """ "price found" falls silent at 40 minutes. When the traces show its requests' operation
+    (GET /price) going on without it, the service's code path changed: a finding. When they
+    show no GET /price after it either, and the service serves only GET /cart from then on,
+    its callers stopped asking: no finding, and a note says why."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    found_price = _template(
+        "INFO price found for <*>", _every(10, end=2400), traces=_requests(10, end=2400)
+    )
+    read = _read("prices", [handled, found_price])
+    requests = _requests(10)
+    still_asked = _server_spans("prices", dict.fromkeys(requests, "GET /price"))
+    found = logs.read_logs([read], spans=still_asked)
+    assert [h.component for h in found.hints] == ["prices"]
+    assert not any("stopped arriving" in n for n in found.notes)
+
+    asked_other = _server_spans(
+        "prices",
+        {t: "GET /price" if float(t.split("-")[1]) < 2400 else "GET /cart" for t in requests},
+    )
+    found = logs.read_logs([read], spans=asked_other)
+    assert found.hints == ()
+    assert any("stopped arriving too" in n and "prices" in n for n in found.notes)
+
+    unrelated = _server_spans("checkout", dict.fromkeys(requests, "GET /checkout"))
+    assert [h.component for h in logs.read_logs([read], spans=unrelated).hints] == ["prices"]
