@@ -38,13 +38,24 @@ def _cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """The scenario's run, waiting at the approval step in a state directory."""
-    state_dir = tmp_path_factory.mktemp("state")
+def _stored(state_dir: Path) -> tuple[Path, dict[str, Any]]:
     done = _cli("run", "--scenario", str(SCENARIO), "--json", state_dir=state_dir)
     assert done.returncode == 0, done.stderr
     return state_dir, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The scenario's run, waiting at the approval step in a state directory; the tests that
+    use it leave it waiting."""
+    return _stored(tmp_path_factory.mktemp("state"))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A run of its own, for a test that decides it (the others find theirs still waiting,
+    whatever order they run in)."""
+    return _stored(tmp_path / "state")
 
 
 def _countered(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -88,10 +99,10 @@ def test_the_api_refuses_an_approval_without_counter_evidence(
 
 
 def test_an_approval_naming_one_counter_evidence_item_goes_through(
-    stored: tuple[Path, dict[str, Any]],
+    fresh: tuple[Path, dict[str, Any]],
 ) -> None:
     """The same approval with one counter-evidence id added is accepted and the run decided."""
-    state_dir, result = stored
+    state_dir, result = fresh
     fix, hypothesis = _countered(result)
     done = _cli(
         "approve", result["run_id"], "--fix", fix["id"], "--checked", approvals.flag(hypothesis),
