@@ -20,8 +20,11 @@ REDACTED = "[REDACTED]"
 _SECRET_WORDS = (
     r"passw(?:or)?d|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?"
     r"|session[_-]?(?:id|key)|auth[_-]?key|cookie|card[_-]?(?:number|no)|cc[_-]?num"
+    r"|authorization|(?:signing|encryption|master|hmac|ssh|stripe|license|webhook|jwt|client"
+    r"|app|service|crypto|cipher|aes|rsa|gpg|pgp|deploy)[_-]?key"
 )
-"""Words that make a name secret wherever they appear in it (``DB_PASSWORD``, ``clientSecret``)."""
+"""Words that make a name secret wherever they appear in it (``DB_PASSWORD``, ``clientSecret``,
+``STRIPE_KEY``); ``key`` alone is not one (``primary_key``, ``sort_key``, ``cache_key``)."""
 _SECRET_SEGMENTS = r"(?<![A-Za-z0-9])(?:pass|pwd|pin|otp|ssn|salt)(?![A-Za-z0-9])"
 """Short words that make a name secret only as a whole part of it (``db_pass``, ``user.pin``,
 not ``passenger`` or ``shipping``)."""

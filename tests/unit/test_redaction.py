@@ -84,6 +84,35 @@ ONCE_ONE_SIDED = [
     "cookie",
 ]
 
+# Names of keys and headers that are secrets although no older word covered them.
+KEYS_AND_HEADERS = [
+    "STRIPE_KEY",
+    "SIGNING_KEY",
+    "encryption_key",
+    "ssh-key",
+    "webhookKey",
+    "AUTHORIZATION",
+    "x_authorization",
+]
+
+
+@pytest.mark.parametrize("name", KEYS_AND_HEADERS)
+def test_key_and_header_names_are_secret(name: str) -> None:
+    value = "q7Zp20x"
+    assert redaction.is_secret_name(name)
+    assert value not in redaction.redact(f"{name}={value} after retry")
+    table = redacting.redact_table([name], [[value]], limits=database.Limits())
+    assert table.rows == [[redacting.MASK]]
+
+
+@pytest.mark.parametrize(
+    "name", ["primary_key", "foreign_key", "sort_key", "cache_key", "key_id", "keyspace", "monkey"]
+)
+def test_structural_key_names_are_not_secret(name: str) -> None:
+    """A key that orders or finds rows is evidence: its value stays readable."""
+    assert not redaction.is_secret_name(name)
+    assert redaction.redact(f"{name}=orders_pk") == f"{name}=orders_pk"
+
 
 @pytest.mark.parametrize("name", ONCE_ONE_SIDED)
 def test_a_secret_name_is_masked_in_text_and_as_a_probe_column(name: str) -> None:
