@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,6 +177,53 @@ def _draft(
         since=_at(times, since_index),
         resolution_s=resolution,
     )
+
+
+_QUANTILE_DETAIL = re.compile(r"^(?:(.*),)?(?:p|quantile=0?\.?)(\d+)(?:,(.*))?$")
+_QUANTILE_NAME = re.compile(r"^(.*?)[:_.]?p(\d{2,3})$")
+
+
+def _quantile(info: signals.SignalInfo) -> tuple[tuple[str, str, str], float] | None:
+    """A latency row's family (component, metric family, other labels) and quantile, when it is
+    one quantile of several (``p95`` of a histogram, ``quantile=0.99`` of a summary, a recording
+    rule named ``…:p99``)."""
+    if info.kind != "latency" or info.part_of:
+        return None
+    found = _QUANTILE_DETAIL.match(info.detail)
+    if found:
+        rest = ",".join(x for x in (found.group(1), found.group(3)) if x)
+        return (info.component, info.metric, rest), float("0." + found.group(2))
+    named = _QUANTILE_NAME.match(info.metric)
+    if named and not info.detail.startswith("p"):
+        return (info.component, named.group(1), info.detail), float("0." + named.group(2))
+    return None
+
+
+def settled_tails(found: signals.Signals, scores: scoring.Scores) -> scoring.Scores:
+    """A quantile that rises only to where a higher quantile of the same latency already sat
+    in the baseline (within one of its baseline scales): the slow requests were there before,
+    and a few more of them crossed the lower quantile (a long poll, a timeout in a wide top
+    bucket, a mode the series already had). Its score becomes the higher quantile's, which says
+    how much the slow tail itself moved."""
+    families: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    for row, info in enumerate(found.info):
+        key = _quantile(info)
+        if key is not None and scores.scored[row]:
+            families.setdefault(key[0], []).append((key[1], row))
+    score, signed = scores.score.copy(), scores.signed.copy()
+    for members in families.values():
+        members.sort()
+        for index, (_, row) in enumerate(members):
+            level = float(scores.after[row])
+            settled = [
+                float(scores.score[r])
+                for _, r in members[index + 1 :]
+                if np.isfinite(scores.median[r]) and 0 < level <= scores.median[r] + scores.scale[r]
+            ]
+            if settled and score[row] > min(settled):
+                score[row] = min(settled)
+                signed[row] = math.copysign(score[row], signed[row])
+    return dataclasses.replace(scores, score=score, signed=signed)
 
 
 def _drifting(

@@ -189,6 +189,7 @@ def _score(
         quantised=np.array([i.kind == "traffic" for i in found.info], dtype=bool),
         ratios=ratios,
     )
+    scores = components_.settled_tails(found, scores)
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
     short = [int(r) for r in np.flatnonzero(scores.short_baseline)]
     ranked = components_.score_components(
