@@ -39,9 +39,9 @@ class ConfidencePolicy:
     waiting_penalty: float = 0.6
     """A component that calls, in the traces, a suspect seen only there: × this."""
     off_path_penalty: float = 0.4
-    """A workload no sampled trace shows while the traces show the request path: × this."""
+    """A workload the trace back end has no spans of, while it has the request path's: × this."""
     path_services: int = 3
-    """The traces show the request path when they show at least this many services."""
+    """The back end has the request path's spans when it lists at least this many services."""
     node_late_s: float = 600.0
     """A node's trouble is reported after it began (the kubelet's and node controller's grace
     periods, probe thresholds): a node event up to this long after an onset still fits it."""
