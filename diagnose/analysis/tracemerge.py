@@ -66,7 +66,8 @@ def off_path(
     the path). The listing is its counter-evidence."""
     if len(traces.services) < policy.path_services:
         return list(drafts)
-    names = {_workload_of(n) for n in traces.services | {n for e in traces.edges for n in e}}
+    traced = traces.services | {n for e in traces.edges for n in e}
+    names = {w for n in traced if (w := _workload_of(n)) is not None}
     out = []
     for draft in drafts:
         if (
@@ -88,11 +89,15 @@ def off_path(
     return sorted(out, key=lambda d: -d.score)
 
 
-def _workload_of(name: str) -> str:
-    """A traced name as a workload: ``external/cart-db:5432`` → ``cart-db``."""
-    if name.startswith("external/"):
-        return name.removeprefix("external/").split(":")[0].split(".")[0]
-    return name
+def _workload_of(name: str) -> str | None:
+    """A traced name as a workload: ``external/cart-db:5432`` → ``cart-db``, and
+    ``cart-db.shop.svc`` alike; a host outside the cluster (``api.bank.example``) is none."""
+    if not name.startswith("external/"):
+        return name
+    host = name.removeprefix("external/").split(":")[0]
+    if "." in host and not host.endswith((".svc", ".cluster.local")):
+        return None
+    return host.split(".")[0]
 
 
 def match_component(

@@ -96,10 +96,17 @@ def test_dependencies_and_callees_by_host_name_are_on_the_path() -> None:
         _draft("cache", 9.0),
         _draft("report-batch", 8.0),
         _draft("payments", 5.0),
+        _draft("api", 4.0),  # a workload named like an outside host's first label
     ]
     findings = tracing.TraceFindings(
         (),
-        frozenset({("checkout", "external/cache:6379"), ("checkout", "payments")}),
+        frozenset(
+            {
+                ("checkout", "external/cache:6379"),
+                ("checkout", "payments"),
+                ("payments", "external/api.bank.example:443"),
+            }
+        ),
         (),
         (),
         frozenset({"frontend", "checkout", "payments"}),
@@ -108,8 +115,20 @@ def test_dependencies_and_callees_by_host_name_are_on_the_path() -> None:
         drafts, traces=findings, policy=correlating.ranking.ConfidencePolicy()
     )
     scores = {d.component: d.score for d in out}
-    assert scores == {"postgres/shop": 10.0, "cache": 9.0, "report-batch": 3.2, "payments": 5.0}
-    assert [d.component for d in out] == ["postgres/shop", "cache", "payments", "report-batch"]
+    assert scores == {
+        "postgres/shop": 10.0,
+        "cache": 9.0,
+        "report-batch": 3.2,
+        "payments": 5.0,
+        "api": 1.6,
+    }
+    assert [d.component for d in out] == [
+        "postgres/shop",
+        "cache",
+        "payments",
+        "report-batch",
+        "api",
+    ]
 
 
 def _draft(component: str, score: float) -> tracemerge.drafts.Draft:
