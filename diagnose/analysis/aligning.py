@@ -89,14 +89,19 @@ def align(record: models.Evidence, *, grid: Grid) -> Block:
     labels = [dict(s["labels"]) for s in series]
     values = _on_grid(series, grid=grid)
     if values is None:
-        values = _held(_scatter(series, grid=grid), spacing=_spacing(series), grid=grid)
+        spacing = _spacing(series)
+        values = _held(_scatter(series, grid=grid), spacing=spacing, grid=grid)
+        if max((len(s["t"]) for s in series), default=0) < RUNS_FROM:
+            # too few samples for their runs to show the interval; their timestamps show it
+            width = round(spacing / grid.step) if spacing >= 1.5 * grid.step else 1
+            return Block(evidence=record, labels=labels, values=values, width=min(width, MAX_WIDTH))
     return Block(evidence=record, labels=labels, values=values, width=native_width(values))
 
 
 def _spacing(series: Sequence[Mapping[str, Any]]) -> float:
     """The median time between a record's samples (of its first series with several)."""
     for s in series[:50]:
-        if len(s["t"]) > 2:
+        if len(s["t"]) >= 2:
             return float(np.median(np.diff(np.asarray(s["t"], dtype=np.float64))))
     return 0.0
 
@@ -116,6 +121,9 @@ def _held(values: Array, *, spacing: float, grid: Grid) -> Array:
     filled = np.take_along_axis(values, np.maximum(last, 0), axis=1)
     return np.where(valid | ((last >= 0) & reach), filled, np.nan)
 
+
+RUNS_FROM = 5
+"""A row needs this many samples (four changes) for :func:`native_width` to read its runs."""
 
 MAX_WIDTH = 600
 """At most this many grid steps per real sample (an hour of 6 s steps)."""

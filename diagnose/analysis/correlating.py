@@ -97,9 +97,10 @@ def correlate(
         found = dataclasses.replace(found, info=info)
     seen = tracing.read_traces(traces) if traces else tracing.NOTHING
     found = _with_trace_edges(found, seen)
-    ranked, unread, short = _score(found, trigger=trigger, policy=policy)
+    ranked, unread, short, thin = _score(found, trigger=trigger, policy=policy)
     notes += _unread_notes(found, unread=unread, metrics=metrics)
     notes += _short_notes(found, short=short)
+    notes += _thin_notes(found, thin=thin, policy=policy.anomaly)
     notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
@@ -166,12 +167,12 @@ def correlate(
 
 def _score(
     found: signals.Signals, *, trigger: models.Trigger, policy: AnalysisPolicy
-) -> tuple[list[components_.ComponentScore], list[int], list[int]]:
-    """Components, best root first, the rows that could not be scored (too few real samples
-    before the baseline's end) and the rows whose baseline is too short to end before their
-    onset."""
+) -> tuple[list[components_.ComponentScore], list[int], list[int], list[int]]:
+    """Components, best root first, the rows that could not be scored (no real sample before
+    the baseline's end), the rows whose baseline is too short to end before their onset and
+    the rows scored against a thin baseline."""
     if not found.info:
-        return [], [], []
+        return [], [], [], []
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
     ratios = np.array([i.kind == "availability" for i in found.info], dtype=bool) & _within_unit(
         found.values
@@ -192,10 +193,28 @@ def _score(
     scores = components_.settled_tails(found, scores)
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
     short = [int(r) for r in np.flatnonzero(scores.short_baseline)]
+    thin = [int(r) for r in np.flatnonzero(scores.thin)]
     ranked = components_.score_components(
         found, scores, policy=policy.anomaly, ranking=policy.roots
     )
-    return ranked, unread, short
+    return ranked, unread, short, thin
+
+
+def _thin_notes(
+    found: signals.Signals, *, thin: Sequence[int], policy: scoring.ScoringPolicy
+) -> list[str]:
+    """Say when signals were scored against too few samples to measure their spread."""
+    if not thin:
+        return []
+    named = sorted({found.info[r].component for r in thin})
+    shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+    least = 1.0 + policy.anomalous * policy.thin_floor
+    return [
+        f"thin baseline: {len(thin)} signal(s) of {shown} have fewer than "
+        f"{policy.min_baseline_points} samples before the incident, too few to measure their "
+        f"spread; only a rise to {least:g} times their level or more counts as anomalous "
+        "(read more data before the incident)"
+    ]
 
 
 def _short_notes(found: signals.Signals, *, short: Sequence[int]) -> list[str]:
@@ -228,7 +247,7 @@ def _unread_notes(
             f"; and {len(named) - 4} more" if len(named) > 4 else ""
         )
         notes.append(
-            f"{len(unread)} signal(s) of {len(named)} component(s) not scored: too few samples "
+            f"{len(unread)} signal(s) of {len(named)} component(s) not scored: no sample "
             f"before the incident to form a baseline ({shown})"
         )
     for record in metrics:

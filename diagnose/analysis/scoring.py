@@ -29,7 +29,12 @@ class ScoringPolicy:
     guard_fraction: float = 0.5
     """…and at least this share of the data before the trigger stays in the baseline."""
     min_baseline_points: int = 6
-    """Fewer baseline points than this: the signal is not scored."""
+    """Fewer real samples than this before the baseline ends: the baseline is thin (below)."""
+    thin_floor: float = 0.5
+    """A thin baseline (at least one real sample, fewer than ``min_baseline_points``: a short
+    recording at five-minute statistics) shows no spread, so its scale is at least this share
+    of its level: only a shift of several times the level counts (3.5 times for
+    ``anomalous``), and a fall can reach at most two sigmas."""
     relative_floor: float = 0.05
     """The scale is at least this share of the baseline median (flat baselines don't explode)."""
     absolute_floor: float = 1e-9
@@ -41,7 +46,10 @@ class ScoringPolicy:
     clip: float = 20.0
     """z is clipped to ±clip for the onset search, so one spike cannot place the onset."""
     min_segment: int = 2
-    """Onsets leave at least this many points on either side."""
+    """Onsets leave at least this many points (and one real sample) on either side…"""
+    coarse_step_s: float = 10.0
+    """…or one point when the grid's step is at least this long (a grid of one-minute or
+    five-minute points: three samples must be able to show a before and an after)."""
     anomalous: float = 5.0
     """A signal is anomalous when its median z after the onset reaches this."""
     rebaseline_from: float = 1.0
@@ -66,6 +74,9 @@ class Scores:
     short_baseline: BoolArray
     """Rows whose onset lies inside the baseline with too little data before it to end the
     baseline there: their score is understated (the baseline holds part of the shift)."""
+    thin: BoolArray
+    """Rows scored against fewer than ``min_baseline_points`` real samples (see
+    ``thin_floor``)."""
 
 
 def baseline_end(*, times: Array, trigger_at: float, policy: ScoringPolicy) -> float:
@@ -116,6 +127,7 @@ def score_rows(
     # into the guard: an onset there is the incident's, and the baseline must end before it
     inside = (
         first.scored
+        & ~first.thin
         & (onset_at < end)
         & (onset_at >= trigger_at - policy.guard_s)
         & (
@@ -126,7 +138,7 @@ def score_rows(
     if not inside.any():
         return first
     again = score(ends=np.where(inside, onset_at, end))
-    use = inside & again.scored
+    use = inside & again.scored & ~again.thin  # a thin baseline is no better than the first
     return Scores(
         score=np.where(use, again.score, first.score),
         signed=np.where(use, again.signed, first.signed),
@@ -135,7 +147,8 @@ def score_rows(
         scale=np.where(use, again.scale, first.scale),
         after=np.where(use, again.after, first.after),
         scored=first.scored,
-        short_baseline=inside & ~again.scored,
+        short_baseline=inside & ~use,
+        thin=first.thin,
     )
 
 
@@ -175,9 +188,11 @@ def _scored(
     base = np.where(in_baseline, values, np.nan)
     q25, median, q75, steps = row_quantiles(base, (0.25, 0.5, 0.75))
     count = steps / np.maximum(widths, 1)
+    thin = (count < policy.min_baseline_points) & (steps > 0)
     relative = policy.relative_floor * np.abs(median)
     if ratios is not None:
         relative = np.where(ratios, 0.0, relative)
+    relative = np.where(thin, np.maximum(relative, policy.thin_floor * np.abs(median)), relative)
     scale = np.maximum.reduce([(q75 - q25) / 1.349, relative, floors])
     if quantised is not None and quantised.any():
         scale = np.where(
@@ -186,12 +201,19 @@ def _scored(
     with np.errstate(invalid="ignore"):
         z = (values - median[:, None]) / scale[:, None]
     oriented = z * np.where(directions == 0, 1, directions)[:, None]
-    onset, sign = _onsets(oriented, directions=directions, widths=widths, policy=policy)
+    step = float(times[1] - times[0]) if times.size > 1 else 0.0
+    onset, sign = _onsets(
+        oriented,
+        directions=directions,
+        widths=widths,
+        segment_steps=1 if step >= policy.coarse_step_s else policy.min_segment,
+        clip=policy.clip,
+    )
     after_mask = np.arange(values.shape[1])[None, :] >= onset[:, None]
     _, after_z, _, _ = row_quantiles(np.where(after_mask, oriented, np.nan), (0.5, 0.5, 0.5))
     signed = after_z * np.where(directions == 0, sign, directions)
     score = np.where(directions == 0, np.abs(after_z), np.maximum(after_z, 0.0))
-    scored = (count >= policy.min_baseline_points) & np.isfinite(score)
+    scored = (steps > 0) & np.isfinite(score)
     _, after_level, _, _ = row_quantiles(np.where(after_mask, values, np.nan), (0.5, 0.5, 0.5))
     return Scores(
         score=np.where(scored, score, 0.0),
@@ -202,6 +224,7 @@ def _scored(
         after=after_level,
         scored=scored,
         short_baseline=np.zeros(values.shape[0], dtype=bool),
+        thin=scored & thin,
     )
 
 
@@ -239,14 +262,15 @@ def _onsets(
     *,
     directions: npt.NDArray[np.int_],
     widths: IntArray,
-    policy: ScoringPolicy,
+    segment_steps: int,
+    clip: float,
 ) -> tuple[IntArray, Array]:
     """The best split of each row into two means (CUSUM's maximum-likelihood change point),
     searched in the bad direction (either direction when ``direction == 0``), leaving at least
-    ``min_segment`` steps and one real sample on either side."""
-    filled = np.clip(np.nan_to_num(oriented, nan=0.0), -policy.clip, policy.clip)
+    ``segment_steps`` steps and one real sample on either side."""
+    filled = np.clip(np.nan_to_num(oriented, nan=0.0), -clip, clip)
     n = filled.shape[1]
-    if n < 2 * policy.min_segment:
+    if n < 2 * segment_steps:
         return np.zeros(filled.shape[0], dtype=np.intp), np.ones(filled.shape[0])
     k = np.arange(1, n)
     prefix = np.cumsum(filled, axis=1)[:, :-1]
@@ -257,7 +281,7 @@ def _onsets(
     statistic = np.where(directions[:, None] == 0, np.abs(statistic), statistic)
     # a real sample at least, each side: coarse data may show a fault in one sample before the
     # alert fires
-    segment = np.maximum(policy.min_segment, widths)[:, None]
+    segment = np.maximum(segment_steps, widths)[:, None]
     edge = (k[None, :] < segment) | (k[None, :] > n - segment)
     statistic[edge] = -np.inf
     best = np.argmax(statistic, axis=1)

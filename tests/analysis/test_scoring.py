@@ -145,20 +145,41 @@ def test_one_series_of_rare_events_does_not_set_its_own_width() -> None:
 
 
 def test_repeated_samples_do_not_count_as_baseline_points() -> None:
-    """Five real samples repeated ten times each are five baseline points, too few to score
-    (fifty grid points would be plenty)."""
+    """Five real samples repeated ten times each are five baseline points, a thin baseline
+    (fifty grid points would be plenty): no spread can be measured from five, so the scale is
+    half the level and a rise from 1 to 9 is 16 sigmas, not the 160 that 5 % of the level
+    would make of it."""
     row = np.repeat(np.r_[np.ones(5), np.full(5, 9.0)], 10)[None, :]
+    times = np.arange(row.shape[1], dtype=float) * 6.0
+    common = {
+        "times": times,
+        "trigger_at": float(times[50]),
+        "directions": np.array([1]),
+        "floors": np.array([1e-9]),
+        "policy": scoring.ScoringPolicy(guard_s=0.0),
+    }
+    repeated = scoring.score_rows(row, widths=np.array([10], dtype=np.intp), **common)
+    assert repeated.scored[0] and repeated.thin[0]
+    assert repeated.score[0] == pytest.approx(16.0)
+    as_points = scoring.score_rows(row, widths=np.array([1], dtype=np.intp), **common)
+    assert not as_points.thin[0]
+    assert as_points.score[0] == pytest.approx(160.0)
+
+
+def test_a_row_with_no_sample_before_the_baseline_ends_is_not_scored() -> None:
+    """Data that begins after the baseline's end has nothing to compare with."""
+    row = np.r_[np.full(50, np.nan), np.full(50, 3.0)][None, :]
     times = np.arange(row.shape[1], dtype=float) * 6.0
     scores = scoring.score_rows(
         row,
         times=times,
-        trigger_at=float(times[50]),
+        trigger_at=float(times[40]),
         directions=np.array([1]),
         floors=np.array([1e-9]),
         policy=scoring.ScoringPolicy(guard_s=0.0),
-        widths=np.array([10], dtype=np.intp),
     )
-    assert not scores.scored[0]
+    assert not scores.scored[0] and not scores.thin[0]
+    assert scores.score[0] == 0.0
 
 
 def test_a_share_is_measured_in_points_not_as_a_share_of_its_level() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -90,9 +91,37 @@ def test_a_record_read_at_its_own_coarse_step_is_held_on_the_finer_grid() -> Non
     assert np.nanmax(np.abs(inner - 10.0)) < 0.5
 
 
+def test_three_raw_samples_five_minutes_apart_are_three_samples() -> None:
+    """Five-minute statistics read as raw samples over a short window: three samples show too
+    few value changes for their runs to give the interval, but their timestamps give it (sixty
+    steps of 5 s each), so the thirty-odd grid points after holding are not thirty samples."""
+    t = synthetic.START.timestamp() + 300.0 * np.arange(3)
+    rows = [
+        {
+            "labels": {"__name__": "queue_depth", "service": svc, "namespace": "shop"},
+            "t": t.tolist(),
+            "v": [4.0 + k, 5.0 + k, 40.0 + k],
+        }
+        for k, svc in enumerate(("worker", "mailer"))
+    ]
+    coarse = models.Evidence.make(
+        source="prometheus",
+        query='{__name__="queue_depth",namespace="shop"}',
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=rows,
+    )
+    window = models.Window(synthetic.START, synthetic.START + timedelta(minutes=15))
+    found = signals.build_signals([_requests(180, flat_tail=0), coarse], window=window)
+    rows_of = [i for i, info in enumerate(found.info) if info.metric == "queue_depth"]
+    assert rows_of and all(found.width(r) == 60 for r in rows_of)
+
+
 def test_a_signal_too_short_to_score_is_named_in_the_notes() -> None:
-    """A counter whose data begins forty seconds before the trigger cannot form a baseline: it
-    is not scored, and the notes say so (never a silent zero)."""
+    """A counter whose data begins forty seconds before the trigger has a few samples before
+    the baseline ends, too few to measure its spread: the notes say it was scored against a
+    thin baseline (never a silent judgement)."""
     record = _requests(24, flat_tail=0)
     trigger = models.Trigger(
         "manual", "shop slow", "shop", "shop", synthetic.START + timedelta(seconds=8 * STEP)
@@ -101,5 +130,29 @@ def test_a_signal_too_short_to_score_is_named_in_the_notes() -> None:
     result = correlating.correlate(
         trigger=trigger, window=window, metrics=[record], cluster=[], now=window.end
     )
+    (note,) = [n for n in result.notes if "thin baseline" in n]
+    assert "shop" in note and "fewer than 6 samples" in note
+
+
+def test_a_signal_with_no_sample_before_the_baseline_ends_is_named_in_the_notes() -> None:
+    """A counter that appears only after the baseline has ended (a pod started by the
+    incident) has nothing to be compared with: it is not scored, and the notes say so."""
+    late = _requests(200, flat_tail=0)
+    for series in late.raw:
+        series["labels"] = {**series["labels"], "service": "cart"}
+        series["t"] = [t + 500 * STEP for t in series["t"]]
+    late = dataclasses.replace(late, query='{__name__="http_requests_total",service="cart"}')
+    trigger = models.Trigger(
+        "manual", "shop slow", "shop", "shop", synthetic.START + timedelta(seconds=650 * STEP)
+    )
+    window = models.Window(synthetic.START, synthetic.START + timedelta(seconds=700 * STEP))
+    result = correlating.correlate(
+        trigger=trigger,
+        window=window,
+        metrics=[_requests(700, flat_tail=0), late],
+        cluster=[],
+        now=window.end,
+    )
     (note,) = [n for n in result.notes if "not scored" in n]
-    assert "shop" in note and "http_requests_total" in note
+    assert "cart" in note and "no sample before the incident" in note
+    assert not any("thin baseline" in n for n in result.notes)
