@@ -31,6 +31,7 @@ SUBSET = {
         "petshop-high-train-issue4",  # 5 min statistics, config flip among decoy changes
         "petshop-low-train-issue2",
         "petshop-temp1-train-issue1",  # twenty minutes of data, no history
+        "petshop-temp2-train-issue0",  # two samples before the alert: a thin baseline
     ),
 }
 
