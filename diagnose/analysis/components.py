@@ -33,7 +33,8 @@ class RankingPolicy:
     inherited_weight: float = 0.35
     """Latency, traffic and saturation count this much towards a root: callers inherit them."""
     later_penalty: float = 0.6
-    """A component whose onset follows the earliest anomalous onset by more than the tolerance."""
+    """A component whose onset follows the earliest anomalous onset after the baseline's end
+    (the earliest of all when none is after it) by more than the tolerance."""
     caller_penalty: float = 0.6
     """A caller whose callee is anomalous and started no later than it."""
     tolerance_steps: int = 3
@@ -115,8 +116,11 @@ def score_components(
     *,
     policy: scoring.ScoringPolicy,
     ranking: RankingPolicy,
+    baseline_end: datetime | None = None,
 ) -> list[ComponentScore]:
-    """Every component with at least one scored signal, best root candidate first."""
+    """Every component with at least one scored signal, best root candidate first.
+    ``baseline_end``: where the scores' baseline ends (onsets before it set no reference for
+    the later-onset penalty)."""
     by_component: dict[str, list[int]] = {}
     for row, info in enumerate(found.info):
         if scores.scored[row]:
@@ -126,7 +130,9 @@ def score_components(
         _draft(name, rows, found=found, scores=scores, times=times, policy=policy, ranking=ranking)
         for name, rows in by_component.items()
     ]
-    return _rank(drafts, grid=found.grid, edges=found.edges, ranking=ranking)
+    return _rank(
+        drafts, grid=found.grid, edges=found.edges, ranking=ranking, baseline_end=baseline_end
+    )
 
 
 def _draft(
@@ -261,11 +267,16 @@ def _rank(
     grid: signals.Grid,
     edges: frozenset[tuple[str, str]],
     ranking: RankingPolicy,
+    baseline_end: datetime | None = None,
 ) -> list[ComponentScore]:
     floor = max(ranking.tolerance_steps * grid.step, ranking.tolerance_s)
     onsets = {d.component: d.onset for d in drafts if d.anomalous and d.onset}
     resolutions = {d.component: d.resolution_s for d in drafts if d.anomalous and d.onset}
-    first = min(onsets, key=lambda c: (onsets[c], c), default=None)
+    # the reference is the first onset after the baseline's end: one inside the baseline is,
+    # by the baseline's own definition, before the incident, and makes no later onset late
+    late = {c: t for c, t in onsets.items() if baseline_end is None or t >= baseline_end}
+    late = late or onsets
+    first = min(late, key=lambda c: (late[c], c), default=None)
     ranked = []
     for draft in drafts:
         factor = 1.0

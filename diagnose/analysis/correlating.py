@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -194,8 +194,15 @@ def _score(
     unread = [int(r) for r in np.flatnonzero(~scores.scored)]
     short = [int(r) for r in np.flatnonzero(scores.short_baseline)]
     thin = [int(r) for r in np.flatnonzero(scores.thin)]
+    end = scoring.baseline_end(
+        times=found.grid.times, trigger_at=trigger.at.timestamp(), policy=policy.anomaly
+    )
     ranked = components_.score_components(
-        found, scores, policy=policy.anomaly, ranking=policy.roots
+        found,
+        scores,
+        policy=policy.anomaly,
+        ranking=policy.roots,
+        baseline_end=datetime.fromtimestamp(end, tz=UTC),
     )
     return ranked, unread, short, thin
 

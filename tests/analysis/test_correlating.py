@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import hypothesis
+import numpy as np
 from hypothesis import strategies as st
 
 from diagnose.analysis import changes, correlating, ranking
@@ -412,3 +413,31 @@ def test_a_workload_whose_latency_alone_moved_is_worded_as_waiting() -> None:
     assert draft.kind is models.CauseKind.RESOURCE
     assert "slow dependency" in draft.summary
     assert draft.fit < 0.8
+
+
+def test_an_onset_inside_the_baseline_makes_no_later_onset_late() -> None:
+    """catalog's CPU steps up by 0.1 core 19 minutes before the alert, inside the baseline
+    (which ends 15 minutes before it), and nothing follows from it; payment's CPU fault 4
+    minutes before the alert slows its callers. The later-onset penalty is counted from the
+    first onset after the baseline's end, so catalog's early step does not make payment's
+    onset late: payment leads (measured from catalog's, it fell behind it)."""
+    incident = syn.incident(syn.Fault("payment", "cpu", 3000, size=0.15))
+
+    def stepped(series: dict[str, Any]) -> dict[str, Any]:
+        if series["labels"].get("container") != "catalog":
+            return series
+        t = np.asarray(series["t"])
+        step_up = np.cumsum((t - t[0] >= 2100).astype(float) * 0.1 * syn.STEP)
+        return {**series, "v": list(np.asarray(series["v"]) + step_up)}
+
+    metrics = [
+        replace(record, raw=[stepped(s) for s in record.raw])
+        if "container_cpu_usage_seconds_total" in record.query
+        else record
+        for record in incident.metrics
+    ]
+    result = _run(replace(incident, metrics=metrics))
+    scored = {c.component: c for c in result.components}
+    assert scored["catalog"].anomalous and scored["catalog"].onset == syn.at(2100)
+    assert result.hypotheses[0].component == "payment"
+    assert scored["payment"].rank > scored["catalog"].rank
