@@ -36,7 +36,8 @@ class RankingPolicy:
     """A component whose onset follows the earliest anomalous onset after the baseline's end
     (the earliest of all when none is after it) by more than the tolerance."""
     caller_penalty: float = 0.6
-    """A caller whose callee is anomalous and started no later than it."""
+    """The inherited part of the rank (latency, traffic, saturation) of a caller whose callee
+    is anomalous and started no later than it; its own signals' part is kept."""
     tolerance_steps: int = 3
     """Onsets closer than this many steps (and at least ``tolerance_s``) count as simultaneous."""
     tolerance_s: float = 60.0
@@ -91,6 +92,7 @@ class ComponentScore:
     # when a latency or error signal was already drifting up before it (see _drifting)
     resolution_s: float = 0.0  # the sampling interval of the signals that place its onset: the
     # onset is known to within about one of these
+    own_rank: float = 0.0  # the part of ``rank`` its own signals give (resources, errors, …)
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -175,6 +177,7 @@ def _draft(
         component=name,
         score=strength,
         rank=own + ranking.inherited_weight * inherited if anomalous_rows else 0.1 * strength,
+        own_rank=own if anomalous_rows else 0.0,
         onset=_at(times, onset_index),
         anomalous=bool(anomalous_rows),
         own=bool(own_rows),
@@ -284,9 +287,13 @@ def _rank(
         tolerance = max(floor, 2 * max(draft.resolution_s, resolutions.get(first or "", 0.0)))
         if draft.onset and first and (draft.onset - onsets[first]).total_seconds() > tolerance:
             factor *= ranking.later_penalty
+        rank = draft.rank
         if _calls_anomalous(draft, onsets=onsets, edges=edges, tolerance=tolerance):
-            factor *= ranking.caller_penalty
-        ranked.append(_replace_rank(draft, draft.rank * factor))
+            # a slow or failing callee explains its callers' latency and errors, not their
+            # own CPU, memory or restarts: only the inherited part yields
+            own = min(draft.own_rank, rank)
+            rank = own + (rank - own) * ranking.caller_penalty
+        ranked.append(_replace_rank(draft, rank * factor))
     return sorted(ranked, key=lambda d: (-d.rank, -d.score, d.component))
 
 
