@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 
 import numpy as np
@@ -36,6 +37,27 @@ def _requests(points: int, *, flat_tail: int) -> models.Evidence:
     )
 
 
+def _coarse(
+    metric: str, *, every_s: float, values: Callable[[int], list[float]]
+) -> models.Evidence:
+    """A record of two workloads' series sampled every ``every_s`` seconds (``values(k)`` for
+    the k-th workload)."""
+    rows = []
+    for k, svc in enumerate(("worker", "mailer")):
+        v = values(k)
+        t = synthetic.START.timestamp() + every_s * np.arange(len(v))
+        labels = {"__name__": metric, "service": svc, "namespace": "shop"}
+        rows.append({"labels": labels, "t": t.tolist(), "v": v})
+    return models.Evidence.make(
+        source="prometheus",
+        query=f'{{__name__="{metric}",namespace="shop"}}',
+        window=None,
+        status=models.Status.OK,
+        summary="",
+        raw=rows,
+    )
+
+
 def _rate(record: models.Evidence, *, window_end_s: float) -> np.ndarray:
     window = models.Window(synthetic.START, synthetic.START + timedelta(seconds=window_end_s))
     found = signals.build_signals([record], window=window)
@@ -61,22 +83,10 @@ def test_a_record_read_at_its_own_coarse_step_is_held_on_the_finer_grid() -> Non
     sample is held until the next (as Prometheus answers a finer step), recognised as one real
     sample per twelve steps, and its rate is steady, not a spike every minute."""
     minutes = 70
-    t = synthetic.START.timestamp() + 60.0 * np.arange(minutes)
-    rows = [
-        {
-            "labels": {"__name__": "jobs_total", "service": svc, "namespace": "shop"},
-            "t": t.tolist(),
-            "v": (np.arange(minutes) * 600.0 * (k + 1)).tolist(),
-        }
-        for k, svc in enumerate(("worker", "mailer"))
-    ]
-    coarse = models.Evidence.make(
-        source="prometheus",
-        query='{__name__="jobs_total",namespace="shop"}',
-        window=None,
-        status=models.Status.OK,
-        summary="",
-        raw=rows,
+    coarse = _coarse(
+        "jobs_total",
+        every_s=60.0,
+        values=lambda k: (np.arange(minutes) * 600.0 * (k + 1)).tolist(),
     )
     window = models.Window(synthetic.START, synthetic.START + timedelta(minutes=minutes))
     found = signals.build_signals([_requests(840, flat_tail=0), coarse], window=window)
@@ -95,23 +105,7 @@ def test_three_raw_samples_five_minutes_apart_are_three_samples() -> None:
     """Five-minute statistics read as raw samples over a short window: three samples show too
     few value changes for their runs to give the interval, but their timestamps give it (sixty
     steps of 5 s each), so the thirty-odd grid points after holding are not thirty samples."""
-    t = synthetic.START.timestamp() + 300.0 * np.arange(3)
-    rows = [
-        {
-            "labels": {"__name__": "queue_depth", "service": svc, "namespace": "shop"},
-            "t": t.tolist(),
-            "v": [4.0 + k, 5.0 + k, 40.0 + k],
-        }
-        for k, svc in enumerate(("worker", "mailer"))
-    ]
-    coarse = models.Evidence.make(
-        source="prometheus",
-        query='{__name__="queue_depth",namespace="shop"}',
-        window=None,
-        status=models.Status.OK,
-        summary="",
-        raw=rows,
-    )
+    coarse = _coarse("queue_depth", every_s=300.0, values=lambda k: [4.0 + k, 5.0 + k, 40.0 + k])
     window = models.Window(synthetic.START, synthetic.START + timedelta(minutes=15))
     found = signals.build_signals([_requests(180, flat_tail=0), coarse], window=window)
     rows_of = [i for i, info in enumerate(found.info) if info.metric == "queue_depth"]
