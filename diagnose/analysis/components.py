@@ -60,6 +60,7 @@ class SignalScore:
     baseline: float
     after: float
     onset: datetime | None
+    thin: bool = False  # scored against a thin baseline (docs/analysis.md, step 1)
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -72,6 +73,7 @@ class SignalScore:
             "baseline": _round(self.baseline),
             "after": _round(self.after),
             "onset": models.format_time(self.onset) if self.onset else None,
+            "thin_baseline": self.thin,
         }
 
 
@@ -332,6 +334,7 @@ def _signal(
         baseline=float(scores.median[row]),
         after=float(scores.after[row]),
         onset=_at(times, int(scores.onset[row])),
+        thin=bool(scores.thin[row]),
     )
 
 

@@ -78,5 +78,11 @@ def describe(component: components_.ComponentScore) -> str:
     parts = []
     for signal in component.signals[:2]:
         detail = f" {signal.detail}" if signal.detail else ""
-        parts.append(f"{signal.kind} {signal.metric}{detail} {signal.z:+.1f}σ")
+        if signal.thin and signal.baseline > 0:
+            # no spread to measure: the level's ratio says what the data can
+            ratio = signal.after / signal.baseline
+            change = f"{ratio:.3g}× its level (a baseline of a few samples)"
+        else:
+            change = f"{signal.z:+.1f}σ"
+        parts.append(f"{signal.kind} {signal.metric}{detail} {change}")
     return ", ".join(parts) or "no scored signals"

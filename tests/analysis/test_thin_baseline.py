@@ -84,6 +84,9 @@ def test_a_forty_fold_jump_on_a_two_sample_baseline_is_found_with_its_change(
         "search",
         "configmap/search-config",
     )
+    # no spread was measured, so no sigmas are claimed: the level's ratio is what it shows
+    assert "× its level (a baseline of a few samples)" in best.summary
+    assert "σ" not in best.summary.split("became anomalous:")[1]
     anomalous = {c.component for c in result.components if c.anomalous}
     assert "catalog" not in anomalous and "reviews" not in anomalous
     (note,) = [n for n in result.notes if n.startswith("thin baseline")]
