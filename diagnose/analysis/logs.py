@@ -271,9 +271,7 @@ def _stopped(
             }
         )
         expected = mine / max(before, 1) * after
-        if expected < policy.min_missing or all_before(mine, before=before, after=after) > math.exp(
-            -policy.min_missing
-        ):
+        if expected < policy.min_missing:
             continue
         main = max(members, key=lambda m: len(m[1]["times"]))[1]
         lines = sorted(line for _, template in members for line in _lines(template) if line[1])
@@ -296,20 +294,6 @@ def _stopped(
             )
         )
     return found
-
-
-def all_before(count: int, *, before: int, after: int) -> float:
-    """The chance that ``count`` requests drawn at random from ``before + after`` all fall among
-    the first ``before``: how surprising a statement's silence after its last line is when its
-    own rate is known only from its ``count`` lines (three lines against five expected is one
-    chance in twenty, not e^-5)."""
-    total = before + after
-    if count > before or total <= 0:
-        return 0.0
-    chance = 1.0
-    for i in range(count):
-        chance *= (before - i) / (total - i)
-    return chance
 
 
 def requests_stopped(
