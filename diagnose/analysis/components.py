@@ -61,6 +61,7 @@ class SignalScore:
     after: float
     onset: datetime | None
     thin: bool = False  # scored against a thin baseline (docs/analysis.md, step 1)
+    ended: datetime | None = None  # back within its baseline from then on, before the alert
 
     def to_dict(self) -> dict[str, models.JSON]:
         return {
@@ -74,6 +75,7 @@ class SignalScore:
             "after": _round(self.after),
             "onset": models.format_time(self.onset) if self.onset else None,
             "thin_baseline": self.thin,
+            "ended": models.format_time(self.ended) if self.ended else None,
         }
 
 
@@ -335,7 +337,14 @@ def _signal(
         after=float(scores.after[row]),
         onset=_at(times, int(scores.onset[row])),
         thin=bool(scores.thin[row]),
+        ended=_ended_at(scores, row),
     )
+
+
+def _ended_at(scores: scoring.Scores, row: int) -> datetime | None:
+    if scores.ended is None or not math.isfinite(float(scores.ended[row])):
+        return None
+    return datetime.fromtimestamp(float(scores.ended[row]), tz=UTC)
 
 
 def _at(times: np.ndarray, index: int) -> datetime | None:

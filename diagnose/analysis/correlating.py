@@ -101,6 +101,7 @@ def correlate(
     notes += _unread_notes(found, unread=unread, metrics=metrics)
     notes += _short_notes(found, short=short)
     notes += _thin_notes(found, thin=thin, policy=policy.anomaly)
+    notes += _ended_notes(ranked, policy=policy.anomaly)
     notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
@@ -221,6 +222,27 @@ def _thin_notes(
         f"{policy.min_baseline_points} samples before the incident, too few to measure their "
         f"spread; only a rise to {least:g} times their level or more counts as anomalous "
         "(read more data before the incident)"
+    ]
+
+
+def _ended_notes(
+    ranked: Sequence[components_.ComponentScore], *, policy: scoring.ScoringPolicy
+) -> list[str]:
+    """Say which anomalous components were back within their baselines before the alert: an
+    earlier episode (often the same trouble, so they keep their rank), not the present one."""
+    over = []
+    for component in ranked:
+        moved = [s for s in component.signals if abs(s.z) >= policy.anomalous]
+        if component.anomalous and moved and all(s.ended is not None for s in moved):
+            last = max(s.ended for s in moved if s.ended is not None)
+            over.append(f"{component.component} (from {models.format_time(last)})")
+    if not over:
+        return []
+    shown = ", ".join(over[:4]) + (f" and {len(over) - 4} more" if len(over) > 4 else "")
+    return [
+        f"over before the alert: every anomalous signal of {shown} was back within its "
+        "baseline before the alert fired; an earlier episode, ranked as it was, not a fault "
+        "still under way"
     ]
 
 

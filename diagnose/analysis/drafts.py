@@ -84,5 +84,7 @@ def describe(component: components_.ComponentScore) -> str:
             change = f"{ratio:.3g}× its level (a baseline of a few samples)"
         else:
             change = f"{signal.z:+.1f}σ"
+        if signal.ended is not None:
+            change += f" (over: back within its baseline from {models.format_time(signal.ended)})"
         parts.append(f"{signal.kind} {signal.metric}{detail} {change}")
     return ", ".join(parts) or "no scored signals"

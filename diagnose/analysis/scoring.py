@@ -9,6 +9,7 @@ shift, not a spike. All of it is vectorised over rows.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -57,6 +58,12 @@ class ScoringPolicy:
     trigger (the data starts shortly before the fault, so the baseline had to keep half of it)
     is scored again against a baseline that ends at its onset; when too little data is left
     before the onset, its baseline is reported too short."""
+    recent_s: float = 120.0
+    """A row anomalous after an onset earlier than this before the trigger, whose every real
+    sample from then on (at least two of them) is back under ``anomalous``, had ended before
+    the alert fired (``Scores.ended``). Its score is kept: an episode that ended minutes
+    before the alert is often the same trouble (measured in docs/analysis.md), but the report
+    must say it is over."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,9 @@ class Scores:
     thin: BoolArray
     """Rows scored against fewer than ``min_baseline_points`` real samples (see
     ``thin_floor``)."""
+    ended: Array | None = None
+    """When each row's anomaly ended, epoch seconds, for rows back within their baseline
+    before the trigger (see ``recent_s``); NaN for the others."""
 
 
 def baseline_end(*, times: Array, trigger_at: float, policy: ScoringPolicy) -> float:
@@ -122,6 +132,43 @@ def score_rows(
     first = score(ends=np.full(values.shape[0], end))
     if not times.size:
         return first
+    scores = _rebaselined(
+        first,
+        score,
+        values=values,
+        times=times,
+        trigger_at=trigger_at,
+        end=end,
+        directions=directions,
+        policy=policy,
+    )
+    return dataclasses.replace(
+        scores,
+        ended=_ended(
+            scores,
+            values=values,
+            times=times,
+            trigger_at=trigger_at,
+            directions=directions,
+            widths=widths,
+            policy=policy,
+        ),
+    )
+
+
+def _rebaselined(
+    first: Scores,
+    score: functools.partial[Scores],
+    *,
+    values: Array,
+    times: Array,
+    trigger_at: float,
+    end: float,
+    directions: npt.NDArray[np.int_],
+    policy: ScoringPolicy,
+) -> Scores:
+    """Rows whose onset lies inside the baseline, close to the trigger, scored again against
+    a baseline that ends at that onset (see ``ScoringPolicy.rebaseline_from``)."""
     onset_at = times[np.clip(first.onset, 0, times.size - 1)]
     # the data starts so shortly before the trigger that the baseline (half of it) reaches
     # into the guard: an onset there is the incident's, and the baseline must end before it
@@ -150,6 +197,42 @@ def score_rows(
         short_baseline=inside & ~use,
         thin=first.thin,
     )
+
+
+def _ended(
+    scores: Scores,
+    *,
+    values: Array,
+    times: Array,
+    trigger_at: float,
+    directions: npt.NDArray[np.int_],
+    widths: IntArray,
+    policy: ScoringPolicy,
+) -> Array:
+    """When each anomalous row came back within its baseline for good, if it did before the
+    trigger (see ``ScoringPolicy.recent_s``): NaN otherwise."""
+    step = float(times[1] - times[0]) if times.size > 1 else 0.0
+    since = trigger_at - np.maximum(policy.recent_s, 2 * np.maximum(widths, 1) * step)
+    onset_at = times[np.clip(scores.onset, 0, times.size - 1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (values - scores.median[:, None]) / scores.scale[:, None]
+    oriented = np.where(directions[:, None] == 0, np.abs(z), z * directions[:, None])
+    present = (times[None, :] >= since[:, None]) & np.isfinite(oriented)
+    samples = present.sum(axis=1) / np.maximum(widths, 1)
+    calm = ~np.any(present & (oriented >= policy.anomalous), axis=1)
+    over = np.isfinite(oriented) & (oriented >= policy.anomalous)
+    last = np.where(over.any(axis=1), times.size - 1 - np.argmax(over[:, ::-1], axis=1), -1)
+    ended = (
+        scores.scored
+        & ~scores.thin
+        & (scores.score >= policy.anomalous)
+        & (onset_at < since)
+        & (samples >= 2)
+        & calm
+        & (last >= 0)
+    )
+    after_last = times[np.clip(last + 1, 0, times.size - 1)]
+    return np.where(ended, after_last, np.nan)
 
 
 def _jump(

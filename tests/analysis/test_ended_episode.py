@@ -1,0 +1,126 @@
+"""An anomaly that was over before the alert fired: an earlier episode. Its score is kept (on
+recorded incidents it is as often the same trouble as not), but the report must say it ended,
+and when, so nobody reads a finished CPU spike as one still burning."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from diagnose.analysis import correlating, scoring
+from diagnose.domain import models
+from tests.support import synthetic as syn
+
+POLICY = scoring.ScoringPolicy()
+MINUTE = 60.0
+
+
+def _score(values: np.ndarray, *, trigger_index: int) -> scoring.Scores:
+    rows = np.atleast_2d(values).astype(float)
+    times = np.arange(rows.shape[1], dtype=float) * MINUTE
+    return scoring.score_rows(
+        rows,
+        times=times,
+        trigger_at=float(times[trigger_index]),
+        directions=np.full(rows.shape[0], 1),
+        floors=np.full(rows.shape[0], 1e-9),
+        policy=POLICY,
+    )
+
+
+def _level(*, rise: tuple[int, int], size: int = 56) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    values = 1.0 + rng.normal(0, 0.02, size)
+    values[rise[0] : rise[1]] += 5.0
+    return values
+
+
+def test_a_rise_over_before_the_trigger_keeps_its_score_and_says_when_it_ended() -> None:
+    """Minutes 36-47 high, back from 48; the alert at 52: ended at 48, still anomalous."""
+    scores = _score(_level(rise=(36, 48)), trigger_index=52)
+    assert scores.score[0] >= POLICY.anomalous
+    assert scores.ended is not None
+    assert scores.ended[0] == 48 * MINUTE
+
+
+def test_a_rise_still_on_at_the_trigger_has_not_ended() -> None:
+    scores = _score(_level(rise=(36, 56)), trigger_index=52)
+    assert scores.score[0] >= POLICY.anomalous
+    assert scores.ended is not None and np.isnan(scores.ended[0])
+
+
+def test_a_rise_that_comes_back_after_the_trigger_has_not_ended() -> None:
+    """Quiet for the two minutes before the alert, high again after it: not over."""
+    values = _level(rise=(36, 48))
+    values[53:] += 5.0
+    scores = _score(values, trigger_index=52)
+    assert scores.ended is not None and np.isnan(scores.ended[0])
+
+
+def test_a_return_within_the_last_samples_before_the_trigger_is_not_yet_an_end() -> None:
+    """Back for one sample only when the alert fires: too little to call it over."""
+    scores = _score(_level(rise=(36, 51)), trigger_index=52)
+    assert scores.ended is not None and np.isnan(scores.ended[0])
+
+
+P99 = {  # p99 latency per minute, seconds: (baseline, high, from, to)
+    "storefront": (0.20, 1.5, 52, 60),  # the alerting entry point, slow now
+    "orders": (0.05, 2.0, 36, 50),  # an episode that ended five minutes before the alert
+    "catalog": (0.03, 0.03, 0, 0),
+}
+
+
+def _latencies(start: float) -> models.Evidence:
+    rng = np.random.default_rng(5)
+    series = []
+    for service, (base, high, rise, fall) in P99.items():
+        values = base * (1 + rng.normal(0, 0.03, 60))
+        values[rise:fall] = high
+        series.append(
+            {
+                "labels": {
+                    "__name__": "http_server_request_duration_seconds",
+                    "namespace": syn.NAMESPACE,
+                    "service_name": service,
+                    "quantile": "0.99",
+                },
+                "t": [start + MINUTE * k for k in range(60)],
+                "v": [float(v) for v in values],
+            }
+        )
+    return models.Evidence.make(
+        source="prometheus",
+        query=f'{{__name__="http_server_request_duration_seconds",namespace="{syn.NAMESPACE}"}}',
+        window=None,
+        status=models.Status.OK,
+        summary=f"{len(series)} series",
+        raw=series,
+    )
+
+
+def test_the_report_says_which_component_was_over_before_the_alert() -> None:
+    start = syn.START
+    window = models.Window(start, start + timedelta(minutes=59))
+    trigger = models.Trigger(
+        "alertmanager",
+        "storefront p99 above 1s",
+        "storefront",
+        syn.NAMESPACE,
+        start + timedelta(minutes=55),
+    )
+    result = correlating.correlate(
+        trigger=trigger,
+        window=window,
+        metrics=[_latencies(start.timestamp())],
+        cluster=syn.cluster(window=window),
+        now=window.end,
+    )
+    by_name = {c.component: c for c in result.components}
+    assert by_name["orders"].anomalous and by_name["storefront"].anomalous
+    assert by_name["orders"].signals[0].ended == start + timedelta(minutes=50)
+    assert by_name["storefront"].signals[0].ended is None
+    (note,) = [n for n in result.notes if n.startswith("over before the alert")]
+    assert "orders" in note and "storefront" not in note
+    told = [h.summary for h in result.hypotheses if h.component == "orders"]
+    assert told and "over: back within its baseline from" in told[0]
