@@ -141,6 +141,43 @@ def score_components(
     )
 
 
+def ended_before_symptom(
+    found: signals.Signals,
+    scores: scoring.Scores,
+    ranked: Sequence[ComponentScore],
+    *,
+    symptom: str,
+    ranking: RankingPolicy,
+) -> tuple[scoring.Scores, dict[str, datetime]]:
+    """A cause is still under way when its effect begins. The rows of other components whose
+    anomaly was over (``Scores.ended``) before the alerted component's own rise began, by more
+    than two onsets' uncertainty (the later-onset tolerance), are scored by where they are now:
+    an earlier episode, not the cause of this one. Returns the scores and, per component
+    affected, when its symptom began. Nothing changes when the alerted component shows no
+    anomaly of its own (nothing says when the symptom began)."""
+    alerted = next(
+        (c for c in ranked if same_workload(c.component, symptom) and c.anomalous and c.onset),
+        None,
+    )
+    if alerted is None or alerted.onset is None or scores.ended is None or scores.now is None:
+        return scores, {}
+    began = alerted.onset.timestamp()
+    floor = max(ranking.tolerance_steps * found.grid.step, ranking.tolerance_s)
+    score = scores.score.copy()
+    affected: dict[str, datetime] = {}
+    for row in np.flatnonzero(np.isfinite(scores.ended)):
+        info = found.info[int(row)]
+        if same_workload(info.component, alerted.component):
+            continue
+        tolerance = max(floor, 2 * max(found.interval_s(int(row)), alerted.resolution_s))
+        if float(scores.ended[row]) + tolerance < began:
+            score[row] = float(scores.now[row])
+            affected[info.component] = alerted.onset
+    if not affected:
+        return scores, {}
+    return dataclasses.replace(scores, score=score), affected
+
+
 def _draft(
     name: str,
     rows: list[int],

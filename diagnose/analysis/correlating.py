@@ -12,6 +12,7 @@ hypothesis cites only evidence that exists.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -97,11 +98,11 @@ def correlate(
         found = dataclasses.replace(found, info=info)
     seen = tracing.read_traces(traces) if traces else tracing.NOTHING
     found = _with_trace_edges(found, seen)
-    ranked, unread, short, thin = _score(found, trigger=trigger, policy=policy)
+    ranked, unread, short, thin, earlier = _score(found, trigger=trigger, policy=policy)
     notes += _unread_notes(found, unread=unread, metrics=metrics)
     notes += _short_notes(found, short=short)
     notes += _thin_notes(found, thin=thin, policy=policy.anomaly)
-    notes += _ended_notes(ranked, policy=policy.anomaly)
+    notes += _ended_notes(ranked, earlier=earlier, policy=policy.anomaly)
     notes += [*seen.notes, *_contradicted(seen, ranked)]
     if found.values.shape[0] and not any(c.anomalous for c in ranked):
         notes.append("no signal moved beyond its baseline: nothing anomalous in scope")
@@ -168,12 +169,13 @@ def correlate(
 
 def _score(
     found: signals.Signals, *, trigger: models.Trigger, policy: AnalysisPolicy
-) -> tuple[list[components_.ComponentScore], list[int], list[int], list[int]]:
+) -> tuple[list[components_.ComponentScore], list[int], list[int], list[int], dict[str, datetime]]:
     """Components, best root first, the rows that could not be scored (no real sample before
-    the baseline's end), the rows whose baseline is too short to end before their onset and
-    the rows scored against a thin baseline."""
+    the baseline's end), the rows whose baseline is too short to end before their onset, the
+    rows scored against a thin baseline, and the components whose episode ended before the
+    alerted one's began (with when it began)."""
     if not found.info:
-        return [], [], [], []
+        return [], [], [], [], {}
     directions = np.array([i.direction for i in found.info], dtype=np.int_)
     ratios = np.array([i.kind == "availability" for i in found.info], dtype=bool) & _within_unit(
         found.values
@@ -198,14 +200,20 @@ def _score(
     end = scoring.baseline_end(
         times=found.grid.times, trigger_at=trigger.at.timestamp(), policy=policy.anomaly
     )
-    ranked = components_.score_components(
+    rank = functools.partial(
+        components_.score_components,
         found,
-        scores,
         policy=policy.anomaly,
         ranking=policy.roots,
         baseline_end=datetime.fromtimestamp(end, tz=UTC),
     )
-    return ranked, unread, short, thin
+    ranked = rank(scores)
+    scores, earlier = components_.ended_before_symptom(
+        found, scores, ranked, symptom=trigger.service, ranking=policy.roots
+    )
+    if earlier:
+        ranked = rank(scores)
+    return ranked, unread, short, thin, earlier
 
 
 def _thin_notes(
@@ -226,24 +234,37 @@ def _thin_notes(
 
 
 def _ended_notes(
-    ranked: Sequence[components_.ComponentScore], *, policy: scoring.ScoringPolicy
+    ranked: Sequence[components_.ComponentScore],
+    *,
+    earlier: Mapping[str, datetime],
+    policy: scoring.ScoringPolicy,
 ) -> list[str]:
-    """Say which anomalous components were back within their baselines before the alert: an
-    earlier episode (often the same trouble, so they keep their rank), not the present one."""
+    """Say which anomalous components were back within their baselines before the alert, and
+    which of them ended before the alerted component's own rise began (not counted)."""
+    notes = []
+    if earlier:
+        began = min(earlier.values())
+        named = sorted(earlier)
+        shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+        notes.append(
+            f"earlier episode: the anomalies of {shown} were over before the alerted service's "
+            f"own rise began ({models.format_time(began)}); a cause is still under way when its "
+            "effect begins, so they are scored by where they are now"
+        )
     over = []
     for component in ranked:
         moved = [s for s in component.signals if abs(s.z) >= policy.anomalous]
         if component.anomalous and moved and all(s.ended is not None for s in moved):
             last = max(s.ended for s in moved if s.ended is not None)
             over.append(f"{component.component} (from {models.format_time(last)})")
-    if not over:
-        return []
-    shown = ", ".join(over[:4]) + (f" and {len(over) - 4} more" if len(over) > 4 else "")
-    return [
-        f"over before the alert: every anomalous signal of {shown} was back within its "
-        "baseline before the alert fired; an earlier episode, ranked as it was, not a fault "
-        "still under way"
-    ]
+    if over:
+        shown = ", ".join(over[:4]) + (f" and {len(over) - 4} more" if len(over) > 4 else "")
+        notes.append(
+            f"over before the alert: every anomalous signal of {shown} was back within its "
+            "baseline before the alert fired; an earlier episode, ranked as it was, not a "
+            "fault still under way"
+        )
+    return notes
 
 
 def _short_notes(found: signals.Signals, *, short: Sequence[int]) -> list[str]:

@@ -87,6 +87,8 @@ class Scores:
     ended: Array | None = None
     """When each row's anomaly ended, epoch seconds, for rows back within their baseline
     before the trigger (see ``recent_s``); NaN for the others."""
+    now: Array | None = None
+    """For those rows, their largest oriented z since then: where they are now."""
 
 
 def baseline_end(*, times: Array, trigger_at: float, policy: ScoringPolicy) -> float:
@@ -142,18 +144,16 @@ def score_rows(
         directions=directions,
         policy=policy,
     )
-    return dataclasses.replace(
+    ended, now = _ended(
         scores,
-        ended=_ended(
-            scores,
-            values=values,
-            times=times,
-            trigger_at=trigger_at,
-            directions=directions,
-            widths=widths,
-            policy=policy,
-        ),
+        values=values,
+        times=times,
+        trigger_at=trigger_at,
+        directions=directions,
+        widths=widths,
+        policy=policy,
     )
+    return dataclasses.replace(scores, ended=ended, now=now)
 
 
 def _rebaselined(
@@ -208,9 +208,10 @@ def _ended(
     directions: npt.NDArray[np.int_],
     widths: IntArray,
     policy: ScoringPolicy,
-) -> Array:
+) -> tuple[Array, Array]:
     """When each anomalous row came back within its baseline for good, if it did before the
-    trigger (see ``ScoringPolicy.recent_s``): NaN otherwise."""
+    trigger (see ``ScoringPolicy.recent_s``), NaN otherwise; and its largest oriented z
+    since."""
     step = float(times[1] - times[0]) if times.size > 1 else 0.0
     since = trigger_at - np.maximum(policy.recent_s, 2 * np.maximum(widths, 1) * step)
     onset_at = times[np.clip(scores.onset, 0, times.size - 1)]
@@ -232,7 +233,8 @@ def _ended(
         & (last >= 0)
     )
     after_last = times[np.clip(last + 1, 0, times.size - 1)]
-    return np.where(ended, after_last, np.nan)
+    now = np.max(np.where(present, oriented, -np.inf), axis=1)
+    return np.where(ended, after_last, np.nan), np.where(ended, np.maximum(now, 0.0), np.nan)
 
 
 def _jump(

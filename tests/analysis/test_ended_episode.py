@@ -64,17 +64,14 @@ def test_a_return_within_the_last_samples_before_the_trigger_is_not_yet_an_end()
     assert scores.ended is not None and np.isnan(scores.ended[0])
 
 
-P99 = {  # p99 latency per minute, seconds: (baseline, high, from, to)
-    "storefront": (0.20, 1.5, 52, 60),  # the alerting entry point, slow now
-    "orders": (0.05, 2.0, 36, 50),  # an episode that ended five minutes before the alert
-    "catalog": (0.03, 0.03, 0, 0),
-}
+STOREFRONT = (0.20, 1.5, 52, 60)  # the alerting entry point, slow from minute 52 on
 
 
-def _latencies(start: float) -> models.Evidence:
+def _latencies(start: float, p99: dict[str, tuple[float, float, int, int]]) -> models.Evidence:
+    """p99 per minute and service: (baseline, high, from, to)."""
     rng = np.random.default_rng(5)
     series = []
-    for service, (base, high, rise, fall) in P99.items():
+    for service, (base, high, rise, fall) in p99.items():
         values = base * (1 + rng.normal(0, 0.03, 60))
         values[rise:fall] = high
         series.append(
@@ -99,7 +96,7 @@ def _latencies(start: float) -> models.Evidence:
     )
 
 
-def test_the_report_says_which_component_was_over_before_the_alert() -> None:
+def _correlate(p99: dict[str, tuple[float, float, int, int]]) -> correlating.Correlation:
     start = syn.START
     window = models.Window(start, start + timedelta(minutes=59))
     trigger = models.Trigger(
@@ -109,18 +106,60 @@ def test_the_report_says_which_component_was_over_before_the_alert() -> None:
         syn.NAMESPACE,
         start + timedelta(minutes=55),
     )
-    result = correlating.correlate(
+    return correlating.correlate(
         trigger=trigger,
         window=window,
-        metrics=[_latencies(start.timestamp())],
+        metrics=[_latencies(start.timestamp(), p99)],
         cluster=syn.cluster(window=window),
         now=window.end,
     )
+
+
+def test_the_report_says_which_component_was_over_before_the_alert() -> None:
+    """Orders' episode ended at minute 50, two minutes before the storefront's rise: within
+    two onsets' uncertainty of it, so it may have started it. It keeps its score, and the
+    report says it is over."""
+    result = _correlate(
+        {"storefront": STOREFRONT, "orders": (0.05, 2.0, 36, 50), "catalog": (0.03, 0.03, 0, 0)}
+    )
     by_name = {c.component: c for c in result.components}
     assert by_name["orders"].anomalous and by_name["storefront"].anomalous
-    assert by_name["orders"].signals[0].ended == start + timedelta(minutes=50)
+    assert by_name["orders"].signals[0].ended == syn.START + timedelta(minutes=50)
     assert by_name["storefront"].signals[0].ended is None
     (note,) = [n for n in result.notes if n.startswith("over before the alert")]
     assert "orders" in note and "storefront" not in note
+    assert not [n for n in result.notes if n.startswith("earlier episode")]
     told = [h.summary for h in result.hypotheses if h.component == "orders"]
     assert told and "over: back within its baseline from" in told[0]
+
+
+def test_an_episode_over_before_the_symptom_began_is_not_its_cause() -> None:
+    """Orders' episode ended at minute 48, four minutes before the storefront's rise began:
+    a cause is still under way when its effect begins, so orders is scored by where it is
+    now (normal) and the note says why."""
+    result = _correlate(
+        {"storefront": STOREFRONT, "orders": (0.05, 2.0, 34, 48), "catalog": (0.03, 0.03, 0, 0)}
+    )
+    by_name = {c.component: c for c in result.components}
+    assert by_name["storefront"].anomalous
+    assert not by_name["orders"].anomalous
+    assert by_name["orders"].signals[0].ended == syn.START + timedelta(minutes=48)
+    (note,) = [n for n in result.notes if n.startswith("earlier episode")]
+    assert "orders" in note and "storefront" not in note.split("began")[0]
+    assert all(h.component != "orders" for h in result.hypotheses)
+
+
+def test_without_a_symptom_of_its_own_an_earlier_episode_keeps_its_score() -> None:
+    """The alerted storefront shows nothing: nothing says when the symptom began, so the
+    episode that ended before the alert is ranked as it was."""
+    result = _correlate(
+        {
+            "storefront": (0.20, 0.20, 0, 0),
+            "orders": (0.05, 2.0, 34, 48),
+            "catalog": (0.03, 0.03, 0, 0),
+        }
+    )
+    by_name = {c.component: c for c in result.components}
+    assert by_name["orders"].anomalous
+    assert result.hypotheses and result.hypotheses[0].component == "orders"
+    assert not [n for n in result.notes if n.startswith("earlier episode")]

@@ -26,6 +26,7 @@ SUBSET = {
         "nezha-ob-2022-08-22-0535",
         "nezha-tt-2023-01-29-1331",  # Train Ticket, 1 min samples, traces
         "nezha-tt-2023-01-29-0942",  # idle services off the traced path jump by 14,000 sigma
+        "nezha-tt-2023-01-29-1020",  # an earlier episode, over before the symptom began
     ),
     "petshop-train.tar.xz": (
         "petshop-high-train-issue4",  # 5 min statistics, config flip among decoy changes
