@@ -215,26 +215,28 @@ def _ended(
     step = float(times[1] - times[0]) if times.size > 1 else 0.0
     since = trigger_at - np.maximum(policy.recent_s, 2 * np.maximum(widths, 1) * step)
     onset_at = times[np.clip(scores.onset, 0, times.size - 1)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (values - scores.median[:, None]) / scores.scale[:, None]
-    oriented = np.where(directions[:, None] == 0, np.abs(z), z * directions[:, None])
-    present = (times[None, :] >= since[:, None]) & np.isfinite(oriented)
-    samples = present.sum(axis=1) / np.maximum(widths, 1)
-    calm = ~np.any(present & (oriented >= policy.anomalous), axis=1)
-    over = np.isfinite(oriented) & (oriented >= policy.anomalous)
-    last = np.where(over.any(axis=1), times.size - 1 - np.argmax(over[:, ::-1], axis=1), -1)
-    ended = (
-        scores.scored
-        & ~scores.thin
-        & (scores.score >= policy.anomalous)
-        & (onset_at < since)
-        & (samples >= 2)
-        & calm
-        & (last >= 0)
+    ended = np.full(values.shape[0], np.nan)
+    now = np.full(values.shape[0], np.nan)
+    # only anomalous rows whose onset came before the last stretch can have ended: a few
+    rows = np.flatnonzero(
+        scores.scored & ~scores.thin & (scores.score >= policy.anomalous) & (onset_at < since)
     )
+    if not rows.size:
+        return ended, now
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (values[rows] - scores.median[rows, None]) / scores.scale[rows, None]
+    oriented = np.where(directions[rows, None] == 0, np.abs(z), z * directions[rows, None])
+    present = (times[None, :] >= since[rows, None]) & np.isfinite(oriented)
+    samples = present.sum(axis=1) / np.maximum(widths[rows], 1)
+    over = np.isfinite(oriented) & (oriented >= policy.anomalous)
+    calm = ~np.any(present & over, axis=1)
+    last = np.where(over.any(axis=1), times.size - 1 - np.argmax(over[:, ::-1], axis=1), -1)
+    done = (samples >= 2) & calm & (last >= 0)
     after_last = times[np.clip(last + 1, 0, times.size - 1)]
-    now = np.max(np.where(present, oriented, -np.inf), axis=1)
-    return np.where(ended, after_last, np.nan), np.where(ended, np.maximum(now, 0.0), np.nan)
+    level = np.max(np.where(present, oriented, -np.inf), axis=1)
+    ended[rows] = np.where(done, after_last, np.nan)
+    now[rows] = np.where(done, np.maximum(level, 0.0), np.nan)
+    return ended, now
 
 
 def _jump(
