@@ -70,30 +70,12 @@ STOREFRONT = (0.20, 1.5, 52, 60)  # the alerting entry point, slow from minute 5
 def _latencies(start: float, p99: dict[str, tuple[float, float, int, int]]) -> models.Evidence:
     """p99 per minute and service: (baseline, high, from, to)."""
     rng = np.random.default_rng(5)
-    series = []
+    levels = {}
     for service, (base, high, rise, fall) in p99.items():
         values = base * (1 + rng.normal(0, 0.03, 60))
         values[rise:fall] = high
-        series.append(
-            {
-                "labels": {
-                    "__name__": "http_server_request_duration_seconds",
-                    "namespace": syn.NAMESPACE,
-                    "service_name": service,
-                    "quantile": "0.99",
-                },
-                "t": [start + MINUTE * k for k in range(60)],
-                "v": [float(v) for v in values],
-            }
-        )
-    return models.Evidence.make(
-        source="prometheus",
-        query=f'{{__name__="http_server_request_duration_seconds",namespace="{syn.NAMESPACE}"}}',
-        window=None,
-        status=models.Status.OK,
-        summary=f"{len(series)} series",
-        raw=series,
-    )
+        levels[service] = [float(v) for v in values]
+    return syn.p99_summary(levels, start=start, period=MINUTE)
 
 
 def _correlate(p99: dict[str, tuple[float, float, int, int]]) -> correlating.Correlation:

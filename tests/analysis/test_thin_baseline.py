@@ -22,30 +22,6 @@ P99 = {  # p99 latency per five-minute period, seconds
 }
 
 
-def _statistics(start: float) -> models.Evidence:
-    series = [
-        {
-            "labels": {
-                "__name__": "http_server_request_duration_seconds",
-                "namespace": syn.NAMESPACE,
-                "service_name": service,
-                "quantile": "0.99",
-            },
-            "t": [start + PERIOD * k for k in range(3)],
-            "v": list(values),
-        }
-        for service, values in P99.items()
-    ]
-    return models.Evidence.make(
-        source="prometheus",
-        query=f'{{__name__="http_server_request_duration_seconds",namespace="{syn.NAMESPACE}"}}',
-        window=None,
-        status=models.Status.OK,
-        summary=f"{len(series)} series",
-        raw=series,
-    )
-
-
 def _run(*, step_s: float | None) -> correlating.Correlation:
     start = syn.START
     window = models.Window(start, start + timedelta(seconds=2 * PERIOD + 150))
@@ -64,7 +40,7 @@ def _run(*, step_s: float | None) -> correlating.Correlation:
     return correlating.correlate(
         trigger=trigger,
         window=window,
-        metrics=[_statistics(start.timestamp())],
+        metrics=[syn.p99_summary(P99, start=start.timestamp(), period=PERIOD)],
         cluster=cluster,
         now=window.end,
         step_s=step_s,

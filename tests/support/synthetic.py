@@ -8,7 +8,7 @@ faults do. Everything is seeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -180,7 +180,7 @@ def _payload(labels: dict[str, str], t: np.ndarray, v: np.ndarray) -> dict[str, 
     return {"labels": labels, "t": [float(x) for x in t], "v": [float(x) for x in v]}
 
 
-def _evidence(name: str, series: Sequence[Any], window: models.Window) -> models.Evidence:
+def _evidence(name: str, series: Sequence[Any], window: models.Window | None) -> models.Evidence:
     return models.Evidence.make(
         source="prometheus",
         query=f'{{__name__="{name}",{_namespace_label(series)}="{NAMESPACE}"}}',
@@ -189,6 +189,27 @@ def _evidence(name: str, series: Sequence[Any], window: models.Window) -> models
         summary=f"{len(series)} series",
         raw=list(series),
     )
+
+
+def p99_summary(
+    levels: Mapping[str, Sequence[float]], *, start: float, period: float
+) -> models.Evidence:
+    """A summary's p99 per service (``http_server_request_duration_seconds{quantile="0.99"}``),
+    one sample every ``period`` seconds from ``start``: the shape of recorded statistics."""
+    series = [
+        {
+            "labels": {
+                "__name__": "http_server_request_duration_seconds",
+                "namespace": NAMESPACE,
+                "service_name": service,
+                "quantile": "0.99",
+            },
+            "t": [start + period * k for k in range(len(values))],
+            "v": [float(v) for v in values],
+        }
+        for service, values in levels.items()
+    ]
+    return _evidence("http_server_request_duration_seconds", series, None)
 
 
 def _namespace_label(series: Sequence[Any]) -> str:
