@@ -161,7 +161,9 @@ def ended_before_symptom(
     )
     if alerted is None or alerted.onset is None or scores.ended is None or scores.now is None:
         return scores, {}
-    began = alerted.onset.timestamp()
+    # a rise already drifting up before its onset began with the data (``since``)
+    start = alerted.since or alerted.onset
+    began = start.timestamp()
     floor = max(ranking.tolerance_steps * found.grid.step, ranking.tolerance_s)
     score = scores.score.copy()
     affected: dict[str, datetime] = {}
@@ -172,7 +174,7 @@ def ended_before_symptom(
         tolerance = max(floor, 2 * max(found.interval_s(int(row)), alerted.resolution_s))
         if float(scores.ended[row]) + tolerance < began:
             score[row] = float(scores.now[row])
-            affected[info.component] = alerted.onset
+            affected[info.component] = start
     if not affected:
         return scores, {}
     return dataclasses.replace(scores, score=score), affected
