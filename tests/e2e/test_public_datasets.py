@@ -10,10 +10,14 @@ whole sets, and the baselines beside them, are measured in docs/analysis.md."""
 
 from __future__ import annotations
 
+import copy
 import json
+import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.test_cli_lab import _diagnose, _env
 
@@ -57,4 +61,85 @@ def test_recorded_incidents_from_other_clusters_stay_right(
     assert summary["agent"]["AC@1"] == 1.0
     if summary["change_accuracy"] is not None:
         assert summary["change_accuracy"] == 1.0, summary
+    assert summary["confidence_out_of_order"] == [], summary
+
+
+def _as_rollout(case: Path, target: Path) -> None:
+    """``case`` with its culprit config edit turned into a rollout of the same workload at the
+    same moment: the edit's entry leaves the ConfigMap's managed fields, and the workload's
+    Deployment gets a new ReplicaSet revision with a new image tag. The truth follows."""
+    scenario = yaml.safe_load((case / "scenario.yaml").read_text())
+    truth = scenario["truth"]["root_cause"]
+    name = truth["change"].split("/", 1)[1]
+    docs = list(yaml.safe_load_all((case / "kubernetes" / "objects.yaml").read_text()))
+    edited = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == name)
+    trigger_at = str(scenario["trigger"]["at"])
+    edits = [
+        m
+        for m in edited["metadata"]["managedFields"]
+        if m.get("manager") == "kubectl-edit" and str(m["time"]) <= trigger_at
+    ]
+    culprit = max(edits, key=lambda m: str(m["time"]))
+    edited["metadata"]["managedFields"].remove(culprit)
+    workload = truth["component"]
+    deployment = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == workload
+    )
+    owned = [
+        d
+        for d in docs
+        if d["kind"] == "ReplicaSet"
+        and any(o["name"] == workload for o in d["metadata"].get("ownerReferences", []))
+    ]
+    latest = max(owned, key=_revision)
+    revision = _revision(latest) + 1
+    new: dict[str, Any] = copy.deepcopy(latest)
+    new["metadata"]["name"] = f"{workload}-5f6e7d8c9"
+    new["metadata"]["creationTimestamp"] = culprit["time"]
+    new["metadata"].pop("uid", None)
+    for item in (new, deployment):
+        item["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(revision)
+        for container in item["spec"]["template"]["spec"]["containers"]:
+            container["image"] = container["image"].rsplit(":", 1)[0] + ":9.9.9"
+    docs.append(new)
+    (target / "kubernetes").mkdir(parents=True)
+    (target / "kubernetes" / "objects.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    (target / "metrics.om").write_bytes((case / "metrics.om").read_bytes())
+    scenario["name"] = target.name
+    scenario["truth"] = {
+        "root_cause": {
+            "kind": "deploy",
+            "component": workload,
+            "change": f"deployment/{workload}@{revision}",
+        },
+        "fix": "rollback",
+    }
+    (target / "scenario.yaml").write_text(yaml.safe_dump(scenario, sort_keys=False))
+
+
+def _revision(item: dict[str, Any]) -> int:
+    return int(item["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+
+
+def test_a_culprit_edit_turned_into_a_rollout_is_found_the_same(
+    shared_datasets: Path, tmp_path: Path
+) -> None:
+    """PetShop's training split holds config flips only; its kept-back split has code deploys
+    too. The same recordings with each culprit edit turned into a rollout of the same workload
+    at the same moment must name that rollout first, among the same decoys."""
+    with tarfile.open(shared_datasets / "petshop-train.tar.xz") as archive:
+        archive.extractall(tmp_path / "extracted", filter="data")
+    root = next((tmp_path / "extracted").rglob("scenario.yaml")).parent.parent
+    variants = tmp_path / "variants"
+    for name in SUBSET["petshop-train.tar.xz"]:
+        _as_rollout(root / name, variants / f"{name}-rollout")
+    env = _env(tmp_path / "state", DIAGNOSE_CACHE_DIR=str(tmp_path / "cache"))
+    done = _diagnose("eval", str(variants), "--json", env=env, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    summary, cases_run = report["summary"], report["cases"]
+    assert summary["scenarios"] == len(SUBSET["petshop-train.tar.xz"]), summary
+    wrong = {c["scenario"]: c["hypotheses"][:3] for c in cases_run if c["rank"] != 1}
+    assert not wrong, wrong
+    assert summary["change_accuracy"] == 1.0, summary
     assert summary["confidence_out_of_order"] == [], summary
