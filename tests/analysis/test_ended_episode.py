@@ -4,6 +4,7 @@ and when, so nobody reads a finished CPU spike as one still burning."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import numpy as np
@@ -67,18 +68,19 @@ def test_a_return_within_the_last_samples_before_the_trigger_is_not_yet_an_end()
 STOREFRONT = (0.20, 1.5, 52, 60)  # the alerting entry point, slow from minute 52 on
 
 
-def _latencies(start: float, p99: dict[str, tuple[float, float, int, int]]) -> models.Evidence:
+def _steps(p99: dict[str, tuple[float, float, int, int]]) -> dict[str, np.ndarray]:
     """p99 per minute and service: (baseline, high, from, to)."""
     rng = np.random.default_rng(5)
     levels = {}
     for service, (base, high, rise, fall) in p99.items():
         values = base * (1 + rng.normal(0, 0.03, 60))
         values[rise:fall] = high
-        levels[service] = [float(v) for v in values]
-    return syn.p99_summary(levels, start=start, period=MINUTE)
+        levels[service] = values
+    return levels
 
 
-def _correlate(p99: dict[str, tuple[float, float, int, int]]) -> correlating.Correlation:
+def _correlate(levels: Mapping[str, np.ndarray]) -> correlating.Correlation:
+    """Sixty minutes of each service's p99; the storefront alerts at minute 55."""
     start = syn.START
     window = models.Window(start, start + timedelta(minutes=59))
     trigger = models.Trigger(
@@ -91,7 +93,13 @@ def _correlate(p99: dict[str, tuple[float, float, int, int]]) -> correlating.Cor
     return correlating.correlate(
         trigger=trigger,
         window=window,
-        metrics=[_latencies(start.timestamp(), p99)],
+        metrics=[
+            syn.p99_summary(
+                {k: [float(x) for x in v] for k, v in levels.items()},
+                start=start.timestamp(),
+                period=MINUTE,
+            )
+        ],
         cluster=syn.cluster(window=window),
         now=window.end,
     )
@@ -102,7 +110,13 @@ def test_the_report_says_which_component_was_over_before_the_alert() -> None:
     two onsets' uncertainty of it, so it may have started it. It keeps its score, and the
     report says it is over."""
     result = _correlate(
-        {"storefront": STOREFRONT, "orders": (0.05, 2.0, 36, 50), "catalog": (0.03, 0.03, 0, 0)}
+        _steps(
+            {
+                "storefront": STOREFRONT,
+                "orders": (0.05, 2.0, 36, 50),
+                "catalog": (0.03, 0.03, 0, 0),
+            }
+        )
     )
     by_name = {c.component: c for c in result.components}
     assert by_name["orders"].anomalous and by_name["storefront"].anomalous
@@ -120,7 +134,13 @@ def test_an_episode_over_before_the_symptom_began_is_not_its_cause() -> None:
     a cause is still under way when its effect begins, so orders is scored by where it is
     now (normal) and the note says why."""
     result = _correlate(
-        {"storefront": STOREFRONT, "orders": (0.05, 2.0, 34, 48), "catalog": (0.03, 0.03, 0, 0)}
+        _steps(
+            {
+                "storefront": STOREFRONT,
+                "orders": (0.05, 2.0, 34, 48),
+                "catalog": (0.03, 0.03, 0, 0),
+            }
+        )
     )
     by_name = {c.component: c for c in result.components}
     assert by_name["storefront"].anomalous
@@ -135,11 +155,13 @@ def test_without_a_symptom_of_its_own_an_earlier_episode_keeps_its_score() -> No
     """The alerted storefront shows nothing: nothing says when the symptom began, so the
     episode that ended before the alert is ranked as it was."""
     result = _correlate(
-        {
-            "storefront": (0.20, 0.20, 0, 0),
-            "orders": (0.05, 2.0, 34, 48),
-            "catalog": (0.03, 0.03, 0, 0),
-        }
+        _steps(
+            {
+                "storefront": (0.20, 0.20, 0, 0),
+                "orders": (0.05, 2.0, 34, 48),
+                "catalog": (0.03, 0.03, 0, 0),
+            }
+        )
     )
     by_name = {c.component: c for c in result.components}
     assert by_name["orders"].anomalous
@@ -160,27 +182,8 @@ def test_a_symptom_drifting_up_since_the_data_began_had_begun_before_any_episode
     orders = 0.05 * (1 + rng.normal(0, 0.03, 60))
     orders[34:48] = 2.0
     catalog = 0.03 * (1 + rng.normal(0, 0.03, 60))
+    result = _correlate({"storefront": storefront, "orders": orders, "catalog": catalog})
     start = syn.START
-    window = models.Window(start, start + timedelta(minutes=59))
-    result = correlating.correlate(
-        trigger=models.Trigger(
-            "alertmanager",
-            "storefront p99 above 1s",
-            "storefront",
-            syn.NAMESPACE,
-            start + timedelta(minutes=55),
-        ),
-        window=window,
-        metrics=[
-            syn.p99_summary(
-                {"storefront": storefront, "orders": orders, "catalog": catalog},
-                start=start.timestamp(),
-                period=MINUTE,
-            )
-        ],
-        cluster=syn.cluster(window=window),
-        now=window.end,
-    )
     by_name = {c.component: c for c in result.components}
     assert by_name["storefront"].anomalous
     assert by_name["storefront"].since == start
