@@ -105,19 +105,27 @@ def _correlate(levels: Mapping[str, np.ndarray]) -> correlating.Correlation:
     )
 
 
-def test_the_report_says_which_component_was_over_before_the_alert() -> None:
-    """Orders' episode ended at minute 50, two minutes before the storefront's rise: within
-    two onsets' uncertainty of it, so it may have started it. It keeps its score, and the
-    report says it is over."""
-    result = _correlate(
+def _with_orders_episode(
+    rise: int, fall: int, *, storefront: tuple[float, float, int, int] = STOREFRONT
+) -> correlating.Correlation:
+    """Orders' p99 at 2 s from minute ``rise`` to ``fall``, beside the storefront's and a
+    quiet catalog's."""
+    return _correlate(
         _steps(
             {
-                "storefront": STOREFRONT,
-                "orders": (0.05, 2.0, 36, 50),
+                "storefront": storefront,
+                "orders": (0.05, 2.0, rise, fall),
                 "catalog": (0.03, 0.03, 0, 0),
             }
         )
     )
+
+
+def test_the_report_says_which_component_was_over_before_the_alert() -> None:
+    """Orders' episode ended at minute 50, two minutes before the storefront's rise: within
+    two onsets' uncertainty of it, so it may have started it. It keeps its score, and the
+    report says it is over."""
+    result = _with_orders_episode(36, 50)
     by_name = {c.component: c for c in result.components}
     assert by_name["orders"].anomalous and by_name["storefront"].anomalous
     assert by_name["orders"].signals[0].ended == syn.START + timedelta(minutes=50)
@@ -133,15 +141,7 @@ def test_an_episode_over_before_the_symptom_began_is_not_its_cause() -> None:
     """Orders' episode ended at minute 48, four minutes before the storefront's rise began:
     a cause is still under way when its effect begins, so orders is scored by where it is
     now (normal) and the note says why."""
-    result = _correlate(
-        _steps(
-            {
-                "storefront": STOREFRONT,
-                "orders": (0.05, 2.0, 34, 48),
-                "catalog": (0.03, 0.03, 0, 0),
-            }
-        )
-    )
+    result = _with_orders_episode(34, 48)
     by_name = {c.component: c for c in result.components}
     assert by_name["storefront"].anomalous
     assert not by_name["orders"].anomalous
@@ -154,15 +154,7 @@ def test_an_episode_over_before_the_symptom_began_is_not_its_cause() -> None:
 def test_without_a_symptom_of_its_own_an_earlier_episode_keeps_its_score() -> None:
     """The alerted storefront shows nothing: nothing says when the symptom began, so the
     episode that ended before the alert is ranked as it was."""
-    result = _correlate(
-        _steps(
-            {
-                "storefront": (0.20, 0.20, 0, 0),
-                "orders": (0.05, 2.0, 34, 48),
-                "catalog": (0.03, 0.03, 0, 0),
-            }
-        )
-    )
+    result = _with_orders_episode(34, 48, storefront=(0.20, 0.20, 0, 0))
     by_name = {c.component: c for c in result.components}
     assert by_name["orders"].anomalous
     assert result.hypotheses and result.hypotheses[0].component == "orders"
