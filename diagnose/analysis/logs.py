@@ -14,8 +14,10 @@ per service, the templates that tell of the incident:
 - **stopped**: an informational template the service logged steadily falls silent in the
   incident while the service goes on logging: from its share of the requests (distinct trace
   ids, else lines) before its last line, at least ``min_missing`` of the requests after it
-  should have logged it (P(none) = e^-min_missing). A code path the service no longer runs is
-  what a fault in its own code leaves when it logs no error (a wrong return value).
+  should have logged it, and the chance that all its requests fell before that line by luck
+  (:func:`silence`) is under e^-min_missing divided by the statements of the pod put to the
+  test. A code path the service no longer runs is what a fault in its own code leaves when it
+  logs no error (a wrong return value).
 
 Only error templates (by level, or exceptions) and stopped templates become hints; other new
 templates are derived evidence without weight. A wave of errors is attributed to the service where
@@ -75,7 +77,8 @@ class LogPolicy:
     max_hints: int = 5
     min_missing: float = 5.0
     """A template stopped when the requests after its last line should have logged it this many
-    times (P(none) = e^-5 < 1 %)."""
+    times, and its silence is this unlikely (P < e^-5 < 1 %, over the statements tested in the
+    pod)."""
 
 
 @dataclass(frozen=True)
@@ -253,14 +256,16 @@ def _stopped(
             unit = trace or f"{index}:{line}"
             first_seen[unit] = min(at, first_seen.get(unit, at))
     starts = sorted(first_seen.values())
-    found = []
+    tested = []
     for members in _statements(payload["templates"]).values():
         times = [t for _, template in members for t in template["times"]]
-        if len(times) < policy.min_lines:
-            continue
-        last = max(times)
-        if split is not None and last < split:
-            continue
+        last = max(times, default=0.0)
+        if len(times) >= policy.min_lines and (split is None or last >= split):
+            tested.append((members, times, last))
+    # Each statement put to the test is a chance for luck to pass it: the bar is the family's.
+    bar = policy.min_missing + math.log(max(len(tested), 1))
+    found = []
+    for members, times, last in tested:
         before = bisect.bisect_right(starts, last)
         after = len(starts) - before
         mine = len(
@@ -271,7 +276,7 @@ def _stopped(
             }
         )
         expected = mine / max(before, 1) * after
-        if expected < policy.min_missing:
+        if expected < policy.min_missing or silence(mine, before=before, after=after) < bar:
             continue
         main = max(members, key=lambda m: len(m[1]["times"]))[1]
         lines = sorted(line for _, template in members for line in _lines(template) if line[1])
@@ -296,6 +301,17 @@ def _stopped(
     return found
 
 
+def silence(requests: int, *, before: int, after: int) -> float:
+    """How surely a statement stopped: -ln of the chance that the ``requests`` that logged it
+    all fall among the first ``before`` of ``before + after`` requests when each request is as
+    likely as any to log it. Its rate is learnt from its own few lines, so three lines followed
+    by five silent requests say little (P = 1/56), where the rate taken as known would say
+    e^-5."""
+    if requests > before:
+        return 0.0
+    return -sum(math.log((before - i) / (before + after - i)) for i in range(requests))
+
+
 def requests_stopped(
     finding: TemplateFinding,
     *,
@@ -303,13 +319,20 @@ def requests_stopped(
     policy: LogPolicy,
 ) -> bool:
     """Whether a stopped statement's requests stopped arriving with it: the operations its
-    lines' traces ran in the service (their server spans) have no span after its last line,
+    lines ran in (the service's server span of the line's trace open at the line: the latest to
+    start by then, not one the trace asked for afterwards) have no span after its last line,
     where their share of the service's server spans up to it predicts at least
     ``min_missing``, the statement's own test. Then no code path changed inside the service; its
     callers stopped sending those requests. False when the traces say nothing of them."""
     mine = next((v for k, v in served.items() if components_.same_workload(k, finding.service)), ())
-    ids = {trace for _, trace in finding.traces if trace}
-    operations = {op for trace, op, _ in mine if trace in ids}
+    by_trace: dict[str, list[tuple[float, str]]] = {}
+    for trace, op, start in mine:
+        by_trace.setdefault(trace, []).append((start, op))
+    operations = set()
+    for at, trace in finding.traces:
+        opened = [(start, op) for start, op in by_trace.get(trace, ()) if start <= at]
+        if opened:
+            operations.add(max(opened)[1])
     if not operations:
         return False
     last = finding.first

@@ -3,8 +3,11 @@ how the logs move the ranking. Pure: evidence records in, findings and drafts ou
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from diagnose.analysis import logs, ranking
 from diagnose.domain import models
@@ -178,6 +181,41 @@ def test_a_statement_drain_split_by_length_stops_only_when_all_its_templates_do(
     both = logs.read_logs([_read("prices", [handled, one, two_stops])])
     [record] = [e for e in both.derived if e.raw and e.raw["change"] == "stopped"]
     assert record.raw["baseline"] == len(one["times"]) + len(two_stops["times"])
+
+
+def _short_pod(logged: int, silent: int, *, steady: int = 0) -> models.Evidence:
+    """A pod whose log holds ``logged + silent`` requests ten seconds apart (no baseline before
+    them): every request logs "handled" and ``steady`` other statements, the first ``logged``
+    also "coupon applied"."""
+    at = [START + 1790 + 10 * i for i in range(logged + silent)]
+    ids = [f"trace-{i}" for i in range(logged + silent)]
+    templates = [_template("INFO handled <*>", at, traces=ids)]
+    templates += [_template(f"INFO step{k} done <*>", at, traces=ids) for k in range(steady)]
+    templates.append(_template("INFO coupon applied <*>", at[:logged], traces=ids[:logged]))
+    return _read("prices", templates)
+
+
+def _stopped_templates(found: logs.LogFindings) -> list[str]:
+    return [str(e.raw["template"]) for e in found.derived if e.raw and e.raw["change"] == "stopped"]
+
+
+def test_a_statement_known_from_three_requests_is_not_stopped_by_five_silent_ones() -> None:
+    """Three requests logged it and the five after did not: at its rate taken as known that is
+    P = e^-5, but the rate is learnt from those three lines; by chance alone the three land
+    first one time in 56. No finding; six logged and ten silent (one in 8,008) is one."""
+    assert logs.silence(3, before=3, after=5) == pytest.approx(math.log(56))
+    assert _stopped_templates(logs.read_logs([_short_pod(3, 5)])) == []
+    assert _stopped_templates(logs.read_logs([_short_pod(6, 10)])) == ["INFO coupon applied <*>"]
+
+
+def test_a_silence_must_stand_out_among_every_statement_the_pod_put_to_the_test() -> None:
+    """Four requests logged it and eight did not (one in 495): a finding in a pod with two
+    statements, none where three more were tested too, as each test is a chance for luck."""
+    assert _stopped_templates(logs.read_logs([_short_pod(4, 8)])) == ["INFO coupon applied <*>"]
+    assert _stopped_templates(logs.read_logs([_short_pod(4, 8, steady=3)])) == []
+    assert _stopped_templates(logs.read_logs([_short_pod(8, 16, steady=3)])) == [
+        "INFO coupon applied <*>"
+    ]
 
 
 def test_lines_of_one_request_count_once_for_a_stopped_template() -> None:
@@ -463,3 +501,25 @@ def test_a_statement_whose_requests_stopped_arriving_is_not_stopped_code() -> No
 
     unrelated = _server_spans("checkout", dict.fromkeys(requests, "GET /checkout"))
     assert [h.component for h in logs.read_logs([read], spans=unrelated).hints] == ["prices"]
+
+
+def test_the_operation_a_statement_ran_in_is_the_span_open_at_its_line() -> None:
+    """Each request asks GET /price, which logs "price found", then PUT /status in the same
+    trace half a second later; from 40 minutes on only GET /cart is asked. The statement ran in
+    GET /price, not in the PUT that followed it: its requests stopped arriving, though the last
+    PUT came after its last line."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    found_price = _template(
+        "INFO price found for <*>", _every(10, end=2400), traces=_requests(10, end=2400)
+    )
+    read = _read("prices", [handled, found_price])
+    early = _requests(10, end=2400)
+    spans = _server_spans("prices", dict.fromkeys(early, "GET /price"))
+    status = _server_spans("prices", dict.fromkeys(early, "PUT /status"))
+    for span in status:
+        span["start_us"] += 500_000
+        span["span_id"] = "f" + span["span_id"][1:]
+    spans += status + _server_spans("prices", dict.fromkeys(_requests(10, start=2400), "GET /cart"))
+    found = logs.read_logs([read], spans=spans)
+    assert found.hints == ()
+    assert any("stopped arriving too" in n and "prices" in n for n in found.notes)
