@@ -216,6 +216,14 @@ def _score(
     return ranked, unread, short, thin, earlier
 
 
+def _first_names(names: Sequence[str], *, sep: str = ", ", shown: int = 4) -> str:
+    """The first ``shown`` of ``names`` and how many more there are, so a note stays short
+    ("a, b, c, d and 3 more"; with ``sep="; "``: "a; b; c; d; and 3 more")."""
+    more = len(names) - shown
+    tail = "" if more <= 0 else ("; " if sep == "; " else " ") + f"and {more} more"
+    return sep.join(names[:shown]) + tail
+
+
 def _thin_notes(
     found: signals.Signals, *, thin: Sequence[int], policy: scoring.ScoringPolicy
 ) -> list[str]:
@@ -223,7 +231,7 @@ def _thin_notes(
     if not thin:
         return []
     named = sorted({found.info[r].component for r in thin})
-    shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+    shown = _first_names(named)
     least = 1.0 + policy.anomalous * policy.thin_floor
     return [
         f"thin baseline: {len(thin)} signal(s) of {shown} have fewer than "
@@ -245,7 +253,7 @@ def _ended_notes(
     if earlier:
         began = min(earlier.values())
         named = sorted(earlier)
-        shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+        shown = _first_names(named)
         notes.append(
             f"earlier episode: the anomalies of {shown} were over before the alerted service's "
             f"own rise began ({models.format_time(began)}); a cause is still under way when its "
@@ -258,7 +266,7 @@ def _ended_notes(
             last = max(s.ended for s in moved if s.ended is not None)
             over.append(f"{component.component} (from {models.format_time(last)})")
     if over:
-        shown = ", ".join(over[:4]) + (f" and {len(over) - 4} more" if len(over) > 4 else "")
+        shown = _first_names(over)
         notes.append(
             f"over before the alert: every anomalous signal of {shown} was back within its "
             "baseline before the alert fired; an earlier episode, ranked as it was, not a "
@@ -272,7 +280,7 @@ def _short_notes(found: signals.Signals, *, short: Sequence[int]) -> list[str]:
     if not short:
         return []
     named = sorted({found.info[r].component for r in short})
-    shown = ", ".join(named[:4]) + (f" and {len(named) - 4} more" if len(named) > 4 else "")
+    shown = _first_names(named)
     return [
         f"baseline too short: {len(short)} signal(s) of {shown} shift before their baseline "
         "ends and too little data comes before the shift to end it there; their scores are "
@@ -293,8 +301,8 @@ def _unread_notes(
         by_component.setdefault(info.component, set()).add(f"{info.kind} {info.metric}")
     if by_component:
         named = sorted(by_component, key=lambda c: (-len(by_component[c]), c))
-        shown = "; ".join(f"{c}: {', '.join(sorted(by_component[c])[:2])}" for c in named[:4]) + (
-            f"; and {len(named) - 4} more" if len(named) > 4 else ""
+        shown = _first_names(
+            [f"{c}: {', '.join(sorted(by_component[c])[:2])}" for c in named], sep="; "
         )
         notes.append(
             f"{len(unread)} signal(s) of {len(named)} component(s) not scored: no sample "
