@@ -156,21 +156,15 @@ def native_width(values: Array, *, max_rows: int = 400) -> int:
     return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
 
 
-COARSEST_S = 60.0
-""":func:`coarsened` stops at this step: onsets and their tolerances are counted in grid steps,
-and five-minute statistics read on a one-minute grid place them better than on their own."""
-
-
 def coarsened(grid: Grid, blocks: Sequence[Block]) -> tuple[Grid, list[Block]]:
     """The grid and blocks at the records' own interval when every record is coarser than the
     grid: with each sample repeated ``k`` times (a query step finer than every scrape interval)
     every ``k``-th step is kept, ending on the last, as a query at ``k`` times the step would
-    have answered, ``k`` the least width (at most :data:`COARSEST_S` a step). Records whose
-    rows never change say nothing of their interval and follow the others. Unchanged when any
-    other record is read at the grid's own step or has an unknown width (0: one series, whose
-    runs may be its events' spacing)."""
+    have answered, ``k`` the least width. Records whose rows never change say nothing of their
+    interval and follow the others. Unchanged when any other record is read at the grid's own
+    step or has an unknown width (0: one series, whose runs may be its events' spacing)."""
     telling = [b.width for b in blocks if _changes(b.values)]
-    factor = min(min(telling, default=1), int(COARSEST_S // grid.step))
+    factor = min(telling, default=1)
     if factor <= 1 or grid.size < 2 * factor:
         return grid, list(blocks)
     offset = (grid.size - 1) % factor
