@@ -156,39 +156,6 @@ def native_width(values: Array, *, max_rows: int = 400) -> int:
     return int(min(MAX_WIDTH, max(1, round(float(np.median(pooled))))))
 
 
-def coarsened(grid: Grid, blocks: Sequence[Block]) -> tuple[Grid, list[Block]]:
-    """The grid and blocks at the records' own interval when every record is coarser than the
-    grid: with each sample repeated ``k`` times (a query step finer than every scrape interval)
-    every ``k``-th step is kept, ending on the last, as a query at ``k`` times the step would
-    have answered, ``k`` the least width. Records whose rows never change say nothing of their
-    interval and follow the others. Unchanged when any other record is read at the grid's own
-    step or has an unknown width (0: one series, whose runs may be its events' spacing)."""
-    telling = [b.width for b in blocks if _changes(b.values)]
-    factor = min(telling, default=1)
-    if factor <= 1 or grid.size < 2 * factor:
-        return grid, list(blocks)
-    offset = (grid.size - 1) % factor
-    kept = Grid(
-        start=grid.start + offset * grid.step,
-        step=grid.step * factor,
-        size=len(range(offset, grid.size, factor)),
-    )
-    return kept, [
-        replace(b, values=b.values[:, offset::factor], width=b.width and max(1, b.width // factor))
-        for b in blocks
-    ]
-
-
-def _changes(values: Array) -> bool:
-    """Whether any row takes two different values."""
-    if values.size == 0:
-        return False
-    finite = np.isfinite(values)
-    high = np.where(finite, values, -np.inf).max(axis=1)
-    low = np.where(finite, values, np.inf).min(axis=1)
-    return bool(np.any(finite.any(axis=1) & (high > low)))
-
-
 def without_stale_tail(block: Block, *, grid: Grid, until: float) -> Block:
     """A record whose data stops before the window ends (a recording replayed later, a target
     gone) ends in Prometheus's lookback: every series repeats its last sample. Read as data,

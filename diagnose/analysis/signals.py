@@ -142,20 +142,16 @@ def build_signals(
 ) -> Signals:
     """Align every series on one grid and turn them into per-component signals. The grid's
     step is the finest of the records' and ``step_s`` (the scope's resolution), so records
-    read at their own coarser interval are repeated on it, one real sample per ``width``; when
-    every record is coarser than that step, the grid takes their interval
-    (:func:`aligning.coarsened`)."""
+    read at their own coarser interval are repeated on it, one real sample per ``width``."""
     usable = [e for e in evidence if aligning.series_of(e)]
     grid = aligning.grid_for(usable, window=window, step_s=step_s)
+    builder = _Builder(grid)
     until = window.end.timestamp()
     blocks = [aligning.align(record, grid=grid) for record in usable]
-    grid, blocks = aligning.coarsened(grid, blocks)
     known = [b.width for b in blocks if b.width]
     fallback = round(float(np.median(known))) if known else 1
     for block in blocks:
         block.width = block.width or fallback
-    builder = _Builder(grid)
-    for block in blocks:
         builder.add(aligning.without_stale_tail(block, grid=grid, until=until))
     return builder.finish()
 
