@@ -170,6 +170,11 @@ class TracesSettings(_Section):
     max_traces: int = Field(150, ge=1, le=5000)
     """``DIAGNOSE_TRACES_MAX_TRACES``: traces sampled per window (baseline and incident)."""
 
+    max_services: int = Field(12, ge=0, le=1000)
+    """``DIAGNOSE_TRACES_MAX_SERVICES``: services besides the alerted one whose traces are
+    sampled too, in the order the back end lists them (0: the alerted service only). They share
+    ``max_traces``; the report names how many listed services were left out."""
+
 
 class LogsSettings(_Section):
     """Pod logs (docs/logs.md): through the Kubernetes API, or Loki when ``DIAGNOSE_LOKI_URL``
@@ -575,6 +580,7 @@ class Settings(BaseModel):
     traces_token: ClassVar[_Flat[str | None]] = _Flat("traces", "token")
     traces_timeout_s: ClassVar[_Flat[float]] = _Flat("traces", "timeout_s")
     traces_max_traces: ClassVar[_Flat[int]] = _Flat("traces", "max_traces")
+    traces_max_services: ClassVar[_Flat[int]] = _Flat("traces", "max_services")
     logs_enabled: ClassVar[_Flat[bool]] = _Flat("logs", "enabled")
     loki_url: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_url")
     loki_tenant: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_tenant")

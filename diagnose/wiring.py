@@ -65,6 +65,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
         cluster = _cluster_from_environment(settings.kubernetes, progress=progress)
     policy = GatherPolicy(
         trace_sample=settings.traces.max_traces,
+        trace_services=settings.traces.max_services,
         lookback_s=settings.gather.lookback_minutes * 60,
         after_s=settings.gather.after_minutes * 60,
         points_per_series=settings.gather.points_per_series,

@@ -243,10 +243,23 @@ def gather_traces(run: Run, *, context: Context) -> Gathered:
         if w is not None
     ]
     sampled = [e.of_kind(Kind.SPANS) for e in in_parallel(calls, workers=policy.workers)]
-    return Gathered(evidence=(*([listed] if listed else []), *sampled))
+    left = len(_other_services(listed, alerted=trigger.service, limit=None)) - len(others)
+    notes = (
+        (
+            f"traces: {left} more service(s) the trace back end lists were not sampled (at most "
+            f"{policy.trace_services} besides the alerted one, in the back end's order; "
+            "DIAGNOSE_TRACES_MAX_SERVICES): a stop or slowdown seen only there is not in the "
+            "traces",
+        )
+        if left > 0
+        else ()
+    )
+    return Gathered(evidence=(*([listed] if listed else []), *sampled), notes=notes)
 
 
-def _other_services(listed: models.Evidence | None, *, alerted: str, limit: int) -> list[str]:
+def _other_services(
+    listed: models.Evidence | None, *, alerted: str, limit: int | None
+) -> list[str]:
     """The services the trace back end lists besides the alerted one, at most ``limit``."""
     if listed is None or listed.status is not models.Status.OK or not isinstance(listed.raw, list):
         return []

@@ -62,6 +62,32 @@ def test_recorded_incidents_from_other_clusters_stay_right(
     if summary["change_accuracy"] is not None:
         assert summary["change_accuracy"] == 1.0, summary
     assert summary["confidence_out_of_order"] == [], summary
+    for case in cases:  # Train Ticket's back end lists 28 services; twelve are sampled
+        if case["scenario"].startswith("nezha-tt-"):
+            assert any(_unsampled(n) for n in case["notes"]), case["notes"]
+
+
+def _unsampled(note: str) -> bool:
+    return "were not sampled" in note and "DIAGNOSE_TRACES_MAX_SERVICES" in note
+
+
+def test_every_listed_service_is_sampled_when_the_setting_allows(
+    shared_datasets: Path, tmp_path: Path
+) -> None:
+    """With room for every service the trace back end lists, none is left out (no note), and
+    the answer stands."""
+    name = "nezha-tt-2023-01-29-1331"
+    env = _env(
+        tmp_path / "state",
+        DIAGNOSE_CACHE_DIR=str(tmp_path / "cache"),
+        DIAGNOSE_TRACES_MAX_SERVICES="100",
+    )
+    archive = str(shared_datasets / "nezha-public.tar.xz")
+    done = _diagnose("eval", archive, "--only", name, "--json", env=env, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (case,) = json.loads(done.stdout)["cases"]
+    assert case["rank"] == 1, case["hypotheses"][:3]
+    assert not any(_unsampled(n) for n in case["notes"]), case["notes"]
 
 
 def _as_rollout(case: Path, target: Path) -> None:
