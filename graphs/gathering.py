@@ -228,7 +228,8 @@ def gather_traces(run: Run, *, context: Context) -> Gathered:
     baseline, incident = trace_windows(run.window, at=trigger.at, policy=policy)
     listed = source.list_services(window=incident) if policy.trace_services else None
     listed = listed.of_kind(Kind.TRACE_SERVICES) if listed else None
-    others = _other_services(listed, alerted=trigger.service, limit=policy.trace_services)
+    listed_others = _other_services(listed, alerted=trigger.service)
+    others = listed_others[: policy.trace_services]
     share = max(1, policy.trace_sample // max(1, len(others))) if others else 0
     calls: list[Callable[[], models.Evidence]] = [
         functools.partial(
@@ -243,27 +244,22 @@ def gather_traces(run: Run, *, context: Context) -> Gathered:
         if w is not None
     ]
     sampled = [e.of_kind(Kind.SPANS) for e in in_parallel(calls, workers=policy.workers)]
-    left = len(_other_services(listed, alerted=trigger.service, limit=None)) - len(others)
-    notes = (
-        (
+    notes = []
+    if left := len(listed_others) - len(others):
+        notes.append(
             f"traces: {left} more service(s) the trace back end lists were not sampled (at most "
             f"{policy.trace_services} besides the alerted one, in the back end's order; "
             "DIAGNOSE_TRACES_MAX_SERVICES): a stop or slowdown seen only there is not in the "
-            "traces",
+            "traces"
         )
-        if left > 0
-        else ()
-    )
-    return Gathered(evidence=(*([listed] if listed else []), *sampled), notes=notes)
+    return Gathered(evidence=(*([listed] if listed else []), *sampled), notes=tuple(notes))
 
 
-def _other_services(
-    listed: models.Evidence | None, *, alerted: str, limit: int | None
-) -> list[str]:
-    """The services the trace back end lists besides the alerted one, at most ``limit``."""
+def _other_services(listed: models.Evidence | None, *, alerted: str) -> list[str]:
+    """The services the trace back end lists besides the alerted one, in its order."""
     if listed is None or listed.status is not models.Status.OK or not isinstance(listed.raw, list):
         return []
-    return [str(s) for s in listed.raw if str(s) != alerted][:limit]
+    return [str(s) for s in listed.raw if str(s) != alerted]
 
 
 def trace_windows(
