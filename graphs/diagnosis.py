@@ -119,6 +119,17 @@ def _gather(step: gathering.Gatherer) -> Node:
     return node
 
 
+def check_stops(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
+    """Count the requests of the log statements that stopped (``gathering.check_stops``)."""
+    evidence = runtime.context.store.load(state["run_id"])
+    found = gathering.check_stops(_run(state, runtime), context=runtime.context, evidence=evidence)
+    update: Update = {"notes": list(found.notes)}
+    if found.evidence:
+        kept = _keep(state, runtime, found.evidence)
+        update = kept | {"notes": [*found.notes, *kept["notes"]]}
+    return update
+
+
 def correlate(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
     """Rank root-cause hypotheses from everything gathered (pure analysis)."""
     evidence = runtime.context.store.load(state["run_id"])
@@ -289,6 +300,7 @@ def build(
     graph.add_node("scope", _timed("scope", scope))
     for name, step in pipeline.GATHERERS.items():
         graph.add_node(name, _timed(name, _gather(step)), retry_policy=retry)
+    graph.add_node("check_stops", _timed("check_stops", check_stops), retry_policy=retry)
     graph.add_node("correlate", _timed("correlate", correlate))
     graph.add_node("probe_db", _timed("probe_db", probe_db), retry_policy=retry)
     graph.add_node("reason", _timed("reason", reason))
@@ -301,7 +313,8 @@ def build(
     graph.add_edge("intake", "scope")
     for name in pipeline.GATHERERS:
         graph.add_edge("scope", name)
-    graph.add_edge(list(pipeline.GATHERERS), "correlate")
+    graph.add_edge(list(pipeline.GATHERERS), "check_stops")
+    graph.add_edge("check_stops", "correlate")
     graph.add_conditional_edges("correlate", needs_database, ["probe_db", "reason"])
     graph.add_edge("probe_db", "reason")
     graph.add_edge("reason", "propose")

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from diagnose.analysis import discovery
+from diagnose.analysis import logs as log_analysis
+from diagnose.analysis import traces as trace_analysis
 from diagnose.domain import cluster, models, ports
 from graphs.state import Context, GatherPolicy, PlannedQuery, Run
 
@@ -294,6 +296,57 @@ def gather_logs(run: Run, *, context: Context) -> Gathered:
         if e.status in (models.Status.ERROR, models.Status.DENIED)
     )
     return Gathered(evidence=tuple(e.of_kind(Kind.LOGS) for e in read), notes=notes)
+
+
+def check_stops(run: Run, *, context: Context, evidence: Sequence[models.Evidence]) -> Gathered:
+    """Ask the trace back end about the log statements that stopped (``docs/logs.md``): the
+    traces of each one's latest lines tell the operation it ran in, and one search per window
+    counts that operation's requests while it logged and since. A statement whose requests
+    stopped arriving is a caller's doing; one whose requests go on unlogged is the service's
+    own code path gone quiet. At most ``stop_checks`` statements, the most requests missing
+    first; nothing is asked without a trace back end or a stopped statement."""
+    source = context.traces
+    if source is None:
+        return Gathered()
+    policy = context.policy
+    checks = log_analysis.stop_checks(evidence, services=policy.stop_checks)
+    if not checks:
+        return Gathered()
+    context.progress(f"traces: counting the requests of {len(checks)} stopped log statement(s)")
+    traces = list(dict.fromkeys(trace for check in checks for _, trace in check.lines))
+    reads = in_parallel(
+        [functools.partial(source.get_trace, trace, window=run.window) for trace in traces],
+        workers=policy.workers,
+    )
+    read = [e.of_kind(Kind.REQUESTS) for e in reads]
+    spans = trace_analysis.spans_of(e for e in read if e.status is models.Status.OK)
+    asked: dict[tuple[str, str, models.Window], None] = {}
+    unknown = []
+    for check in checks:
+        operations = log_analysis.operations_at(check, spans=spans)
+        if not operations:
+            unknown.append(check.service)
+        for service, operation in operations:
+            asked |= dict.fromkeys((service, operation, w) for w in (check.before, check.after))
+    calls = [
+        functools.partial(
+            source.count_requests,
+            service=service,
+            operation=operation,
+            window=window,
+            limit=policy.stop_count_limit,
+        )
+        for service, operation, window in asked
+    ]
+    counted = [e.of_kind(Kind.REQUESTS) for e in in_parallel(calls, workers=policy.workers)]
+    notes = []
+    if unknown:
+        notes.append(
+            f"traces: the operation of {len(unknown)} stopped log statement(s) "
+            f"({', '.join(sorted(set(unknown)))}) is unknown (its lines' traces were not found "
+            "or hold no server span of the service): their requests were not counted"
+        )
+    return Gathered(evidence=(*read, *counted), notes=tuple(notes))
 
 
 def in_parallel(

@@ -58,6 +58,7 @@ GATHERED = frozenset(
         Kind.TRACE_SERVICES,
         Kind.SPANS,
         Kind.LOGS,
+        Kind.REQUESTS,
         Kind.COMMITS,
     }
 )
@@ -97,8 +98,9 @@ def correlate(run: Run, *, evidence: Sequence[models.Evidence]) -> Correlated:
         metrics=[e for e in mine if e.source == "prometheus" and isinstance(e.raw, list)],
         cluster=[e for e in mine if e.source == "kubernetes"],
         now=run.now,
-        traces=[e for e in mine if e.source == "traces"],
+        traces=[e for e in mine if e.source == "traces" and e.kind is not Kind.REQUESTS],
         logs=[e for e in mine if e.kind is Kind.LOGS],
+        requests=[e for e in mine if e.kind is Kind.REQUESTS],
         policy=analysis_policy(run.playbook),
         step_s=run.step_s,
     )

@@ -340,6 +340,8 @@ class GatherPolicy:
     incident_s: float = 900.0  # traces: the incident window is the last 15 min to the trigger
     baseline_gap_s: float = 300.0  # …and the baseline ends 5 min before that starts
     code_ranges: int = 3  # rollouts in the window whose commits are read, newest first
+    stop_checks: int = 4  # services whose stopped log statements' requests are counted
+    stop_count_limit: int = 1000  # requests counted per operation and window, at most
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from connectors.traces import _fetching
 from diagnose.domain import traces as tracing
-from diagnose.domain.models import Evidence, Status, Window
+from diagnose.domain.models import Evidence, Status, Window, format_time
 
 SOURCE = tracing.SOURCE
 
@@ -162,6 +162,24 @@ class Connector:
             return self._evidence(query, window, Status.OK, summary, payload)
         status = Status.ERROR if sample.skipped else Status.EMPTY
         return self._evidence(query, window, status, summary, payload)
+
+    def _counted(
+        self, query: str, window: Window, *, service: str, operation: str, found: int, limit: int
+    ) -> Evidence:
+        count = min(found, limit)
+        capped = found >= limit
+        payload: tracing.RequestCountPayload = {
+            "service": service,
+            "operation": operation,
+            "count": count,
+            "capped": capped,
+        }
+        summary = (
+            f"{self.system}: {'at least ' if capped else ''}{_plural(count, 'request')} of "
+            f"{service} {operation!r} (traces with its server span) from "
+            f"{format_time(window.start)} to {format_time(window.end)}"
+        )
+        return self._evidence(query, window, Status.OK, summary, payload)
 
     def _names(self, query: str, window: Window, names: Sequence[object], what: str) -> Evidence:
         found = sorted({str(name) for name in names if isinstance(name, str | int | float)})

@@ -103,6 +103,30 @@ class JaegerConnector(_connector.Connector):
         path = "/api/services/" + httpx.URL("/" + service).raw_path.decode()[1:] + "/operations"
         return self._list(path, window, "operation")
 
+    def count_requests(
+        self, *, service: str, operation: str, window: Window, limit: int
+    ) -> Evidence:
+        """One ``/api/traces?service=…&operation=…`` over the window; the traces it returns are
+        counted (Jaeger's search sends them whole: the byte cap bounds the answer).
+        raw: :class:`~diagnose.domain.traces.RequestCountPayload`."""
+        limit = max(1, limit)
+        params = {**self._search_params(service, window, limit), "operation": operation}
+        query = self._client.full_url("/api/traces", params)
+        try:
+            body = self._get("/api/traces", params, self._client.budget())
+            traces = _shapes.as_list(_shapes.as_dict(body, "answer").get("data"), "data")
+            found = {
+                str(_shapes.as_dict(trace, "data[]").get("traceID", index))
+                for index, trace in enumerate(traces)
+            }
+        except _fetching.CallError as failure:
+            return self._failed(query, window, failure)
+        except _shapes.ShapeError as exc:
+            return self._failed(query, window, self._shape_failure("/api/traces", exc))
+        return self._counted(
+            query, window, service=service, operation=operation, found=len(found), limit=limit
+        )
+
     # --- internals ----------------------------------------------------------------------
 
     def _search_params(self, service: str, window: Window, limit: int) -> dict[str, str | int]:

@@ -12,6 +12,17 @@ from diagnose.domain import traces as tracing
 from diagnose.domain.models import Evidence, Status, Window
 
 
+def traceql_for_operation(service: str, operation: str) -> str:
+    """The TraceQL that finds traces with a server span of ``operation`` in ``service``."""
+    return (
+        "{ resource.service.name = "
+        + json.dumps(service)
+        + " && name = "
+        + json.dumps(operation)
+        + " && kind = server }"
+    )
+
+
 def traceql_for(service: str | None) -> str:
     """The TraceQL that finds traces touching a service (every trace when ``None``)."""
     if not service:
@@ -126,6 +137,36 @@ class TempoConnector(_connector.Connector):
         except _shapes.ShapeError as exc:
             return self._failed(query, window, self._shape_failure(path, exc))
         return self._names(query, window, values, "operation")
+
+    def count_requests(
+        self, *, service: str, operation: str, window: Window, limit: int
+    ) -> Evidence:
+        """One ``/api/search`` for ``{ resource.service.name = … && name = … && kind = server }``
+        over the window; the traces it names are counted, none is read.
+        raw: :class:`~diagnose.domain.traces.RequestCountPayload`."""
+        limit = max(1, limit)
+        query_text = traceql_for_operation(service, operation)
+        params: dict[str, str | int] = {
+            "q": query_text,
+            **_connector.unix_s(window),
+            "limit": limit,
+            "spss": 1,
+        }
+        query = self._client.full_url("/api/search", params)
+        try:
+            body = self._get("/api/search", params=params, budget=self._client.budget())
+            items = _shapes.as_list(_shapes.as_dict(body, "answer").get("traces"), "traces")
+            found = {
+                _shapes.hex_id(_shapes.as_dict(item, "traces[]").get("traceID"), width=32)
+                for item in items
+            }
+        except _fetching.CallError as failure:
+            return self._failed(query, window, failure)
+        except _shapes.ShapeError as exc:
+            return self._failed(query, window, self._shape_failure("/api/search", exc))
+        return self._counted(
+            query, window, service=service, operation=operation, found=len(found), limit=limit
+        )
 
     # --- internals ----------------------------------------------------------------------
 

@@ -83,9 +83,11 @@ def correlate(
     policy: AnalysisPolicy | None = None,
     step_s: float | None = None,
     logs: Sequence[models.Evidence] = (),
+    requests: Sequence[models.Evidence] = (),
 ) -> Correlation:
     """Rank root-cause hypotheses for ``trigger`` from the evidence gathered over ``window``
-    (``traces``: the trace samples, baseline and incident windows; optional). ``step_s``: the
+    (``traces``: the trace samples, baseline and incident windows; optional; ``requests``: the
+    trace back end's counts of stopped log statements' operations). ``step_s``: the
     scope's resolution; metrics read at a coarser step are laid on it as Prometheus would
     return them at that step (each sample repeated until the next)."""
     policy = policy or AnalysisPolicy()
@@ -122,7 +124,11 @@ def correlate(
         placement=changes_.placement(view),
         alert_at=trigger.at,
     )
-    read = logs_.read_logs(logs, spans=traces_.spans_of(traces)) if logs else logs_.NOTHING
+    read = (
+        logs_.read_logs(logs, spans=traces_.spans_of(traces), requests=requests)
+        if logs
+        else logs_.NOTHING
+    )
     notes += read.notes
     drafts = logs_.merge_logs(
         drafts,

@@ -141,10 +141,13 @@ def read_logs(
     *,
     policy: LogPolicy | None = None,
     spans: Sequence[domain_traces.SpanPayload] = (),
+    requests: Sequence[models.Evidence] = (),
 ) -> LogFindings:
-    """The findings of the log reads among ``evidence`` (source ``logs``). ``spans``: the
-    sampled trace spans, if any: a stopped statement whose requests stopped arriving too is
-    not a finding (:func:`requests_stopped`)."""
+    """The findings of the log reads among ``evidence`` (source ``logs``). A stopped
+    statement whose requests stopped arriving too is not a finding: ``requests`` are the trace
+    back end's counts of its operations' requests (:func:`stop_checks`, :func:`by_requests`);
+    without them, ``spans``, the sampled trace spans, tell what they can
+    (:func:`requests_stopped`)."""
     policy = policy or LogPolicy()
     reads = [e for e in evidence if e.source == domain_logs.SOURCE]
     notes = [
@@ -168,13 +171,31 @@ def read_logs(
     hints = _hints(errors, origins=origins, derived=derived, services=_services(usable))
     stopped = [f for f in findings if f.change == "stopped"]
     served = _server_spans(spans)
-    arriving = [f for f in stopped if not requests_stopped(f, served=served, policy=policy)]
-    if len(arriving) < len(stopped):
-        gone = sorted({f.service for f in stopped if f not in arriving})
+    counts = _request_counts(requests)
+    ends = {e.id: e.raw["last"] for e in usable}
+    arriving, fewer = [], []
+    for finding in stopped:
+        check = _check_of(finding, until=ends.get(finding.read))
+        counted = by_requests(finding, check=check, counts=counts) if check else None
+        if counted is None:
+            if not requests_stopped(finding, served=served, policy=policy):
+                arriving.append(finding)
+            else:
+                why = "its requests stopped arriving too (its operation's server spans stop"
+                fewer.append((finding, why + " with it)"))
+        elif counted.expected < policy.min_missing:
+            fewer.append(
+                (finding, f"too few of its requests came since to tell ({counted.reason})")
+            )
+        else:
+            recounted = dataclasses.replace(finding, expected=counted.expected)
+            del derived[id(finding)]
+            derived[id(recounted)] = _finding_evidence(recounted, counted=counted)
+            arriving.append(recounted)
+    for finding, why in fewer:
         notes.append(
-            f"logs: {len(stopped) - len(arriving)} stopped statement(s) of {', '.join(gone)} not "
-            "counted: the requests that logged them stopped arriving too (their operations' "
-            "server spans stop with them), which a caller explains, not the service"
+            f"logs: {finding.service}'s stopped statement «{finding.template[:80]}» not "
+            f"counted: {why}; a caller asking less explains that, not the service"
         )
     stopped = arriving
     hints += _stopped_hints(stopped, derived=derived)
@@ -341,6 +362,164 @@ def requests_stopped(
     theirs = sum(1 for op in before if op in operations)
     expected = theirs / max(len(before), 1) * len(after)
     return expected >= policy.min_missing and not any(op in operations for op in after)
+
+
+@dataclass(frozen=True)
+class StopCheck:
+    """A stopped statement the trace back end can check: did its operations go on being asked
+    after its last line? ``traces``: the trace ids of its latest lines, latest first; each
+    line's operation is the service's server span of that trace open at it."""
+
+    service: str
+    template: str
+    lines: tuple[tuple[float, str], ...]  # (time, trace id) of its latest traced lines
+    before: models.Window  # from its first line to its last: while it logged
+    after: models.Window  # from its last line to the pod's last: since
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What the counts of a stopped statement's operations say."""
+
+    expected: float  # requests of its operations since its last line that should have logged it
+    reason: str
+
+
+def stop_checks(
+    evidence: Sequence[models.Evidence], *, policy: LogPolicy | None = None, services: int = 4
+) -> list[StopCheck]:
+    """The stopped statements among the log reads in ``evidence`` worth asking the trace back
+    end about: those that name trace ids and have requests since their last line, of the
+    ``services`` services missing the most requests (their strongest statement each), at most
+    :data:`CHECK_STATEMENTS` per service. :func:`read_logs` reads the answers by the same
+    windows."""
+    policy = policy or LogPolicy()
+    usable = [
+        e
+        for e in evidence
+        if e.source == domain_logs.SOURCE
+        and e.status is models.Status.OK
+        and isinstance(e.raw, dict)
+    ]
+    found, _ = _find(usable, policy=policy)
+    ends = {e.id: e.raw["last"] for e in usable}
+    by_service: dict[str, list[StopCheck]] = {}
+    strongest: dict[str, float] = {}
+    stopped = sorted(
+        (f for f in found if f.change == "stopped"), key=lambda f: (-f.expected, f.first)
+    )
+    for finding in stopped:
+        check = _check_of(finding, until=ends.get(finding.read))
+        mine = by_service.setdefault(finding.service, [])
+        if check is not None and len(mine) < CHECK_STATEMENTS:
+            mine.append(check)
+            strongest.setdefault(finding.service, finding.expected)
+    chosen = sorted(strongest, key=lambda s: -strongest[s])[:services]
+    return [check for service in chosen for check in by_service[service]]
+
+
+MIN_ASKED = 3
+"""Fewer requests of a statement's operations while it logged than this make no rate."""
+
+CHECK_STATEMENTS = 3
+"""Stopped statements of one service whose requests are counted, the most missing first."""
+
+CHECK_LINES = 3
+"""The latest traced lines of a stopped statement whose traces are read for its operation."""
+
+
+def _check_of(finding: TemplateFinding, *, until: float | None) -> StopCheck | None:
+    traced = sorted(((at, trace) for at, trace in finding.traces if trace), reverse=True)
+    if not traced or until is None or until <= finding.first:
+        return None
+    first = min(at for at, _ in traced)
+
+    def moment(at: float) -> datetime:
+        return datetime.fromtimestamp(at, UTC)
+
+    return StopCheck(
+        service=finding.service,
+        template=finding.template,
+        lines=tuple(traced[:CHECK_LINES]),
+        before=models.Window(start=moment(first), end=moment(finding.first)),
+        after=models.Window(start=moment(finding.first), end=moment(until)),
+    )
+
+
+def operations_at(
+    check: StopCheck, *, spans: Sequence[domain_traces.SpanPayload]
+) -> list[tuple[str, str]]:
+    """The operations the check's lines ran in, as (service as the traces name it, operation),
+    from ``spans``: in each line's trace, the service's server span that started last by the
+    line (not one the same request asked for afterwards)."""
+    found: list[tuple[str, str]] = []
+    for service, mine in _server_spans(spans).items():
+        if not components_.same_workload(service, check.service):
+            continue
+        for at, trace in check.lines:
+            opened = [(start, op) for t, op, start in mine if t == trace and start <= at]
+            if opened and (service, max(opened)[1]) not in found:
+                found.append((service, max(opened)[1]))
+    return found
+
+
+def by_requests(
+    finding: TemplateFinding,
+    *,
+    check: StopCheck,
+    counts: Mapping[models.Window, Sequence[domain_traces.RequestCountPayload]],
+) -> Counted | None:
+    """What the trace back end's counts of the statement's operations say, or None when they
+    cannot tell (not asked, an error, too few requests while it logged, or more than the
+    search returns): the requests since its last line that should have logged it, at the rate
+    it logged its operations' requests before."""
+    before = [
+        c
+        for c in counts.get(check.before, ())
+        if components_.same_workload(c["service"], check.service)
+    ]
+    after = [
+        c
+        for c in counts.get(check.after, ())
+        if components_.same_workload(c["service"], check.service)
+    ]
+    if not before or not after or any(c["capped"] for c in before):
+        return None
+    ops = sorted({c["operation"] for c in before})
+    if ops != sorted({c["operation"] for c in after}):
+        return None  # an operation counted on one side only (a failed search)
+    asked = sum(c["count"] for c in before)
+    since = sum(c["count"] for c in after)
+    mine = len({trace for _, trace in finding.traces if trace}) or finding.baseline
+    if asked < MIN_ASKED:
+        return None  # too few requests while it logged for a rate
+    # Both counts come from the same back end, sampled alike: their ratio is the change in its
+    # operation's traffic, whatever share of the requests the back end keeps.
+    expected = mine * since / asked
+    named = ", ".join(repr(o) for o in ops)
+    more = "at least " if any(c["capped"] for c in after) else ""
+    reason = (
+        f"its operation {named} was asked {asked} time(s) while it logged ({mine} request(s) "
+        f"logged it) and {more}{since} time(s) since"
+    )
+    return Counted(expected=expected, reason=reason)
+
+
+def _request_counts(
+    requests: Sequence[models.Evidence],
+) -> dict[models.Window, list[domain_traces.RequestCountPayload]]:
+    """The trace back end's answered request counts, by window."""
+    out: dict[models.Window, list[domain_traces.RequestCountPayload]] = {}
+    for record in requests:
+        raw = record.raw
+        if (
+            record.status is models.Status.OK
+            and record.window is not None
+            and isinstance(raw, dict)
+            and "count" in raw
+        ):
+            out.setdefault(record.window, []).append(raw)  # type: ignore[arg-type]
+    return out
 
 
 def _server_spans(
@@ -634,7 +813,9 @@ def _has_traces(findings: Sequence[TemplateFinding]) -> bool:
     return any(trace for f in findings for _, trace in f.traces)
 
 
-def _finding_evidence(finding: TemplateFinding) -> models.Evidence:
+def _finding_evidence(
+    finding: TemplateFinding, *, counted: Counted | None = None
+) -> models.Evidence:
     what = "exception" if finding.exception else "error" if finding.error else "template"
     what = "warning" if finding.warning else what
     first = models.format_time(datetime.fromtimestamp(finding.first, UTC))
@@ -648,7 +829,7 @@ def _finding_evidence(finding: TemplateFinding) -> models.Evidence:
         summary = (
             f"logs: {finding.service}: stopped template «{finding.template[:200]}»: "
             f"{finding.baseline} line(s), the last at {first}; the requests since should have "
-            f"logged it {finding.expected:.1f} times"
+            f"logged it {finding.expected:.1f} times" + (f" ({counted.reason})" if counted else "")
         )
     raw: dict[str, models.JSON] = {
         "service": finding.service,

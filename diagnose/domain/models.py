@@ -298,6 +298,7 @@ class EvidenceKind(StrEnum):
     TRACE_SERVICES = "trace_services"  # the services a trace back end saw
     SPANS = "spans"  # sampled traces of one service in one window
     LOGS = "logs"  # one pod's log as templates (domain.logs)
+    REQUESTS = "requests"  # a stopped log statement's operation: its traces, its requests counted
     COMMITS = "commits"  # a rollout's commit range in the application's repository (domain.code)
     DELIVERIES = "deliveries"  # Argo CD, Flux and Helm syncs targeting the namespace
     PROBE = "probe"  # a catalogue probe's answer from the database

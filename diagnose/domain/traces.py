@@ -89,6 +89,15 @@ class SpanSamplePayload(TypedDict):
     bytes_read: int
 
 
+class RequestCountPayload(TypedDict):
+    """``Evidence.raw`` of :meth:`TraceSource.count_requests`."""
+
+    service: str
+    operation: str
+    count: int  # traces with a server span of the operation in the window, at most the limit
+    capped: bool  # the limit was reached: there may be more
+
+
 @dataclass(frozen=True)
 class Span:
     """A span, as a value object (the analysis works on payload dicts for speed)."""
@@ -183,4 +192,12 @@ class TraceSource(Protocol):
 
     def list_operations(self, service: str, *, window: Window) -> Evidence:
         """Operation (span) names of one service. raw: ``list[str]``."""
+        ...
+
+    def count_requests(
+        self, *, service: str, operation: str, window: Window, limit: int
+    ) -> Evidence:
+        """How many traces hold a server span of ``operation`` in ``service`` starting within
+        the window, counted up to ``limit`` from one search (no trace is read).
+        raw: :class:`RequestCountPayload`."""
         ...

@@ -523,3 +523,111 @@ def test_the_operation_a_statement_ran_in_is_the_span_open_at_its_line() -> None
     found = logs.read_logs([read], spans=spans)
     assert found.hints == ()
     assert any("stopped arriving too" in n and "prices" in n for n in found.notes)
+
+
+def _counted(
+    service: str, operation: str, window: models.Window, count: int, *, capped: bool = False
+) -> models.Evidence:
+    """The trace back end's count of one operation's requests in one window."""
+    return models.Evidence.make(
+        source="traces",
+        query=f"count {service} {operation} {window.start.isoformat()}",
+        window=window,
+        status=models.Status.OK,
+        summary=f"{count} requests",
+        raw={"service": service, "operation": operation, "count": count, "capped": capped},
+        kind=models.EvidenceKind.REQUESTS,
+    )
+
+
+def _price_read() -> models.Evidence:
+    """Every ten seconds a request; each logs "price found" until 40 minutes, none after."""
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    found_price = _template(
+        "INFO price found for <*>", _every(10, end=2400), traces=_requests(10, end=2400)
+    )
+    return _read("prices", [handled, found_price])
+
+
+def test_a_stopped_statement_is_checked_over_its_latest_traced_lines() -> None:
+    """The check covers the statement from its first line to its last (while it logged) and
+    from there to the pod's last line (since), and names the traces of its latest lines."""
+    (check,) = logs.stop_checks([_price_read()])
+    assert check.service == "prices" and check.template == "INFO price found for <*>"
+    assert check.before.start == T0 and check.before.end == T0 + timedelta(seconds=2390)
+    assert check.after.start == check.before.end
+    assert check.after.end == T0 + timedelta(seconds=3590)
+    assert [trace for _, trace in check.lines] == ["trace-2390", "trace-2380", "trace-2370"]
+    untraced = _template("INFO price found for <*>", _every(10, end=2400))
+    read = _read("prices", [_template("INFO handled <*>", _every(10)), untraced])
+    assert logs.stop_checks([read]) == []  # no trace id: nothing to ask the traces
+
+
+def test_the_operation_of_a_checked_line_is_the_server_span_open_at_it() -> None:
+    """The line's trace asked GET /price, then PUT /status a moment after the line: the
+    statement ran in GET /price. Spans of another service are not its operations."""
+    (check,) = logs.stop_checks([_price_read()])
+    price = _server_spans("prices", dict.fromkeys(_requests(10, end=2400), "GET /price"))
+    status = _server_spans("prices", dict.fromkeys(_requests(10, end=2400), "PUT /status"))
+    for span in status:
+        span["start_us"] += 500_000
+        span["span_id"] = "f" + span["span_id"][1:]
+    other = _server_spans("cart", dict.fromkeys(_requests(10, end=2400), "GET /cart"))
+    assert logs.operations_at(check, spans=price + status + other) == [("prices", "GET /price")]
+    assert logs.operations_at(check, spans=other) == []
+
+
+def test_a_stopped_statement_counts_the_requests_its_operation_got_since() -> None:
+    """Its operation asked 240 times while it logged (each logging it) and 120 since: 120
+    requests should have logged it, the finding stands and cites the counts. Asked three
+    times since: too few to tell a silent code path from a caller asking less; no hint, and a
+    note says why. Counts that cannot be compared (one side missing, or the search capped
+    while it logged) leave the statement as the logs alone judge it."""
+    read = _price_read()
+    (check,) = logs.stop_checks([read])
+
+    def counts(since: int, *, capped: bool = False) -> list[models.Evidence]:
+        return [
+            _counted("prices", "GET /price", check.before, 240, capped=capped),
+            _counted("prices", "GET /price", check.after, since),
+        ]
+
+    asked = logs.read_logs([read], requests=counts(120))
+    assert [h.component for h in asked.hints] == ["prices"]
+    record = next(e for e in asked.derived if e.raw and e.raw["change"] == "stopped")
+    assert round(record.raw["expected"]) == 120
+    assert (
+        "asked 240 time(s) while it logged" in record.summary
+        and "120 time(s) since" in record.summary
+    )
+
+    rarely = logs.read_logs([read], requests=counts(3))
+    assert rarely.hints == ()
+    (note,) = [n for n in rarely.notes if "not counted" in n]
+    assert "prices" in note and "too few of its requests came since" in note and "3 time(s)" in note
+
+    for unusable in (counts(3)[:1], counts(3, capped=True)):
+        assert [h.component for h in logs.read_logs([read], requests=unusable).hints] == ["prices"]
+
+
+def test_counted_requests_reweigh_stops_across_services() -> None:
+    """Two services stop a statement each, equally on the logs alone. The traces count prices'
+    operation going on (120 requests since) and orders' asked 12 times since, a tenth as
+    often: prices carries the larger share."""
+    read = _price_read()
+    handled = _template("INFO handled <*>", _every(10), traces=_requests(10))
+    created = _template(
+        "INFO order created <*>", _every(10, end=2400), traces=_requests(10, end=2400)
+    )
+    orders = _read("orders", [handled, created])
+    checks = {c.service: c for c in logs.stop_checks([read, orders])}
+    alone = logs.read_logs([read, orders])
+    assert {h.component: round(h.share, 2) for h in alone.hints} == {"prices": 0.5, "orders": 0.5}
+    requests = [
+        _counted("prices", "GET /price", checks["prices"].before, 240),
+        _counted("prices", "GET /price", checks["prices"].after, 120),
+        _counted("orders", "POST /order", checks["orders"].before, 240),
+        _counted("orders", "POST /order", checks["orders"].after, 12),
+    ]
+    shares = {h.component: h.share for h in logs.read_logs([read, orders], requests=requests).hints}
+    assert shares["prices"] > 0.9 and shares["orders"] < 0.1

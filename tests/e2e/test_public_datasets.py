@@ -31,6 +31,7 @@ SUBSET = {
         "nezha-tt-2023-01-29-1331",  # Train Ticket, 1 min samples, traces
         "nezha-tt-2023-01-29-0942",  # idle services off the traced path jump by 14,000 sigma
         "nezha-tt-2023-01-29-1020",  # an earlier episode, over before the symptom began
+        "nezha-tt-2023-01-29-1119",  # a code path gone quiet; a caller's stop set aside
     ),
     "petshop-train.tar.xz": (
         "petshop-high-train-issue4",  # 5 min statistics, config flip among decoy changes
@@ -169,3 +170,26 @@ def test_a_culprit_edit_turned_into_a_rollout_is_found_the_same(
     assert not wrong, wrong
     assert summary["change_accuracy"] == 1.0, summary
     assert summary["confidence_out_of_order"] == [], summary
+
+
+def test_a_stopped_statement_is_weighed_by_its_operations_requests(
+    shared_datasets: Path, tmp_path: Path
+) -> None:
+    """Train Ticket ``1119``: price-service stops logging its batch price query while that
+    endpoint goes on being asked; order-other-service's order creation falls silent too, but
+    its endpoint was asked four times since. The trace back end counts both operations'
+    requests: price-service comes first on its stop, order-other's is set aside with the
+    counts in the note."""
+    env = _env(tmp_path / "state", DIAGNOSE_CACHE_DIR=str(tmp_path / "cache"))
+    archive = str(shared_datasets / "nezha-public.tar.xz")
+    name = "nezha-tt-2023-01-29-1119"
+    done = _diagnose("eval", archive, "--only", name, "--json", env=env, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (case,) = json.loads(done.stdout)["cases"]
+    first = case["hypotheses"][0]
+    assert first["component"] == "ts-price-service", case["hypotheses"][:3]
+    assert "stopped logging" in first["summary"]
+    counts = [e["summary"] for e in case["evidence"] if "requests of" in e["summary"]]
+    assert any("ts-price-service" in c and "byRouteIdsAndTrainTypes" in c for c in counts)
+    aside = [n for n in case["notes"] if "too few of its requests came since" in n]
+    assert aside and all("ts-order-other-service" in n for n in aside), case["notes"]

@@ -100,6 +100,11 @@ class FakeTraces:
     def list_operations(self, service: str, *, window: Window) -> Evidence:
         raise AssertionError("not a tool")
 
+    def count_requests(
+        self, *, service: str, operation: str, window: Window, limit: int
+    ) -> Evidence:
+        raise AssertionError("not a tool")
+
 
 @dataclass
 class FakeDatabase:

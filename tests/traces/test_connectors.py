@@ -131,6 +131,34 @@ def test_services_and_operations(lab, backend) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_requests_of_an_operation_are_counted_from_one_search(lab, backend) -> None:
+    """Every trace of the window holds one ``POST /pay`` server span of checkout: sixty of
+    them; a limit below that says "at least"; an operation the service does not serve, none.
+    The query is the one search, re-runnable as it stands."""
+    with connect(lab, backend) as connector:
+
+        def count(operation: str, limit: int = 1000) -> Evidence:
+            return connector.count_requests(
+                service="checkout", operation=operation, window=otlp_gen.INCIDENT, limit=limit
+            )
+
+        every, capped, none = count("POST /pay"), count("POST /pay", limit=10), count("GET /x")
+    assert every.status is Status.OK, every.summary
+    assert every.raw == {
+        "service": "checkout",
+        "operation": "POST /pay",
+        "count": 60,
+        "capped": False,
+    }
+    assert "60 requests of checkout 'POST /pay'" in every.summary
+    assert capped.raw["count"] == 10 and capped.raw["capped"] is True
+    assert "at least 10 requests" in capped.summary
+    assert none.status is Status.OK and none.raw["count"] == 0
+    answer = httpx.get(every.query, timeout=5).json()
+    assert len(answer["traces" if backend == "tempo" else "data"]) == 60
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_window_without_traces_is_empty(lab, backend) -> None:
     later = otlp_gen.Window(
         start=otlp_gen.INCIDENT.end + otlp_gen.timedelta(hours=5),

@@ -213,6 +213,33 @@ def test_a_refused_connection_says_what_to_do(backend) -> None:
     assert "refused the connection" in evidence.summary and "diagnose lab up" in evidence.summary
 
 
+def count(url: str, backend: str):  # type: ignore[no-untyped-def]
+    with connect(url, backend) as connector:
+        return connector.count_requests(
+            service="checkout", operation="POST /pay", window=otlp_gen.INCIDENT, limit=5
+        )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_request_count_from_a_failing_server_is_an_error_never_a_zero(serve, backend) -> None:
+    """Garbage, the wrong shape, a server error and a refused connection: each an error with
+    no count in it, so nothing downstream reads it as "no requests"."""
+    wrong = {"traces": [{"traceID": 42}]} if backend == "tempo" else {"data": "x"}
+    replies = [
+        respond("200 OK", b'{"traces": [oops'),
+        respond("200 OK", json.dumps(wrong).encode()),
+        respond("500 Internal Server Error", b"storage down"),
+    ]
+    for reply in replies:
+        answer = count(serve(reply).url, backend)
+        assert answer.status is Status.ERROR and answer.raw is None, answer.summary
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    refused = count(url, backend)
+    assert refused.status is Status.ERROR and "refused the connection" in refused.summary
+
+
 def test_tempo_skips_an_oversized_trace_and_keeps_the_rest(serve) -> None:
     """A trace bigger than the per-response cap is left out; the sample says so."""
     small = otlp_gen.make_document("quiet", traces_per_window=1)
