@@ -175,6 +175,11 @@ class TracesSettings(_Section):
     sampled too, in the order the back end lists them (0: the alerted service only). They share
     ``max_traces``; the report names how many listed services were left out."""
 
+    stop_checks: int = Field(4, ge=0, le=50)
+    """``DIAGNOSE_TRACES_STOP_CHECKS``: services whose stopped log statements are checked
+    against the back end (their lines' traces read for the operation, its requests counted
+    while they logged and since: ``docs/logs.md``); 0: none, the logs alone judge them."""
+
 
 class LogsSettings(_Section):
     """Pod logs (docs/logs.md): through the Kubernetes API, or Loki when ``DIAGNOSE_LOKI_URL``
@@ -581,6 +586,7 @@ class Settings(BaseModel):
     traces_timeout_s: ClassVar[_Flat[float]] = _Flat("traces", "timeout_s")
     traces_max_traces: ClassVar[_Flat[int]] = _Flat("traces", "max_traces")
     traces_max_services: ClassVar[_Flat[int]] = _Flat("traces", "max_services")
+    traces_stop_checks: ClassVar[_Flat[int]] = _Flat("traces", "stop_checks")
     logs_enabled: ClassVar[_Flat[bool]] = _Flat("logs", "enabled")
     loki_url: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_url")
     loki_tenant: ClassVar[_Flat[str | None]] = _Flat("logs", "loki_tenant")

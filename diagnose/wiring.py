@@ -66,6 +66,7 @@ def make_context(settings: Settings, *, progress: Callable[[str], None]) -> Cont
     policy = GatherPolicy(
         trace_sample=settings.traces.max_traces,
         trace_services=settings.traces.max_services,
+        stop_checks=settings.traces.stop_checks,
         lookback_s=settings.gather.lookback_minutes * 60,
         after_s=settings.gather.after_minutes * 60,
         points_per_series=settings.gather.points_per_series,

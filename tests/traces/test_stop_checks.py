@@ -14,7 +14,7 @@ from diagnose.analysis import logs
 from diagnose.domain import models
 from diagnose.lab import traceapi
 from graphs import gathering
-from graphs.state import Context, Run
+from graphs.state import Context, GatherPolicy, Run
 from tests.traces import otlp_gen
 from tests.traces.test_connectors import BACKENDS, connect
 
@@ -119,8 +119,8 @@ def test_a_stopped_statement_is_counted_against_its_operations_requests(
 def test_nothing_is_asked_without_a_stop_or_a_trace_back_end(
     lab: traceapi.TraceApiServer, tmp_path: Path
 ) -> None:
-    """Every request logs "paid": no statement stopped, no question. No trace back end: none
-    either, and the statement stands on the logs alone."""
+    """Every request logs "paid": no statement stopped, no question. No trace back end, or the
+    check turned off (``DIAGNOSE_TRACES_STOP_CHECKS=0``): none either."""
     requests = _pay_requests(lab)
     with connect(lab, "tempo") as connector:
         context = Context(store=FileEvidenceStore(tmp_path), traces=connector)
@@ -131,6 +131,11 @@ def test_nothing_is_asked_without_a_stop_or_a_trace_back_end(
     alone = Context(store=FileEvidenceStore(tmp_path))
     stopped = _log_read(requests, logged=40)
     assert gathering.check_stops(_run(), context=alone, evidence=[stopped]).evidence == ()
+    with connect(lab, "tempo") as connector:
+        off = Context(
+            store=FileEvidenceStore(tmp_path), traces=connector, policy=GatherPolicy(stop_checks=0)
+        )
+        assert gathering.check_stops(_run(), context=off, evidence=[stopped]).evidence == ()
 
 
 def test_a_line_whose_trace_is_unknown_says_its_requests_were_not_counted(

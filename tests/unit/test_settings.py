@@ -44,6 +44,7 @@ def test_an_unknown_gather_setting_is_refused() -> None:
         ("DIAGNOSE_TEMPO_URL", "traces", "tempo_url", "http://tempo:3200", "http://tempo:3200"),
         ("DIAGNOSE_TRACES_TENANT", "traces", "tenant", "acme", "acme"),
         ("DIAGNOSE_TRACES_MAX_SERVICES", "traces", "max_services", "0", 0),
+        ("DIAGNOSE_TRACES_STOP_CHECKS", "traces", "stop_checks", "0", 0),
         ("DIAGNOSE_EXECUTE", "approval", "execute", "true", True),
         ("DIAGNOSE_KUBERNETES_WRITE_CONTEXT", "kubernetes", "write_context", "w", "w"),
         ("DIAGNOSE_JOB_LEASE_S", "queue", "job_lease_s", "30", 30.0),
