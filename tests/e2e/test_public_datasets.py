@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from connectors import bundle
+from graphs import pipeline
 from tests.e2e.test_cli_lab import _diagnose, _env
 
 pytestmark = [pytest.mark.slow, pytest.mark.lab]
@@ -193,3 +195,10 @@ def test_a_stopped_statement_is_weighed_by_its_operations_requests(
     assert any("ts-price-service" in c and "byRouteIdsAndTrainTypes" in c for c in counts)
     aside = [n for n in case["notes"] if "too few of its requests came since" in n]
     assert aside and all("ts-order-other-service" in n for n in aside), case["notes"]
+    # The counts are in the run's bundle: replayed alone, it gives the same ranking.
+    folder = tmp_path / "state" / "bundles" / case["run_id"]
+    replayed = pipeline.replay_state(
+        bundle.read_manifest(folder), evidence=bundle.read_evidence(folder), run_id=folder.name
+    )
+    ranked = [(h["component"], h["confidence"]) for h in replayed["correlation"]["hypotheses"]]
+    assert ranked == [(h["component"], h["confidence"]) for h in case["hypotheses"]]
