@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from connectors.traces import _fetching
+from connectors.traces import _fetching, _shapes
 from diagnose.domain import traces as tracing
 from diagnose.domain.models import Evidence, Status, Window, format_time
 
@@ -163,9 +163,25 @@ class Connector:
         status = Status.ERROR if sample.skipped else Status.EMPTY
         return self._evidence(query, window, status, summary, payload)
 
-    def _counted(
-        self, query: str, window: Window, *, service: str, operation: str, found: int, limit: int
+    def _count(
+        self,
+        query: str,
+        window: Window,
+        *,
+        path: str,
+        service: str,
+        operation: str,
+        limit: int,
+        trace_ids: Callable[[], set[str]],
     ) -> Evidence:
+        """A ``count_requests`` answer: ``trace_ids`` asks the back end and reads the ids of
+        the traces it named; a failed call or an answer of the wrong shape is an error."""
+        try:
+            found = len(trace_ids())
+        except _fetching.CallError as failure:
+            return self._failed(query, window, failure)
+        except _shapes.ShapeError as exc:
+            return self._failed(query, window, self._shape_failure(path, exc))
         count = min(found, limit)
         capped = found >= limit
         payload: tracing.RequestCountPayload = {

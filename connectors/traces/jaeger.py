@@ -112,19 +112,23 @@ class JaegerConnector(_connector.Connector):
         limit = max(1, limit)
         params = {**self._search_params(service, window, limit), "operation": operation}
         query = self._client.full_url("/api/traces", params)
-        try:
+
+        def trace_ids() -> set[str]:
             body = self._get("/api/traces", params, self._client.budget())
             traces = _shapes.as_list(_shapes.as_dict(body, "answer").get("data"), "data")
-            found = {
+            return {
                 str(_shapes.as_dict(trace, "data[]").get("traceID", index))
                 for index, trace in enumerate(traces)
             }
-        except _fetching.CallError as failure:
-            return self._failed(query, window, failure)
-        except _shapes.ShapeError as exc:
-            return self._failed(query, window, self._shape_failure("/api/traces", exc))
-        return self._counted(
-            query, window, service=service, operation=operation, found=len(found), limit=limit
+
+        return self._count(
+            query,
+            window,
+            path="/api/traces",
+            service=service,
+            operation=operation,
+            limit=limit,
+            trace_ids=trace_ids,
         )
 
     # --- internals ----------------------------------------------------------------------

@@ -153,19 +153,23 @@ class TempoConnector(_connector.Connector):
             "spss": 1,
         }
         query = self._client.full_url("/api/search", params)
-        try:
+
+        def trace_ids() -> set[str]:
             body = self._get("/api/search", params=params, budget=self._client.budget())
             items = _shapes.as_list(_shapes.as_dict(body, "answer").get("traces"), "traces")
-            found = {
+            return {
                 _shapes.hex_id(_shapes.as_dict(item, "traces[]").get("traceID"), width=32)
                 for item in items
             }
-        except _fetching.CallError as failure:
-            return self._failed(query, window, failure)
-        except _shapes.ShapeError as exc:
-            return self._failed(query, window, self._shape_failure("/api/search", exc))
-        return self._counted(
-            query, window, service=service, operation=operation, found=len(found), limit=limit
+
+        return self._count(
+            query,
+            window,
+            path="/api/search",
+            service=service,
+            operation=operation,
+            limit=limit,
+            trace_ids=trace_ids,
         )
 
     # --- internals ----------------------------------------------------------------------
