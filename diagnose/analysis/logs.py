@@ -17,7 +17,10 @@ per service, the templates that tell of the incident:
   should have logged it, and the chance that all its requests fell before that line by luck
   (:func:`silence`) is under e^-min_missing divided by the statements of the pod put to the
   test. A code path the service no longer runs is what a fault in its own code leaves when it
-  logs no error (a wrong return value).
+  logs no error (a wrong return value). Unless its requests stopped arriving: the trace back
+  end's counts of its operation's requests while it logged and since (:func:`stop_checks`,
+  asked by the graph; :func:`by_requests`) replace the pod-wide estimate, and too few since
+  set it aside (a caller asking less).
 
 Only error templates (by level, or exceptions) and stopped templates become hints; other new
 templates are derived evidence without weight. A wave of errors is attributed to the service where
@@ -367,7 +370,7 @@ def requests_stopped(
 @dataclass(frozen=True)
 class StopCheck:
     """A stopped statement the trace back end can check: did its operations go on being asked
-    after its last line? ``traces``: the trace ids of its latest lines, latest first; each
+    after its last line? ``lines``: its latest lines that name a trace, latest first; each
     line's operation is the service's server span of that trace open at it."""
 
     service: str
@@ -434,15 +437,13 @@ def _check_of(finding: TemplateFinding, *, until: float | None) -> StopCheck | N
         return None
     first = min(at for at, _ in traced)
 
-    def moment(at: float) -> datetime:
-        return datetime.fromtimestamp(at, UTC)
-
+    start, last, end = (datetime.fromtimestamp(at, UTC) for at in (first, finding.first, until))
     return StopCheck(
         service=finding.service,
         template=finding.template,
         lines=tuple(traced[:CHECK_LINES]),
-        before=models.Window(start=moment(first), end=moment(finding.first)),
-        after=models.Window(start=moment(finding.first), end=moment(until)),
+        before=models.Window(start=start, end=last),
+        after=models.Window(start=last, end=end),
     )
 
 
