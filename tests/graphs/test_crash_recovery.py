@@ -50,6 +50,7 @@ BEFORE_APPROVAL = (
     "gather_metrics",
     "gather_changes",
     "gather_traces",
+    "check_stops",
     "correlate",
     "reason",
     "propose",
