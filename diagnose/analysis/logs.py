@@ -431,8 +431,14 @@ CHECK_LINES = 3
 """The latest traced lines of a stopped statement whose traces are read for its operation."""
 
 
+TRACE_ID = re.compile(r"[0-9a-f]{16,32}")
+"""A trace id the back ends can be asked for (W3C and Jaeger ids, as the log reader takes them)."""
+
+
 def _check_of(finding: TemplateFinding, *, until: float | None) -> StopCheck | None:
-    traced = sorted(((at, trace) for at, trace in finding.traces if trace), reverse=True)
+    traced = sorted(
+        ((at, trace) for at, trace in finding.traces if TRACE_ID.fullmatch(trace)), reverse=True
+    )
     if not traced or until is None or until <= finding.first:
         return None
     first = min(at for at, _ in traced)

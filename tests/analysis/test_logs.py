@@ -125,7 +125,9 @@ def test_without_a_baseline_a_late_frequent_template_is_new() -> None:
 
 
 def _requests(seconds: float, *, start: float = 0.0, end: float = 3600.0) -> list[str]:
-    return [f"trace-{start + i * seconds:.0f}" for i in range(int((end - start) / seconds))]
+    """One trace id per request: its start in seconds, zero-padded to 32 digits (an id a trace
+    back end could know, which still reads as the request's time)."""
+    return [f"{start + i * seconds:032.0f}" for i in range(int((end - start) / seconds))]
 
 
 def test_a_steady_template_that_falls_silent_in_the_incident_is_stopped() -> None:
@@ -466,7 +468,7 @@ def _server_spans(service: str, operations: dict[str, str]) -> list[Any]:
             "service": service,
             "operation": operation,
             "kind": "server",
-            "start_us": int((START + float(trace.split("-")[1])) * 1e6),
+            "start_us": int((START + float(trace)) * 1e6),
             "duration_us": 1000,
             "status": "unset",
             "attrs": {},
@@ -493,7 +495,7 @@ def test_a_statement_whose_requests_stopped_arriving_is_not_stopped_code() -> No
 
     asked_other = _server_spans(
         "prices",
-        {t: "GET /price" if float(t.split("-")[1]) < 2400 else "GET /cart" for t in requests},
+        {t: "GET /price" if float(t) < 2400 else "GET /cart" for t in requests},
     )
     found = logs.read_logs([read], spans=asked_other)
     assert found.hints == ()
@@ -557,10 +559,15 @@ def test_a_stopped_statement_is_checked_over_its_latest_traced_lines() -> None:
     assert check.before.start == T0 and check.before.end == T0 + timedelta(seconds=2390)
     assert check.after.start == check.before.end
     assert check.after.end == T0 + timedelta(seconds=3590)
-    assert [trace for _, trace in check.lines] == ["trace-2390", "trace-2380", "trace-2370"]
+    assert [float(trace) for _, trace in check.lines] == [2390, 2380, 2370]
     untraced = _template("INFO price found for <*>", _every(10, end=2400))
     read = _read("prices", [_template("INFO handled <*>", _every(10)), untraced])
     assert logs.stop_checks([read]) == []  # no trace id: nothing to ask the traces
+    unknown = [f"trace-{i}" for i in range(240)]
+    named = _template("INFO price found for <*>", _every(10, end=2400), traces=unknown)
+    every = [f"trace-{i}" for i in range(360)]
+    read = _read("prices", [_template("INFO handled <*>", _every(10), traces=every), named])
+    assert logs.stop_checks([read]) == []  # "trace-239" is no id a trace back end knows
 
 
 def test_the_operation_of_a_checked_line_is_the_server_span_open_at_it() -> None:
