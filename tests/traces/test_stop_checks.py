@@ -4,11 +4,13 @@ search per window counts that operation's requests, and the log analysis reads t
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors import traces
 from connectors.bundle import FileEvidenceStore
 from diagnose.analysis import logs
 from diagnose.domain import models
@@ -152,3 +154,21 @@ def test_a_line_whose_trace_is_unknown_says_its_requests_were_not_counted(
     assert not any(e.raw and "count" in e.raw for e in found.evidence)
     (note,) = found.notes
     assert "operation of 1 stopped log statement(s) (checkout) is unknown" in note
+
+
+def test_a_trace_back_end_that_does_not_answer_counts_nothing_and_says_so(tmp_path: Path) -> None:
+    """Nothing listens where the back end should be: every read is an error in the evidence,
+    no count is made, and a note says the statements' requests were not counted."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    requests = [(otlp_gen.INCIDENT.start.timestamp() + 10 * i, f"{i:032x}") for i in range(60)]
+    with traces.TempoConnector(url, timeout_s=2) as connector:
+        context = Context(store=FileEvidenceStore(tmp_path), traces=connector)
+        found = gathering.check_stops(
+            _run(), context=context, evidence=[_log_read(requests, logged=40)]
+        )
+    assert found.evidence and all(e.status is models.Status.ERROR for e in found.evidence)
+    assert not any(e.raw and "count" in e.raw for e in found.evidence)
+    (note,) = found.notes
+    assert "read none of the stopped log statements' traces" in note
