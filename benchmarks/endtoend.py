@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "tests" / "scenarios"
 SHARED = ROOT.parent / "shared" / "datasets" / "sockshop"
 TARGET_S = 10.0
-STAGES = ("intake", "scope", "gather", "correlate", "reason", "propose")
+STAGES = ("intake", "scope", "gather", "check_stops", "correlate", "reason", "propose")
 
 
 @dataclass
@@ -170,6 +170,7 @@ def _report(timings: Sequence[Timing], *, where: str) -> None:
         "intake",
         "scope",
         "gather",
+        "stops",
         "correl",
         "reason",
         "propose",
