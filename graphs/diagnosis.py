@@ -120,7 +120,14 @@ def _gather(step: gathering.Gatherer) -> Node:
 
 
 def check_stops(state: DiagnosisState, runtime: Runtime[Context]) -> Update:
-    """Count the requests of the log statements that stopped (``gathering.check_stops``)."""
+    """Count the requests of the log statements that stopped (``gathering.check_stops``). The
+    bundle is loaded only when there is a trace back end to ask and a log read to look at."""
+    logged = any(
+        e["kind"] == models.EvidenceKind.LOGS and e["status"] == models.Status.OK
+        for e in state.get("evidence", [])
+    )
+    if runtime.context.traces is None or not logged:
+        return {"notes": []}
     evidence = runtime.context.store.load(state["run_id"])
     found = gathering.check_stops(_run(state, runtime), context=runtime.context, evidence=evidence)
     update: Update = {"notes": list(found.notes)}
