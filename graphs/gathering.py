@@ -3,7 +3,8 @@
 Each step is ``gather_<what>(run, *, context) -> Gathered``: it asks its ports, labels each
 answer with its :class:`~diagnose.domain.models.EvidenceKind` and says what it could not look
 at. The steps run side by side and know nothing of each other; the pipeline lists them in
-:data:`graphs.pipeline.GATHERERS`.
+:data:`graphs.pipeline.GATHERERS`. :func:`check_stops` runs after them all: it follows up on
+what the logs found, with a question to the trace back end.
 """
 
 from __future__ import annotations
@@ -303,8 +304,9 @@ def check_stops(run: Run, *, context: Context, evidence: Sequence[models.Evidenc
     traces of each one's latest lines tell the operation it ran in, and one search per window
     counts that operation's requests while it logged and since. A statement whose requests
     stopped arriving is a caller's doing; one whose requests go on unlogged is the service's
-    own code path gone quiet. At most ``stop_checks`` statements, the most requests missing
-    first; nothing is asked without a trace back end or a stopped statement."""
+    own code path gone quiet. The statements of at most ``stop_checks`` services (three each),
+    the most requests missing first; nothing is asked without a trace back end or a stopped
+    statement."""
     source = context.traces
     if source is None:
         return Gathered()
