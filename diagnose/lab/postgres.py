@@ -172,4 +172,10 @@ def _as_owner(argv: list[str]) -> list[str]:
     # Changing the user clears the parent-death signal processes.spawn asked for: keep it.
     drop = ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups"]
     drop += ["--pdeathsig=keep", "--"]
-    return [*drop, *argv]
+    # A parent killed between the change of user and setpriv asking for the signal again
+    # sends nothing: the guard, run once the signal is back, ends the child then.
+    return [*drop, "/bin/sh", "-c", _PARENT_GUARD, str(os.getpid()), *argv]
+
+
+_PARENT_GUARD = 'test "$PPID" = "$0" || exit 70; exec "$@"'
+"""Run the command only if the process that started this one (``$0``) is still its parent."""
